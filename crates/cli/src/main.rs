@@ -1,0 +1,66 @@
+//! The `logbook` binary: wires the store, the server and the command line together.
+
+mod accounts;
+mod serve;
+mod store;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "logbook",
+    version,
+    about = "Logbook: a self-hosted log, event and audit-journal service"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server (native API and every dialect on one port).
+    Serve(serve::ServeArgs),
+    /// Manage accounts in the data directory (works while the server runs).
+    #[command(subcommand)]
+    User(accounts::UserCommand),
+    /// Manage API tokens in the data directory (works while the server runs).
+    #[command(subcommand)]
+    Token(accounts::TokenCommand),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("LOGBOOK_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Serve(args) => serve::run(args).await,
+            Command::User(cmd) => accounts::user(cmd).await,
+            Command::Token(cmd) => accounts::token(cmd).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,108 @@
+//! `logbook serve`: run a node until SIGTERM/SIGINT, then finish in-flight requests
+//! (so every acknowledged write is durable) and stop.
+
+use crate::store::{self, StoreArgs};
+use clap::Args;
+use logbook_server::auth::{ensure_admin, Bootstrap};
+use logbook_server::{router, AppState, Config};
+use std::net::SocketAddr;
+use std::time::Duration;
+
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    /// Address and port to listen on (port 0 picks a free one).
+    #[arg(long, env = "LOGBOOK_LISTEN", default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    #[command(flatten)]
+    store: StoreArgs,
+    /// Largest request body accepted, in bytes.
+    #[arg(long, env = "LOGBOOK_MAX_BODY_BYTES", default_value_t = 16 * 1024 * 1024)]
+    max_body_bytes: usize,
+    /// How long a login session lasts, in seconds.
+    #[arg(long, env = "LOGBOOK_SESSION_TTL", default_value_t = 12 * 3600)]
+    session_ttl: u64,
+}
+
+/// Longest wait for open connections (streams) after a shutdown signal.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(20);
+
+pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
+    let store = store::open(&args.store)?;
+    let bootstrap = Bootstrap {
+        admin_password: std::env::var("LOGBOOK_ADMIN_PASSWORD").ok(),
+        admin_token: std::env::var("LOGBOOK_ADMIN_TOKEN").ok(),
+    };
+    if let Some(password) = ensure_admin(store.as_ref(), &bootstrap).await? {
+        eprintln!(
+            "Created the account \"admin\" with the password {password}\n\
+             (shown once; set LOGBOOK_ADMIN_PASSWORD to choose it, or change it with `logbook user passwd admin`)"
+        );
+    }
+    let config = Config {
+        max_body_bytes: args.max_body_bytes,
+        session_ttl: Duration::from_secs(args.session_ttl),
+        tls: false,
+    };
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let app = router(AppState::new(store.clone(), config, stopped));
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", args.listen))?;
+    let local = listener.local_addr()?;
+    eprintln!(
+        "logbook listening on http://{local} (data in {})",
+        args.store.data.display()
+    );
+    let (signalled, on_signal) = tokio::sync::oneshot::channel::<()>();
+    let server = axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move {
+        shutdown_signal().await;
+        tracing::info!("shutting down: finishing in-flight requests");
+        let _ = stop.send(true);
+        let _ = signalled.send(());
+    });
+    let mut server = tokio::spawn(std::future::IntoFuture::into_future(server));
+    tokio::select! {
+        joined = &mut server => joined??,
+        _ = async {
+            if on_signal.await.is_ok() {
+                tokio::time::sleep(DRAIN_TIMEOUT).await;
+            } else {
+                std::future::pending::<()>().await;
+            }
+        } => {
+            tracing::warn!("connections still open {DRAIN_TIMEOUT:?} after the signal; closing them");
+            server.abort();
+        }
+    }
+    // Waits for the writer to commit everything queued before the process exits.
+    drop(store);
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut terminate =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = interrupt.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = interrupt => {},
+            _ = terminate.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = interrupt.await;
+    }
+}

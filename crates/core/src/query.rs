@@ -1,0 +1,412 @@
+//! One filter model that every API translates into, and that the stores translate
+//! into SQL. Live streams evaluate the same model in memory with [`Query::matches`],
+//! so a record matches a stream exactly when it would match a query.
+
+use crate::error::FieldError;
+use crate::level::Level;
+use crate::record::{Kind, Record};
+use crate::time::Timestamp;
+use base64::Engine;
+
+/// A record field that can be filtered or sorted on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Field {
+    Id,
+    Ts,
+    Kind,
+    Level,
+    Category,
+    Source,
+    Instance,
+    Logger,
+    User,
+    UserId,
+    DomainId,
+    ProjectId,
+    ObjectType,
+    ObjectId,
+    Action,
+    Status,
+    ResponseCode,
+    RequestId,
+    ParentRequestId,
+    Message,
+    /// The JSON payload, compared as its compact text.
+    Data,
+}
+
+impl Field {
+    pub const ALL: [Field; 21] = [
+        Field::Id,
+        Field::Ts,
+        Field::Kind,
+        Field::Level,
+        Field::Category,
+        Field::Source,
+        Field::Instance,
+        Field::Logger,
+        Field::User,
+        Field::UserId,
+        Field::DomainId,
+        Field::ProjectId,
+        Field::ObjectType,
+        Field::ObjectId,
+        Field::Action,
+        Field::Status,
+        Field::ResponseCode,
+        Field::RequestId,
+        Field::ParentRequestId,
+        Field::Message,
+        Field::Data,
+    ];
+
+    /// The core name, which is also the native parameter and the store column.
+    pub fn name(self) -> &'static str {
+        match self {
+            Field::Id => "id",
+            Field::Ts => "ts",
+            Field::Kind => "kind",
+            Field::Level => "level",
+            Field::Category => "category",
+            Field::Source => "source",
+            Field::Instance => "instance",
+            Field::Logger => "logger",
+            Field::User => "user",
+            Field::UserId => "user_id",
+            Field::DomainId => "domain_id",
+            Field::ProjectId => "project_id",
+            Field::ObjectType => "object_type",
+            Field::ObjectId => "object_id",
+            Field::Action => "action",
+            Field::Status => "status",
+            Field::ResponseCode => "response_code",
+            Field::RequestId => "request_id",
+            Field::ParentRequestId => "parent_request_id",
+            Field::Message => "message",
+            Field::Data => "data",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Field> {
+        Field::ALL.into_iter().find(|f| f.name() == name)
+    }
+
+    /// Fields stored as integers (ids, microseconds, kind codes, level numbers).
+    pub fn is_integer(self) -> bool {
+        matches!(self, Field::Id | Field::Ts | Field::Kind | Field::Level)
+    }
+
+    /// Reads a client's text as a value of this field, e.g. `WARNING` -> 30 for levels.
+    pub fn parse_value(self, text: &str) -> Result<Scalar, FieldError> {
+        let name = self.name();
+        match self {
+            Field::Id => text
+                .trim()
+                .parse::<i64>()
+                .map(Scalar::Int)
+                .map_err(|_| FieldError::new(name, format!("{text:?} is not an integer id"))),
+            Field::Ts => Timestamp::parse(text)
+                .map(|t| Scalar::Int(t.micros()))
+                .ok_or_else(|| {
+                    FieldError::new(
+                        name,
+                        format!("{text:?} is not an RFC 3339 timestamp or epoch seconds"),
+                    )
+                }),
+            Field::Kind => Kind::parse(text)
+                .map(|k| Scalar::Int(k.code()))
+                .ok_or_else(|| {
+                    FieldError::new(name, format!("unknown kind {text:?} (log, event, journal)"))
+                }),
+            Field::Level => Level::parse(text)
+                .map(|l| Scalar::Int(l.number()))
+                .ok_or_else(|| {
+                    FieldError::new(
+                        name,
+                        format!("unknown level {text:?} (DEBUG, INFO, WARN, ERROR, CRITICAL)"),
+                    )
+                }),
+            _ => Ok(Scalar::Text(text.to_string())),
+        }
+    }
+}
+
+/// A value compared against a field: integers for integer fields, text otherwise.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Scalar {
+    Int(i64),
+    Text(String),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Comparison {
+    Lt,
+    Le,
+    Gt,
+    Ge,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Condition {
+    /// The field equals one of the values (a one-element list is plain equality).
+    In(Field, Vec<Scalar>),
+    NotIn(Field, Vec<Scalar>),
+    Compare(Field, Comparison, Scalar),
+    /// Case-insensitive substring.
+    Contains(Field, String),
+    StartsWith(Field, String),
+    /// Any of the conditions holds (an empty list matches nothing).
+    Any(Vec<Condition>),
+    /// Every condition holds (an empty list matches everything).
+    All(Vec<Condition>),
+}
+
+/// The direction records are returned in when no explicit sort is given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Order {
+    #[default]
+    NewestFirst,
+    OldestFirst,
+}
+
+/// An explicit sort key; ties are always broken by id in the query's [`Order`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SortKey {
+    pub field: Field,
+    pub descending: bool,
+}
+
+/// A position in the global record order: the id of the last record a client saw.
+/// Rendered opaquely so clients do not build them by hand or depend on their form.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cursor(pub i64);
+
+impl Cursor {
+    pub fn encode(self) -> String {
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("r{}", self.0))
+    }
+
+    pub fn decode(text: &str) -> Result<Cursor, FieldError> {
+        let invalid = || FieldError::new("cursor", "is not a cursor this server issued");
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(text.trim())
+            .map_err(|_| invalid())?;
+        let text = std::str::from_utf8(&bytes).map_err(|_| invalid())?;
+        let id = text
+            .strip_prefix('r')
+            .and_then(|n| n.parse::<i64>().ok())
+            .filter(|id| *id >= 0)
+            .ok_or_else(invalid)?;
+        Ok(Cursor(id))
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Query {
+    /// All must hold.
+    pub conditions: Vec<Condition>,
+    pub order: Order,
+    /// Explicit sort (e.g. Waldur's `o`); empty means by id in `order`.
+    pub sort: Vec<SortKey>,
+    /// Only records after this position in `order` (exclusive).
+    pub after: Option<Cursor>,
+    pub offset: u64,
+    /// `None` means no limit (exports, counts).
+    pub limit: Option<u64>,
+}
+
+impl Query {
+    pub fn newest_first() -> Query {
+        Query::default()
+    }
+
+    pub fn oldest_first() -> Query {
+        Query {
+            order: Order::OldestFirst,
+            ..Query::default()
+        }
+    }
+
+    pub fn with(mut self, condition: Condition) -> Query {
+        self.conditions.push(condition);
+        self
+    }
+
+    pub fn kinds(self, kinds: &[Kind]) -> Query {
+        self.with(Condition::In(
+            Field::Kind,
+            kinds.iter().map(|k| Scalar::Int(k.code())).collect(),
+        ))
+    }
+
+    pub fn min_level(self, level: Level) -> Query {
+        self.with(Condition::Compare(
+            Field::Level,
+            Comparison::Ge,
+            Scalar::Int(level.number()),
+        ))
+    }
+
+    pub fn since(self, ts: Timestamp) -> Query {
+        self.with(Condition::Compare(
+            Field::Ts,
+            Comparison::Ge,
+            Scalar::Int(ts.micros()),
+        ))
+    }
+
+    pub fn until(self, ts: Timestamp) -> Query {
+        self.with(Condition::Compare(
+            Field::Ts,
+            Comparison::Le,
+            Scalar::Int(ts.micros()),
+        ))
+    }
+
+    /// Restricts to the given domains (tenancy). Applied by the server, never by clients.
+    pub fn within_domains(self, domains: &[String]) -> Query {
+        self.with(Condition::In(
+            Field::DomainId,
+            domains.iter().cloned().map(Scalar::Text).collect(),
+        ))
+    }
+
+    /// Adds `field IN (values)` parsing each value as the field's type.
+    pub fn values<S: AsRef<str>>(self, field: Field, values: &[S]) -> Result<Query, FieldError> {
+        let parsed = values
+            .iter()
+            .map(|v| field.parse_value(v.as_ref()))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(self.with(Condition::In(field, parsed)))
+    }
+
+    pub fn text_contains(self, text: &str) -> Query {
+        self.with(Condition::Contains(Field::Message, text.to_string()))
+    }
+
+    /// Whether a record satisfies every condition (cursor, offset and limit aside).
+    pub fn matches(&self, record: &Record) -> bool {
+        self.conditions.iter().all(|c| c.matches(record))
+    }
+}
+
+impl Condition {
+    pub fn matches(&self, record: &Record) -> bool {
+        match self {
+            Condition::In(field, values) => {
+                field_value(record, *field).is_some_and(|v| values.contains(&v))
+            }
+            Condition::NotIn(field, values) => {
+                field_value(record, *field).is_none_or(|v| !values.contains(&v))
+            }
+            Condition::Compare(field, cmp, value) => {
+                field_value(record, *field).is_some_and(|v| compare(&v, *cmp, value))
+            }
+            Condition::Contains(field, needle) => field_value(record, *field).is_some_and(|v| {
+                let Scalar::Text(text) = v else { return false };
+                text.to_lowercase().contains(&needle.to_lowercase())
+            }),
+            Condition::StartsWith(field, prefix) => {
+                field_value(record, *field).is_some_and(|v| match v {
+                    Scalar::Text(text) => text.starts_with(prefix.as_str()),
+                    Scalar::Int(n) => n.to_string().starts_with(prefix.as_str()),
+                })
+            }
+            Condition::Any(conditions) => conditions.iter().any(|c| c.matches(record)),
+            Condition::All(conditions) => conditions.iter().all(|c| c.matches(record)),
+        }
+    }
+}
+
+fn compare(left: &Scalar, cmp: Comparison, right: &Scalar) -> bool {
+    match cmp {
+        Comparison::Lt => left < right,
+        Comparison::Le => left <= right,
+        Comparison::Gt => left > right,
+        Comparison::Ge => left >= right,
+    }
+}
+
+/// The value of a field in a record, as stored.
+pub fn field_value(record: &Record, field: Field) -> Option<Scalar> {
+    let text = |v: &Option<String>| v.clone().map(Scalar::Text);
+    match field {
+        Field::Id => Some(Scalar::Int(record.id)),
+        Field::Ts => Some(Scalar::Int(record.ts.micros())),
+        Field::Kind => Some(Scalar::Int(record.kind.code())),
+        Field::Level => record.level.map(|l| Scalar::Int(l.number())),
+        Field::Category => text(&record.category),
+        Field::Source => text(&record.source),
+        Field::Instance => text(&record.instance),
+        Field::Logger => text(&record.logger),
+        Field::User => text(&record.user),
+        Field::UserId => text(&record.user_id),
+        Field::DomainId => text(&record.domain_id),
+        Field::ProjectId => text(&record.project_id),
+        Field::ObjectType => text(&record.object_type),
+        Field::ObjectId => text(&record.object_id),
+        Field::Action => text(&record.action),
+        Field::Status => text(&record.status),
+        Field::ResponseCode => text(&record.response_code),
+        Field::RequestId => text(&record.request_id),
+        Field::ParentRequestId => text(&record.parent_request_id),
+        Field::Message => text(&record.message),
+        Field::Data => record
+            .data
+            .as_ref()
+            .map(|d| Scalar::Text(serde_json::Value::Object(d.clone()).to_string())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::NewRecord;
+
+    fn record(level: Level, category: &str, message: &str) -> Record {
+        NewRecord {
+            kind: Some(Kind::Log),
+            level: Some(level),
+            category: Some(category.into()),
+            message: Some(message.into()),
+            ..NewRecord::default()
+        }
+        .into_record(1, Timestamp(5_000_000))
+    }
+
+    #[test]
+    fn cursors_round_trip_and_reject_forgeries() {
+        let c = Cursor(12345);
+        assert_eq!(Cursor::decode(&c.encode()).expect("valid"), c);
+        for bad in ["", "12345", "!!", "cjEyMw-x"] {
+            assert_eq!(
+                Cursor::decode(bad).expect_err("bad").field,
+                "cursor",
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn in_memory_matching_follows_the_query() {
+        let q = Query::newest_first()
+            .min_level(Level::Warn)
+            .values(Field::Category, &["image", "export"])
+            .expect("valid")
+            .text_contains("TIMEOUT");
+        assert!(q.matches(&record(Level::Error, "image", "pull timeout")));
+        assert!(!q.matches(&record(Level::Info, "image", "pull timeout")));
+        assert!(!q.matches(&record(Level::Error, "system", "pull timeout")));
+        assert!(!q.matches(&record(Level::Error, "image", "pulled")));
+    }
+
+    #[test]
+    fn parse_value_names_the_field() {
+        assert_eq!(Field::Level.parse_value("warning"), Ok(Scalar::Int(30)));
+        assert_eq!(
+            Field::Kind.parse_value("blog").expect_err("bad").field,
+            "kind"
+        );
+        assert_eq!(Field::Ts.parse_value("soon").expect_err("bad").field, "ts");
+    }
+}

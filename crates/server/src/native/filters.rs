@@ -1,0 +1,109 @@
+//! The native query parameters, translated onto the core [`Query`]. Streams and the
+//! CLI use the same names, so every tool can rely on them.
+
+use crate::error::ApiError;
+use crate::params::Params;
+use logbook_core::{Cursor, Field, Level, Order, Query, Timestamp};
+
+/// Parameters that take a comma list (and may repeat).
+pub const LIST_FIELDS: [Field; 15] = [
+    Field::Kind,
+    Field::Level,
+    Field::Category,
+    Field::Source,
+    Field::Instance,
+    Field::Logger,
+    Field::User,
+    Field::UserId,
+    Field::DomainId,
+    Field::ProjectId,
+    Field::ObjectType,
+    Field::ObjectId,
+    Field::Action,
+    Field::Status,
+    Field::RequestId,
+];
+
+pub const DEFAULT_LIMIT: u64 = 100;
+pub const MAX_LIMIT: u64 = 10_000;
+
+/// Every filter of the query model; no paging.
+pub fn filters(params: &Params) -> Result<Query, ApiError> {
+    let mut query = Query::default();
+    for field in LIST_FIELDS {
+        let values = params.list(field.name());
+        if !values.is_empty() {
+            query = query.values(field, &values)?;
+        }
+    }
+    if let Some(text) = params.non_empty("min_level") {
+        let level = Level::parse(text).ok_or_else(|| {
+            ApiError::bad_request(
+                "min_level",
+                format!("unknown level {text:?} (DEBUG, INFO, WARN, ERROR, CRITICAL)"),
+            )
+        })?;
+        query = query.min_level(level);
+    }
+    if let Some(ts) = timestamp(params, "since")? {
+        query = query.since(ts);
+    }
+    if let Some(ts) = timestamp(params, "until")? {
+        query = query.until(ts);
+    }
+    if let Some(text) = params.non_empty("q") {
+        query = query.text_contains(text);
+    }
+    query.order = match params
+        .non_empty("order")
+        .map(str::to_ascii_lowercase)
+        .as_deref()
+    {
+        None | Some("desc") => Order::NewestFirst,
+        Some("asc") => Order::OldestFirst,
+        Some(other) => {
+            return Err(ApiError::bad_request(
+                "order",
+                format!("{other:?} is not asc or desc"),
+            ))
+        }
+    };
+    Ok(query)
+}
+
+/// Filters plus `limit`, `offset` and `cursor`, rejecting unknown parameters.
+pub fn page_query(params: &Params) -> Result<Query, ApiError> {
+    let mut query = filters(params)?;
+    let limit = params
+        .parsed::<u64>("limit", "a non-negative integer")?
+        .unwrap_or(DEFAULT_LIMIT);
+    if limit == 0 || limit > MAX_LIMIT {
+        return Err(ApiError::bad_request(
+            "limit",
+            format!("must be between 1 and {MAX_LIMIT}"),
+        ));
+    }
+    query.limit = Some(limit);
+    query.offset = params
+        .parsed::<u64>("offset", "a non-negative integer")?
+        .unwrap_or(0);
+    if let Some(cursor) = params.non_empty("cursor") {
+        query.after = Some(Cursor::decode(cursor)?);
+    }
+    params.reject_unknown()?;
+    Ok(query)
+}
+
+pub fn timestamp(params: &Params, name: &str) -> Result<Option<Timestamp>, ApiError> {
+    params
+        .non_empty(name)
+        .map(|text| {
+            Timestamp::parse(text).ok_or_else(|| {
+                ApiError::bad_request(
+                    name,
+                    format!("{text:?} is not an RFC 3339 timestamp or epoch seconds"),
+                )
+            })
+        })
+        .transpose()
+}

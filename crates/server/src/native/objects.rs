@@ -1,0 +1,114 @@
+//! `PUT/GET /logbook/v1/objects/{type}/{id}`: the object registry, fed by the
+//! platform directly (events also update it).
+
+use crate::auth::Principal;
+use crate::body::{parse_json, read_limited};
+use crate::error::ApiError;
+use crate::AppState;
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::Json;
+use logbook_core::{Object, ObjectRef};
+use logbook_store::ObjectUpdate;
+use serde_json::{json, Map, Value};
+
+pub async fn put(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path((object_type, object_id)): Path<(String, String)>,
+    body: Body,
+) -> Result<Json<Value>, ApiError> {
+    principal.require_write()?;
+    let bytes = read_limited(body, state.config.max_body_bytes).await?;
+    let Value::Object(body) = parse_json(&bytes)? else {
+        return Err(ApiError::bad_request("body", "must be a JSON object"));
+    };
+    let key = ObjectRef::new(object_type, object_id);
+    if let Some(existing) = state.store.get_object(&key).await? {
+        if !principal.can_read_domain(existing.domain_id.as_deref()) {
+            return Err(ApiError::not_found());
+        }
+    }
+    let mut update = update_from_json(body)?;
+    update.domain_id = Some(principal.write_domain(update.domain_id.as_deref(), "domain_id")?);
+    update.key = Some(key);
+    let object = state.store.put_object(update).await?;
+    Ok(Json(object_json(&object)))
+}
+
+pub async fn get_one(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path((object_type, object_id)): Path<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    match state
+        .store
+        .get_object(&ObjectRef::new(object_type, object_id))
+        .await?
+    {
+        Some(object) if principal.can_read_domain(object.domain_id.as_deref()) => {
+            Ok(Json(object_json(&object)))
+        }
+        _ => Err(ApiError::not_found()),
+    }
+}
+
+/// Reads the settable fields of an object, naming the first bad one.
+pub fn update_from_json(body: Map<String, Value>) -> Result<ObjectUpdate, ApiError> {
+    let mut update = ObjectUpdate::default();
+    for (key, value) in body {
+        match key.as_str() {
+            "name" => update.name = Some(text(&key, value)?),
+            "state" => update.state = Some(text(&key, value)?),
+            "uri" => update.uri = Some(text(&key, value)?),
+            "domain_id" => update.domain_id = Some(text(&key, value)?),
+            "parent" => update.parent = Some(parent(value)?),
+            "attributes" => match value {
+                Value::Object(map) => update.attributes = Some(map),
+                _ => return Err(ApiError::bad_request("attributes", "must be a JSON object")),
+            },
+            // Read-only fields, accepted so a GET answer can be PUT back.
+            "type" | "id" | "updated" => {}
+            _ => return Err(ApiError::bad_request(key, "unknown field")),
+        }
+    }
+    Ok(update)
+}
+
+fn text(field: &str, value: Value) -> Result<String, ApiError> {
+    match value {
+        Value::String(s) => Ok(s),
+        _ => Err(ApiError::bad_request(field, "must be a string")),
+    }
+}
+
+fn parent(value: Value) -> Result<Option<ObjectRef>, ApiError> {
+    match value {
+        Value::Null => Ok(None),
+        Value::Object(map) => match (map.get("type"), map.get("id")) {
+            (Some(Value::String(t)), Some(Value::String(i))) => Ok(Some(ObjectRef::new(t, i))),
+            _ => Err(ApiError::bad_request(
+                "parent",
+                "must be {\"type\": string, \"id\": string}",
+            )),
+        },
+        _ => Err(ApiError::bad_request(
+            "parent",
+            "must be {\"type\", \"id\"} or null",
+        )),
+    }
+}
+
+pub fn object_json(object: &Object) -> Value {
+    json!({
+        "type": object.key.object_type,
+        "id": object.key.object_id,
+        "name": object.name,
+        "state": object.state,
+        "parent": object.parent.as_ref().map(|p| json!({"type": p.object_type, "id": p.object_id})),
+        "uri": object.uri,
+        "attributes": object.attributes,
+        "domain_id": object.domain_id,
+        "updated": object.updated.rfc3339(),
+    })
+}

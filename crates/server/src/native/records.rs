@@ -1,0 +1,166 @@
+//! Ingest and read records.
+
+use super::filters;
+use crate::auth::Principal;
+use crate::body::{parse_json, read_limited};
+use crate::error::ApiError;
+use crate::params::Params;
+use crate::{ingest, AppState};
+use axum::body::Body;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::Json;
+use logbook_core::{Cursor, NewRecord, Order};
+use serde_json::{json, Value};
+
+/// `POST /logbook/v1/records`: one object, an array of objects, or NDJSON.
+pub async fn ingest(
+    State(state): State<AppState>,
+    principal: Principal,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    principal.require_write()?;
+    let bytes = read_limited(body, state.config.max_body_bytes).await?;
+    let (values, batch) = if is_ndjson(&headers) {
+        (ndjson(&bytes)?, true)
+    } else {
+        match parse_json(&bytes)? {
+            Value::Array(items) => (items, true),
+            value @ Value::Object(_) => (vec![value], false),
+            _ => {
+                return Err(ApiError::bad_request(
+                    "body",
+                    "must be a JSON object, an array of objects, or NDJSON",
+                ))
+            }
+        }
+    };
+    if values.is_empty() {
+        return Err(ApiError::bad_request("body", "contains no records"));
+    }
+    let prefix = |i: usize| {
+        if batch {
+            format!("[{i}].")
+        } else {
+            String::new()
+        }
+    };
+    let records = values
+        .into_iter()
+        .enumerate()
+        .map(|(i, v)| {
+            NewRecord::from_json(v).map_err(|e| match batch {
+                true => ApiError::from(e.at_index(i)),
+                false => ApiError::from(e),
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let appended = ingest::append(&state, &principal, records, prefix).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({
+            "accepted": appended.count,
+            "first_id": appended.first_id,
+            "last_id": appended.last_id,
+        })),
+    ))
+}
+
+fn is_ndjson(headers: &HeaderMap) -> bool {
+    headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .map(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        })
+        .is_some_and(|t| {
+            matches!(
+                t.as_str(),
+                "application/x-ndjson" | "application/jsonl" | "application/ndjson"
+            )
+        })
+}
+
+fn ndjson(bytes: &[u8]) -> Result<Vec<Value>, ApiError> {
+    let text =
+        std::str::from_utf8(bytes).map_err(|_| ApiError::bad_request("body", "is not UTF-8"))?;
+    text.lines()
+        .filter(|line| !line.trim().is_empty())
+        .enumerate()
+        .map(|(i, line)| {
+            serde_json::from_str(line).map_err(|e| {
+                ApiError::bad_request(format!("[{i}]"), format!("is not valid JSON: {e}"))
+            })
+        })
+        .collect()
+}
+
+/// `GET /logbook/v1/records`
+pub async fn list(
+    State(state): State<AppState>,
+    principal: Principal,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<Value>, ApiError> {
+    let query = principal.scope(filters::page_query(&Params::parse(raw.as_deref())?)?);
+    let page = state.store.query(&query).await?;
+    let full = query.limit.is_some_and(|l| page.records.len() as u64 >= l);
+    let last = page.records.last().map(|r| r.id);
+    let next_cursor = match query.order {
+        // Newest first: more pages exist only if this one is full.
+        Order::NewestFirst => last.filter(|_| full).map(Cursor),
+        // Oldest first: always resumable. A partial page returned everything up to the
+        // snapshot's high-water mark, so resuming from there misses nothing.
+        Order::OldestFirst => {
+            let seen = query.after.map(|c| c.0).into_iter().chain(last);
+            let reached = if full {
+                last
+            } else {
+                seen.chain([page.high_water]).max()
+            };
+            reached.map(Cursor)
+        }
+    };
+    let records: Vec<Value> = page.records.iter().map(|r| r.to_json()).collect();
+    Ok(Json(json!({
+        "records": records,
+        "next_cursor": next_cursor.map(Cursor::encode),
+    })))
+}
+
+/// `GET /logbook/v1/records/count`
+pub async fn count(
+    State(state): State<AppState>,
+    principal: Principal,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<Value>, ApiError> {
+    let query = {
+        let params = Params::parse(raw.as_deref())?;
+        let query = filters::filters(&params)?;
+        params.reject_unknown()?;
+        principal.scope(query)
+    };
+    let count = state.store.count(&query).await?;
+    Ok(Json(json!({ "count": count })))
+}
+
+/// `GET /logbook/v1/records/{id}`; a record of another domain is simply not found.
+pub async fn get_one(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let id: i64 = id
+        .parse()
+        .map_err(|_| ApiError::bad_request("id", format!("{id:?} is not an integer")))?;
+    match state.store.get(id).await? {
+        Some(record) if principal.can_read_domain(record.domain_id.as_deref()) => {
+            Ok(Json(record.to_json()))
+        }
+        _ => Err(ApiError::not_found()),
+    }
+}

@@ -1,0 +1,91 @@
+//! The embedded store: one SQLite file in WAL mode in the data directory, created on
+//! first start. `synchronous = FULL` makes every commit durable against power loss
+//! (a WAL fsync per transaction); group commit in the writer keeps that affordable.
+
+mod accounts;
+mod actions;
+mod objects;
+mod plan;
+mod pool;
+mod records;
+mod schema;
+mod writer;
+
+use crate::{Notifier, Result, Store, StoreError};
+use pool::ReadPool;
+use rusqlite::Connection;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use writer::Writer;
+
+pub use schema::latest_version as latest_schema_version;
+
+const DATABASE_FILE: &str = "logbook.db";
+const READERS: usize = 8;
+
+pub struct SqliteStore {
+    path: PathBuf,
+    writer: Writer,
+    readers: Arc<ReadPool>,
+    notifier: Arc<Notifier>,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the store in `dir` and brings its schema up to date.
+    pub fn open(dir: &Path) -> Result<SqliteStore> {
+        std::fs::create_dir_all(dir).map_err(|e| {
+            StoreError::Unavailable(format!(
+                "cannot create data directory {}: {e}",
+                dir.display()
+            ))
+        })?;
+        let path = dir.join(DATABASE_FILE);
+        let mut conn = open_writer(&path)?;
+        schema::migrate(&mut conn)?;
+        let counter = |key: &str| -> Result<i64> {
+            Ok(conn.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))?)
+        };
+        let last_record_id = counter("last_record_id")?;
+        let last_action_seq = counter("last_action_seq")?;
+        let notifier = Arc::new(Notifier::new(last_record_id));
+        let writer = Writer::start(
+            conn,
+            (last_record_id + 1, last_action_seq + 1),
+            Arc::clone(&notifier),
+        );
+        Ok(SqliteStore {
+            readers: Arc::new(ReadPool::new(path.clone(), READERS)),
+            path,
+            writer,
+            notifier,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+fn open_writer(path: &Path) -> Result<Connection> {
+    let conn = Connection::open(path)
+        .map_err(|e| StoreError::Unavailable(format!("cannot open {}: {e}", path.display())))?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(StoreError::Unavailable(format!(
+            "{} cannot use write-ahead logging (journal_mode is {mode})",
+            path.display()
+        )));
+    }
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    conn.pragma_update(None, "cache_size", -32_000)?;
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
+    Ok(conn)
+}
+
+impl Store for SqliteStore {
+    fn notifier(&self) -> &Notifier {
+        &self.notifier
+    }
+}

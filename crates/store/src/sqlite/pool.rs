@@ -1,0 +1,71 @@
+//! Reader connections. WAL lets readers run beside the single writer; each query
+//! takes a connection, runs on the blocking pool, and gives it back.
+
+use crate::{Result, StoreError};
+use rusqlite::Connection;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use tokio::sync::Semaphore;
+
+pub struct ReadPool {
+    path: PathBuf,
+    idle: Arc<Mutex<Vec<Connection>>>,
+    permits: Semaphore,
+}
+
+impl ReadPool {
+    pub fn new(path: PathBuf, size: usize) -> ReadPool {
+        ReadPool {
+            path,
+            idle: Arc::new(Mutex::new(Vec::new())),
+            permits: Semaphore::new(size),
+        }
+    }
+
+    /// Runs `f` on a reader connection off the async runtime.
+    pub async fn read<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T> + Send + 'static,
+    {
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        let pooled = self.idle.lock().map_err(|_| poisoned())?.pop();
+        let mut conn = match pooled {
+            Some(conn) => conn,
+            None => open_reader(&self.path)?,
+        };
+        let idle = Arc::clone(&self.idle);
+        tokio::task::spawn_blocking(move || {
+            let result = f(&mut conn);
+            // A connection is returned only if it is not left inside a transaction.
+            if conn.is_autocommit() {
+                if let Ok(mut idle) = idle.lock() {
+                    idle.push(conn);
+                }
+            }
+            result
+        })
+        .await
+        .map_err(|e| StoreError::Internal(format!("reader task failed: {e}")))?
+    }
+}
+
+fn poisoned() -> StoreError {
+    StoreError::Internal("reader pool lock poisoned".into())
+}
+
+pub fn open_reader(path: &std::path::Path) -> Result<Connection> {
+    let conn = Connection::open_with_flags(
+        path,
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(|e| StoreError::Unavailable(format!("cannot open {}: {e}", path.display())))?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    conn.pragma_update(None, "cache_size", -16_000)?;
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
+    Ok(conn)
+}

@@ -1,0 +1,150 @@
+//! Versioned, forward-only schema migrations for the embedded store, applied at
+//! open under SQLite's write lock so two processes opening one file cannot race.
+
+use rusqlite::Connection;
+
+/// Each entry is one migration; its position (1-based) is its version. Never edit a
+/// released entry: append a new one.
+const MIGRATIONS: &[&str] = &[
+    // 1: records, their indexes and trigram full-text index; objects; actions; accounts.
+    r#"
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
+    INSERT INTO meta (key, value) VALUES ('last_record_id', 0), ('last_action_seq', 0);
+
+    CREATE TABLE records (
+        id INTEGER PRIMARY KEY,
+        ts INTEGER NOT NULL,
+        kind INTEGER NOT NULL,
+        level INTEGER,
+        category TEXT,
+        source TEXT,
+        instance TEXT,
+        logger TEXT,
+        "user" TEXT,
+        user_id TEXT,
+        domain_id TEXT,
+        project_id TEXT,
+        object_type TEXT,
+        object_id TEXT,
+        action TEXT,
+        status TEXT,
+        response_code TEXT,
+        request_id TEXT,
+        parent_request_id TEXT,
+        message TEXT,
+        data TEXT
+    );
+    -- Every SQLite index ends in the rowid, so each of these also serves
+    -- "newest N where column = value" without a sort.
+    CREATE INDEX records_kind ON records (kind);
+    CREATE INDEX records_level ON records (level);
+    CREATE INDEX records_category ON records (category);
+    CREATE INDEX records_user ON records ("user");
+    CREATE INDEX records_source_instance ON records (source, instance);
+    CREATE INDEX records_object ON records (object_id);
+    CREATE INDEX records_request ON records (request_id);
+    CREATE INDEX records_domain ON records (domain_id);
+    CREATE INDEX records_ts ON records (ts);
+    -- Contentless: the text is stored once, in records; the index answers substring
+    -- searches (three characters or more) and deletes by rowid.
+    CREATE VIRTUAL TABLE records_fts USING fts5 (
+        message, content = '', contentless_delete = 1, tokenize = 'trigram'
+    );
+
+    CREATE TABLE objects (
+        object_type TEXT NOT NULL,
+        object_id TEXT NOT NULL,
+        name TEXT,
+        state TEXT,
+        parent_type TEXT,
+        parent_id TEXT,
+        uri TEXT,
+        attributes TEXT NOT NULL DEFAULT '{}',
+        domain_id TEXT,
+        updated INTEGER NOT NULL,
+        PRIMARY KEY (object_type, object_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX objects_parent ON objects (parent_type, parent_id);
+    CREATE INDEX objects_uri ON objects (uri);
+
+    CREATE TABLE actions (
+        uuid TEXT PRIMARY KEY,
+        seq INTEGER NOT NULL UNIQUE,
+        object TEXT,
+        action TEXT NOT NULL,
+        method TEXT,
+        path TEXT,
+        user_agent TEXT,
+        start_date INTEGER NOT NULL,
+        end_date INTEGER,
+        state TEXT NOT NULL,
+        ip TEXT,
+        location TEXT,
+        is_user_action INTEGER NOT NULL,
+        can_be_canceled INTEGER NOT NULL,
+        can_be_retried INTEGER NOT NULL,
+        "user" TEXT,
+        domain_id TEXT,
+        retry_of TEXT
+    ) WITHOUT ROWID;
+    CREATE INDEX actions_start ON actions (start_date, seq);
+    CREATE INDEX actions_object ON actions (object);
+    CREATE TABLE action_logs (
+        uuid TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        ts INTEGER NOT NULL,
+        line TEXT NOT NULL,
+        PRIMARY KEY (uuid, seq)
+    ) WITHOUT ROWID;
+
+    CREATE TABLE users (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        password_hash TEXT,
+        role TEXT NOT NULL,
+        domain TEXT NOT NULL,
+        disabled INTEGER NOT NULL DEFAULT 0,
+        any_domain INTEGER NOT NULL DEFAULT 0,
+        created INTEGER NOT NULL
+    );
+    CREATE TABLE tokens (
+        id INTEGER PRIMARY KEY,
+        user_id INTEGER NOT NULL REFERENCES users (id),
+        name TEXT,
+        digest TEXT NOT NULL UNIQUE,
+        created INTEGER NOT NULL,
+        expires INTEGER,
+        revoked INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE TABLE sessions (
+        digest TEXT PRIMARY KEY,
+        user_id INTEGER NOT NULL REFERENCES users (id),
+        created INTEGER NOT NULL,
+        expires INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    "#,
+];
+
+pub fn latest_version() -> i64 {
+    MIGRATIONS.len() as i64
+}
+
+/// Applies every migration newer than the file's version, each in its own
+/// transaction, and returns the version the file is at afterwards.
+pub fn migrate(conn: &mut Connection) -> rusqlite::Result<i64> {
+    loop {
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let version: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        let Some(sql) = usize::try_from(version)
+            .ok()
+            .and_then(|v| MIGRATIONS.get(v))
+        else {
+            tx.commit()?;
+            return Ok(version);
+        };
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", version + 1)?;
+        tx.commit()?;
+        tracing::info!(version = version + 1, "applied schema migration");
+    }
+}
