@@ -103,7 +103,7 @@ pub async fn user(command: UserCommand) -> anyhow::Result<()> {
         }
         UserCommand::List { store } => {
             let store = store::open(&store)?;
-            println!("{:<24} {:<8} {:<20} {}", "NAME", "ROLE", "DOMAIN", "STATUS");
+            println!("{:<24} {:<8} {:<20} STATUS", "NAME", "ROLE", "DOMAIN");
             for u in store.list_users().await? {
                 let status = if u.disabled { "disabled" } else { "active" };
                 println!(
@@ -178,8 +178,8 @@ pub async fn token(command: TokenCommand) -> anyhow::Result<()> {
         TokenCommand::List { store } => {
             let store = store::open(&store)?;
             println!(
-                "{:<6} {:<20} {:<24} {:<28} {}",
-                "ID", "USER", "NAME", "EXPIRES", "STATUS"
+                "{:<6} {:<20} {:<24} {:<28} STATUS",
+                "ID", "USER", "NAME", "EXPIRES"
             );
             let now = Timestamp::now();
             for t in store.list_tokens().await? {

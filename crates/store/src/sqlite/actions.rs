@@ -62,7 +62,7 @@ impl ActionStore for SqliteStore {
                         action.retry_of,
                     ],
                 )?;
-                batch.announcements.push(Announcement::Action(action.clone()));
+                batch.announcements.push(Announcement::Action(Box::new(action.clone())));
                 Ok(action)
             })
             .await
@@ -138,7 +138,7 @@ impl ActionStore for SqliteStore {
                 )?;
                 batch
                     .announcements
-                    .push(Announcement::Action(action.clone()));
+                    .push(Announcement::Action(Box::new(action.clone())));
                 Ok(action)
             })
             .await

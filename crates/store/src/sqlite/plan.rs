@@ -114,14 +114,14 @@ pub fn candidate_drivers(conditions: &[Condition]) -> Vec<Driver> {
                     ordered: true,
                 });
             }
-            Condition::Compare(Field::Ts, _, _) => {
-                if !drivers.iter().any(|d| d.index == "records_ts") {
-                    drivers.push(Driver {
-                        index: "records_ts",
-                        branches: vec![condition.clone()],
-                        ordered: false,
-                    });
-                }
+            Condition::Compare(Field::Ts, _, _)
+                if !drivers.iter().any(|d| d.index == "records_ts") =>
+            {
+                drivers.push(Driver {
+                    index: "records_ts",
+                    branches: vec![condition.clone()],
+                    ordered: false,
+                });
             }
             _ => {}
         }

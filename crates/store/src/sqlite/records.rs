@@ -543,7 +543,7 @@ fn drive(
         merged.extend(fetch(conn, &sql, &b.params)?);
     }
     if descending {
-        merged.sort_unstable_by(|a, b| b.id.cmp(&a.id));
+        merged.sort_unstable_by_key(|r| std::cmp::Reverse(r.id));
     } else {
         merged.sort_unstable_by_key(|r| r.id);
     }

@@ -21,7 +21,7 @@ pub const QUEUE_CAPACITY: usize = 4096;
 pub enum Announcement {
     Records(Vec<Record>),
     Object(ObjectChange),
-    Action(Action),
+    Action(Box<Action>),
     ActionLogs(ActionLogAppended),
 }
 
@@ -200,7 +200,7 @@ fn announce(notifier: &Notifier, announcements: Vec<Announcement>) {
         match announcement {
             Announcement::Records(mut batch) => records.append(&mut batch),
             Announcement::Object(change) => notifier.publish_object(change),
-            Announcement::Action(action) => notifier.publish_action(Arc::new(action)),
+            Announcement::Action(action) => notifier.publish_action(Arc::new(*action)),
             Announcement::ActionLogs(appended) => notifier.publish_action_logs(appended),
         }
     }
