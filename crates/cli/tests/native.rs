@@ -52,6 +52,7 @@ store_tests!(
     a_batch_with_one_bad_record_writes_nothing,
     oversize_bodies_get_413,
     export_streams_every_match_oldest_first,
+    rare_values_far_behind_the_newest_records_are_found,
 );
 
 /// The ids of a `GET /logbook/v1/records` answer, in answer order.
@@ -256,8 +257,10 @@ async fn ascending_cursor_pages_while_writing_have_no_gaps_or_duplicates(backend
     let writer = write_in_background(&server, 60, 7);
     let mut seen: Vec<i64> = Vec::new();
     let mut cursor: Option<String> = None;
-    let mut writer = Some(writer);
     loop {
+        // Checked before reading: an empty page read after the writer finished means
+        // everything has been seen.
+        let writer_done = writer.is_finished();
         let path = match &cursor {
             Some(c) => format!("/logbook/v1/records?order=asc&limit=9&cursor={c}"),
             None => "/logbook/v1/records?order=asc&limit=9".to_string(),
@@ -268,18 +271,13 @@ async fn ascending_cursor_pages_while_writing_have_no_gaps_or_duplicates(backend
         cursor = page["next_cursor"].as_str().map(String::from);
         assert!(cursor.is_some(), "ascending pages always carry a cursor");
         if page_ids.is_empty() {
-            match writer.take() {
-                // The writer finished before this empty page: everything is read.
-                Some(w) if w.is_finished() => {
-                    w.await.expect("writer");
-                    break;
-                }
-                Some(w) => writer = Some(w),
-                None => break,
+            if writer_done {
+                break;
             }
             tokio::task::yield_now().await;
         }
     }
+    writer.await.expect("writer");
     let expected: Vec<i64> = (1..=420).collect();
     assert_eq!(seen, expected, "every record exactly once, in id order");
     server.stop().await;
@@ -549,5 +547,50 @@ async fn export_streams_every_match_oldest_first(backend: Backend) {
     assert_eq!(&rows[250][message_column], "'=HYPERLINK(\"http://x\")");
     let bad = server.get("/logbook/v1/export?format=xml").await;
     assert_eq!(bad.status(), 400);
+    server.stop().await;
+}
+
+/// Values that occur only long before the newest records are found through the
+/// indexes, not by scanning from the newest (the planner's probes).
+async fn rare_values_far_behind_the_newest_records_are_found(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let mut rare = serde_json::Map::new();
+    for field in LIST_PARAMS.iter().filter(|f| **f != "kind") {
+        rare.insert((*field).into(), json!(format!("rare-{field}")));
+    }
+    rare.insert("kind".into(), json!("journal"));
+    rare.insert("level".into(), json!("CRITICAL"));
+    rare.insert("message".into(), json!("the needle in the haystack"));
+    server.ingest(json!([rare])).await;
+    let filler: Vec<Value> = (0..6000)
+        .map(|i| json!({"kind": "log", "level": "INFO", "category": "noise", "message": format!("filler {i}")}))
+        .collect();
+    server.ingest(json!(filler)).await;
+    for field in LIST_PARAMS {
+        let value = if field == "kind" {
+            "journal".to_string()
+        } else {
+            format!("rare-{field}")
+        };
+        assert_eq!(
+            ids_for(&server, &format!("{field}={value}&limit=5")).await,
+            [1],
+            "{field}"
+        );
+        let count = server
+            .get_json(&format!("/logbook/v1/records/count?{field}={value}"))
+            .await;
+        assert_eq!(count["count"], 1, "{field}");
+    }
+    assert_eq!(ids_for(&server, "min_level=CRITICAL&limit=5").await, [1]);
+    assert_eq!(ids_for(&server, "q=needle&limit=5").await, [1]);
+    assert_eq!(
+        ids_for(&server, "q=NEEDLE%20in&category=rare-category&limit=5").await,
+        [1]
+    );
+    assert_eq!(
+        ids_for(&server, "q=needle%20out&limit=5").await,
+        Vec::<i64>::new()
+    );
     server.stop().await;
 }

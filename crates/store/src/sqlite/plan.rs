@@ -85,6 +85,13 @@ fn single_column_index(field: Field) -> Option<&'static str> {
         Field::ObjectId => "records_object",
         Field::RequestId => "records_request",
         Field::DomainId => "records_domain",
+        Field::Instance => "records_instance",
+        Field::Logger => "records_logger",
+        Field::UserId => "records_user_id",
+        Field::ProjectId => "records_project",
+        Field::ObjectType => "records_object_type",
+        Field::Action => "records_action",
+        Field::Status => "records_status",
         _ => return None,
     })
 }

@@ -134,6 +134,17 @@ const MIGRATIONS: &[&str] = &[
     INSERT INTO records_fts (rowid, message)
         SELECT id, message FROM records WHERE message IS NOT NULL;
     "#,
+    // 3: an index for every remaining filter of the query model. Partial: rows without
+    // the field (most logs have no action, most journal entries no logger) cost nothing.
+    r#"
+    CREATE INDEX records_instance ON records (instance) WHERE instance IS NOT NULL;
+    CREATE INDEX records_logger ON records (logger) WHERE logger IS NOT NULL;
+    CREATE INDEX records_user_id ON records (user_id) WHERE user_id IS NOT NULL;
+    CREATE INDEX records_project ON records (project_id) WHERE project_id IS NOT NULL;
+    CREATE INDEX records_object_type ON records (object_type) WHERE object_type IS NOT NULL;
+    CREATE INDEX records_action ON records (action) WHERE action IS NOT NULL;
+    CREATE INDEX records_status ON records (status) WHERE status IS NOT NULL;
+    "#,
 ];
 
 pub fn latest_version() -> i64 {
