@@ -4,6 +4,7 @@ mod accounts;
 mod bench;
 mod serve;
 mod store;
+mod tls;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;

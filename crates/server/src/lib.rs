@@ -35,6 +35,8 @@ pub struct Config {
     pub session_ttl: Duration,
     /// Whether the node is served over TLS (cookies get `Secure`).
     pub tls: bool,
+    /// Failed logins allowed per account and per address before 429.
+    pub login_limits: auth::rate_limit::LoginLimits,
 }
 
 impl Default for Config {
@@ -43,6 +45,7 @@ impl Default for Config {
             max_body_bytes: 16 * 1024 * 1024,
             session_ttl: Duration::from_secs(12 * 3600),
             tls: false,
+            login_limits: auth::rate_limit::LoginLimits::default(),
         }
     }
 }
@@ -54,12 +57,17 @@ pub struct AppState {
     pub config: Arc<Config>,
     /// Turns true when the node shuts down, so long-lived streams and waits end.
     pub shutdown: watch::Receiver<bool>,
+    /// Failed-login counters of this node.
+    pub logins: Arc<auth::rate_limit::LoginThrottle>,
 }
 
 impl AppState {
     pub fn new(store: Arc<dyn Store>, config: Config, shutdown: watch::Receiver<bool>) -> AppState {
         AppState {
             store,
+            logins: Arc::new(auth::rate_limit::LoginThrottle::new(
+                config.login_limits.clone(),
+            )),
             config: Arc::new(config),
             shutdown,
         }

@@ -1,5 +1,6 @@
 //! The native API under `/logbook/v1/`: the whole core model with its own names.
 
+pub mod accounts;
 mod export;
 pub mod filters;
 mod login;
@@ -7,7 +8,7 @@ pub mod objects;
 mod records;
 
 use crate::AppState;
-use axum::routing::{get, post, put};
+use axum::routing::{delete, get, patch, post, put};
 use axum::Router;
 
 pub fn router() -> Router<AppState> {
@@ -26,4 +27,14 @@ pub fn router() -> Router<AppState> {
         .route("/logbook/v1/login", post(login::login))
         .route("/logbook/v1/logout", post(login::logout))
         .route("/logbook/v1/whoami", get(login::whoami))
+        .route(
+            "/logbook/v1/users",
+            get(accounts::list_users).post(accounts::create_user),
+        )
+        .route("/logbook/v1/users/{name}", patch(accounts::update_user))
+        .route(
+            "/logbook/v1/tokens",
+            get(accounts::list_tokens).post(accounts::create_token),
+        )
+        .route("/logbook/v1/tokens/{id}", delete(accounts::revoke_token))
 }
