@@ -5,6 +5,7 @@
 mod accounts;
 mod actions;
 pub mod baseline;
+mod export;
 mod objects;
 mod plan;
 mod pool;
