@@ -111,14 +111,19 @@ pub async fn user(command: UserCommand) -> anyhow::Result<()> {
         }
         UserCommand::List { store } => {
             let store = store::open(&store)?;
-            println!("{:<24} {:<8} {:<20} STATUS", "NAME", "ROLE", "DOMAIN");
+            println!(
+                "{:<24} {:<8} {:<20} {:<10} STATUS",
+                "NAME", "ROLE", "DOMAIN", "ANY_DOMAIN"
+            );
             for u in store.list_users().await? {
                 let status = if u.disabled { "disabled" } else { "active" };
+                let any = if u.any_domain { "yes" } else { "no" };
                 println!(
-                    "{:<24} {:<8} {:<20} {status}",
+                    "{:<24} {:<8} {:<20} {:<10} {status}",
                     u.name,
                     u.role.name(),
-                    u.domain
+                    u.domain,
+                    any
                 );
             }
         }
