@@ -93,6 +93,9 @@ enum Read {
     Csv(&'static str),
     /// One record, the domain in `field`.
     One(&'static str),
+    /// Any shape: the caller's own `<domain>-mark` must appear (foreign marks never
+    /// appear in any answer; that is checked for every row).
+    Marks,
 }
 
 struct Row {
@@ -149,21 +152,21 @@ async fn every_endpoint_answers_every_caller_as_specified(backend: Backend) {
     let creds = setup(&server).await;
     let acme = server
         .ingest(json!([
-            {"kind": "log", "message": "acme one", "domain_id": "acme"},
-            {"kind": "event", "message": "acme two", "domain_id": "acme", "object_type": "vm", "object_id": "acme-1"},
-            {"kind": "journal", "message": "acme three", "domain_id": "acme"},
+            {"kind": "log", "message": "acme-mark one", "domain_id": "acme"},
+            {"kind": "event", "message": "acme-mark two", "domain_id": "acme", "object_type": "vm", "object_id": "acme-1"},
+            {"kind": "journal", "message": "acme-mark three", "domain_id": "acme"},
         ]))
         .await;
     let other = server
         .ingest(json!([
-            {"kind": "log", "message": "other one", "domain_id": "other"},
-            {"kind": "event", "message": "other two", "domain_id": "other"},
+            {"kind": "log", "message": "other-mark one", "domain_id": "other"},
+            {"kind": "event", "message": "other-mark two", "domain_id": "other"},
         ]))
         .await;
     for (id, domain) in [("acme-1", "acme"), ("other-1", "other")] {
         let response = server
             .request(Method::PUT, &format!("/logbook/v1/objects/vm/{id}"))
-            .json(&json!({"name": id, "state": "running", "domain_id": domain}))
+            .json(&json!({"name": format!("{domain}-mark {id}"), "state": "running", "domain_id": domain}))
             .send()
             .await
             .expect("put object");
@@ -263,6 +266,9 @@ fn native_rows(acme_id: i64, other_id: i64, spare_token: i64) -> Vec<Row> {
 const INGEST_FOREIGN: [u16; 8] = [201, 403, 403, 403, 403, 401, 401, 401];
 const REVOKE_SPARE: [u16; 8] = [200, 404, 404, 404, 404, 401, 401, 401];
 
+/// Every seeded record, object and action carries `<domain>-mark` in its text.
+const DOMAINS: [&str; 2] = ["acme", "other"];
+
 async fn setup(server: &TestServer) -> Credentials {
     let auditor = server
         .user_with_token("auditor", Role::Auditor, "default")
@@ -357,6 +363,18 @@ async fn check_read(
     text: &str,
 ) -> Result<(), String> {
     let domains: Vec<Option<String>> = match read {
+        Read::Marks => {
+            let own = match caller.domains() {
+                None => DOMAINS.to_vec(),
+                Some(allowed) => allowed.to_vec(),
+            };
+            let seen = own.iter().any(|d| text.contains(&format!("{d}-mark")));
+            return if seen || may_be_empty {
+                Ok(())
+            } else {
+                Err("none of its own records is listed".into())
+            };
+        }
         Read::Count(pointer) => {
             let body: Value = serde_json::from_str(text).map_err(|e| e.to_string())?;
             let count = body
