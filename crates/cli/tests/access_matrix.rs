@@ -224,8 +224,7 @@ fn native_rows(acme_id: i64, other_id: i64, spare_token: i64) -> Vec<Row> {
         row(M::GET, "/logbook/v1/records?domain_id=other", READ_ALL)
             .read(Read::List("/records", "domain_id"))
             .may_be_empty(),
-        row(M::GET, "/logbook/v1/records?q=one", READ_ALL)
-            .read(Read::List("/records", "domain_id")),
+        row(M::GET, "/logbook/v1/records?q=mark", READ_ALL).read(Read::Marks),
         row(M::GET, "/logbook/v1/records/count", READ_ALL).read(Read::Count("/count")),
         row(M::GET, format!("/logbook/v1/records/{acme_id}"), READ_ACME)
             .read(Read::One("domain_id")),
