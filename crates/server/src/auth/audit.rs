@@ -69,6 +69,12 @@ impl SecurityEvent {
         self
     }
 
+    /// Files the event in `domain` (that of the account concerned).
+    pub fn in_domain(mut self, domain: &str) -> Self {
+        self.domain = Some(domain.to_string());
+        self
+    }
+
     pub fn message(mut self, message: impl Into<String>) -> Self {
         self.message = message.into();
         self

@@ -71,6 +71,7 @@ pub async fn create_user(
     let user = state.store.create_user(new).await?;
     let event = SecurityEvent::by(actions::USER_CREATE, &principal)
         .about("user", user.name.clone())
+        .in_domain(&user.domain)
         .message(format!(
             "User {:?} created with role {} in domain {:?}.",
             user.name, user.role, user.domain
@@ -115,6 +116,7 @@ pub async fn update_user(
     let user = state.store.update_user(&name, update).await?;
     let event = SecurityEvent::by(actions::USER_UPDATE, &principal)
         .about("user", user.name.clone())
+        .in_domain(&user.domain)
         .message(format!(
             "User {:?} changed: {}.",
             user.name,
