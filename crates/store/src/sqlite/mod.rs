@@ -4,6 +4,8 @@
 
 mod accounts;
 mod actions;
+pub mod baseline;
+mod export;
 mod objects;
 mod plan;
 mod pool;

@@ -7,14 +7,9 @@ use crate::sql::{Placeholders, SqlBuilder};
 use crate::{Appended, Group, Page, RecordStore, Result, StoreError};
 use async_trait::async_trait;
 use futures_util::stream::BoxStream;
-use logbook_core::query::{Comparison, Condition, Field, Scalar};
+use logbook_core::query::{Condition, Field, Scalar};
 use logbook_core::{Kind, Level, NewRecord, Order, Query, Record, Timestamp};
 use rusqlite::{params_from_iter, Connection, ToSql};
-use tokio_stream::wrappers::ReceiverStream;
-
-/// Records per export batch: large enough to amortise a read, small enough that a
-/// slow client holds little memory.
-const EXPORT_BATCH: u64 = 2000;
 
 #[async_trait]
 impl RecordStore for SqliteStore {
@@ -58,40 +53,11 @@ impl RecordStore for SqliteStore {
     }
 
     fn export(&self, query: Query) -> BoxStream<'static, Result<Vec<Record>>> {
-        let (sender, receiver) = tokio::sync::mpsc::channel(2);
-        let readers = std::sync::Arc::clone(&self.readers);
-        let high_water = self.notifier.high_water();
-        tokio::spawn(async move {
-            let mut page = Query {
-                sort: Vec::new(),
-                offset: 0,
-                limit: Some(EXPORT_BATCH),
-                ..query
-            };
-            page.conditions.push(Condition::Compare(
-                Field::Id,
-                Comparison::Le,
-                Scalar::Int(high_water),
-            ));
-            loop {
-                let q = page.clone();
-                let batch = readers.read(move |conn| query_page(conn, &q)).await;
-                let last = match &batch {
-                    Ok(p) if p.records.is_empty() => break,
-                    Ok(p) => p.records.last().map(|r| r.id),
-                    Err(_) => None,
-                };
-                let full = matches!(&batch, Ok(p) if p.records.len() as u64 >= EXPORT_BATCH);
-                if sender.send(batch.map(|p| p.records)).await.is_err() {
-                    break;
-                }
-                match last {
-                    Some(last) if full => page.after = Some(logbook_core::Cursor(last)),
-                    _ => break,
-                }
-            }
-        });
-        Box::pin(ReceiverStream::new(receiver))
+        super::export::export(
+            std::sync::Arc::clone(&self.readers),
+            query,
+            self.notifier.high_water(),
+        )
     }
 
     async fn delete(&self, query: &Query) -> Result<u64> {
@@ -304,7 +270,7 @@ pub(crate) fn read_record(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<Re
 }
 
 /// Parameter values as SQLite sees them.
-fn sql_params(values: &[Scalar]) -> Vec<Box<dyn ToSql>> {
+pub(super) fn sql_params(values: &[Scalar]) -> Vec<Box<dyn ToSql>> {
     values
         .iter()
         .map(|v| -> Box<dyn ToSql> {
@@ -316,7 +282,7 @@ fn sql_params(values: &[Scalar]) -> Vec<Box<dyn ToSql>> {
         .collect()
 }
 
-fn fetch(conn: &Connection, sql: &str, params: &[Scalar]) -> Result<Vec<Record>> {
+pub(super) fn fetch(conn: &Connection, sql: &str, params: &[Scalar]) -> Result<Vec<Record>> {
     let params = sql_params(params);
     let mut stmt = conn.prepare_cached(sql)?;
     let rows = stmt.query_map(params_from_iter(params.iter()), read_record)?;
@@ -339,9 +305,8 @@ fn query_page(conn: &mut Connection, query: &Query) -> Result<Page> {
     conditions.extend(plan::cursor_condition(query));
     let records = if !query.sort.is_empty() {
         sorted(&tx, query, &conditions)?
-    } else if let Some((position, needle)) = plan::trigram_search(&conditions) {
-        conditions.remove(position);
-        searched(&tx, query, &conditions, &needle)?
+    } else if let Some(trigrams) = plan::trigram_search(&conditions) {
+        searched(&tx, query, &conditions, &trigrams)?
     } else {
         let mut found = by_id(&tx, query, &conditions, high_water)?;
         let skip = (query.offset as usize).min(found.len());
@@ -363,7 +328,7 @@ fn limit_clause(query: &Query) -> String {
     }
 }
 
-fn direction(order: Order) -> &'static str {
+pub(super) fn direction(order: Order) -> &'static str {
     match order {
         Order::NewestFirst => "DESC",
         Order::OldestFirst => "ASC",
@@ -396,10 +361,10 @@ fn searched(
     conn: &Connection,
     query: &Query,
     conditions: &[Condition],
-    needle: &str,
+    trigrams: &str,
 ) -> Result<Vec<Record>> {
     let mut b = SqlBuilder::new(Placeholders::Question);
-    let m = b.bind(Scalar::Text(needle.to_string()));
+    let m = b.bind(Scalar::Text(trigrams.to_string()));
     let filter = b.all(conditions, "r.");
     let sql = format!(
         "SELECT {} FROM records_fts CROSS JOIN records r ON r.id = records_fts.rowid \
@@ -556,18 +521,13 @@ fn count(conn: &mut Connection, query: &Query) -> Result<u64> {
     let mut conditions = query.conditions.clone();
     conditions.extend(plan::cursor_condition(query));
     let mut b = SqlBuilder::new(Placeholders::Question);
-    let sql = if let Some((position, needle)) = plan::trigram_search(&conditions) {
-        conditions.remove(position);
-        let m = b.bind(Scalar::Text(needle));
-        if conditions.is_empty() {
-            format!("SELECT count(*) FROM records_fts WHERE records_fts MATCH {m}")
-        } else {
-            let filter = b.all(&conditions, "r.");
-            format!(
-                "SELECT count(*) FROM records_fts CROSS JOIN records r ON r.id = records_fts.rowid \
-                 WHERE records_fts MATCH {m} AND {filter}"
-            )
-        }
+    let sql = if let Some(trigrams) = plan::trigram_search(&conditions) {
+        let m = b.bind(Scalar::Text(trigrams));
+        let filter = b.all(&conditions, "r.");
+        format!(
+            "SELECT count(*) FROM records_fts CROSS JOIN records r ON r.id = records_fts.rowid \
+             WHERE records_fts MATCH {m} AND {filter}"
+        )
     } else {
         let filter = b.all(&conditions, "");
         format!("SELECT count(*) FROM records WHERE {filter}")
