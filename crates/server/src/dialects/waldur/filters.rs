@@ -124,13 +124,12 @@ pub fn orderings(params: &Params) -> Result<Vec<(String, bool)>, DrfError> {
         .collect()
 }
 
-/// Applies `o` to a record query; `-created` when none is given (Waldur's default).
-/// The id breaks ties in the direction of the first key, so pages never overlap.
+/// Applies `o` to a record query. Without `o`, records come newest first by id (the
+/// order Logbook received them), which the store answers from its planned id scans
+/// instead of a sort. The id also breaks ties, in the direction of the first key, so
+/// pages never overlap.
 pub fn order_records(params: &Params, mut query: Query) -> Result<Query, DrfError> {
-    let mut keys = orderings(params)?;
-    if keys.is_empty() {
-        keys.push(("created".into(), true));
-    }
+    let keys = orderings(params)?;
     query.sort = keys
         .iter()
         .map(|(name, descending)| SortKey {
@@ -142,10 +141,9 @@ pub fn order_records(params: &Params, mut query: Query) -> Result<Query, DrfErro
             descending: *descending,
         })
         .collect();
-    query.order = if keys[0].1 {
-        Order::NewestFirst
-    } else {
-        Order::OldestFirst
+    query.order = match keys.first() {
+        Some((_, false)) => Order::OldestFirst,
+        _ => Order::NewestFirst,
     };
     Ok(query)
 }
