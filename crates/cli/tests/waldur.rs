@@ -220,6 +220,19 @@ async fn errors_have_the_drf_shapes(backend: Backend) {
         );
     }
 
+    let post = server
+        .http
+        .post(server.url("/api/system-logs/"))
+        .header("authorization", format!("Token {}", server.token));
+    let (status, headers, body) = call(post).await;
+    assert_eq!(
+        (status, body),
+        (405, json!({"detail": "Method \"POST\" not allowed."}))
+    );
+    assert_eq!(headers["allow"], "GET, HEAD");
+    let (status, _, _) = call(server.http.delete(server.url("/api/system-logs/1/"))).await;
+    assert_eq!(status, 401, "authentication comes before the method check");
+
     for path in ["999", "abc", "9", "11", "13"] {
         let (status, _, body) = waldur_get(&server, &format!("/api/system-logs/{path}/")).await;
         assert_eq!(

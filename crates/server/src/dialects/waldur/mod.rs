@@ -13,7 +13,7 @@ use crate::error::ApiError;
 use crate::AppState;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
-use axum::http::{HeaderValue, StatusCode};
+use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
@@ -22,10 +22,34 @@ use serde_json::json;
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/api/system-logs/", get(list::list))
-        .route("/api/system-logs/instances/", get(instances::list))
-        .route("/api/system-logs/stats/", get(stats::stats))
-        .route("/api/system-logs/{id}/", get(list::retrieve))
+        .route(
+            "/api/system-logs/",
+            get(list::list).fallback(method_not_allowed),
+        )
+        .route(
+            "/api/system-logs/instances/",
+            get(instances::list).fallback(method_not_allowed),
+        )
+        .route(
+            "/api/system-logs/stats/",
+            get(stats::stats).fallback(method_not_allowed),
+        )
+        .route(
+            "/api/system-logs/{id}/",
+            get(list::retrieve).fallback(method_not_allowed),
+        )
+}
+
+/// The view is read-only. Like DRF, the caller is authenticated before the method is
+/// refused, so an anonymous POST is a 401, not a hint about what exists.
+async fn method_not_allowed(_caller: Caller, method: Method) -> impl IntoResponse {
+    (
+        [(header::ALLOW, HeaderValue::from_static("GET, HEAD"))],
+        DrfError(ApiError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            format!("Method \"{method}\" not allowed."),
+        )),
+    )
 }
 
 /// An [`ApiError`] rendered the way Django REST framework renders it: field problems
