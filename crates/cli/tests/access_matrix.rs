@@ -5,12 +5,15 @@
 //! Callers: admin, auditor, user (domain acme), writer (domain acme), a user of
 //! another domain ("wrong domain"), nobody, a revoked token, an expired session.
 
+#[path = "access_matrix/rows.rs"]
+mod rows;
 mod support;
 
 use logbook_core::{Query, Role, Timestamp};
 use logbook_server::auth::secrets;
 use logbook_store::NewUser;
 use reqwest::{Method, RequestBuilder};
+use rows::{Read, Row, Seeds};
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
 use support::{Backend, TestServer};
@@ -80,86 +83,19 @@ impl Credentials {
     }
 }
 
-/// How to find the records in a read's answer.
-#[derive(Debug, Clone, Copy)]
-enum Read {
-    /// A JSON array of records at this pointer, the domain in `field`.
-    List(&'static str, &'static str),
-    /// A number at this pointer that counts the visible records.
-    Count(&'static str),
-    /// NDJSON lines, the domain in `field`.
-    Ndjson(&'static str),
-    /// CSV with a header row, the domain in column `name`.
-    Csv(&'static str),
-    /// One record, the domain in `field`.
-    One(&'static str),
-    /// Any shape: the caller's own `<domain>-mark` must appear (foreign marks never
-    /// appear in any answer; that is checked for every row).
-    Marks,
-}
-
-struct Row {
-    method: Method,
-    path: String,
-    body: Option<Value>,
-    /// Statuses in the order of [`CALLERS`].
-    expect: [u16; 8],
-    read: Option<Read>,
-    /// A read that legitimately finds nothing for a scoped caller.
-    may_be_empty: bool,
-}
-
-fn row(method: Method, path: impl Into<String>, expect: [u16; 8]) -> Row {
-    Row {
-        method,
-        path: path.into(),
-        body: None,
-        expect,
-        read: None,
-        may_be_empty: false,
-    }
-}
-
-impl Row {
-    fn body(mut self, body: Value) -> Row {
-        self.body = Some(body);
-        self
-    }
-    fn read(mut self, read: Read) -> Row {
-        self.read = Some(read);
-        self
-    }
-    fn may_be_empty(mut self) -> Row {
-        self.may_be_empty = true;
-        self
-    }
-}
-
-//                            admin aud  user writ wrong none revk expd
-const READ_ALL: [u16; 8] = [200, 200, 200, 200, 200, 401, 401, 401];
-const READ_ACME: [u16; 8] = [200, 200, 200, 200, 404, 401, 401, 401];
-const READ_OTHER: [u16; 8] = [200, 200, 404, 404, 200, 401, 401, 401];
-const MISSING: [u16; 8] = [404, 404, 404, 404, 404, 401, 401, 401];
-const INGEST: [u16; 8] = [201, 403, 403, 201, 403, 401, 401, 401];
-const WRITE: [u16; 8] = [200, 403, 403, 200, 403, 401, 401, 401];
-const ADMIN_ONLY: [u16; 8] = [200, 403, 403, 403, 403, 401, 401, 401];
-const ADMIN_CREATES: [u16; 8] = [201, 403, 403, 403, 403, 401, 401, 401];
-const ANYONE_CREATES: [u16; 8] = [201, 201, 201, 201, 201, 401, 401, 401];
-const PUBLIC: [u16; 8] = [200; 8];
-
 async fn every_endpoint_answers_every_caller_as_specified(backend: Backend) {
     let server = TestServer::start(backend).await;
     let creds = setup(&server).await;
     let acme = server
         .ingest(json!([
-            {"kind": "log", "message": "acme-mark one", "domain_id": "acme"},
+            {"kind": "log", "level": "INFO", "message": "acme-mark one", "domain_id": "acme", "source": "api", "instance": "acme-mark-host"},
             {"kind": "event", "message": "acme-mark two", "domain_id": "acme", "object_type": "vm", "object_id": "acme-1"},
             {"kind": "journal", "message": "acme-mark three", "domain_id": "acme"},
         ]))
         .await;
     let other = server
         .ingest(json!([
-            {"kind": "log", "message": "other-mark one", "domain_id": "other"},
+            {"kind": "log", "level": "INFO", "message": "other-mark one", "domain_id": "other", "source": "api", "instance": "other-mark-host"},
             {"kind": "event", "message": "other-mark two", "domain_id": "other"},
         ]))
         .await;
@@ -181,7 +117,11 @@ async fn every_endpoint_answers_every_caller_as_specified(backend: Backend) {
         .as_i64()
         .expect("id");
 
-    let rows = native_rows(acme[0], other[0], spare);
+    let rows = rows::all(&Seeds {
+        acme_log: acme[0],
+        other_log: other[0],
+        spare_token: spare,
+    });
     let mut failures = Vec::new();
     let mut covered = BTreeSet::new();
     for row in &rows {
@@ -208,62 +148,6 @@ async fn every_endpoint_answers_every_caller_as_specified(backend: Backend) {
     }
     server.stop().await;
 }
-
-fn native_rows(acme_id: i64, other_id: i64, spare_token: i64) -> Vec<Row> {
-    use Method as M;
-    vec![
-        row(M::GET, "/healthz", PUBLIC),
-        row(M::GET, "/logbook/v1/whoami", READ_ALL),
-        row(M::GET, "/logbook/v1/records", READ_ALL).read(Read::List("/records", "domain_id")),
-        row(
-            M::GET,
-            "/logbook/v1/records?kind=log,event,journal&limit=1000",
-            READ_ALL,
-        )
-        .read(Read::List("/records", "domain_id")),
-        row(M::GET, "/logbook/v1/records?domain_id=other", READ_ALL)
-            .read(Read::List("/records", "domain_id"))
-            .may_be_empty(),
-        row(M::GET, "/logbook/v1/records?q=mark", READ_ALL).read(Read::Marks),
-        row(M::GET, "/logbook/v1/records/count", READ_ALL).read(Read::Count("/count")),
-        row(M::GET, format!("/logbook/v1/records/{acme_id}"), READ_ACME)
-            .read(Read::One("domain_id")),
-        row(
-            M::GET,
-            format!("/logbook/v1/records/{other_id}"),
-            READ_OTHER,
-        )
-        .read(Read::One("domain_id")),
-        row(M::GET, "/logbook/v1/records/99999999", MISSING),
-        row(M::GET, "/logbook/v1/export", READ_ALL).read(Read::Ndjson("domain_id")),
-        row(M::GET, "/logbook/v1/export?format=csv", READ_ALL).read(Read::Csv("domain_id")),
-        row(M::GET, "/logbook/v1/objects/vm/acme-1", READ_ACME).read(Read::One("domain_id")),
-        row(M::GET, "/logbook/v1/objects/vm/other-1", READ_OTHER).read(Read::One("domain_id")),
-        row(M::GET, "/logbook/v1/objects/vm/nowhere", MISSING),
-        row(M::POST, "/logbook/v1/records", INGEST)
-            .body(json!({"kind": "log", "message": "matrix"})),
-        // Naming a foreign domain needs the grant (admin, or a writer with any_domain).
-        row(M::POST, "/logbook/v1/records", INGEST_FOREIGN)
-            .body(json!({"kind": "log", "message": "matrix", "domain_id": "other"})),
-        row(M::PUT, "/logbook/v1/objects/vm/acme-1", WRITE).body(json!({"state": "stopped"})),
-        row(M::GET, "/logbook/v1/users", ADMIN_ONLY),
-        row(M::POST, "/logbook/v1/users", ADMIN_CREATES)
-            .body(json!({"name": "matrix-made", "domain": "acme"})),
-        row(M::PATCH, "/logbook/v1/users/matrix-made", ADMIN_ONLY).body(json!({"role": "auditor"})),
-        row(M::GET, "/logbook/v1/tokens", READ_ALL),
-        row(M::POST, "/logbook/v1/tokens", ANYONE_CREATES).body(json!({"name": "matrix"})),
-        // Someone else's token: 404, exactly like a missing one.
-        row(
-            M::DELETE,
-            format!("/logbook/v1/tokens/{spare_token}"),
-            REVOKE_SPARE,
-        ),
-        row(M::POST, "/logbook/v1/logout", READ_ALL),
-    ]
-}
-
-const INGEST_FOREIGN: [u16; 8] = [201, 403, 403, 403, 403, 401, 401, 401];
-const REVOKE_SPARE: [u16; 8] = [200, 404, 404, 404, 404, 401, 401, 401];
 
 /// Every seeded record, object and action carries `<domain>-mark` in its text.
 const DOMAINS: [&str; 2] = ["acme", "other"];
@@ -338,6 +222,7 @@ async fn check(
     }
     let response = request.send().await.map_err(|e| format!("{label}: {e}"))?;
     let status = response.status().as_u16();
+    let headers = response.headers().clone();
     let text = response.text().await.unwrap_or_default();
     if status != expected {
         return Err(format!(
@@ -345,7 +230,7 @@ async fn check(
         ));
     }
     match (row.read, status) {
-        (Some(read), 200) => check_read(server, caller, read, row.may_be_empty, &text)
+        (Some(read), 200) => check_read(server, caller, read, row.may_be_empty, &headers, &text)
             .await
             .map_err(|e| format!("{label}: {e}")),
         _ => Ok(()),
@@ -359,9 +244,23 @@ async fn check_read(
     caller: Caller,
     read: Read,
     may_be_empty: bool,
+    headers: &reqwest::header::HeaderMap,
     text: &str,
 ) -> Result<(), String> {
     let domains: Vec<Option<String>> = match read {
+        Read::CountHeader(name, base) => {
+            let count: u64 = headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse().ok())
+                .ok_or_else(|| format!("no {name} header"))?;
+            let expected = visible_count(server, caller, base()).await;
+            return if count == expected {
+                Ok(())
+            } else {
+                Err(format!("{name} {count}, expected {expected}"))
+            };
+        }
         Read::Marks => {
             let own = match caller.domains() {
                 None => DOMAINS.to_vec(),
@@ -380,7 +279,7 @@ async fn check_read(
                 .pointer(pointer)
                 .and_then(Value::as_u64)
                 .ok_or("no count")?;
-            let expected = visible_count(server, caller).await;
+            let expected = visible_count(server, caller, Query::default()).await;
             return if count == expected {
                 Ok(())
             } else {
@@ -437,12 +336,12 @@ async fn check_read(
     Ok(())
 }
 
-async fn visible_count(server: &TestServer, caller: Caller) -> u64 {
+async fn visible_count(server: &TestServer, caller: Caller, base: Query) -> u64 {
     let query = match caller.domains() {
-        None => Query::default(),
+        None => base,
         Some(domains) => {
             let domains: Vec<String> = domains.iter().map(|d| d.to_string()).collect();
-            Query::default().within_domains(&domains)
+            base.within_domains(&domains)
         }
     };
     server.store.count(&query).await.expect("count")

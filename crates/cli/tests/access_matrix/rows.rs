@@ -1,0 +1,193 @@
+//! The rows of the access matrix: one per endpoint (and interesting variant), with
+//! the status every caller must get. Reads come first; rows that destroy data last.
+
+use logbook_core::{Field, Kind, Query};
+use reqwest::Method;
+use serde_json::{json, Value};
+
+/// Ids of the seeded data the rows refer to.
+pub struct Seeds {
+    pub acme_log: i64,
+    pub other_log: i64,
+    pub spare_token: i64,
+}
+
+/// Every row, in the order they run.
+pub fn all(seeds: &Seeds) -> Vec<Row> {
+    let mut rows = native_reads(seeds);
+    rows.extend(waldur(seeds));
+    rows.extend(native_writes(seeds));
+    rows
+}
+
+/// How to find the records in a read's answer.
+#[derive(Debug, Clone, Copy)]
+pub enum Read {
+    /// A JSON array of records at this pointer, the domain in `field`.
+    List(&'static str, &'static str),
+    /// A number at this pointer that counts the visible records.
+    Count(&'static str),
+    /// NDJSON lines, the domain in `field`.
+    Ndjson(&'static str),
+    /// CSV with a header row, the domain in column `name`.
+    Csv(&'static str),
+    /// One record, the domain in `field`.
+    One(&'static str),
+    /// The header's number counts the visible records matching the query.
+    CountHeader(&'static str, fn() -> Query),
+    /// Any shape: the caller's own `<domain>-mark` must appear (foreign marks never
+    /// appear in any answer; that is checked for every row).
+    Marks,
+}
+
+pub struct Row {
+    pub method: Method,
+    pub path: String,
+    pub body: Option<Value>,
+    /// Statuses in the order of the callers: admin, auditor, user, writer, wrong
+    /// domain, nobody, revoked token, expired session.
+    pub expect: [u16; 8],
+    pub read: Option<Read>,
+    /// A read that legitimately finds nothing for a scoped caller.
+    pub may_be_empty: bool,
+}
+
+fn row(method: Method, path: impl Into<String>, expect: [u16; 8]) -> Row {
+    Row {
+        method,
+        path: path.into(),
+        body: None,
+        expect,
+        read: None,
+        may_be_empty: false,
+    }
+}
+
+impl Row {
+    fn body(mut self, body: Value) -> Row {
+        self.body = Some(body);
+        self
+    }
+    fn read(mut self, read: Read) -> Row {
+        self.read = Some(read);
+        self
+    }
+    fn may_be_empty(mut self) -> Row {
+        self.may_be_empty = true;
+        self
+    }
+}
+
+//                            admin aud  user writ wrong none revk expd
+const READ_ALL: [u16; 8] = [200, 200, 200, 200, 200, 401, 401, 401];
+const READ_ACME: [u16; 8] = [200, 200, 200, 200, 404, 401, 401, 401];
+const READ_OTHER: [u16; 8] = [200, 200, 404, 404, 200, 401, 401, 401];
+const MISSING: [u16; 8] = [404, 404, 404, 404, 404, 401, 401, 401];
+const INGEST: [u16; 8] = [201, 403, 403, 201, 403, 401, 401, 401];
+const WRITE: [u16; 8] = [200, 403, 403, 200, 403, 401, 401, 401];
+const ADMIN_ONLY: [u16; 8] = [200, 403, 403, 403, 403, 401, 401, 401];
+const ADMIN_CREATES: [u16; 8] = [201, 403, 403, 403, 403, 401, 401, 401];
+const ANYONE_CREATES: [u16; 8] = [201, 201, 201, 201, 201, 401, 401, 401];
+const PUBLIC: [u16; 8] = [200; 8];
+
+const METHOD_NOT_ALLOWED: [u16; 8] = [405, 405, 405, 405, 405, 401, 401, 401];
+
+fn native_reads(s: &Seeds) -> Vec<Row> {
+    let (acme_id, other_id) = (s.acme_log, s.other_log);
+    use Method as M;
+    vec![
+        row(M::GET, "/healthz", PUBLIC),
+        row(M::GET, "/logbook/v1/whoami", READ_ALL),
+        row(M::GET, "/logbook/v1/records", READ_ALL).read(Read::List("/records", "domain_id")),
+        row(
+            M::GET,
+            "/logbook/v1/records?kind=log,event,journal&limit=1000",
+            READ_ALL,
+        )
+        .read(Read::List("/records", "domain_id")),
+        row(M::GET, "/logbook/v1/records?domain_id=other", READ_ALL)
+            .read(Read::List("/records", "domain_id"))
+            .may_be_empty(),
+        row(M::GET, "/logbook/v1/records?q=mark", READ_ALL).read(Read::Marks),
+        row(M::GET, "/logbook/v1/records/count", READ_ALL).read(Read::Count("/count")),
+        row(M::GET, format!("/logbook/v1/records/{acme_id}"), READ_ACME)
+            .read(Read::One("domain_id")),
+        row(
+            M::GET,
+            format!("/logbook/v1/records/{other_id}"),
+            READ_OTHER,
+        )
+        .read(Read::One("domain_id")),
+        row(M::GET, "/logbook/v1/records/99999999", MISSING),
+        row(M::GET, "/logbook/v1/export", READ_ALL).read(Read::Ndjson("domain_id")),
+        row(M::GET, "/logbook/v1/export?format=csv", READ_ALL).read(Read::Csv("domain_id")),
+        row(M::GET, "/logbook/v1/objects/vm/acme-1", READ_ACME).read(Read::One("domain_id")),
+        row(M::GET, "/logbook/v1/objects/vm/other-1", READ_OTHER).read(Read::One("domain_id")),
+        row(M::GET, "/logbook/v1/objects/vm/nowhere", MISSING),
+    ]
+}
+
+const INGEST_FOREIGN: [u16; 8] = [201, 403, 403, 403, 403, 401, 401, 401];
+const REVOKE_SPARE: [u16; 8] = [200, 404, 404, 404, 404, 401, 401, 401];
+
+/// Native writes and account administration (after every read: they add records).
+fn native_writes(s: &Seeds) -> Vec<Row> {
+    use Method as M;
+    let spare_token = s.spare_token;
+    vec![
+        row(M::POST, "/logbook/v1/records", INGEST)
+            .body(json!({"kind": "log", "message": "matrix"})),
+        // Naming a foreign domain needs the grant (admin, or a writer with any_domain).
+        row(M::POST, "/logbook/v1/records", INGEST_FOREIGN)
+            .body(json!({"kind": "log", "message": "matrix", "domain_id": "other"})),
+        row(M::PUT, "/logbook/v1/objects/vm/acme-1", WRITE).body(json!({"state": "stopped"})),
+        row(M::GET, "/logbook/v1/users", ADMIN_ONLY),
+        row(M::POST, "/logbook/v1/users", ADMIN_CREATES)
+            .body(json!({"name": "matrix-made", "domain": "acme"})),
+        row(M::PATCH, "/logbook/v1/users/matrix-made", ADMIN_ONLY).body(json!({"role": "auditor"})),
+        row(M::GET, "/logbook/v1/tokens", READ_ALL),
+        row(M::POST, "/logbook/v1/tokens", ANYONE_CREATES).body(json!({"name": "matrix"})),
+        // Someone else's token: 404, exactly like a missing one.
+        row(
+            M::DELETE,
+            format!("/logbook/v1/tokens/{spare_token}"),
+            REVOKE_SPARE,
+        ),
+        row(M::POST, "/logbook/v1/logout", READ_ALL),
+    ]
+}
+
+/// Waldur system logs (`/api/system-logs/`): a read-only view of log records.
+fn waldur(s: &Seeds) -> Vec<Row> {
+    use Method as M;
+    vec![
+        row(M::GET, "/api/system-logs/", READ_ALL).read(Read::Marks),
+        row(M::GET, "/api/system-logs/", READ_ALL)
+            .read(Read::CountHeader("x-result-count", waldur_view)),
+        row(M::GET, "/api/system-logs/?message=mark", READ_ALL).read(Read::Marks),
+        row(M::GET, "/api/system-logs/instances/", READ_ALL).read(Read::Marks),
+        row(M::GET, "/api/system-logs/stats/", READ_ALL).read(Read::Marks),
+        row(
+            M::GET,
+            format!("/api/system-logs/{}/", s.acme_log),
+            READ_ACME,
+        )
+        .read(Read::Marks),
+        row(
+            M::GET,
+            format!("/api/system-logs/{}/", s.other_log),
+            READ_OTHER,
+        )
+        .read(Read::Marks),
+        row(M::GET, "/api/system-logs/99999999/", MISSING),
+        row(M::POST, "/api/system-logs/", METHOD_NOT_ALLOWED).body(json!({"message": "x"})),
+    ]
+}
+
+/// The records Waldur shows: logs with a level from the sources its client knows.
+fn waldur_view() -> Query {
+    Query::default()
+        .kinds(&[Kind::Log])
+        .values(Field::Source, &["api", "beat", "worker"])
+        .expect("sources")
+}
