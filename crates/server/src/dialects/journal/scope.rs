@@ -11,6 +11,10 @@ use std::collections::{BTreeMap, HashMap};
 /// The registry type of a project object.
 pub const PROJECT_TYPE: &str = "project";
 
+/// Most objects (or accounts) one filter may expand to: each becomes a bound value,
+/// and SQLite allows at most 32766 per statement.
+pub const MAX_EXPANSION: usize = 10_000;
+
 /// Deeper than the registry's own bound on a parent chain, so no descendant is lost.
 const MAX_DEPTH: usize = 33;
 
@@ -37,6 +41,9 @@ pub async fn project(state: &AppState, project_id: &str) -> Result<Condition, Ap
                 .or_default()
                 .push(Scalar::Text(object.key.object_id.clone()));
         }
+    }
+    if ids_by_type.values().map(Vec::len).sum::<usize>() > MAX_EXPANSION {
+        return Err(too_many("filter_project_id", "objects"));
     }
     let mut any = vec![Condition::In(
         Field::ProjectId,
@@ -80,10 +87,20 @@ pub async fn domain(state: &AppState, domain: &str) -> Result<Condition, ApiErro
         .filter(|u| u.domain == domain)
         .map(|u| Scalar::Text(u.id.to_string()))
         .collect();
+    if users.len() > MAX_EXPANSION {
+        return Err(too_many("filter_domain_id", "accounts"));
+    }
     Ok(Condition::Any(vec![
         Condition::In(Field::DomainId, vec![Scalar::Text(domain.to_string())]),
         Condition::In(Field::UserId, users),
     ]))
+}
+
+fn too_many(name: &str, what: &str) -> ApiError {
+    ApiError::bad_request(
+        name,
+        format!("covers more than {MAX_EXPANSION} {what}; narrow the query with object_type or user_id instead"),
+    )
 }
 
 #[cfg(test)]
