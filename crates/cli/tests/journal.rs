@@ -171,6 +171,23 @@ async fn the_documents_curl_commands_work_unchanged(backend: Backend) {
     assert_eq!(listed, json!({ "journal": [entry] }));
     let counted = curl(&server, CURL_COUNT).await;
     assert_eq!(counted, json!({"count": 1}));
+    // The same answers without (or with) the trailing slash.
+    let token = Some(server.token.as_str());
+    let (_, bare) = call(&server, token, Method::GET, "/v1/journal", None).await;
+    assert_eq!(bare, listed);
+    let (_, slashed) = call(&server, token, Method::GET, "/v1/journal/count/", None).await;
+    assert_eq!(slashed, counted);
+    let body = r#"{"journal": {"object_id": "9", "action": "a", "status": "s"}}"#;
+    let (status, in_project) =
+        call(&server, token, Method::POST, "/v1/T1/journal", Some(body)).await;
+    assert_eq!(status, 201, "{in_project}");
+    let native = server
+        .get_json(&format!(
+            "/logbook/v1/records/{}",
+            in_project["journal"]["id"]
+        ))
+        .await;
+    assert_eq!(native["project_id"], "T1");
 
     // The entry is an ordinary core record; the exact arguments live in `data`.
     let args = "{\"user\":  \"admin\"}";
