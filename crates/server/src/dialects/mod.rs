@@ -2,10 +2,13 @@
 //! model and owns nothing else; see `docs/dialects.md` for the field mapping.
 
 mod journal;
+pub mod waldur;
 
 use crate::AppState;
 use axum::Router;
 
 pub fn router() -> Router<AppState> {
-    Router::new().merge(journal::router())
+    Router::new()
+        .merge(waldur::router())
+        .merge(journal::router())
 }
