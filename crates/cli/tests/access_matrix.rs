@@ -97,6 +97,7 @@ async fn every_endpoint_answers_every_caller_as_specified(backend: Backend) {
         .ingest(json!([
             {"kind": "log", "level": "INFO", "message": "other-mark one", "domain_id": "other", "source": "api", "instance": "other-mark-host"},
             {"kind": "event", "message": "other-mark two", "domain_id": "other"},
+            {"kind": "journal", "message": "other-mark three", "domain_id": "other", "project_id": "p-other", "object_type": "node", "object_id": "7", "action": "node.boot", "status": "Success"},
         ]))
         .await;
     for (id, domain) in [("acme-1", "acme"), ("other-1", "other")] {
@@ -273,13 +274,13 @@ async fn check_read(
                 Err("none of its own records is listed".into())
             };
         }
-        Read::Count(pointer) => {
+        Read::Count(pointer, base) => {
             let body: Value = serde_json::from_str(text).map_err(|e| e.to_string())?;
             let count = body
                 .pointer(pointer)
                 .and_then(Value::as_u64)
                 .ok_or("no count")?;
-            let expected = visible_count(server, caller, Query::default()).await;
+            let expected = visible_count(server, caller, base()).await;
             return if count == expected {
                 Ok(())
             } else {

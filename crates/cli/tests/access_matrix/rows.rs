@@ -16,7 +16,9 @@ pub struct Seeds {
 pub fn all(seeds: &Seeds) -> Vec<Row> {
     let mut rows = native_reads(seeds);
     rows.extend(waldur(seeds));
+    rows.extend(journal_reads());
     rows.extend(native_writes(seeds));
+    rows.extend(journal_writes());
     rows
 }
 
@@ -25,8 +27,8 @@ pub fn all(seeds: &Seeds) -> Vec<Row> {
 pub enum Read {
     /// A JSON array of records at this pointer, the domain in `field`.
     List(&'static str, &'static str),
-    /// A number at this pointer that counts the visible records.
-    Count(&'static str),
+    /// A number at this pointer that counts the visible records matching the query.
+    Count(&'static str, fn() -> Query),
     /// NDJSON lines, the domain in `field`.
     Ndjson(&'static str),
     /// CSV with a header row, the domain in column `name`.
@@ -109,7 +111,8 @@ fn native_reads(s: &Seeds) -> Vec<Row> {
             .read(Read::List("/records", "domain_id"))
             .may_be_empty(),
         row(M::GET, "/logbook/v1/records?q=mark", READ_ALL).read(Read::Marks),
-        row(M::GET, "/logbook/v1/records/count", READ_ALL).read(Read::Count("/count")),
+        row(M::GET, "/logbook/v1/records/count", READ_ALL)
+            .read(Read::Count("/count", Query::default)),
         row(M::GET, format!("/logbook/v1/records/{acme_id}"), READ_ACME)
             .read(Read::One("domain_id")),
         row(
@@ -190,4 +193,57 @@ fn waldur_view() -> Query {
         .kinds(&[Kind::Log])
         .values(Field::Source, &["api", "beat", "worker"])
         .expect("sources")
+}
+
+fn journal_kind() -> Query {
+    Query::default().kinds(&[Kind::Journal])
+}
+
+/// Journal (`/v1/journal/`) reads.
+fn journal_reads() -> Vec<Row> {
+    use Method as M;
+    vec![
+        row(M::GET, "/v1/journal/", READ_ALL).read(Read::Marks),
+        row(M::GET, "/v1/journal", READ_ALL).read(Read::Marks),
+        row(M::GET, "/v1/journal/?limit=1000", READ_ALL).read(Read::List("/journal", "domain_id")),
+        row(M::GET, "/v1/journal/count", READ_ALL).read(Read::Count("/count", journal_kind)),
+        row(M::GET, "/v1/journal/count/", READ_ALL).read(Read::Count("/count", journal_kind)),
+        // Asking for a foreign domain finds nothing; it never widens the scope.
+        row(M::GET, "/v1/journal/?filter_domain_id=other", READ_ALL)
+            .read(Read::List("/journal", "domain_id"))
+            .may_be_empty(),
+        row(M::GET, "/v1/journal/?filter_project_id=p-other", READ_ALL)
+            .read(Read::Marks)
+            .may_be_empty(),
+    ]
+}
+
+//                                   admin aud  user writ wrong none revk expd
+/// Users may journal their own actions (docs/journal.md); auditors write nothing.
+const JOURNAL_OWN: [u16; 8] = [201, 403, 201, 201, 201, 401, 401, 401];
+/// "other" is foreign to user and writer (acme), but the wrong-domain caller's own.
+const JOURNAL_FOREIGN_DOMAIN: [u16; 8] = [201, 403, 403, 403, 201, 401, 401, 401];
+const JOURNAL_FOR_OTHERS: [u16; 8] = [201, 403, 403, 201, 403, 401, 401, 401];
+
+fn journal_entry(extra: Value) -> Value {
+    let mut entry = json!({"object_id": "4", "object_type": "node", "action": "node_control.power_on", "status": "Success"});
+    if let (Some(entry), Value::Object(extra)) = (entry.as_object_mut(), extra) {
+        entry.extend(extra);
+    }
+    json!({ "journal": entry })
+}
+
+/// Journal writes.
+fn journal_writes() -> Vec<Row> {
+    use Method as M;
+    vec![
+        row(M::POST, "/v1/journal/", JOURNAL_OWN).body(journal_entry(json!({}))),
+        row(M::POST, "/v1/journal", JOURNAL_OWN).body(journal_entry(json!({}))),
+        row(M::POST, "/v1/p-acme/journal/", JOURNAL_OWN).body(journal_entry(json!({}))),
+        row(M::POST, "/v1/p-acme/journal", JOURNAL_OWN).body(journal_entry(json!({}))),
+        row(M::POST, "/v1/journal/", JOURNAL_FOREIGN_DOMAIN)
+            .body(journal_entry(json!({"domain_id": "other"}))),
+        row(M::POST, "/v1/journal/", JOURNAL_FOR_OTHERS)
+            .body(journal_entry(json!({"user_name": "someone-else"}))),
+    ]
 }
