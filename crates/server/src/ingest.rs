@@ -1,12 +1,19 @@
 //! The one way records enter the store from any API: tenancy is applied (each record
 //! lands in the writer's domain unless it may name another), then the batch is
-//! appended atomically and durably.
+//! appended atomically and durably, and container events update the object registry.
 
 use crate::auth::Principal;
 use crate::error::ApiError;
 use crate::AppState;
+use logbook_core::object::{container_change, ContainerChange, ContainerTransition};
 use logbook_core::NewRecord;
-use logbook_store::Appended;
+use logbook_store::{Appended, ObjectUpdate};
+use tokio::sync::Mutex;
+
+/// Serialises batches that carry container events, from their append to the last
+/// registry update, so an object ends in the state of its last event by id even
+/// when two requests race. Batches without container events never take it.
+static CONTAINER_EVENTS: Mutex<()> = Mutex::const_new(());
 
 /// Appends the batch for the principal. `field_prefix(i)` names record `i` in errors
 /// (`[3].` for batches, empty for a single record).
@@ -21,7 +28,63 @@ pub async fn append(
         let field = format!("{}domain_id", field_prefix(i));
         record.domain_id = Some(principal.write_domain(record.domain_id.as_deref(), &field)?);
     }
-    Ok(state.store.append(records).await?)
+    let changes: Vec<(ContainerChange, Option<String>)> = records
+        .iter()
+        .filter_map(|r| container_change(r).map(|c| (c, r.domain_id.clone())))
+        .collect();
+    if changes.is_empty() {
+        return Ok(state.store.append(records).await?);
+    }
+    let _order = CONTAINER_EVENTS.lock().await;
+    let appended = state.store.append(records).await?;
+    for (change, domain) in changes {
+        // The events are committed: a registry failure must not turn their
+        // acknowledgement into an error (a retry would duplicate them), so it is
+        // logged and the registry catches up with the next event for the object.
+        if let Err(e) = apply_container_change(state, principal, change, domain).await {
+            tracing::warn!(error = %e.describe(), "container event did not update its object");
+        }
+    }
+    Ok(appended)
+}
+
+/// Moves an object to the state its event describes (creating it), or removes it on
+/// `destroy`. An object of a domain the writer may not write is left alone.
+async fn apply_container_change(
+    state: &AppState,
+    principal: &Principal,
+    change: ContainerChange,
+    domain: Option<String>,
+) -> Result<(), ApiError> {
+    let existing = state.store.get_object(&change.key).await?;
+    if let Some(existing) = &existing {
+        let writable = principal.role.is_admin()
+            || principal.any_domain
+            || existing.domain_id.is_none()
+            || existing.domain_id == domain;
+        if !writable {
+            return Ok(());
+        }
+    }
+    match change.transition {
+        ContainerTransition::Destroy => {
+            state.store.remove_object(&change.key).await?;
+        }
+        ContainerTransition::State(new_state) => {
+            state
+                .store
+                .put_object(ObjectUpdate {
+                    key: Some(change.key),
+                    name: change.name,
+                    state: Some(new_state.to_string()),
+                    // An existing object keeps its domain; a new one gets the event's.
+                    domain_id: if existing.is_some() { None } else { domain },
+                    ..ObjectUpdate::default()
+                })
+                .await?;
+        }
+    }
+    Ok(())
 }
 
 /// Appends records that the server itself writes about what a principal did (the
