@@ -70,7 +70,10 @@ async fn replays_every_curl_command_of_the_documents(backend: Backend) {
     assert!(auth.get("error").is_none(), "{auth}");
     assert_eq!(auth["username"], "admin");
     let jar = std::fs::read_to_string(dir.join("cookies.txt")).expect("cookie jar");
-    assert!(jar.contains("#HttpOnly_") && jar.contains("logbook_session"), "{jar}");
+    assert!(
+        jar.contains("#HttpOnly_") && jar.contains("logbook_session"),
+        "{jar}"
+    );
 
     let log = curl(&server, dir, r#"curl -sq -XGET -b cookies.txt "http://${QIP}:${QPORT}/api/v1/log?limit=5&category=image,export""#).await;
     assert_eq!(
@@ -84,11 +87,21 @@ async fn replays_every_curl_command_of_the_documents(backend: Backend) {
         ])
     );
 
-    let export = curl(&server, dir, "curl -sq -XGET -b cookies.txt http://${QIP}:${QPORT}/api/v1/log/export").await;
+    let export = curl(
+        &server,
+        dir,
+        "curl -sq -XGET -b cookies.txt http://${QIP}:${QPORT}/api/v1/log/export",
+    )
+    .await;
     let expected: String = EXPORT_LINES.iter().map(|l| format!("{l}\r\n")).collect();
     assert_eq!(export, expected);
 
-    let event = curl(&server, dir, "curl -sq -XGET -b cookies.txt http://${QIP}:${QPORT}/api/v1/event").await;
+    let event = curl(
+        &server,
+        dir,
+        "curl -sq -XGET -b cookies.txt http://${QIP}:${QPORT}/api/v1/event",
+    )
+    .await;
     assert_eq!(
         json_of(&event),
         json!({"index": 61, "messages": EXAMPLE_EVENTS, "offset": 81})
@@ -108,18 +121,34 @@ async fn replays_every_curl_command_of_the_documents(backend: Backend) {
     // The document cleared 58 lines: one more than its export shows was logged in
     // between. The replay logs that line too, then clears.
     server
-        .ingest(json!({"kind": "log", "level": "INFO", "category": "system", "message": "one more"}))
+        .ingest(
+            json!({"kind": "log", "level": "INFO", "category": "system", "message": "one more"}),
+        )
         .await;
-    let clear = curl(&server, dir, "curl -sq -XDELETE -b cookies.txt http://${QIP}:${QPORT}/api/v1/log").await;
+    let clear = curl(
+        &server,
+        dir,
+        "curl -sq -XDELETE -b cookies.txt http://${QIP}:${QPORT}/api/v1/log",
+    )
+    .await;
     assert_eq!(json_of(&clear), json!({"records": 58}));
-    let after = curl(&server, dir, "curl -sq -XGET -b cookies.txt http://${QIP}:${QPORT}/api/v1/log/export").await;
+    let after = curl(
+        &server,
+        dir,
+        "curl -sq -XGET -b cookies.txt http://${QIP}:${QPORT}/api/v1/log/export",
+    )
+    .await;
     assert_eq!(after, "Date,Level,Category,User,Message\r\n");
     server.stop().await;
 }
 
 /// The ids the list should answer, computed from the example data independently of
 /// the server: newest first, `limit` after `offset`.
-fn expected_ids(keep: impl Fn(usize, &[String; 5]) -> bool, offset: usize, limit: usize) -> Vec<i64> {
+fn expected_ids(
+    keep: impl Fn(usize, &[String; 5]) -> bool,
+    offset: usize,
+    limit: usize,
+) -> Vec<i64> {
     let mut ids: Vec<i64> = EXPORT_LINES[1..]
         .iter()
         .enumerate()
@@ -153,23 +182,99 @@ async fn log_filters_alone_and_combined(backend: Backend) {
         ("".to_string(), expected_ids(all, 0, 20)),
         ("limit=3&offset=2".to_string(), expected_ids(all, 2, 3)),
         ("limit=100".to_string(), expected_ids(all, 0, 100)),
-        ("level=WARN".to_string(), expected_ids(|_, c| c[1] == "WARN", 0, 20)),
-        ("level=warning,Error".to_string(), expected_ids(|_, c| c[1] != "INFO", 0, 20)),
-        ("level=ERROR&level=WARN".to_string(), expected_ids(|_, c| c[1] != "INFO", 0, 20)),
-        ("category=backup".to_string(), expected_ids(|_, c| c[2] == "backup", 0, 20)),
-        ("category=image,import,system&limit=50".to_string(), expected_ids(|_, c| ["image", "import", "system"].contains(&c[2].as_str()), 0, 50)),
-        ("user=system".to_string(), expected_ids(|_, c| c[3] == "system", 0, 20)),
+        (
+            "level=WARN".to_string(),
+            expected_ids(|_, c| c[1] == "WARN", 0, 20),
+        ),
+        (
+            "level=warning,Error".to_string(),
+            expected_ids(|_, c| c[1] != "INFO", 0, 20),
+        ),
+        (
+            "level=ERROR&level=WARN".to_string(),
+            expected_ids(|_, c| c[1] != "INFO", 0, 20),
+        ),
+        (
+            "category=backup".to_string(),
+            expected_ids(|_, c| c[2] == "backup", 0, 20),
+        ),
+        (
+            "category=image,import,system&limit=50".to_string(),
+            expected_ids(
+                |_, c| ["image", "import", "system"].contains(&c[2].as_str()),
+                0,
+                50,
+            ),
+        ),
+        (
+            "user=system".to_string(),
+            expected_ids(|_, c| c[3] == "system", 0, 20),
+        ),
         ("user=TestUser2".to_string(), vec![56]),
-        ("text=DESTROY%20container&limit=50".to_string(), expected_ids(|_, c| c[4].to_lowercase().contains("destroy container"), 0, 50)),
+        (
+            "text=DESTROY%20container&limit=50".to_string(),
+            expected_ids(
+                |_, c| c[4].to_lowercase().contains("destroy container"),
+                0,
+                50,
+            ),
+        ),
         ("text=utest_import".to_string(), vec![52, 51]),
-        ("time_start=0&time_end=0".to_string(), expected_ids(all, 0, 20)),
-        (format!("time_start={}&limit=50", ts_of(50)), expected_ids(|_, c| ts_after(c, ts_of(50)), 0, 50)),
-        (format!("time_end={}&limit=50", ts_of(10)), expected_ids(|_, c| !ts_after(c, ts_of(10) + 1), 0, 50)),
-        (format!("time_start={}&time_end={}&limit=50", ts_of(20), ts_of(30)), expected_ids(|_, c| ts_after(c, ts_of(20)) && !ts_after(c, ts_of(30) + 1), 0, 50)),
-        ("category=container&level=WARN,ERROR".to_string(), vec![57, 56]),
-        ("category=container&level=WARN,ERROR&user=TestUser3".to_string(), vec![57]),
-        ("category=backup,container&level=error&text=NO%20SUCH".to_string(), vec![13]),
-        (format!("category=export&time_start={}&time_end={}&text=finished", ts_of(47), ts_of(50)), vec![50, 47]),
+        (
+            "text=container&limit=2&offset=3".to_string(),
+            expected_ids(|_, c| c[4].to_lowercase().contains("container"), 3, 2),
+        ),
+        (
+            "text=up&category=backup,export".to_string(),
+            expected_ids(
+                |_, c| {
+                    c[4].to_lowercase().contains("up")
+                        && ["backup", "export"].contains(&c[2].as_str())
+                },
+                0,
+                20,
+            ),
+        ),
+        (
+            "time_start=0&time_end=0".to_string(),
+            expected_ids(all, 0, 20),
+        ),
+        (
+            format!("time_start={}&limit=50", ts_of(50)),
+            expected_ids(|_, c| ts_after(c, ts_of(50)), 0, 50),
+        ),
+        (
+            format!("time_end={}&limit=50", ts_of(10)),
+            expected_ids(|_, c| !ts_after(c, ts_of(10) + 1), 0, 50),
+        ),
+        (
+            format!("time_start={}&time_end={}&limit=50", ts_of(20), ts_of(30)),
+            expected_ids(
+                |_, c| ts_after(c, ts_of(20)) && !ts_after(c, ts_of(30) + 1),
+                0,
+                50,
+            ),
+        ),
+        (
+            "category=container&level=WARN,ERROR".to_string(),
+            vec![57, 56],
+        ),
+        (
+            "category=container&level=WARN,ERROR&user=TestUser3".to_string(),
+            vec![57],
+        ),
+        (
+            "category=backup,container&level=error&text=NO%20SUCH".to_string(),
+            vec![13],
+        ),
+        (
+            format!(
+                "category=export&time_start={}&time_end={}&text=finished",
+                ts_of(47),
+                ts_of(50)
+            ),
+            vec![50, 47],
+        ),
         ("category=nothing".to_string(), vec![]),
         ("limit=0".to_string(), vec![]),
     ];
@@ -237,8 +342,10 @@ async fn export_quotes_and_neutralises_formulas(backend: Backend) {
     let records: Vec<Value> = messages
         .iter()
         .enumerate()
-        .map(|(i, m)| json!({"kind": "log", "ts": 1432022739 + i as i64, "level": "INFO",
-            "category": "system", "user": if i == 0 { "=cmd" } else { "ops" }, "message": m}))
+        .map(|(i, m)| {
+            json!({"kind": "log", "ts": 1432022739 + i as i64, "level": "INFO",
+            "category": "system", "user": if i == 0 { "=cmd" } else { "ops" }, "message": m})
+        })
         .collect();
     server.ingest(Value::Array(records)).await;
     server
@@ -247,9 +354,17 @@ async fn export_quotes_and_neutralises_formulas(backend: Backend) {
     let response = server.get("/api/v1/log/export").await;
     assert_eq!(response.status(), 200);
     let headers = response.headers().clone();
-    assert!(headers["content-type"].to_str().expect("type").starts_with("text/csv"));
-    let disposition = headers["content-disposition"].to_str().expect("disposition");
-    assert!(disposition.starts_with("attachment; filename="), "{disposition}");
+    assert!(headers["content-type"]
+        .to_str()
+        .expect("type")
+        .starts_with("text/csv"));
+    let disposition = headers["content-disposition"]
+        .to_str()
+        .expect("disposition");
+    assert!(
+        disposition.starts_with("attachment; filename="),
+        "{disposition}"
+    );
     let body = response.text().await.expect("body");
     let expected = [
         "Date,Level,Category,User,Message",
@@ -288,8 +403,18 @@ async fn export_quotes_and_neutralises_formulas(backend: Backend) {
 
 async fn unauthenticated_calls_and_non_admin_clears_are_refused(backend: Backend) {
     let server = seeded(backend).await;
-    for path in ["/api/v1/log", "/api/v1/log/export", "/api/v1/event", "/api/v1/event/wait/lxc/utest/running"] {
-        let response = server.http.get(server.url(path)).send().await.expect("send");
+    for path in [
+        "/api/v1/log",
+        "/api/v1/log/export",
+        "/api/v1/event",
+        "/api/v1/event/wait/lxc/utest/running",
+    ] {
+        let response = server
+            .http
+            .get(server.url(path))
+            .send()
+            .await
+            .expect("send");
         assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{path}");
         let body: Value = response.json().await.expect("json");
         assert!(body["error"].is_string(), "{path}: {body}");
@@ -308,7 +433,9 @@ async fn unauthenticated_calls_and_non_admin_clears_are_refused(backend: Backend
     assert!(body["error"].is_string(), "{body}");
 
     // A user's token reads, but may not clear.
-    let token = server.user_with_token("viewer", Role::User, "default").await;
+    let token = server
+        .user_with_token("viewer", Role::User, "default")
+        .await;
     let response = server
         .http
         .delete(server.url("/api/v1/log"))
@@ -319,7 +446,11 @@ async fn unauthenticated_calls_and_non_admin_clears_are_refused(backend: Backend
     assert_eq!(response.status(), StatusCode::FORBIDDEN);
     let body: Value = response.json().await.expect("json");
     assert!(body["error"].is_string(), "{body}");
-    assert_eq!(listed_ids(&server, "limit=1").await, vec![57], "nothing was deleted");
+    assert_eq!(
+        listed_ids(&server, "limit=1").await,
+        vec![57],
+        "nothing was deleted"
+    );
 
     // The session cookie from a form login is HttpOnly and SameSite=Lax, and works.
     let response = server
@@ -330,8 +461,14 @@ async fn unauthenticated_calls_and_non_admin_clears_are_refused(backend: Backend
         .await
         .expect("send");
     assert_eq!(response.status(), 200);
-    let cookie = response.headers()["set-cookie"].to_str().expect("cookie").to_string();
-    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"), "{cookie}");
+    let cookie = response.headers()["set-cookie"]
+        .to_str()
+        .expect("cookie")
+        .to_string();
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"),
+        "{cookie}"
+    );
     let session = cookie.split(';').next().expect("name=value").to_string();
     let response = server
         .http
@@ -347,9 +484,16 @@ async fn unauthenticated_calls_and_non_admin_clears_are_refused(backend: Backend
 async fn clear_removes_only_system_logs_and_is_journaled(backend: Backend) {
     let server = seeded(backend).await;
     let before_events = server.get_json("/api/v1/event").await;
-    let response = server.request(Method::DELETE, "/api/v1/log").send().await.expect("send");
+    let response = server
+        .request(Method::DELETE, "/api/v1/log")
+        .send()
+        .await
+        .expect("send");
     assert_eq!(response.status(), 200);
-    assert_eq!(response.json::<Value>().await.expect("json"), json!({"records": 57}));
+    assert_eq!(
+        response.json::<Value>().await.expect("json"),
+        json!({"records": 57})
+    );
     assert_eq!(server.get_json("/api/v1/log").await, json!([]));
     assert_eq!(server.get_json("/api/v1/event").await, before_events);
     let journal = server

@@ -78,7 +78,11 @@ pub fn container_change(record: &NewRecord) -> Option<ContainerChange> {
         return None;
     }
     let data = record.data.as_ref()?;
-    let text = |key: &str| data.get(key).and_then(Value::as_str).filter(|s| !s.is_empty());
+    let text = |key: &str| {
+        data.get(key)
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+    };
     let object_type = text("type").filter(|t| CONTAINER_TYPES.contains(t))?;
     let name = text("container");
     let object_id = text("id").or(name)?;
@@ -123,11 +127,17 @@ mod tests {
                 transition: ContainerTransition::State("stopped"),
             })
         );
-        let lxc = event(None, json!({"container": "utest", "state": "destroy", "type": "lxc"}));
+        let lxc = event(
+            None,
+            json!({"container": "utest", "state": "destroy", "type": "lxc"}),
+        );
         let change = container_change(&lxc).expect("a change");
         assert_eq!(change.key, ObjectRef::new("lxc", "utest"));
         assert_eq!(change.transition, ContainerTransition::Destroy);
-        let by_action = event(None, json!({"id": "c1", "action": "start", "type": "docker"}));
+        let by_action = event(
+            None,
+            json!({"id": "c1", "action": "start", "type": "docker"}),
+        );
         assert_eq!(
             container_change(&by_action).map(|c| c.transition),
             Some(ContainerTransition::State("running"))
@@ -137,16 +147,31 @@ mod tests {
     #[test]
     fn other_events_leave_the_registry_alone() {
         let cases = [
-            event(Some("container"), json!({"container": "u", "type": "lxc", "port": "add"})),
-            event(Some("image"), json!({"id": "x:latest", "state": "create", "type": "docker"})),
-            event(None, json!({"container": "u", "state": "start", "type": "vm"})),
+            event(
+                Some("container"),
+                json!({"container": "u", "type": "lxc", "port": "add"}),
+            ),
+            event(
+                Some("image"),
+                json!({"id": "x:latest", "state": "create", "type": "docker"}),
+            ),
+            event(
+                None,
+                json!({"container": "u", "state": "start", "type": "vm"}),
+            ),
             event(None, json!({"state": "start", "type": "lxc"})),
-            event(None, json!({"container": "u", "state": "pull", "type": "lxc"})),
+            event(
+                None,
+                json!({"container": "u", "state": "pull", "type": "lxc"}),
+            ),
         ];
         for record in cases {
             assert_eq!(container_change(&record), None, "{:?}", record.data);
         }
-        let mut log = event(None, json!({"container": "u", "state": "start", "type": "lxc"}));
+        let mut log = event(
+            None,
+            json!({"container": "u", "state": "start", "type": "lxc"}),
+        );
         log.kind = Some(Kind::Log);
         assert_eq!(container_change(&log), None);
     }

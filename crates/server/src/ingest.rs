@@ -5,9 +5,11 @@
 use crate::auth::Principal;
 use crate::error::ApiError;
 use crate::AppState;
+use futures_util::future::join_all;
 use logbook_core::object::{container_change, ContainerChange, ContainerTransition};
-use logbook_core::NewRecord;
+use logbook_core::{NewRecord, ObjectRef};
 use logbook_store::{Appended, ObjectUpdate};
+use std::collections::HashMap;
 use tokio::sync::Mutex;
 
 /// Serialises batches that carry container events, from their append to the last
@@ -37,14 +39,30 @@ pub async fn append(
     }
     let _order = CONTAINER_EVENTS.lock().await;
     let appended = state.store.append(records).await?;
+    // Each object's changes apply in event order; different objects apply
+    // concurrently, so the store's group commit writes them in a few transactions
+    // instead of one commit per event.
+    let mut position: HashMap<ObjectRef, usize> = HashMap::new();
+    let mut by_object: Vec<Vec<(ContainerChange, Option<String>)>> = Vec::new();
     for (change, domain) in changes {
-        // The events are committed: a registry failure must not turn their
-        // acknowledgement into an error (a retry would duplicate them), so it is
-        // logged and the registry catches up with the next event for the object.
-        if let Err(e) = apply_container_change(state, principal, change, domain).await {
-            tracing::warn!(error = %e.describe(), "container event did not update its object");
+        let next = by_object.len();
+        let at = *position.entry(change.key.clone()).or_insert(next);
+        if at == next {
+            by_object.push(Vec::new());
         }
+        by_object[at].push((change, domain));
     }
+    join_all(by_object.into_iter().map(|list| async move {
+        for (change, domain) in list {
+            // The events are committed: a registry failure must not turn their
+            // acknowledgement into an error (a retry would duplicate them), so it
+            // is logged and the registry catches up with the object's next event.
+            if let Err(e) = apply_container_change(state, principal, change, domain).await {
+                tracing::warn!(error = %e.describe(), "container event did not update its object");
+            }
+        }
+    }))
+    .await;
     Ok(appended)
 }
 

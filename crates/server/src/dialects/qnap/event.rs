@@ -35,7 +35,11 @@ pub async fn list(
     };
     let mut query = principal.scope(Query::newest_first().kinds(&[Kind::Event]));
     if let Some(upto) = upto {
-        query = query.with(Condition::Compare(Field::Id, Comparison::Le, Scalar::Int(upto)));
+        query = query.with(Condition::Compare(
+            Field::Id,
+            Comparison::Le,
+            Scalar::Int(upto),
+        ));
     }
     let (index, offset, mut records) = match index {
         None => {
@@ -66,8 +70,13 @@ pub async fn list(
             (index, offset, records)
         }
     };
-    let messages: Vec<Value> = records.drain(..).map(|r| Value::from(message(&r))).collect();
-    Ok(Json(json!({"index": index, "messages": messages, "offset": offset})))
+    let messages: Vec<Value> = records
+        .drain(..)
+        .map(|r| Value::from(message(&r)))
+        .collect();
+    Ok(Json(
+        json!({"index": index, "messages": messages, "offset": offset}),
+    ))
 }
 
 /// Record ids are `i64`; a larger index is simply past every record.

@@ -33,7 +33,10 @@ pub async fn export(
 fn row(record: &Record) -> Vec<String> {
     vec![
         record.ts.space_separated_micros(),
-        record.level.map(|l| l.name().to_string()).unwrap_or_default(),
+        record
+            .level
+            .map(|l| l.name().to_string())
+            .unwrap_or_default(),
         record.category.clone().unwrap_or_default(),
         user_of(record).to_string(),
         record.message.clone().unwrap_or_default(),

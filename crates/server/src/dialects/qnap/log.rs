@@ -60,7 +60,9 @@ fn epoch(params: &Params, name: &str) -> Result<Option<Timestamp>, ApiError> {
     };
     Timestamp::from_epoch_seconds(bound)
         .map(Some)
-        .ok_or_else(|| ApiError::bad_request(name, format!("{seconds} is not epoch seconds in range")))
+        .ok_or_else(|| {
+            ApiError::bad_request(name, format!("{seconds} is not epoch seconds in range"))
+        })
 }
 
 pub async fn list(
@@ -85,7 +87,9 @@ pub async fn list(
         principal.scope(query)
     };
     let page = state.store.query(&query).await?;
-    Ok(Json(Value::Array(page.records.iter().map(log_json).collect())))
+    Ok(Json(Value::Array(
+        page.records.iter().map(log_json).collect(),
+    )))
 }
 
 /// One row of the list, with the document's keys (alphabetical, as it shows them).

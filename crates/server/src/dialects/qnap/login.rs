@@ -15,7 +15,11 @@ use serde_json::json;
 /// Login bodies are two short fields; anything bigger is not a login.
 const MAX_LOGIN_BYTES: usize = 64 * 1024;
 
-pub async fn login(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Answer<Response> {
+pub async fn login(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Answer<Response> {
     let bytes = read_limited(body, MAX_LOGIN_BYTES).await?;
     let (username, password) = sessions::credentials_from_body(&headers, &bytes)?;
     let (principal, cookie) = sessions::login(&state, &username, &password).await?;

@@ -1,7 +1,7 @@
 //! `GET /api/v1/event/wait/{type}/{id}/{state}?duration=N`: answers when the container
 //! reaches `running` or `stopped`, or when the duration ends, with its info. A waiter
-//! is a subscription to the store's object notifications: the write that changes the
-//! object wakes it, nothing polls, and an idle waiter costs one channel receiver.
+//! subscribes to its object (`object_watch`): the write that changes the object wakes
+//! it, nothing polls, and an idle waiter costs one channel receiver.
 
 use super::{caller, reject_unknown, Answer};
 use crate::auth::Principal;
@@ -13,10 +13,8 @@ use axum::http::StatusCode;
 use axum::Json;
 use logbook_core::object::CONTAINER_TYPES;
 use logbook_core::{Object, ObjectRef};
-use logbook_store::notifier::ObjectChange;
 use serde_json::{json, Map, Value};
 use std::time::Duration;
-use tokio::sync::broadcast::error::RecvError;
 use tokio::time::Instant;
 
 /// The document's default.
@@ -42,7 +40,11 @@ pub async fn wait(
         .into());
     }
     if !STATES.contains(&target.as_str()) {
-        return Err(ApiError::bad_request("state", format!("{target:?} is not running or stopped")).into());
+        return Err(ApiError::bad_request(
+            "state",
+            format!("{target:?} is not running or stopped"),
+        )
+        .into());
     }
     let duration = {
         let params = Params::parse(raw.as_deref())?;
@@ -54,40 +56,35 @@ pub async fn wait(
                 Duration::from_secs_f64(s.min(MAX_DURATION.as_secs_f64()))
             }
             Some(s) => {
-                return Err(ApiError::bad_request("duration", format!("{s} is not a number of seconds")).into())
+                return Err(ApiError::bad_request(
+                    "duration",
+                    format!("{s} is not a number of seconds"),
+                )
+                .into())
             }
         }
     };
     let key = ObjectRef::new(container_type, container_id);
-    // Subscribe before reading, so a change committed between the read and the wait
-    // is still delivered.
-    let mut changes = state.store.notifier().subscribe_objects();
+    // Subscribe before reading, so a change committed after the read still wakes us.
+    let mut changes = state
+        .object_watch
+        .subscribe(state.store.notifier(), key.clone());
     let mut shutdown = state.shutdown.clone();
     // A node already stopping answers at once with what it knows.
     let stopping = *shutdown.borrow_and_update();
     let deadline = Instant::now() + if stopping { Duration::ZERO } else { duration };
     let mut current = visible(&state, &principal, &key).await?;
-    loop {
-        if current.as_ref().is_some_and(|o| o.state.as_deref() == Some(target.as_str())) {
-            break;
-        }
-        let change = tokio::select! {
-            change = changes.recv() => change,
+    while !current
+        .as_ref()
+        .is_some_and(|o| o.state.as_deref() == Some(target.as_str()))
+    {
+        tokio::select! {
+            _ = changes.changed() => {}
             _ = tokio::time::sleep_until(deadline) => break,
             _ = shutdown.changed() => break,
-        };
-        match change {
-            Ok(ObjectChange::Updated(object)) if object.key == key => {
-                current = principal
-                    .can_read_domain(object.domain_id.as_deref())
-                    .then(|| (*object).clone());
-            }
-            Ok(ObjectChange::Removed(removed)) if removed == key => current = None,
-            Ok(_) => {}
-            // Missed notifications: the store has the truth.
-            Err(RecvError::Lagged(_)) => current = visible(&state, &principal, &key).await?,
-            Err(RecvError::Closed) => break,
         }
+        // Woken by a write to this object: the store has its committed state.
+        current = visible(&state, &principal, &key).await?;
     }
     match current {
         Some(object) => Ok(Json(info(&object))),
@@ -104,7 +101,11 @@ pub async fn wait(
 
 /// The object if it exists in a domain the caller may read; others' objects answer
 /// exactly like unknown ones.
-async fn visible(state: &AppState, principal: &Principal, key: &ObjectRef) -> Result<Option<Object>, ApiError> {
+async fn visible(
+    state: &AppState,
+    principal: &Principal,
+    key: &ObjectRef,
+) -> Result<Option<Object>, ApiError> {
     Ok(state
         .store
         .get_object(key)
@@ -115,7 +116,12 @@ async fn visible(state: &AppState, principal: &Principal, key: &ObjectRef) -> Re
 /// The document's container info; numbers the platform never reported are 0.
 fn info(object: &Object) -> Value {
     let a = &object.attributes;
-    let number = |name: &str| a.get(name).filter(|v| v.is_number()).cloned().unwrap_or(json!(0));
+    let number = |name: &str| {
+        a.get(name)
+            .filter(|v| v.is_number())
+            .cloned()
+            .unwrap_or(json!(0))
+    };
     let ipaddress = match a.get("ipaddress") {
         Some(Value::Array(list)) => Value::Array(list.clone()),
         Some(Value::String(one)) => json!([one]),
@@ -136,5 +142,9 @@ fn info(object: &Object) -> Value {
 }
 
 fn text(attributes: &Map<String, Value>, name: &str) -> Value {
-    attributes.get(name).filter(|v| v.is_string()).cloned().unwrap_or(Value::Null)
+    attributes
+        .get(name)
+        .filter(|v| v.is_string())
+        .cloned()
+        .unwrap_or(Value::Null)
 }
