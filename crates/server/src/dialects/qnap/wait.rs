@@ -74,9 +74,9 @@ pub async fn wait(
     let stopping = *shutdown.borrow_and_update();
     let deadline = Instant::now() + if stopping { Duration::ZERO } else { duration };
     let mut current = visible(&state, &principal, &key).await?;
-    while !current
+    while current
         .as_ref()
-        .is_some_and(|o| o.state.as_deref() == Some(target.as_str()))
+        .is_none_or(|o| o.state.as_deref() != Some(target.as_str()))
     {
         tokio::select! {
             _ = changes.changed() => {}
