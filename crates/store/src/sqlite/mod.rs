@@ -4,6 +4,7 @@
 
 mod accounts;
 mod actions;
+pub mod baseline;
 mod objects;
 mod plan;
 mod pool;

@@ -339,9 +339,8 @@ fn query_page(conn: &mut Connection, query: &Query) -> Result<Page> {
     conditions.extend(plan::cursor_condition(query));
     let records = if !query.sort.is_empty() {
         sorted(&tx, query, &conditions)?
-    } else if let Some((position, needle)) = plan::trigram_search(&conditions) {
-        conditions.remove(position);
-        searched(&tx, query, &conditions, &needle)?
+    } else if let Some(trigrams) = plan::trigram_search(&conditions) {
+        searched(&tx, query, &conditions, &trigrams)?
     } else {
         let mut found = by_id(&tx, query, &conditions, high_water)?;
         let skip = (query.offset as usize).min(found.len());
@@ -396,10 +395,10 @@ fn searched(
     conn: &Connection,
     query: &Query,
     conditions: &[Condition],
-    needle: &str,
+    trigrams: &str,
 ) -> Result<Vec<Record>> {
     let mut b = SqlBuilder::new(Placeholders::Question);
-    let m = b.bind(Scalar::Text(needle.to_string()));
+    let m = b.bind(Scalar::Text(trigrams.to_string()));
     let filter = b.all(conditions, "r.");
     let sql = format!(
         "SELECT {} FROM records_fts CROSS JOIN records r ON r.id = records_fts.rowid \
@@ -556,18 +555,13 @@ fn count(conn: &mut Connection, query: &Query) -> Result<u64> {
     let mut conditions = query.conditions.clone();
     conditions.extend(plan::cursor_condition(query));
     let mut b = SqlBuilder::new(Placeholders::Question);
-    let sql = if let Some((position, needle)) = plan::trigram_search(&conditions) {
-        conditions.remove(position);
-        let m = b.bind(Scalar::Text(needle));
-        if conditions.is_empty() {
-            format!("SELECT count(*) FROM records_fts WHERE records_fts MATCH {m}")
-        } else {
-            let filter = b.all(&conditions, "r.");
-            format!(
-                "SELECT count(*) FROM records_fts CROSS JOIN records r ON r.id = records_fts.rowid \
-                 WHERE records_fts MATCH {m} AND {filter}"
-            )
-        }
+    let sql = if let Some(trigrams) = plan::trigram_search(&conditions) {
+        let m = b.bind(Scalar::Text(trigrams));
+        let filter = b.all(&conditions, "r.");
+        format!(
+            "SELECT count(*) FROM records_fts CROSS JOIN records r ON r.id = records_fts.rowid \
+             WHERE records_fts MATCH {m} AND {filter}"
+        )
     } else {
         let filter = b.all(&conditions, "");
         format!("SELECT count(*) FROM records WHERE {filter}")
