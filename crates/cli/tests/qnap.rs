@@ -8,6 +8,8 @@ mod access;
 mod events;
 #[path = "qnap/data.rs"]
 mod qnap_data;
+#[path = "qnap/registry.rs"]
+mod registry;
 mod support;
 
 use qnap_data::{seed_records, utest_attributes, EXAMPLE_EVENTS, EXPORT_LINES};

@@ -1,7 +1,7 @@
 //! The QNAP event feed's cursor and the container wait (part of the `qnap` tests).
 
 use crate::support::{Backend, TestServer};
-use reqwest::{Method, StatusCode};
+use reqwest::StatusCode;
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 
@@ -11,11 +11,10 @@ crate::store_tests!(
     a_wait_is_woken_by_the_write,
     a_wait_times_out_with_the_current_info,
     a_wait_for_an_unknown_object,
-    container_events_and_the_native_api_drive_the_object,
     a_thousand_waiters_are_woken_by_one_write,
 );
 
-fn container_event(id: &str, state: &str) -> Value {
+pub fn container_event(id: &str, state: &str) -> Value {
     json!({"kind": "event", "category": "container", "user": "all",
         "data": {"container": id, "state": state, "type": "lxc"}})
 }
@@ -120,7 +119,7 @@ async fn event_windows_follow_index_and_offset(backend: Backend) {
     server.stop().await;
 }
 
-async fn wait_json(server: &TestServer, path: &str) -> (StatusCode, Value, Duration) {
+pub async fn wait_json(server: &TestServer, path: &str) -> (StatusCode, Value, Duration) {
     let started = Instant::now();
     let response = server.get(path).await;
     let status = response.status();
@@ -278,63 +277,6 @@ async fn a_wait_for_an_unknown_object(backend: Backend) {
         .await
         .expect("send");
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
-    server.stop().await;
-}
-
-async fn container_events_and_the_native_api_drive_the_object(backend: Backend) {
-    let server = TestServer::start(backend).await;
-    for (state, expected) in [
-        ("create", "stopped"),
-        ("start", "running"),
-        ("die", "stopped"),
-        ("restart", "running"),
-        ("kill", "stopped"),
-        ("unpause", "running"),
-        ("stop", "stopped"),
-    ] {
-        server.ingest(container_event("box", state)).await;
-        let body: Value = server
-            .get("/logbook/v1/objects/lxc/box")
-            .await
-            .json()
-            .await
-            .expect("json");
-        assert_eq!(body["state"], expected, "after {state}");
-    }
-    // Events that say nothing about running leave it alone.
-    server
-        .ingest(json!({"kind": "event", "category": "container", "data": {"container": "box", "type": "lxc", "port": "add"}}))
-        .await;
-    let body: Value = server
-        .get("/logbook/v1/objects/lxc/box")
-        .await
-        .json()
-        .await
-        .expect("json");
-    assert_eq!(body["state"], "stopped");
-    server.ingest(container_event("box", "destroy")).await;
-    assert_eq!(
-        server.get("/logbook/v1/objects/lxc/box").await.status(),
-        StatusCode::NOT_FOUND
-    );
-    // The native API sets state and attributes directly; the wait shows them.
-    let response = server
-        .request(Method::PUT, "/logbook/v1/objects/docker/abc")
-        .json(
-            &json!({"name": "db", "state": "running", "attributes": {"image": "postgres:16",
-            "ipaddress": "172.17.0.2", "cpu": 1.5, "memory": 1024, "rx": 10, "tx": 20}}),
-        )
-        .send()
-        .await
-        .expect("put");
-    assert_eq!(response.status(), 200);
-    let (status, body, _) = wait_json(&server, "/api/v1/event/wait/docker/abc/running").await;
-    assert_eq!(status, 200);
-    assert_eq!(
-        body,
-        json!({"cpu": 1.5, "id": "abc", "image": "postgres:16", "ipaddress": ["172.17.0.2"],
-            "memory": 1024, "name": "db", "rx": 10, "state": "running", "tx": 20, "type": "docker"})
-    );
     server.stop().await;
 }
 
