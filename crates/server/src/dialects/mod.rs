@@ -2,10 +2,11 @@
 //! model and owns nothing else; see `docs/dialects.md` for the field mapping.
 
 mod qnap;
+pub mod waldur;
 
 use crate::AppState;
 use axum::Router;
 
 pub fn router() -> Router<AppState> {
-    Router::new().merge(qnap::router())
+    Router::new().merge(qnap::router()).merge(waldur::router())
 }
