@@ -15,6 +15,7 @@ pub mod dialects;
 pub mod error;
 pub mod ingest;
 pub mod native;
+pub mod object_watch;
 pub mod params;
 
 use axum::routing::get;
@@ -54,6 +55,8 @@ pub struct AppState {
     pub config: Arc<Config>,
     /// Turns true when the node shuts down, so long-lived streams and waits end.
     pub shutdown: watch::Receiver<bool>,
+    /// Per-object wake-ups for requests that wait on an object.
+    pub object_watch: Arc<object_watch::ObjectWatch>,
 }
 
 impl AppState {
@@ -62,6 +65,7 @@ impl AppState {
             store,
             config: Arc::new(config),
             shutdown,
+            object_watch: Arc::default(),
         }
     }
 }

@@ -83,6 +83,21 @@ pub trait ObjectStore: Send + Sync {
     async fn remove_object(&self, key: &ObjectRef) -> Result<bool>;
     /// The object, its ancestors and its descendants (the "related" set).
     async fn related_objects(&self, key: &ObjectRef) -> Result<Vec<Object>>;
+    /// Appends records and applies the object writes they imply (container events),
+    /// in order, in one transaction: both or neither, and concurrent batches apply
+    /// their writes in the order of their record ids.
+    async fn append_with_objects(
+        &self,
+        records: Vec<NewRecord>,
+        writes: Vec<ObjectWrite>,
+    ) -> Result<Appended>;
+}
+
+/// One object change that rides along with an append.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ObjectWrite {
+    Put(Box<ObjectUpdate>),
+    Remove(ObjectRef),
 }
 
 /// A change to an object. `None` leaves a field as it is.

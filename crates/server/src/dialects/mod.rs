@@ -2,6 +2,7 @@
 //! model and owns nothing else; see `docs/dialects.md` for the field mapping.
 
 mod journal;
+mod qnap;
 pub mod waldur;
 
 use crate::AppState;
@@ -9,6 +10,7 @@ use axum::Router;
 
 pub fn router() -> Router<AppState> {
     Router::new()
+        .merge(qnap::router())
         .merge(waldur::router())
         .merge(journal::router())
 }
