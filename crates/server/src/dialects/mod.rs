@@ -1,9 +1,11 @@
 //! The compatible dialects. Each translates one public API document onto the core
 //! model and owns nothing else; see `docs/dialects.md` for the field mapping.
 
+pub mod dockercloud;
+
 use crate::AppState;
 use axum::Router;
 
 pub fn router() -> Router<AppState> {
-    Router::new()
+    Router::new().merge(dockercloud::router())
 }
