@@ -8,7 +8,7 @@ use crate::error::ApiError;
 use crate::ingest;
 use crate::AppState;
 use axum::http::StatusCode;
-use logbook_core::{Action, ActionState, Kind, Level, NewAction, NewRecord, Timestamp};
+use logbook_core::{Action, ActionState, Kind, Level, NewAction, NewRecord, Role, Timestamp};
 use logbook_store::{ActionLogLine, ActionQuery};
 use serde_json::{json, Map, Value};
 
@@ -59,9 +59,34 @@ pub async fn transition(
 ) -> Result<Action, ApiError> {
     principal.require_write()?;
     let before = visible(state, principal, uuid).await?;
-    let after = state.store.transition_action(uuid, to, end_date).await?;
+    apply(state, principal, &before, to, end_date).await
+}
+
+async fn apply(
+    state: &AppState,
+    principal: &Principal,
+    before: &Action,
+    to: ActionState,
+    end_date: Option<Timestamp>,
+) -> Result<Action, ApiError> {
+    let after = state
+        .store
+        .transition_action(&before.uuid, to, end_date)
+        .await?;
     announce(state, principal, &after, "update", Some(before.state)).await?;
     Ok(after)
+}
+
+/// Cancel and retry are requests a user makes about actions of their own domain,
+/// not writes of platform data: every role but the read-only auditor may ask.
+fn require_may_request(principal: &Principal) -> Result<(), ApiError> {
+    if principal.role == Role::Auditor {
+        Err(ApiError::forbidden(
+            "the auditor role cannot cancel or retry actions",
+        ))
+    } else {
+        Ok(())
+    }
 }
 
 /// A user's request to stop an operation: only Pending or In progress actions the
@@ -72,12 +97,12 @@ pub async fn cancel(
     principal: &Principal,
     uuid: &str,
 ) -> Result<Action, ApiError> {
-    principal.require_write()?;
+    require_may_request(principal)?;
     let action = visible(state, principal, uuid).await?;
     if !action.cancelable() {
         return Err(refused(&action, "canceled", action.can_be_canceled));
     }
-    transition(state, principal, uuid, ActionState::Canceling, None).await
+    apply(state, principal, &action, ActionState::Canceling, None).await
 }
 
 /// A user's request to run a finished operation again: a new Pending action linked
@@ -87,7 +112,7 @@ pub async fn retry(
     principal: &Principal,
     uuid: &str,
 ) -> Result<Action, ApiError> {
-    principal.require_write()?;
+    require_may_request(principal)?;
     let original = visible(state, principal, uuid).await?;
     if !original.retryable() {
         return Err(refused(&original, "retried", original.can_be_retried));
@@ -172,7 +197,10 @@ async fn announce(
     record.status = Some(action.state.name().into());
     record.domain_id = action.domain_id.clone();
     record.message = Some(match previous {
-        Some(from) => format!("action {} {}: {from} -> {}", action.action, action.uuid, action.state),
+        Some(from) => format!(
+            "action {} {}: {from} -> {}",
+            action.action, action.uuid, action.state
+        ),
         None => format!("action {} {}: {}", action.action, action.uuid, action.state),
     });
     record.data = Some(event_data(action, previous));

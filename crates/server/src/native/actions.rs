@@ -42,7 +42,12 @@ pub async fn update(
         match key.as_str() {
             "state" => to = Some(state_value(&value)?),
             "end_date" => end_date = date_value(&key, &value)?,
-            _ => return Err(ApiError::bad_request(key, "unknown field (state, end_date)")),
+            _ => {
+                return Err(ApiError::bad_request(
+                    key,
+                    "unknown field (state, end_date)",
+                ))
+            }
         }
     }
     let to = to.ok_or_else(|| ApiError::bad_request("state", "is required"))?;
@@ -105,15 +110,26 @@ pub async fn list(
         start_to: date_param(&params, "start_to")?,
         end_from: date_param(&params, "end_from")?,
         end_to: date_param(&params, "end_to")?,
-        offset: params.parsed("offset", "a non-negative integer")?.unwrap_or(0),
-        limit: Some(params.parsed("limit", "a non-negative integer")?.unwrap_or(DEFAULT_LIMIT)),
+        offset: params
+            .parsed("offset", "a non-negative integer")?
+            .unwrap_or(0),
+        limit: Some(
+            params
+                .parsed("limit", "a non-negative integer")?
+                .unwrap_or(DEFAULT_LIMIT),
+        ),
         ..ActionQuery::default()
     };
     if query.limit > Some(MAX_LIMIT) {
-        return Err(ApiError::bad_request("limit", format!("may be at most {MAX_LIMIT}")));
+        return Err(ApiError::bad_request(
+            "limit",
+            format!("may be at most {MAX_LIMIT}"),
+        ));
     }
     let object = params.non_empty("object").map(str::to_string);
-    let related = params.parsed::<bool>("include_related", "true or false")?.unwrap_or(false);
+    let related = params
+        .parsed::<bool>("include_related", "true or false")?
+        .unwrap_or(false);
     params.reject_unknown()?;
     let related_to = match (&object, related) {
         (Some(uri), true) => Some(uri.as_str()),
@@ -173,7 +189,10 @@ pub fn new_action_from_json(body: Map<String, Value>) -> Result<NewAction, ApiEr
         }
     }
     if !named_action {
-        return Err(ApiError::bad_request("action", "is required (the operation's name)"));
+        return Err(ApiError::bad_request(
+            "action",
+            "is required (the operation's name)",
+        ));
     }
     Ok(new)
 }
@@ -202,7 +221,10 @@ fn state_value(value: &Value) -> Result<ActionState, ApiError> {
 pub fn parse_state(text: &str) -> Result<ActionState, ApiError> {
     ActionState::parse(text).ok_or_else(|| {
         let names: Vec<&str> = ActionState::ALL.iter().map(|s| s.name()).collect();
-        ApiError::bad_request("state", format!("{text:?} is not one of {}", names.join(", ")))
+        ApiError::bad_request(
+            "state",
+            format!("{text:?} is not one of {}", names.join(", ")),
+        )
     })
 }
 
@@ -215,12 +237,18 @@ fn date_value(field: &str, value: &Value) -> Result<Option<Timestamp>, ApiError>
             .and_then(Timestamp::from_epoch_seconds)
             .map(Some)
             .ok_or_else(|| ApiError::bad_request(field, "is out of range")),
-        _ => Err(ApiError::bad_request(field, "must be a date string or epoch seconds")),
+        _ => Err(ApiError::bad_request(
+            field,
+            "must be a date string or epoch seconds",
+        )),
     }
 }
 
 fn date_param(params: &Params, name: &str) -> Result<Option<Timestamp>, ApiError> {
-    params.non_empty(name).map(|t| parse_date(name, t)).transpose()
+    params
+        .non_empty(name)
+        .map(|t| parse_date(name, t))
+        .transpose()
 }
 
 /// RFC 2822 (the Docker Cloud form), ISO 8601 or epoch seconds. A `+` of an offset

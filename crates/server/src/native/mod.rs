@@ -32,7 +32,10 @@ pub fn router() -> Router<AppState> {
             "/logbook/v1/actions/{uuid}",
             get(actions::get_one).patch(actions::update),
         )
-        .route("/logbook/v1/actions/{uuid}/logs", post(actions::append_logs))
+        .route(
+            "/logbook/v1/actions/{uuid}/logs",
+            post(actions::append_logs),
+        )
         .route("/logbook/v1/login", post(login::login))
         .route("/logbook/v1/logout", post(login::logout))
         .route("/logbook/v1/whoami", get(login::whoami))
