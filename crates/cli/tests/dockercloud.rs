@@ -18,6 +18,7 @@ store_tests!(
     cancel_and_retry_are_allowed_and_refused_by_state,
     events_stream_delivers_a_state_change,
     native_api_validates_and_refuses_illegal_transitions,
+    streams_answer_pings_take_namespaces_and_carry_object_changes,
 );
 
 /// A node with a platform (writer), alice (a user of acme) and bob (of globex).
@@ -203,14 +204,15 @@ async fn lists_every_page_and_filter_through_the_client(backend: Backend) {
     assert_eq!(strings(&lists["by_uuid"]), vec![all[7].clone()]);
     assert_eq!(strings(&lists["start_gte_doc"]), pick(&|i, _| i >= 20));
     assert_eq!(strings(&lists["start_lte_iso"]), pick(&|i, _| i <= 3));
-    // end = start + 1 minute for finished actions; in-progress ones have no end.
+    // end = start + 1 minute for finished actions (so end <= minute 4 means i < 4);
+    // in-progress ones have no end.
     assert_eq!(
         strings(&lists["end_gte_iso"]),
         pick(&|i, s| s != "In progress" && i + 1 >= 26)
     );
     assert_eq!(
         strings(&lists["end_lte_doc"]),
-        pick(&|i, s| s != "In progress" && i + 1 <= 4)
+        pick(&|i, s| s != "In progress" && i < 4)
     );
     assert_eq!(strings(&lists["object"]), pick(&|i, _| i % 2 == 1));
     assert_eq!(
@@ -708,5 +710,100 @@ async fn native_api_validates_and_refuses_illegal_transitions(backend: Backend) 
     assert_eq!(bad.status(), 400);
     let body: Value = bad.json().await.expect("json");
     assert_eq!(body["field"], "start_date__gte");
+    f.server.stop().await;
+}
+
+async fn streams_answer_pings_take_namespaces_and_carry_object_changes(backend: Backend) {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    use tokio_tungstenite::tungstenite::{Error as WsError, Message};
+
+    let f = Fixture::start(backend).await;
+    let basic = base64::engine::general_purpose::STANDARD.encode(format!("alice:{}", f.alice));
+    let request = |path: &str, auth: bool| {
+        let mut request = format!("ws://{}{path}", f.server.addr)
+            .into_client_request()
+            .expect("request");
+        if auth {
+            let value = format!("Basic {basic}").parse().expect("header");
+            request.headers_mut().insert("authorization", value);
+        }
+        request
+    };
+    let running = f.uuid(json!({"action": "Deploy"})).await;
+    let (mut logs, _) = tokio_tungstenite::connect_async(request(
+        &format!("/api/audit/v1/acme/action/{running}/logs/?follow=true"),
+        true,
+    ))
+    .await
+    .expect("namespaced logs stream");
+    logs.send(Message::Ping(b"are you there".to_vec().into()))
+        .await
+        .expect("ping");
+    match logs.next().await {
+        Some(Ok(Message::Pong(data))) => assert_eq!(&data[..], b"are you there"),
+        other => panic!("expected a pong, got {other:?}"),
+    }
+
+    let (mut events, _) =
+        tokio_tungstenite::connect_async(request("/api/audit/v1/acme/events", true))
+            .await
+            .expect("namespaced events stream");
+    for (kind, id, body) in [
+        ("stack", "st1", json!({"uri": "/api/app/v1/stack/st1/"})),
+        (
+            "service",
+            "web",
+            json!({"uri": "/api/app/v1/service/web/", "state": "Running",
+                   "parent": {"type": "stack", "id": "st1"}}),
+        ),
+    ] {
+        let response = f
+            .native(
+                &f.platform,
+                Method::PUT,
+                &format!("/logbook/v1/objects/{kind}/{id}"),
+            )
+            .json(&body)
+            .send()
+            .await
+            .expect("put");
+        assert_eq!(response.status(), 200);
+    }
+    let mut seen = Vec::new();
+    while seen.len() < 2 {
+        match events.next().await {
+            Some(Ok(Message::Text(text))) => {
+                seen.push(serde_json::from_str::<Value>(&text).expect("json"))
+            }
+            Some(Ok(_)) => {}
+            other => panic!("events stream ended: {other:?}"),
+        }
+    }
+    assert_eq!(seen[0]["type"], "stack");
+    assert_eq!(seen[1]["type"], "service");
+    assert_eq!(seen[1]["action"], "update");
+    assert_eq!(seen[1]["uuid"], "web");
+    assert_eq!(seen[1]["state"], "Running");
+    assert_eq!(seen[1]["resource_uri"], "/api/app/v1/service/web/");
+    assert_eq!(seen[1]["parents"], json!(["/api/app/v1/stack/st1/"]));
+
+    // Handshake refusals: unknown action 404, missing credentials 401 (the only
+    // status on which the events client stops reconnecting).
+    let status = |result: Result<_, WsError>| match result {
+        Err(WsError::Http(response)) => response.status().as_u16(),
+        Err(other) => panic!("unexpected error {other}"),
+        Ok(_) => panic!("handshake accepted"),
+    };
+    let missing = "/api/audit/v1/action/00000000-0000-4000-8000-000000000000/logs/";
+    assert_eq!(
+        status(tokio_tungstenite::connect_async(request(missing, true)).await),
+        404
+    );
+    assert_eq!(
+        status(tokio_tungstenite::connect_async(request("/api/audit/v1/events", false)).await),
+        401
+    );
+    drop((logs, events));
     f.server.stop().await;
 }

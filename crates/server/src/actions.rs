@@ -5,11 +5,10 @@
 
 use crate::auth::Principal;
 use crate::error::ApiError;
-use crate::ingest;
 use crate::AppState;
 use axum::http::StatusCode;
 use logbook_core::{Action, ActionState, Kind, Level, NewAction, NewRecord, Role, Timestamp};
-use logbook_store::{ActionLogLine, ActionQuery};
+use logbook_store::{ActionEvent, ActionLogLine, ActionQuery};
 use serde_json::{json, Map, Value};
 
 /// The `category` and `object_type` of the event records actions leave.
@@ -30,9 +29,8 @@ pub async fn create(
     if new.state.is_some_and(ActionState::is_final) && new.end_date.is_none() {
         new.end_date = Some(Timestamp::now());
     }
-    let action = state.store.create_action(new).await?;
-    announce(state, principal, &action, "create", None).await?;
-    Ok(action)
+    let event = event_record(principal, "create", None);
+    Ok(state.store.create_action_recorded(new, event).await?)
 }
 
 /// The action if it exists and the caller may read it; 404 otherwise, the same
@@ -69,12 +67,11 @@ async fn apply(
     to: ActionState,
     end_date: Option<Timestamp>,
 ) -> Result<Action, ApiError> {
-    let after = state
+    let event = event_record(principal, "update", Some(before.state));
+    Ok(state
         .store
-        .transition_action(&before.uuid, to, end_date)
-        .await?;
-    announce(state, principal, &after, "update", Some(before.state)).await?;
-    Ok(after)
+        .transition_action_recorded(&before.uuid, to, end_date, event)
+        .await?)
 }
 
 /// Cancel and retry are requests a user makes about actions of their own domain,
@@ -119,9 +116,8 @@ pub async fn retry(
     }
     let mut again = original.retry(Timestamp::now());
     again.user = Some(principal.name.clone());
-    let action = state.store.create_action(again).await?;
-    announce(state, principal, &action, "retry", None).await?;
-    Ok(action)
+    let event = event_record(principal, "retry", None);
+    Ok(state.store.create_action_recorded(again, event).await?)
 }
 
 fn refused(action: &Action, verb: &str, allowed_at_all: bool) -> ApiError {
@@ -173,38 +169,42 @@ pub async fn list(
     Ok(state.store.list_actions(&query).await?)
 }
 
-/// Writes the `event` record of an action change, so that it shows up in every
-/// dialect, stream and export like any other event.
-async fn announce(
-    state: &AppState,
-    principal: &Principal,
-    action: &Action,
-    verb: &str,
-    previous: Option<ActionState>,
-) -> Result<(), ApiError> {
-    let mut record = NewRecord::new(Kind::Event);
-    record.ts = Some(Timestamp::now());
-    record.level = Some(match action.state {
-        ActionState::Failed => Level::Error,
-        ActionState::Canceling | ActionState::Canceled => Level::Warn,
-        _ => Level::Info,
-    });
-    record.category = Some(EVENT_CATEGORY.into());
-    record.source = Some("logbook".into());
-    record.object_type = Some(EVENT_CATEGORY.into());
-    record.object_id = Some(action.uuid.clone());
-    record.action = Some(verb.into());
-    record.status = Some(action.state.name().into());
-    record.domain_id = action.domain_id.clone();
-    record.message = Some(match previous {
-        Some(from) => format!(
-            "action {} {}: {from} -> {}",
-            action.action, action.uuid, action.state
-        ),
-        None => format!("action {} {}: {}", action.action, action.uuid, action.state),
-    });
-    record.data = Some(event_data(action, previous));
-    ingest::record_on_behalf(state, principal, record).await
+/// The `event` record an action change leaves, so that it shows up in every dialect,
+/// stream and export like any other event. The store writes it in the same
+/// transaction as the change: both happen or neither does.
+fn event_record(principal: &Principal, verb: &str, previous: Option<ActionState>) -> ActionEvent {
+    let (user, user_id, verb) = (
+        principal.name.clone(),
+        principal.user_id.to_string(),
+        verb.to_string(),
+    );
+    Box::new(move |action: &Action| {
+        let mut record = NewRecord::new(Kind::Event);
+        record.ts = Some(Timestamp::now());
+        record.level = Some(match action.state {
+            ActionState::Failed => Level::Error,
+            ActionState::Canceling | ActionState::Canceled => Level::Warn,
+            _ => Level::Info,
+        });
+        record.category = Some(EVENT_CATEGORY.into());
+        record.source = Some("logbook".into());
+        record.object_type = Some(EVENT_CATEGORY.into());
+        record.object_id = Some(action.uuid.clone());
+        record.status = Some(action.state.name().into());
+        record.user = Some(user);
+        record.user_id = Some(user_id);
+        record.domain_id = action.domain_id.clone();
+        record.message = Some(match previous {
+            Some(from) => format!(
+                "action {} {}: {from} -> {}",
+                action.action, action.uuid, action.state
+            ),
+            None => format!("action {} {}: {}", action.action, action.uuid, action.state),
+        });
+        record.data = Some(event_data(action, previous));
+        record.action = Some(verb);
+        record
+    })
 }
 
 /// The `data` of an action's event record; streams rebuild their messages from it.
