@@ -710,6 +710,11 @@ async fn native_api_validates_and_refuses_illegal_transitions(backend: Backend) 
     assert_eq!(bad.status(), 400);
     let body: Value = bad.json().await.expect("json");
     assert_eq!(body["field"], "start_date__gte");
+    // A plain GET on a WebSocket endpoint is a JSON 426, not a bare-text refusal.
+    let plain = f.server.get("/api/audit/v1/events").await;
+    assert_eq!(plain.status(), 426);
+    let body: Value = plain.json().await.expect("json");
+    assert!(body["error"].as_str().expect("error").contains("WebSocket"), "{body}");
     f.server.stop().await;
 }
 

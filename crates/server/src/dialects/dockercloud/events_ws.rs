@@ -7,6 +7,7 @@ use super::{render, DockerCloudError};
 use crate::auth::Principal;
 use crate::error::ApiError;
 use crate::AppState;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
 use axum::response::Response;
@@ -19,11 +20,12 @@ use tokio::sync::broadcast::Receiver;
 pub async fn events(
     State(state): State<AppState>,
     principal: Result<Principal, ApiError>,
-    upgrade: WebSocketUpgrade,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<Response, DockerCloudError> {
     // A bad credential must be a 401 at the handshake: that is the only answer on
     // which the client stops reconnecting.
     let principal = principal?;
+    let upgrade = upgrade.map_err(super::not_a_websocket)?;
     // Subscribed before the 101 goes out, so a change made right after the client
     // sees the connection open is delivered.
     let records = state.store.notifier().subscribe_records();

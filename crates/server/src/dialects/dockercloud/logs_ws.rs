@@ -9,6 +9,7 @@ use crate::auth::Principal;
 use crate::error::ApiError;
 use crate::params::Params;
 use crate::AppState;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, RawQuery, State};
 use axum::response::Response;
@@ -29,9 +30,10 @@ pub async fn logs(
     principal: Result<Principal, ApiError>,
     Path(path): Path<HashMap<String, String>>,
     RawQuery(raw): RawQuery,
-    upgrade: WebSocketUpgrade,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<Response, DockerCloudError> {
     let principal = principal?;
+    let upgrade = upgrade.map_err(super::not_a_websocket)?;
     let params = Params::parse(raw.as_deref())?;
     let tail = params
         .parsed::<u64>("tail", "a non-negative integer")?

@@ -64,3 +64,14 @@ impl IntoResponse for DockerCloudError {
 async fn stopping(mut shutdown: tokio::sync::watch::Receiver<bool>) {
     let _ = shutdown.wait_for(|stopping| *stopping).await;
 }
+
+/// A plain request to a WebSocket endpoint: 426 with a JSON error, like every other
+/// refusal of this dialect.
+fn not_a_websocket(
+    rejection: axum::extract::ws::rejection::WebSocketUpgradeRejection,
+) -> DockerCloudError {
+    DockerCloudError(ApiError::new(
+        axum::http::StatusCode::UPGRADE_REQUIRED,
+        format!("this endpoint speaks WebSocket only: {rejection}"),
+    ))
+}
