@@ -1,6 +1,7 @@
 //! The `logbook` binary: wires the store, the server and the command line together.
 
 mod accounts;
+mod bench;
 mod serve;
 mod store;
 
@@ -28,6 +29,12 @@ enum Command {
     /// Manage API tokens in the data directory (works while the server runs).
     #[command(subcommand)]
     Token(accounts::TokenCommand),
+    /// Measure ingest, queries, export, disk and memory of a real server against
+    /// baselines from the same run, and print the figures.
+    Bench(bench::BenchArgs),
+    /// The trivial handler `bench` compares single-record POSTs with.
+    #[command(hide = true)]
+    BenchNoop(bench::NoopArgs),
 }
 
 fn main() -> ExitCode {
@@ -54,6 +61,8 @@ fn main() -> ExitCode {
             Command::Serve(args) => serve::run(args).await,
             Command::User(cmd) => accounts::user(cmd).await,
             Command::Token(cmd) => accounts::token(cmd).await,
+            Command::Bench(args) => bench::run(args).await,
+            Command::BenchNoop(args) => bench::run_noop(args).await,
         }
     });
     match result {

@@ -3,6 +3,7 @@
 //! directory, or its own PostgreSQL schema), so tests run in parallel safely.
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
+pub mod process;
 pub mod python;
 
 use logbook_core::Role;

@@ -54,11 +54,23 @@ pub fn cursor_condition(query: &Query) -> Option<Condition> {
 }
 
 /// The trigram MATCH expression for the first top-level substring condition on the
-/// message that is long enough for the index, and the position of that condition.
-pub fn trigram_search(conditions: &[Condition]) -> Option<(usize, String)> {
-    conditions.iter().enumerate().find_map(|(i, c)| match c {
+/// message that is long enough for the index: every distinct trigram of the needle,
+/// ANDed. The index keeps no positions (`detail=none`, a third of the size), so this
+/// finds a superset; the substring condition itself stays in the filter and decides.
+pub fn trigram_search(conditions: &[Condition]) -> Option<String> {
+    conditions.iter().find_map(|c| match c {
         Condition::Contains(Field::Message, needle) if needle.chars().count() >= 3 => {
-            Some((i, format!("\"{}\"", needle.replace('"', "\"\""))))
+            let chars: Vec<char> = needle.to_lowercase().chars().collect();
+            let mut trigrams: Vec<String> = chars.windows(3).map(|w| w.iter().collect()).collect();
+            trigrams.sort_unstable();
+            trigrams.dedup();
+            Some(
+                trigrams
+                    .iter()
+                    .map(|t| format!("\"{}\"", t.replace('"', "\"\"")))
+                    .collect::<Vec<_>>()
+                    .join(" AND "),
+            )
         }
         _ => None,
     })
@@ -73,6 +85,13 @@ fn single_column_index(field: Field) -> Option<&'static str> {
         Field::ObjectId => "records_object",
         Field::RequestId => "records_request",
         Field::DomainId => "records_domain",
+        Field::Instance => "records_instance",
+        Field::Logger => "records_logger",
+        Field::UserId => "records_user_id",
+        Field::ProjectId => "records_project",
+        Field::ObjectType => "records_object_type",
+        Field::Action => "records_action",
+        Field::Status => "records_status",
         _ => return None,
     })
 }

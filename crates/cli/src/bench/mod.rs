@@ -1,0 +1,386 @@
+//! `logbook bench`: measures a real `logbook serve` process over HTTP and prints the
+//! figures beside baselines measured in the same run (raw SQLite inserts of the same
+//! rows; a trivial handler on the same server stack), because the machines it runs
+//! on are shared and noisy: the ratios are the numbers to compare across runs.
+
+mod measure;
+mod node;
+mod noop;
+mod workload;
+
+pub use noop::{run as run_noop, NoopArgs};
+
+use clap::Args;
+use logbook_core::NewRecord;
+use logbook_store::sqlite::baseline::RawSqlite;
+use measure::{mib, ms, percentile};
+use node::Child;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use workload::Workload;
+
+#[derive(Args, Debug)]
+pub struct BenchArgs {
+    /// Store sizes to measure at, comma-separated; the store grows from one to the next.
+    #[arg(long, value_delimiter = ',', default_value = "1000000")]
+    pub records: Vec<u64>,
+    /// Directory for the stores (default: a temporary one, removed afterwards).
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+    /// Records per NDJSON request when ingesting in batches.
+    #[arg(long, default_value_t = 1000)]
+    pub batch: usize,
+    /// Concurrent batch uploads.
+    #[arg(long, default_value_t = 4)]
+    pub uploaders: usize,
+    /// Concurrent clients sending single-record POSTs.
+    #[arg(long, default_value_t = 64)]
+    pub clients: usize,
+    /// Single-record POSTs per measurement.
+    #[arg(long, default_value_t = 20_000)]
+    pub single_posts: u64,
+    /// Repetitions of each query for its latency percentiles.
+    #[arg(long, default_value_t = 200)]
+    pub repeat: usize,
+}
+
+pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        !args.records.is_empty(),
+        "--records needs at least one size"
+    );
+    anyhow::ensure!(args.batch > 0, "--batch must be positive");
+    let temporary = match &args.dir {
+        Some(_) => None,
+        None => Some(tempfile::tempdir()?),
+    };
+    let root = match (&args.dir, &temporary) {
+        (Some(dir), _) => dir.clone(),
+        (None, Some(t)) => t.path().to_path_buf(),
+        (None, None) => unreachable!("a directory is always chosen"),
+    };
+    let data = root.join("logbook");
+    let raw_dir = root.join("raw-sqlite");
+    let total = args.records.iter().copied().max().unwrap_or(0);
+    println!("logbook bench: stores in {}", root.display());
+    println!(
+        "workload: {total} records max, NDJSON batches of {}, {} uploaders; {} clients for single POSTs",
+        args.batch, args.uploaders, args.clients
+    );
+
+    let server = Child::serve(&data)?;
+    let noop = Child::noop()?;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let idle = measure::memory(server.pid()).map(|m| m.0).unwrap_or(0);
+    println!("\nidle RSS of the server: {:.1} MiB", mib(idle));
+
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(256)
+        .build()?;
+    // Alternating rounds, so both sides see the same share of a noisy machine.
+    let (mut durable, mut trivial) = (Duration::ZERO, Duration::ZERO);
+    let rounds = 4;
+    for _ in 0..rounds {
+        durable += single_posts(&http, &args, &server, args.single_posts / rounds).await?;
+        trivial += single_posts(&http, &args, &noop, args.single_posts / rounds).await?;
+    }
+    let posted = (args.single_posts / rounds * rounds) as f64;
+    let (durable, trivial) = (
+        posted / durable.as_secs_f64(),
+        posted / trivial.as_secs_f64(),
+    );
+    println!(
+        "single-record POSTs, {} clients: {durable:.0}/s durable vs {trivial:.0}/s trivial handler = {:.0}%",
+        args.clients,
+        100.0 * durable / trivial
+    );
+    drop(noop);
+
+    let mut http_rows = Workload::new(total);
+    let mut raw = Some((RawSqlite::open(&raw_dir)?, Workload::new(total)));
+    let mut written = 0u64;
+    let mut ndjson_bytes = 0u64;
+    for &target in &args.records {
+        println!("\n== at {target} records ==");
+        // Interleaved chunks, for the same reason as above.
+        let (mut http_time, mut raw_time) = (Duration::ZERO, Duration::ZERO);
+        let count = target.saturating_sub(written);
+        let chunk = (count / 10).max(args.batch as u64);
+        let mut done = 0;
+        while done < count {
+            let n = chunk.min(count - done);
+            let (elapsed, bytes) = ingest_batches(&http, &args, &server, &mut http_rows, n).await?;
+            http_time += elapsed;
+            ndjson_bytes += bytes;
+            let (store, generator) = raw.take().ok_or_else(|| anyhow::anyhow!("baseline lost"))?;
+            let started = Instant::now();
+            raw = Some(insert_raw(store, generator, n, args.batch as u64).await?);
+            raw_time += started.elapsed();
+            done += n;
+            eprintln!("  ... {} of {count} records written", done);
+        }
+        written = target;
+        let http_rate = count as f64 / http_time.as_secs_f64();
+        let raw_rate = count as f64 / raw_time.as_secs_f64();
+        println!(
+            "batch ingest over HTTP: {http_rate:.0} records/s vs raw SQLite inserts {raw_rate:.0}/s = {:.0}%",
+            100.0 * http_rate / raw_rate
+        );
+        queries(&http, &args, &server).await?;
+        export(&http, &server, target).await?;
+        let on_disk = measure::dir_size(&data);
+        let raw_disk = measure::dir_size(&raw_dir);
+        println!(
+            "on disk: {:.0} bytes/record ({:.1} MiB; raw SQLite {:.1} MiB); NDJSON {:.0} bytes/record; disk/NDJSON = {:.2}x",
+            on_disk as f64 / target as f64,
+            mib(on_disk),
+            mib(raw_disk),
+            ndjson_bytes as f64 / target as f64,
+            on_disk as f64 / ndjson_bytes as f64
+        );
+        if let Some((rss, peak)) = measure::memory(server.pid()) {
+            println!(
+                "server RSS now {:.1} MiB, peak so far {:.1} MiB",
+                mib(rss),
+                mib(peak)
+            );
+        }
+    }
+    drop(server);
+    Ok(())
+}
+
+/// Rate of single-record POSTs from many concurrent clients, each acknowledged.
+async fn single_posts(
+    http: &reqwest::Client,
+    args: &BenchArgs,
+    target: &Child,
+    count: u64,
+) -> anyhow::Result<Duration> {
+    let url = Arc::new(target.url(if target.is_noop() {
+        "/noop"
+    } else {
+        "/logbook/v1/records"
+    }));
+    let token = Arc::new(target.token().to_string());
+    let remaining = Arc::new(AtomicU64::new(count));
+    let started = Instant::now();
+    let mut clients = Vec::new();
+    for c in 0..args.clients {
+        let (http, url, token, remaining) = (
+            http.clone(),
+            Arc::clone(&url),
+            Arc::clone(&token),
+            Arc::clone(&remaining),
+        );
+        clients.push(tokio::spawn(async move {
+            let mut workload = Workload::new(1);
+            let mut n = 0u64;
+            while remaining
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |r| r.checked_sub(1))
+                .is_ok()
+            {
+                let mut record = workload.next_record();
+                record["message"] = format!("single post {c}/{n}").into();
+                n += 1;
+                let response = http
+                    .post(url.as_str())
+                    .bearer_auth(token.as_str())
+                    .json(&record)
+                    .send()
+                    .await?;
+                anyhow::ensure!(
+                    response.status() == 201,
+                    "single POST answered {}",
+                    response.status()
+                );
+                response.bytes().await?;
+            }
+            Ok(())
+        }));
+    }
+    for client in clients {
+        client.await??;
+    }
+    Ok(started.elapsed())
+}
+
+/// Ingests `count` records as NDJSON batches; returns the time taken and the bytes sent.
+async fn ingest_batches(
+    http: &reqwest::Client,
+    args: &BenchArgs,
+    server: &Child,
+    workload: &mut Workload,
+    count: u64,
+) -> anyhow::Result<(Duration, u64)> {
+    let (bodies, receiver) = tokio::sync::mpsc::channel::<String>(args.uploaders * 2);
+    let receiver = Arc::new(tokio::sync::Mutex::new(receiver));
+    let url = Arc::new(server.url("/logbook/v1/records"));
+    let token = Arc::new(server.token().to_string());
+    let started = Instant::now();
+    let mut uploaders = Vec::new();
+    for _ in 0..args.uploaders {
+        let (http, url, token, receiver) = (
+            http.clone(),
+            Arc::clone(&url),
+            Arc::clone(&token),
+            Arc::clone(&receiver),
+        );
+        uploaders.push(tokio::spawn(async move {
+            loop {
+                let Some(body) = receiver.lock().await.recv().await else {
+                    return anyhow::Ok(());
+                };
+                let response = http
+                    .post(url.as_str())
+                    .bearer_auth(token.as_str())
+                    .header("content-type", "application/x-ndjson")
+                    .body(body)
+                    .send()
+                    .await?;
+                let status = response.status();
+                let text = response.text().await?;
+                anyhow::ensure!(status == 201, "batch answered {status}: {text}");
+            }
+        }));
+    }
+    let mut bytes = 0u64;
+    let mut left = count;
+    while left > 0 {
+        let n = left.min(args.batch as u64);
+        let mut body = String::with_capacity(n as usize * 300);
+        for _ in 0..n {
+            body.push_str(&workload.next_record().to_string());
+            body.push('\n');
+        }
+        bytes += body.len() as u64;
+        left -= n;
+        if bodies.send(body).await.is_err() {
+            break; // an uploader failed; its error is reported below
+        }
+    }
+    drop(bodies);
+    for uploader in uploaders {
+        uploader.await??;
+    }
+    Ok((started.elapsed(), bytes))
+}
+
+/// Inserts the next `count` rows of `generator` straight into SQLite.
+async fn insert_raw(
+    mut store: RawSqlite,
+    mut generator: Workload,
+    count: u64,
+    batch: u64,
+) -> anyhow::Result<(RawSqlite, Workload)> {
+    tokio::task::spawn_blocking(move || {
+        let mut left = count;
+        while left > 0 {
+            let n = left.min(batch);
+            let rows = (0..n)
+                .map(|_| NewRecord::from_json(generator.next_record()))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| anyhow::anyhow!("generated record invalid: {e}"))?;
+            store.insert(rows)?;
+            left -= n;
+        }
+        Ok((store, generator))
+    })
+    .await?
+}
+
+/// p50/p99 latency of the typical queries, each repeated.
+async fn queries(http: &reqwest::Client, args: &BenchArgs, server: &Child) -> anyhow::Result<()> {
+    let cases = [
+        ("latest 20", "/logbook/v1/records?limit=20".to_string()),
+        (
+            "level>=ERROR, 2 categories, newest 20",
+            "/logbook/v1/records?min_level=ERROR&category=image,network&limit=20".to_string(),
+        ),
+        (
+            "substring, common word, newest 20",
+            format!("/logbook/v1/records?q={}&limit=20", workload::COMMON_WORD),
+        ),
+        (
+            "substring, absent word, newest 20",
+            format!("/logbook/v1/records?q={}&limit=20", workload::ABSENT_WORD),
+        ),
+        (
+            "count, level>=ERROR and category",
+            "/logbook/v1/records/count?min_level=ERROR&category=image".to_string(),
+        ),
+        (
+            "count, one category",
+            "/logbook/v1/records/count?category=network".to_string(),
+        ),
+    ];
+    for (name, path) in cases {
+        let url = server.url(&path);
+        let mut samples = Vec::with_capacity(args.repeat);
+        for i in 0..args.repeat + 5 {
+            let started = Instant::now();
+            let response = http.get(&url).bearer_auth(server.token()).send().await?;
+            let status = response.status();
+            response.bytes().await?;
+            anyhow::ensure!(status == 200, "{path} answered {status}");
+            if i >= 5 {
+                samples.push(started.elapsed());
+            }
+        }
+        println!(
+            "query {name:<40} p50 {:>8.2} ms   p99 {:>8.2} ms",
+            ms(percentile(&mut samples, 50.0)),
+            ms(percentile(&mut samples, 99.0))
+        );
+    }
+    Ok(())
+}
+
+/// Exports everything as CSV, counting rows and watching the server's memory.
+async fn export(http: &reqwest::Client, server: &Child, expected: u64) -> anyhow::Result<()> {
+    use futures_util::StreamExt;
+    let pid = server.pid();
+    let before = measure::memory(pid).map(|m| m.0).unwrap_or(0);
+    let peak = Arc::new(AtomicU64::new(before));
+    let watching = {
+        let peak = Arc::clone(&peak);
+        tokio::spawn(async move {
+            loop {
+                if let Some((rss, _)) = measure::memory(pid) {
+                    peak.fetch_max(rss, Ordering::Relaxed);
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        })
+    };
+    let started = Instant::now();
+    let response = http
+        .get(server.url("/logbook/v1/export?format=csv"))
+        .bearer_auth(server.token())
+        .send()
+        .await?;
+    anyhow::ensure!(
+        response.status() == 200,
+        "export answered {}",
+        response.status()
+    );
+    let mut lines = 0u64;
+    let mut body = response.bytes_stream();
+    while let Some(chunk) = body.next().await {
+        lines += chunk?.iter().filter(|b| **b == b'\n').count() as u64;
+    }
+    let elapsed = started.elapsed();
+    watching.abort();
+    // The header is one line; multi-line cells do not occur in the workload.
+    let rows = lines.saturating_sub(1);
+    println!(
+        "CSV export: {rows} rows (>= {expected}) in {:.1} s = {:.0} rows/s; server RSS {:.1} MiB before, {:.1} MiB peak during",
+        elapsed.as_secs_f64(),
+        rows as f64 / elapsed.as_secs_f64(),
+        mib(before),
+        mib(peak.load(Ordering::Relaxed))
+    );
+    Ok(())
+}

@@ -1,0 +1,96 @@
+//! The processes the benchmark measures: a real `logbook serve`, and a trivial
+//! handler on the same server stack, each started from this same binary.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+pub struct Child {
+    process: std::process::Child,
+    base: String,
+    token: String,
+    noop: bool,
+}
+
+impl Child {
+    pub fn serve(data: &Path) -> anyhow::Result<Child> {
+        let token = logbook_server::auth::secrets::new_token();
+        let mut command = Command::new(std::env::current_exe()?);
+        command
+            .arg("serve")
+            .args(["--listen", "127.0.0.1:0", "--data"])
+            .arg(data)
+            .env("LOGBOOK_ADMIN_TOKEN", &token)
+            .env("LOGBOOK_ADMIN_PASSWORD", &token);
+        Child::start(command, token, false)
+    }
+
+    pub fn noop() -> anyhow::Result<Child> {
+        let mut command = Command::new(std::env::current_exe()?);
+        command.args(["bench-noop", "--listen", "127.0.0.1:0"]);
+        Child::start(command, String::new(), true)
+    }
+
+    fn start(mut command: Command, token: String, noop: bool) -> anyhow::Result<Child> {
+        let mut process = command
+            .env("LOGBOOK_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()?;
+        let stderr = process
+            .stderr
+            .take()
+            .ok_or_else(|| anyhow::anyhow!("no stderr pipe"))?;
+        let mut lines = BufReader::new(stderr).lines();
+        let base = loop {
+            let Some(line) = lines.next() else {
+                anyhow::bail!("the server exited before listening");
+            };
+            let line = line?;
+            if let Some(rest) = line.strip_prefix("logbook listening on ") {
+                break rest
+                    .split_whitespace()
+                    .next()
+                    .unwrap_or_default()
+                    .to_string();
+            }
+            eprintln!("{line}");
+        };
+        std::thread::spawn(move || {
+            lines
+                .map_while(Result::ok)
+                .for_each(|l| eprintln!("server: {l}"))
+        });
+        Ok(Child {
+            process,
+            base,
+            token,
+            noop,
+        })
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub fn token(&self) -> &str {
+        &self.token
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.process.id()
+    }
+
+    pub fn is_noop(&self) -> bool {
+        self.noop
+    }
+}
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.process.id().to_string()])
+            .status();
+        let _ = self.process.wait();
+    }
+}

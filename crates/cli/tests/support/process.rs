@@ -1,0 +1,79 @@
+//! A real `logbook serve` process, for what only a process can show: restarts,
+//! signals, and several nodes on one database.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+pub struct Node {
+    pub child: Child,
+    pub base: String,
+    pub token: String,
+}
+
+impl Node {
+    /// Starts `logbook serve` on an ephemeral port with `args` (e.g. `--data DIR`)
+    /// and waits until it announces its address.
+    pub fn spawn(args: &[&str], token: &str) -> Node {
+        let mut child = Command::new(super::binary())
+            .arg("serve")
+            .args(["--listen", "127.0.0.1:0"])
+            .args(args)
+            .env("LOGBOOK_ADMIN_PASSWORD", super::ADMIN_PASSWORD)
+            .env("LOGBOOK_ADMIN_TOKEN", token)
+            .env_remove("LOGBOOK_DATA")
+            .env_remove("LOGBOOK_DATABASE_URL")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn logbook serve");
+        let stderr = child.stderr.take().expect("stderr");
+        let mut lines = BufReader::new(stderr).lines();
+        let base = loop {
+            let line = lines
+                .next()
+                .expect("logbook serve exited before listening")
+                .expect("read stdout");
+            if let Some(rest) = line.strip_prefix("logbook listening on ") {
+                break rest.split_whitespace().next().expect("address").to_string();
+            }
+        };
+        // Keep draining (and showing) its log so the child never blocks on a full pipe.
+        std::thread::spawn(move || lines.map_while(Result::ok).for_each(|l| eprintln!("{l}")));
+        Node {
+            child,
+            base,
+            token: token.into(),
+        }
+    }
+
+    pub fn spawn_on_dir(dir: &Path, token: &str) -> Node {
+        Node::spawn(&["--data", dir.to_str().expect("utf-8 path")], token)
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Sends SIGTERM and waits (bounded) for a clean exit; returns whether it exited 0.
+    pub fn terminate(mut self) -> bool {
+        let pid = self.child.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        for _ in 0..300 {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status.success();
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = self.child.kill();
+        false
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
