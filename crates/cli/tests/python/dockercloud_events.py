@@ -2,10 +2,9 @@
 handler keeps the first action message and stops. Also: a bad credential raises
 AuthError instead of reconnecting forever."""
 import json
-import os
 
 import dockercloud
-from dockercloud_shims import emit, native, scenario
+from dockercloud_shims import emit, guarded, native, scenario
 
 s = scenario()
 received = []
@@ -23,8 +22,8 @@ def on_message(message):
         events._on_stop(None, None)
 
 
-events.on_open(on_open)
-events.on_message(on_message)
+events.on_open(guarded(on_open))
+events.on_message(guarded(on_message))
 events.run_forever()
 
 dockercloud.dockercloud_auth = "Basic " + s["bad_auth"]

@@ -3,7 +3,7 @@ appends lines and then finishes the action; prints every raw frame received."""
 import json
 
 import dockercloud
-from dockercloud_shims import emit, native, scenario
+from dockercloud_shims import emit, guarded, native, scenario
 
 s = scenario()
 result = {}
@@ -34,7 +34,7 @@ if "follow" in s:
             native("POST", "/logbook/v1/actions/%s/logs" % uuid, [{"log": "last words"}])
             native("PATCH", "/logbook/v1/actions/%s" % uuid, {"state": "Success"})
 
-    action.logs(s["follow"].get("tail", 0), True, on_frame)  # returns when the server closes
+    action.logs(s["follow"].get("tail", 0), True, guarded(on_frame))  # returns when the server closes
     result["follow"] = frames
     result["final_state"] = dockercloud.Action.fetch(uuid).state
 

@@ -34,8 +34,26 @@ assert dockercloud.rest_host.rstrip("/") == BASE, dockercloud.rest_host
 assert dockercloud.dockercloud_auth, "DOCKERCLOUD_AUTH must be set"
 
 
+# A script that hangs (a stream that never ends) fails the test instead of blocking
+# it: SIGALRM's default action ends the process with a non-zero status.
+_signal.alarm(120)
+
+
 class StopStream(BaseException):
     """Raised from a handler to leave a stream (Exception subclasses are swallowed)."""
+
+
+def guarded(handler):
+    """Wraps a stream callback so that a failure inside it ends the stream and the
+    script, instead of being swallowed by websocket-client while the stream waits."""
+
+    def call(*args):
+        try:
+            return handler(*args)
+        except Exception as e:  # noqa: BLE001 - re-raised outside the stream
+            raise StopStream(repr(e)) from e
+
+    return call
 
 
 def scenario():
