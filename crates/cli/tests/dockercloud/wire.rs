@@ -213,6 +213,16 @@ async fn streams_answer_pings_take_namespaces_and_carry_object_changes(backend: 
         tokio_tungstenite::connect_async(request("/api/audit/v1/acme/events", true))
             .await
             .expect("namespaced events stream");
+    // bob (globex) listens too: he must see his own change and none of acme's.
+    let mut bobs_request = request("/api/audit/v1/events", false);
+    let bob_basic = base64::engine::general_purpose::STANDARD.encode(format!("bob:{}", f.bob));
+    bobs_request.headers_mut().insert(
+        "authorization",
+        format!("Basic {bob_basic}").parse().expect("header"),
+    );
+    let (mut bobs_events, _) = tokio_tungstenite::connect_async(bobs_request)
+        .await
+        .expect("bob's events stream");
     for (kind, id, body) in [
         ("stack", "st1", json!({"uri": "/api/app/v1/stack/st1/"})),
         (
@@ -251,6 +261,28 @@ async fn streams_answer_pings_take_namespaces_and_carry_object_changes(backend: 
     assert_eq!(seen[1]["state"], "Running");
     assert_eq!(seen[1]["resource_uri"], "/api/app/v1/service/web/");
     assert_eq!(seen[1]["parents"], json!(["/api/app/v1/stack/st1/"]));
+    let response = f
+        .native(&f.bob, Method::PUT, "/logbook/v1/objects/node/n9")
+        .json(&json!({"uri": "/api/infra/v1/node/n9/"}))
+        .send()
+        .await
+        .expect("put");
+    assert_eq!(response.status(), 200);
+    // acme's two changes came first; bob's first message is his own node.
+    let first = loop {
+        match bobs_events.next().await {
+            Some(Ok(Message::Text(text))) => {
+                break serde_json::from_str::<Value>(&text).expect("json")
+            }
+            Some(Ok(_)) => {}
+            other => panic!("bob's events stream ended: {other:?}"),
+        }
+    };
+    assert_eq!(
+        (&first["type"], &first["uuid"]),
+        (&json!("node"), &json!("n9")),
+        "{first}"
+    );
 
     // Handshake refusals: unknown action 404, missing credentials 401 (the only
     // status on which the events client stops reconnecting).
@@ -268,6 +300,6 @@ async fn streams_answer_pings_take_namespaces_and_carry_object_changes(backend: 
         status(tokio_tungstenite::connect_async(request("/api/audit/v1/events", false)).await),
         401
     );
-    drop((logs, events));
+    drop((logs, events, bobs_events));
     f.server.stop().await;
 }
