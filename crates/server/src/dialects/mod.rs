@@ -2,10 +2,15 @@
 //! model and owns nothing else; see `docs/dialects.md` for the field mapping.
 
 pub mod dockercloud;
+mod journal;
+pub mod waldur;
 
 use crate::AppState;
 use axum::Router;
 
 pub fn router() -> Router<AppState> {
-    Router::new().merge(dockercloud::router())
+    Router::new()
+        .merge(waldur::router())
+        .merge(journal::router())
+        .merge(dockercloud::router())
 }
