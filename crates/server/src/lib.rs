@@ -8,6 +8,7 @@
 //! - *Every endpoint but `/healthz` authenticates* through [`auth::Principal`].
 //! - *Acknowledged means durable*: no handler answers 2xx before the store commits.
 
+pub mod actions;
 pub mod auth;
 pub mod body;
 pub mod csv_export;

@@ -161,7 +161,32 @@ pub trait ActionStore: Send + Sync {
     async fn action_logs(&self, uuid: &str, tail: u64) -> Result<Vec<ActionLogLine>>;
 }
 
+/// Builds the `event` record an action change leaves, from the action as it becomes.
+pub type ActionEvent = Box<dyn FnOnce(&Action) -> NewRecord + Send>;
+
 /// Everything a Logbook node needs from its database.
+#[async_trait]
 pub trait Store: RecordStore + ObjectStore + ActionStore + AccountStore {
     fn notifier(&self) -> &Notifier;
+
+    /// `create_action` and its event record, both or neither. This default takes two
+    /// commits; a store overrides it to use one transaction (SQLite does).
+    async fn create_action_recorded(&self, new: NewAction, event: ActionEvent) -> Result<Action> {
+        let action = self.create_action(new).await?;
+        self.append(vec![event(&action)]).await?;
+        Ok(action)
+    }
+
+    /// `transition_action` and its event record, both or neither (see above).
+    async fn transition_action_recorded(
+        &self,
+        uuid: &str,
+        to: ActionState,
+        end_date: Option<Timestamp>,
+        event: ActionEvent,
+    ) -> Result<Action> {
+        let action = self.transition_action(uuid, to, end_date).await?;
+        self.append(vec![event(&action)]).await?;
+        Ok(action)
+    }
 }

@@ -1,6 +1,7 @@
 //! The compatible dialects. Each translates one public API document onto the core
 //! model and owns nothing else; see `docs/dialects.md` for the field mapping.
 
+pub mod dockercloud;
 mod journal;
 mod qnap;
 pub mod waldur;
@@ -13,4 +14,5 @@ pub fn router() -> Router<AppState> {
         .merge(qnap::router())
         .merge(waldur::router())
         .merge(journal::router())
+        .merge(dockercloud::router())
 }
