@@ -109,6 +109,37 @@ async fn every_endpoint_answers_every_caller_as_specified(backend: Backend) {
             .expect("put object");
         assert_eq!(response.status(), 200);
     }
+    for (id, domain) in [("acme-c", "acme"), ("other-c", "other")] {
+        let response = server
+            .request(Method::PUT, &format!("/logbook/v1/objects/docker/{id}"))
+            .json(&json!({"name": format!("{domain}-mark container"), "state": "running", "domain_id": domain}))
+            .send()
+            .await
+            .expect("put container");
+        assert_eq!(response.status(), 200);
+    }
+    let mut actions = Vec::new();
+    for domain in DOMAINS {
+        let created: Value = server
+            .post_json(
+                "/logbook/v1/actions",
+                &json!({"action": format!("{domain}-mark deploy"), "domain_id": domain,
+                        "can_be_canceled": false, "can_be_retried": false}),
+            )
+            .await
+            .json()
+            .await
+            .expect("action");
+        let uuid = created["uuid"].as_str().expect("uuid").to_string();
+        let response = server
+            .post_json(
+                &format!("/logbook/v1/actions/{uuid}/logs"),
+                &json!([{"log": format!("{domain}-mark log line")}]),
+            )
+            .await;
+        assert!(response.status().is_success(), "{}", response.status());
+        actions.push(uuid);
+    }
     let spare = server
         .post_json("/logbook/v1/tokens", &json!({"name": "spare"}))
         .await
@@ -122,6 +153,8 @@ async fn every_endpoint_answers_every_caller_as_specified(backend: Backend) {
         acme_log: acme[0],
         other_log: other[0],
         spare_token: spare,
+        acme_action: actions[0].clone(),
+        other_action: actions[1].clone(),
     });
     let mut failures = Vec::new();
     let mut covered = BTreeSet::new();
@@ -212,19 +245,28 @@ async fn check(
     expected: u16,
 ) -> Result<(), String> {
     let label = format!("{:?} {} {}", caller, row.method, row.path);
-    let mut request = creds.apply(
-        caller,
-        server
-            .http
-            .request(row.method.clone(), server.url(&row.path)),
-    );
-    if let Some(body) = &row.body {
-        request = request.json(body);
-    }
-    let response = request.send().await.map_err(|e| format!("{label}: {e}"))?;
-    let status = response.status().as_u16();
-    let headers = response.headers().clone();
-    let text = response.text().await.unwrap_or_default();
+    let (status, headers, text) = if row.websocket {
+        socket(server, creds, row, caller).await?
+    } else {
+        let mut request = creds.apply(
+            caller,
+            server
+                .http
+                .request(row.method.clone(), server.url(&row.path)),
+        );
+        if let Some(body) = &row.body {
+            request = request.json(body);
+        }
+        if let Some(form) = &row.form {
+            request = request
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(form.clone());
+        }
+        let response = request.send().await.map_err(|e| format!("{label}: {e}"))?;
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        (status, headers, response.text().await.unwrap_or_default())
+    };
     if status != expected {
         return Err(format!(
             "{label}: expected {expected}, got {status}: {text}"
@@ -346,4 +388,54 @@ async fn visible_count(server: &TestServer, caller: Caller, base: Query) -> u64 
         }
     };
     server.store.count(&query).await.expect("count")
+}
+
+/// A WebSocket handshake with the caller's credentials: 101 reads as 200 and the
+/// answer is every text message until the server closes (rows ask `follow=false`)
+/// or, for live streams, none at all.
+async fn socket(
+    server: &TestServer,
+    creds: &Credentials,
+    row: &Row,
+    caller: Caller,
+) -> Result<(u16, reqwest::header::HeaderMap, String), String> {
+    use futures_util::StreamExt;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    use tokio_tungstenite::tungstenite::{Error, Message};
+    let url = format!("ws://{}{}", server.addr, row.path);
+    let mut request = url.into_client_request().map_err(|e| e.to_string())?;
+    let probe = creds
+        .apply(caller, server.http.get(server.url("/")))
+        .build();
+    for (name, value) in probe.map_err(|e| e.to_string())?.headers() {
+        request.headers_mut().insert(name.clone(), value.clone());
+    }
+    match tokio_tungstenite::connect_async(request).await {
+        Ok((mut stream, _)) => {
+            let mut text = String::new();
+            if row.read.is_some() {
+                while let Some(Ok(message)) = stream.next().await {
+                    match message {
+                        Message::Text(t) => text.push_str(&t),
+                        Message::Close(_) => break,
+                        _ => {}
+                    }
+                }
+            }
+            Ok((200, reqwest::header::HeaderMap::new(), text))
+        }
+        Err(Error::Http(response)) => {
+            let body = response
+                .body()
+                .as_ref()
+                .map(|b| String::from_utf8_lossy(b).into_owned())
+                .unwrap_or_default();
+            Ok((
+                response.status().as_u16(),
+                reqwest::header::HeaderMap::new(),
+                body,
+            ))
+        }
+        Err(e) => Err(format!("{caller:?} {}: {e}", row.path)),
+    }
 }

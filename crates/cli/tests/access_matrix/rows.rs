@@ -10,6 +10,10 @@ pub struct Seeds {
     pub acme_log: i64,
     pub other_log: i64,
     pub spare_token: i64,
+    /// Docker Cloud actions (neither cancelable nor retryable, so every visible
+    /// caller gets the same 409 and nothing changes between callers).
+    pub acme_action: String,
+    pub other_action: String,
 }
 
 /// Every row, in the order they run.
@@ -17,8 +21,12 @@ pub fn all(seeds: &Seeds) -> Vec<Row> {
     let mut rows = native_reads(seeds);
     rows.extend(waldur(seeds));
     rows.extend(journal_reads());
+    rows.extend(qnap_reads());
+    rows.extend(dockercloud(seeds));
     rows.extend(native_writes(seeds));
     rows.extend(journal_writes());
+    // Clearing the log destroys the seeds: always last.
+    rows.push(row(Method::DELETE, "/api/v1/log", ADMIN_ONLY));
     rows
 }
 
@@ -46,12 +54,17 @@ pub struct Row {
     pub method: Method,
     pub path: String,
     pub body: Option<Value>,
+    /// A form-encoded body instead.
+    pub form: Option<String>,
     /// Statuses in the order of the callers: admin, auditor, user, writer, wrong
     /// domain, nobody, revoked token, expired session.
     pub expect: [u16; 8],
     pub read: Option<Read>,
     /// A read that legitimately finds nothing for a scoped caller.
     pub may_be_empty: bool,
+    /// Sent as a WebSocket handshake; 101 counts as 200, and the messages until the
+    /// server closes are the answer.
+    pub websocket: bool,
 }
 
 fn row(method: Method, path: impl Into<String>, expect: [u16; 8]) -> Row {
@@ -59,19 +72,29 @@ fn row(method: Method, path: impl Into<String>, expect: [u16; 8]) -> Row {
         method,
         path: path.into(),
         body: None,
+        form: None,
         expect,
         read: None,
         may_be_empty: false,
+        websocket: false,
     }
 }
 
 impl Row {
+    fn form(mut self, form: &str) -> Row {
+        self.form = Some(form.to_string());
+        self
+    }
     fn body(mut self, body: Value) -> Row {
         self.body = Some(body);
         self
     }
     fn read(mut self, read: Read) -> Row {
         self.read = Some(read);
+        self
+    }
+    fn websocket(mut self) -> Row {
+        self.websocket = true;
         self
     }
     fn may_be_empty(mut self) -> Row {
@@ -247,3 +270,125 @@ fn journal_writes() -> Vec<Row> {
             .body(journal_entry(json!({"user_name": "someone-else"}))),
     ]
 }
+
+/// QNAP Container Station (`/api/v1/`): log, export, events, container wait, login.
+fn qnap_reads() -> Vec<Row> {
+    use Method as M;
+    vec![
+        row(M::GET, "/api/v1/log", READ_ALL).read(Read::Marks),
+        row(M::GET, "/api/v1/log?text=mark", READ_ALL).read(Read::Marks),
+        row(M::GET, "/api/v1/log/export", READ_ALL).read(Read::Marks),
+        row(M::GET, "/api/v1/event", READ_ALL).read(Read::Marks),
+        row(
+            M::GET,
+            "/api/v1/event/wait/docker/acme-c/running?duration=0",
+            READ_ACME,
+        )
+        .read(Read::Marks),
+        row(
+            M::GET,
+            "/api/v1/event/wait/docker/other-c/running?duration=0",
+            READ_OTHER,
+        )
+        .read(Read::Marks),
+        row(
+            M::GET,
+            "/api/v1/event/wait/docker/nowhere/running?duration=0",
+            MISSING,
+        ),
+        // The login form is public; its answer never depends on what else was sent.
+        row(M::POST, "/api/v1/login", PUBLIC).form("username=user&password=user-password"),
+    ]
+}
+
+//                                  admin aud  user writ wrong none revk expd
+const REQUEST_ACME: [u16; 8] = [409, 403, 409, 409, 404, 401, 401, 401];
+const REQUEST_OTHER: [u16; 8] = [409, 403, 404, 404, 409, 401, 401, 401];
+const SOCKET_ALL: [u16; 8] = [200, 200, 200, 200, 200, 401, 401, 401];
+const PLAIN_ON_SOCKET: [u16; 8] = [426, 426, 426, 426, 426, 401, 401, 401];
+const CREATE_ACTION: [u16; 8] = [201, 403, 403, 201, 403, 401, 401, 401];
+
+/// Docker Cloud audit (`/api/audit/v1/`) and the native actions API behind it.
+fn dockercloud(s: &Seeds) -> Vec<Row> {
+    use Method as M;
+    let (acme, other) = (&s.acme_action, &s.other_action);
+    vec![
+        row(M::GET, "/api/audit/v1/action/", READ_ALL).read(Read::Marks),
+        row(M::GET, "/api/audit/v1/action/?limit=1000", READ_ALL).read(Read::Marks),
+        row(M::GET, format!("/api/audit/v1/action/{acme}/"), READ_ACME).read(Read::Marks),
+        row(M::GET, format!("/api/audit/v1/action/{other}/"), READ_OTHER).read(Read::Marks),
+        row(
+            M::GET,
+            "/api/audit/v1/action/00000000-0000-0000-0000-000000000000/",
+            MISSING,
+        ),
+        row(
+            M::POST,
+            format!("/api/audit/v1/action/{acme}/cancel/"),
+            REQUEST_ACME,
+        ),
+        row(
+            M::POST,
+            format!("/api/audit/v1/action/{other}/cancel/"),
+            REQUEST_OTHER,
+        ),
+        row(
+            M::POST,
+            format!("/api/audit/v1/action/{acme}/retry/"),
+            REQUEST_ACME,
+        ),
+        row(
+            M::POST,
+            format!("/api/audit/v1/action/{other}/retry/"),
+            REQUEST_OTHER,
+        ),
+        row(
+            M::GET,
+            format!("/api/audit/v1/action/{acme}/logs/?follow=false"),
+            READ_ACME,
+        )
+        .websocket()
+        .read(Read::Marks),
+        row(
+            M::GET,
+            format!("/api/audit/v1/action/{other}/logs/?follow=false"),
+            READ_OTHER,
+        )
+        .websocket()
+        .read(Read::Marks),
+        row(
+            M::GET,
+            format!("/api/audit/v1/ns/action/{acme}/logs/?follow=false"),
+            READ_ACME,
+        )
+        .websocket()
+        .read(Read::Marks),
+        row(
+            M::GET,
+            format!("/api/audit/v1/action/{acme}/logs/"),
+            PLAIN_ON_SOCKET,
+        ),
+        row(M::GET, "/api/audit/v1/events", SOCKET_ALL).websocket(),
+        row(M::GET, "/api/audit/v1/ns/events", SOCKET_ALL).websocket(),
+        row(M::GET, "/logbook/v1/actions", READ_ALL).read(Read::Marks),
+        row(M::GET, format!("/logbook/v1/actions/{acme}"), READ_ACME).read(Read::Marks),
+        row(M::GET, format!("/logbook/v1/actions/{other}"), READ_OTHER).read(Read::Marks),
+        row(M::POST, "/logbook/v1/actions", CREATE_ACTION).body(json!({"action": "matrix"})),
+        row(
+            M::PATCH,
+            format!("/logbook/v1/actions/{other}"),
+            PATCH_OTHER_ACTION,
+        )
+        .body(json!({"state": "Success"})),
+        row(
+            M::POST,
+            format!("/logbook/v1/actions/{other}/logs"),
+            APPEND_OTHER_LOGS,
+        )
+        .body(json!([{"log": "matrix line"}])),
+    ]
+}
+
+/// Writers of acme get 404 for other's action (it is not theirs to see).
+const PATCH_OTHER_ACTION: [u16; 8] = [200, 403, 403, 404, 403, 401, 401, 401];
+const APPEND_OTHER_LOGS: [u16; 8] = [201, 403, 403, 404, 403, 401, 401, 401];
