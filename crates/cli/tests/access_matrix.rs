@@ -18,7 +18,10 @@ use serde_json::{json, Value};
 use std::collections::BTreeSet;
 use support::{Backend, TestServer};
 
-store_tests!(every_endpoint_answers_every_caller_as_specified);
+store_tests!(
+    every_endpoint_answers_every_caller_as_specified,
+    live_streams_carry_only_the_callers_domains,
+);
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Caller {
@@ -438,4 +441,71 @@ async fn socket(
         }
         Err(e) => Err(format!("{caller:?} {}: {e}", row.path)),
     }
+}
+
+/// A live stream has no end to read to: each scoped listener reads until its own
+/// domain's change arrives, which was committed after the foreign one, so a foreign
+/// change that was not filtered would have been seen first.
+async fn live_streams_carry_only_the_callers_domains(backend: Backend) {
+    use futures_util::StreamExt;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let server = TestServer::start(backend).await;
+    let creds = setup(&server).await;
+    let mut listeners = Vec::new();
+    for (caller, own, foreign) in [
+        (Caller::User, "acme", Some("other")),
+        (Caller::WrongDomain, "other", Some("acme")),
+        (Caller::Auditor, "acme", None),
+    ] {
+        let url = format!("ws://{}/api/audit/v1/events", server.addr);
+        let mut request = url.into_client_request().expect("request");
+        let probe = creds
+            .apply(caller, server.http.get(server.url("/")))
+            .build()
+            .expect("probe");
+        for (name, value) in probe.headers() {
+            request.headers_mut().insert(name.clone(), value.clone());
+        }
+        let (stream, _) = tokio_tungstenite::connect_async(request)
+            .await
+            .expect("handshake");
+        listeners.push((caller, own, foreign, stream));
+    }
+    // Foreign first, then each listener's own: "other" before "acme" before "other".
+    for domain in ["other", "acme", "other"] {
+        let response = server
+            .request(Method::PUT, &format!("/logbook/v1/objects/vm/{domain}-mark-live"))
+            .json(&json!({"name": format!("{domain}-mark live"), "state": "running", "domain_id": domain}))
+            .send()
+            .await
+            .expect("put");
+        assert_eq!(response.status(), 200);
+    }
+    for (caller, own, foreign, mut stream) in listeners {
+        // "other" listens until its second change, which came after acme's.
+        let needed = if own == "other" { 2 } else { 1 };
+        let mut seen = String::new();
+        let mut own_changes = 0;
+        let wait = tokio::time::timeout(std::time::Duration::from_secs(30), async {
+            while let Some(Ok(message)) = stream.next().await {
+                if let Ok(text) = message.to_text() {
+                    seen.push_str(text);
+                    seen.push('\n');
+                    if text.contains(&format!("{own}-mark")) {
+                        own_changes += 1;
+                        if own_changes == needed {
+                            return;
+                        }
+                    }
+                }
+            }
+        })
+        .await;
+        assert!(wait.is_ok(), "{caller:?} never saw its own changes: {seen}");
+        if let Some(foreign) = foreign {
+            let leaked = seen.contains(&format!("{foreign}-mark"));
+            assert!(!leaked, "{caller:?} saw a change of {foreign}: {seen}");
+        }
+    }
+    server.stop().await;
 }
