@@ -13,7 +13,7 @@ mod registry;
 mod support;
 
 use qnap_data::{seed_records, utest_attributes, EXAMPLE_EVENTS, EXPORT_LINES};
-use reqwest::{Method, StatusCode};
+use reqwest::StatusCode;
 use serde_json::{json, Value};
 use support::{Backend, TestServer, ADMIN_PASSWORD};
 
