@@ -298,8 +298,16 @@ fn qnap_reads() -> Vec<Row> {
         ),
         // The login form is public; its answer never depends on what else was sent.
         row(M::POST, "/api/v1/login", PUBLIC).form("username=user&password=user-password"),
+        row(M::POST, "/logbook/v1/login", PUBLIC)
+            .body(json!({"username": "user", "password": "user-password"})),
+        row(M::POST, "/logbook/v1/login", WRONG_PASSWORD)
+            .body(json!({"username": "stranger", "password": "not-it"})),
     ]
 }
+
+/// A wrong password is 401 whoever asks, until the account's 5 failures are used up:
+/// from the sixth attempt on it is 429, whatever else the request carries.
+const WRONG_PASSWORD: [u16; 8] = [401, 401, 401, 401, 401, 429, 429, 429];
 
 //                                  admin aud  user writ wrong none revk expd
 const REQUEST_ACME: [u16; 8] = [409, 403, 409, 409, 404, 401, 401, 401];
