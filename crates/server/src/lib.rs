@@ -16,6 +16,7 @@ pub mod error;
 pub mod ingest;
 pub mod native;
 pub mod params;
+pub mod stream;
 
 use axum::routing::get;
 use axum::Router;

@@ -1,6 +1,6 @@
 //! The native API under `/logbook/v1/`: the whole core model with its own names.
 
-mod export;
+pub mod export;
 pub mod filters;
 mod login;
 pub mod objects;
@@ -19,6 +19,7 @@ pub fn router() -> Router<AppState> {
         .route("/logbook/v1/records/count", get(records::count))
         .route("/logbook/v1/records/{id}", get(records::get_one))
         .route("/logbook/v1/export", get(export::export))
+        .route("/logbook/v1/stream", get(crate::stream::stream))
         .route(
             "/logbook/v1/objects/{object_type}/{object_id}",
             put(objects::put).get(objects::get_one),
