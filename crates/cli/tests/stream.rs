@@ -4,7 +4,7 @@
 
 mod support;
 
-use futures_util::{SinkExt, StreamExt};
+use futures_util::StreamExt;
 use logbook_core::Role;
 use reqwest::Method;
 use serde_json::{json, Value};

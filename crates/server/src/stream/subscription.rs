@@ -56,8 +56,11 @@ pub struct Subscription {
 }
 
 impl Subscription {
-    /// Subscribes to live records first, then fixes the starting point, so nothing
-    /// committed in between is lost: it is either in the receiver or in the store.
+    /// Subscribes to live records first, then reads the store from the starting
+    /// point, so nothing committed in between is lost: a batch is committed before
+    /// it is broadcast, so it is either in the receiver or visible to that read.
+    /// (The high-water mark alone is not enough: it is raised only after the
+    /// broadcast, so a batch sent just before we subscribed can be above it.)
     /// Without `after` the stream starts at the newest record (only new ones follow).
     pub fn start(
         store: Arc<dyn Store>,
@@ -66,12 +69,8 @@ impl Subscription {
         shutdown: watch::Receiver<bool>,
     ) -> Subscription {
         let live = store.notifier().subscribe_records();
-        let newest = store.notifier().high_water();
-        let (position, catching_up) = match after {
-            Some(after) if after < newest => (after, true),
-            Some(after) => (after, false),
-            None => (newest, false),
-        };
+        let position = after.unwrap_or_else(|| store.notifier().high_water());
+        let catching_up = true;
         Subscription {
             store,
             filter,
