@@ -63,15 +63,44 @@ async fn seed(server: &TestServer) -> Vec<i64> {
 async fn query_prints_table_json_and_csv_with_filters(backend: Backend) {
     let server = TestServer::start(backend).await;
     let ids = seed(&server).await;
-    let json = run(&server, &["query", "--level", "ERROR,WARN", "--category", "image", "--output", "json"]).await;
+    let json = run(
+        &server,
+        &[
+            "query",
+            "--level",
+            "ERROR,WARN",
+            "--category",
+            "image",
+            "--output",
+            "json",
+        ],
+    )
+    .await;
     let records: Vec<Value> = serde_json::from_str(&json).expect("json array");
-    let got: Vec<i64> = records.iter().map(|r| r["id"].as_i64().expect("id")).collect();
+    let got: Vec<i64> = records
+        .iter()
+        .map(|r| r["id"].as_i64().expect("id"))
+        .collect();
     assert_eq!(got, [ids[3], ids[1]], "newest first, filtered");
-    assert_eq!(records[0], server.get_json(&format!("/logbook/v1/records/{}", ids[3])).await);
+    assert_eq!(
+        records[0],
+        server
+            .get_json(&format!("/logbook/v1/records/{}", ids[3]))
+            .await
+    );
 
-    let csv_text = run(&server, &["query", "--user", "bob", "--order", "asc", "-o", "csv"]).await;
+    let csv_text = run(
+        &server,
+        &["query", "--user", "bob", "--order", "asc", "-o", "csv"],
+    )
+    .await;
     let mut reader = csv::Reader::from_reader(csv_text.as_bytes());
-    let header: Vec<String> = reader.headers().expect("header").iter().map(String::from).collect();
+    let header: Vec<String> = reader
+        .headers()
+        .expect("header")
+        .iter()
+        .map(String::from)
+        .collect();
     assert_eq!(&header[..4], ["id", "ts", "kind", "level"]);
     let rows: Vec<csv::StringRecord> = reader.records().map(|r| r.expect("row")).collect();
     assert_eq!(rows.len(), 2);
@@ -85,7 +114,10 @@ async fn query_prints_table_json_and_csv_with_filters(backend: Backend) {
     let lines: Vec<&str> = table.lines().collect();
     assert_eq!(lines.len(), 2, "{table}");
     assert!(lines[0].contains("MESSAGE"));
-    assert!(lines[1].contains("pull timeout") && lines[1].contains("ERROR"), "{table}");
+    assert!(
+        lines[1].contains("pull timeout") && lines[1].contains("ERROR"),
+        "{table}"
+    );
     server.stop().await;
 }
 
@@ -101,10 +133,26 @@ async fn count_and_relative_since(backend: Backend) {
         .ingest(json!({"kind": "log", "level": "ERROR", "message": "old", "ts": three_hours_ago}))
         .await;
     assert_eq!(run(&server, &["count"]).await.trim(), "6");
-    assert_eq!(run(&server, &["count", "--level", "ERROR"]).await.trim(), "3");
-    assert_eq!(run(&server, &["count", "--level", "ERROR", "--since", "2h"]).await.trim(), "2");
+    assert_eq!(
+        run(&server, &["count", "--level", "ERROR"]).await.trim(),
+        "3"
+    );
+    assert_eq!(
+        run(&server, &["count", "--level", "ERROR", "--since", "2h"])
+            .await
+            .trim(),
+        "2"
+    );
     assert_eq!(run(&server, &["count", "--until", "2h"]).await.trim(), "1");
-    assert_eq!(run(&server, &["count", "--kind", "journal", "--action", "login"]).await.trim(), "1");
+    assert_eq!(
+        run(
+            &server,
+            &["count", "--kind", "journal", "--action", "login"]
+        )
+        .await
+        .trim(),
+        "1"
+    );
     server.stop().await;
 }
 
@@ -134,7 +182,10 @@ async fn tail_follow_prints_new_matching_records(backend: Backend) {
         .expect("spawn tail -f");
     let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
     let first = lines.next_line().await.expect("read").expect("a line");
-    assert!(first.contains("calc"), "the latest existing match first: {first}");
+    assert!(
+        first.contains("calc"),
+        "the latest existing match first: {first}"
+    );
     server
         .ingest(json!([
             {"kind": "log", "level": "INFO", "message": "not shown"},
@@ -178,16 +229,34 @@ async fn export_then_import_reproduces_the_same_records(backend: Backend) {
 
     let destination = TestServer::start(backend).await;
     run(&destination, &["import", file_arg, "--batch", "700"]).await;
-    assert!(!dir.path().join("all.ndjson.checkpoint").exists(), "checkpoint removed when done");
+    assert!(
+        !dir.path().join("all.ndjson.checkpoint").exists(),
+        "checkpoint removed when done"
+    );
     let reexported = run(&destination, &["export", "--format", "ndjson"]).await;
     assert_eq!(without_ids(&reexported), without_ids(&exported));
 
     // CSV export of a filter carries the same rows as the query.
     let csv_file = dir.path().join("errors.csv");
-    run(&source, &["export", "--format", "csv", "--level", "ERROR", "-o", csv_file.to_str().expect("path")]).await;
+    run(
+        &source,
+        &[
+            "export",
+            "--format",
+            "csv",
+            "--level",
+            "ERROR",
+            "-o",
+            csv_file.to_str().expect("path"),
+        ],
+    )
+    .await;
     let csv_text = std::fs::read_to_string(&csv_file).expect("csv file");
     let mut reader = csv::Reader::from_reader(csv_text.as_bytes());
-    let messages: Vec<String> = reader.records().map(|r| r.expect("row")[19].to_string()).collect();
+    let messages: Vec<String> = reader
+        .records()
+        .map(|r| r.expect("row")[19].to_string())
+        .collect();
     assert_eq!(messages, ["pull timeout", "'=cmd|' /C calc'!A0"]);
     source.stop().await;
     destination.stop().await;
@@ -207,7 +276,11 @@ async fn a_failed_import_resumes_without_duplicates(backend: Backend) {
     let stderr = String::from_utf8_lossy(&failed.stderr);
     assert!(stderr.contains("line 6: level:"), "{stderr}");
     assert!(stderr.contains("--resume"), "{stderr}");
-    assert_eq!(run(&server, &["count"]).await.trim(), "4", "batches before the bad one are stored");
+    assert_eq!(
+        run(&server, &["count"]).await.trim(),
+        "4",
+        "batches before the bad one are stored"
+    );
     // Refuses to start over silently.
     let again = fail(&server, &["import", file_arg]).await;
     assert!(String::from_utf8_lossy(&again.stderr).contains("--resume"));
@@ -231,7 +304,10 @@ async fn server_errors_are_one_clear_line_and_a_failing_exit(backend: Backend) {
     let bad = fail(&server, &["query", "--level", "LOUD"]).await;
     let stderr = String::from_utf8_lossy(&bad.stderr);
     assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
-    assert!(stderr.contains("400") && stderr.contains("level"), "{stderr}");
+    assert!(
+        stderr.contains("400") && stderr.contains("level"),
+        "{stderr}"
+    );
 
     let unauthorised = client(&server, &["count"])
         .env("LOGBOOK_TOKEN", "lbk_not_a_token")
@@ -249,6 +325,9 @@ async fn server_errors_are_one_clear_line_and_a_failing_exit(backend: Backend) {
         .expect("run");
     assert!(!nowhere.status.success());
     let stderr = String::from_utf8_lossy(&nowhere.stderr);
-    assert!(stderr.contains("cannot reach the server at http://127.0.0.1:9"), "{stderr}");
+    assert!(
+        stderr.contains("cannot reach the server at http://127.0.0.1:9"),
+        "{stderr}"
+    );
     server.stop().await;
 }

@@ -59,7 +59,10 @@ impl SseReader {
         // The stream opens with a comment once the subscription exists; records
         // written after it are guaranteed to be delivered.
         let first = reader.next().await.expect("opening comment");
-        assert_eq!((first.event.as_str(), first.data.as_str()), ("comment", "subscribed"));
+        assert_eq!(
+            (first.event.as_str(), first.data.as_str()),
+            ("comment", "subscribed")
+        );
         reader
     }
 
@@ -88,7 +91,8 @@ impl SseReader {
                 return Some(event);
             }
             let chunk = self.body.next().await?.ok()?;
-            self.buffer.push_str(std::str::from_utf8(&chunk).expect("utf-8"));
+            self.buffer
+                .push_str(std::str::from_utf8(&chunk).expect("utf-8"));
         }
     }
 
@@ -113,7 +117,9 @@ fn log(level: &str, category: &str, message: &str) -> Value {
 
 async fn sse_delivers_records_written_after_connecting_filtered(backend: Backend) {
     let server = TestServer::start(backend).await;
-    server.ingest(log("ERROR", "image", "before connecting")).await;
+    server
+        .ingest(log("ERROR", "image", "before connecting"))
+        .await;
     let mut stream = SseReader::open(&server, "?level=ERROR,WARN&category=image", None).await;
     let written = server
         .ingest(json!([
@@ -127,8 +133,14 @@ async fn sse_delivers_records_written_after_connecting_filtered(backend: Backend
     let (id2, second) = stream.record().await;
     assert_eq!((id1, id2), (written[1], written[3]));
     // Exactly the native API's rendering of each record.
-    assert_eq!(first, server.get_json(&format!("/logbook/v1/records/{id1}")).await);
-    assert_eq!(second, server.get_json(&format!("/logbook/v1/records/{id2}")).await);
+    assert_eq!(
+        first,
+        server.get_json(&format!("/logbook/v1/records/{id1}")).await
+    );
+    assert_eq!(
+        second,
+        server.get_json(&format!("/logbook/v1/records/{id2}")).await
+    );
     assert_eq!(second["message"], "second match");
     server.stop().await;
 }
@@ -172,7 +184,10 @@ async fn sse_resume_with_last_event_id_loses_and_repeats_nothing_under_writes(ba
     while seen.len() < expected.len() {
         seen.push(stream.record().await.0);
     }
-    assert_eq!(seen, expected, "every matching record exactly once, in order");
+    assert_eq!(
+        seen, expected,
+        "every matching record exactly once, in order"
+    );
     drop(stream);
     Arc::into_inner(server).expect("sole owner").stop().await;
 }
@@ -191,7 +206,10 @@ async fn websocket_delivers_filtered_and_resumes_with_after_under_writes(backend
                 "authorization",
                 format!("Bearer {}", server.token).parse().expect("header"),
             );
-            tokio_tungstenite::connect_async(request).await.expect("ws connect").0
+            tokio_tungstenite::connect_async(request)
+                .await
+                .expect("ws connect")
+                .0
         }
     };
     async fn record<S>(socket: &mut S) -> i64
@@ -224,7 +242,10 @@ async fn websocket_delivers_filtered_and_resumes_with_after_under_writes(backend
     while seen.len() < expected.len() {
         seen.push(record(&mut socket).await);
     }
-    assert_eq!(seen, expected, "every matching record exactly once, in order");
+    assert_eq!(
+        seen, expected,
+        "every matching record exactly once, in order"
+    );
     drop(socket);
     Arc::into_inner(server).expect("sole owner").stop().await;
 }

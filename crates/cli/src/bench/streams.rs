@@ -35,7 +35,10 @@ pub struct StreamBenchArgs {
 
 pub async fn run(args: StreamBenchArgs) -> anyhow::Result<()> {
     anyhow::ensure!(args.batch > 0, "--batch must be positive");
-    anyhow::ensure!(args.probes <= args.subscribers, "--probes exceeds --subscribers");
+    anyhow::ensure!(
+        args.probes <= args.subscribers,
+        "--probes exceeds --subscribers"
+    );
     let dir = tempfile::tempdir()?;
     let server = Child::serve(&dir.path().join("logbook"))?;
     let http = reqwest::Client::new();
@@ -48,9 +51,13 @@ pub async fn run(args: StreamBenchArgs) -> anyhow::Result<()> {
     let alone = ingest(&http, &server, &mut workload, &args, None).await?;
     println!("batch ingest, no subscribers: {alone:.0} records/s");
 
-    let rss_before = super::measure::memory(server.pid()).map(|m| m.0).unwrap_or(0);
+    let rss_before = super::measure::memory(server.pid())
+        .map(|m| m.0)
+        .unwrap_or(0);
     let (latencies, connected) = subscribe(&server, &args).await?;
-    let rss_after = super::measure::memory(server.pid()).map(|m| m.0).unwrap_or(0);
+    let rss_after = super::measure::memory(server.pid())
+        .map(|m| m.0)
+        .unwrap_or(0);
     println!(
         "{connected} subscribers connected; server RSS {:.1} -> {:.1} MiB ({:.1} KiB per subscriber)",
         mib(rss_before),
@@ -92,7 +99,11 @@ pub async fn run(args: StreamBenchArgs) -> anyhow::Result<()> {
         under_load.len()
     );
     if let Some((rss, peak)) = super::measure::memory(server.pid()) {
-        println!("server RSS now {:.1} MiB, peak {:.1} MiB", mib(rss), mib(peak));
+        println!(
+            "server RSS now {:.1} MiB, peak {:.1} MiB",
+            mib(rss),
+            mib(peak)
+        );
     }
     Ok(())
 }
@@ -121,11 +132,16 @@ async fn ingest(
     let uploaders: Vec<_> = (0..2)
         .map(|_| {
             let (http, queue) = (http.clone(), Arc::clone(&queue));
-            let (url, token) = (server.url("/logbook/v1/records"), server.token().to_string());
+            let (url, token) = (
+                server.url("/logbook/v1/records"),
+                server.token().to_string(),
+            );
             tokio::spawn(async move {
                 loop {
                     let next = queue.lock().map(|mut q| q.pop()).unwrap_or(None);
-                    let Some(body) = next else { return anyhow::Ok(()) };
+                    let Some(body) = next else {
+                        return anyhow::Ok(());
+                    };
                     let response = http
                         .post(&url)
                         .bearer_auth(&token)
@@ -133,7 +149,11 @@ async fn ingest(
                         .body(body)
                         .send()
                         .await?;
-                    anyhow::ensure!(response.status() == 201, "batch answered {}", response.status());
+                    anyhow::ensure!(
+                        response.status() == 201,
+                        "batch answered {}",
+                        response.status()
+                    );
                     response.bytes().await?;
                 }
             })
@@ -156,7 +176,10 @@ async fn ingest(
 async fn subscribe(
     server: &Child,
     args: &StreamBenchArgs,
-) -> anyhow::Result<(Arc<tokio::sync::Mutex<mpsc::UnboundedReceiver<Duration>>>, usize)> {
+) -> anyhow::Result<(
+    Arc<tokio::sync::Mutex<mpsc::UnboundedReceiver<Duration>>>,
+    usize,
+)> {
     const CATEGORIES: [&str; 4] = ["image", "network", "volume", "auth"];
     let address = server
         .url("")
@@ -219,7 +242,8 @@ async fn subscribe(
                     pending.push_str(&String::from_utf8_lossy(&buffer[..n]));
                     while let Some(at) = pending.find("\"message\":\"probe ") {
                         let rest = &pending[at + 17..];
-                        let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+                        let digits: String =
+                            rest.chars().take_while(char::is_ascii_digit).collect();
                         if let Ok(sent) = digits.parse::<u64>() {
                             let latency = now_micros().saturating_sub(sent);
                             let _ = sender.send(Duration::from_micros(latency));
@@ -276,8 +300,17 @@ async fn probe_loop(
             "kind": "log", "level": "INFO", "category": "bench-probe",
             "message": format!("probe {}", now_micros()),
         });
-        let response = http.post(url).bearer_auth(token).json(&record).send().await?;
-        anyhow::ensure!(response.status() == 201, "probe answered {}", response.status());
+        let response = http
+            .post(url)
+            .bearer_auth(token)
+            .json(&record)
+            .send()
+            .await?;
+        anyhow::ensure!(
+            response.status() == 201,
+            "probe answered {}",
+            response.status()
+        );
         response.bytes().await?;
         sent += 1;
         tokio::time::sleep(Duration::from_millis(20)).await;

@@ -46,14 +46,11 @@ pub async fn run(args: ExportArgs) -> anyhow::Result<()> {
                 .query(&params),
         )
         .await?;
-    let file = args
-        .output
-        .filter(|p| p.as_os_str() != "-")
-        .map(|path| {
-            let mut partial = path.clone().into_os_string();
-            partial.push(".partial");
-            (path, PathBuf::from(partial))
-        });
+    let file = args.output.filter(|p| p.as_os_str() != "-").map(|path| {
+        let mut partial = path.clone().into_os_string();
+        partial.push(".partial");
+        (path, PathBuf::from(partial))
+    });
     let mut out: Box<dyn Write> = match &file {
         Some((_, partial)) => Box::new(std::io::BufWriter::new(
             std::fs::File::create(partial)

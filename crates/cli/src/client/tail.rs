@@ -166,7 +166,11 @@ impl Printer {
         }
         let text = |name: &str| record[name].as_str().unwrap_or("");
         let level = text("level");
-        let shown_level = if level.is_empty() { text("kind") } else { level };
+        let shown_level = if level.is_empty() {
+            text("kind")
+        } else {
+            level
+        };
         let mut line = format!("{} {shown_level:<8}", text("ts"));
         for (name, open, close) in [("category", "[", "] "), ("user", "", ": ")] {
             if !text(name).is_empty() {

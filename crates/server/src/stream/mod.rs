@@ -44,14 +44,8 @@ pub async fn stream(
         .get("upgrade")
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
-    let subscription = || {
-        Subscription::start(
-            state.store.clone(),
-            filter,
-            after,
-            state.shutdown.clone(),
-        )
-    };
+    let subscription =
+        || Subscription::start(state.store.clone(), filter, after, state.shutdown.clone());
     match (wants_upgrade, upgrade) {
         (true, Ok(upgrade)) => {
             let subscription = subscription();
