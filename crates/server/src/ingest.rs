@@ -13,10 +13,37 @@ use logbook_store::Appended;
 pub async fn append(
     state: &AppState,
     principal: &Principal,
-    mut records: Vec<NewRecord>,
+    records: Vec<NewRecord>,
     field_prefix: impl Fn(usize) -> String,
 ) -> Result<Appended, ApiError> {
     principal.require_write()?;
+    append_in_domains(state, principal, records, field_prefix).await
+}
+
+/// Appends journal entries a principal records about its own actions: every role but
+/// the read-only auditor may (a dashboard journals what a user did with the user's
+/// own token). Whether an entry may name another user is the caller's check.
+pub async fn append_own_actions(
+    state: &AppState,
+    principal: &Principal,
+    records: Vec<NewRecord>,
+    field_prefix: impl Fn(usize) -> String,
+) -> Result<Appended, ApiError> {
+    if !principal.role.may_journal_own_actions() {
+        return Err(ApiError::forbidden(format!(
+            "the {} role cannot write",
+            principal.role
+        )));
+    }
+    append_in_domains(state, principal, records, field_prefix).await
+}
+
+async fn append_in_domains(
+    state: &AppState,
+    principal: &Principal,
+    mut records: Vec<NewRecord>,
+    field_prefix: impl Fn(usize) -> String,
+) -> Result<Appended, ApiError> {
     for (i, record) in records.iter_mut().enumerate() {
         let field = format!("{}domain_id", field_prefix(i));
         record.domain_id = Some(principal.write_domain(record.domain_id.as_deref(), &field)?);

@@ -5,6 +5,7 @@
 mod accounts;
 mod actions;
 pub mod baseline;
+mod export;
 mod objects;
 mod plan;
 mod pool;
@@ -82,6 +83,8 @@ fn open_writer(path: &Path) -> Result<Connection> {
     conn.pragma_update(None, "foreign_keys", "ON")?;
     conn.pragma_update(None, "cache_size", -32_000)?;
     conn.pragma_update(None, "temp_store", "MEMORY")?;
+    // Room for every statement a request runs, so none is parsed twice.
+    conn.set_prepared_statement_cache_capacity(64);
     Ok(conn)
 }
 

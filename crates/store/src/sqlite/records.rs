@@ -7,14 +7,9 @@ use crate::sql::{Placeholders, SqlBuilder};
 use crate::{Appended, Group, Page, RecordStore, Result, StoreError};
 use async_trait::async_trait;
 use futures_util::stream::BoxStream;
-use logbook_core::query::{Comparison, Condition, Field, Scalar};
+use logbook_core::query::{Condition, Field, Scalar};
 use logbook_core::{Kind, Level, NewRecord, Order, Query, Record, Timestamp};
-use rusqlite::{params_from_iter, Connection, ToSql};
-use tokio_stream::wrappers::ReceiverStream;
-
-/// Records per export batch: large enough to amortise a read, small enough that a
-/// slow client holds little memory.
-const EXPORT_BATCH: u64 = 2000;
+use rusqlite::{params_from_iter, CachedStatement, Connection, ToSql};
 
 #[async_trait]
 impl RecordStore for SqliteStore {
@@ -58,40 +53,11 @@ impl RecordStore for SqliteStore {
     }
 
     fn export(&self, query: Query) -> BoxStream<'static, Result<Vec<Record>>> {
-        let (sender, receiver) = tokio::sync::mpsc::channel(2);
-        let readers = std::sync::Arc::clone(&self.readers);
-        let high_water = self.notifier.high_water();
-        tokio::spawn(async move {
-            let mut page = Query {
-                sort: Vec::new(),
-                offset: 0,
-                limit: Some(EXPORT_BATCH),
-                ..query
-            };
-            page.conditions.push(Condition::Compare(
-                Field::Id,
-                Comparison::Le,
-                Scalar::Int(high_water),
-            ));
-            loop {
-                let q = page.clone();
-                let batch = readers.read(move |conn| query_page(conn, &q)).await;
-                let last = match &batch {
-                    Ok(p) if p.records.is_empty() => break,
-                    Ok(p) => p.records.last().map(|r| r.id),
-                    Err(_) => None,
-                };
-                let full = matches!(&batch, Ok(p) if p.records.len() as u64 >= EXPORT_BATCH);
-                if sender.send(batch.map(|p| p.records)).await.is_err() {
-                    break;
-                }
-                match last {
-                    Some(last) if full => page.after = Some(logbook_core::Cursor(last)),
-                    _ => break,
-                }
-            }
-        });
-        Box::pin(ReceiverStream::new(receiver))
+        super::export::export(
+            std::sync::Arc::clone(&self.readers),
+            query,
+            self.notifier.high_water(),
+        )
     }
 
     async fn delete(&self, query: &Query) -> Result<u64> {
@@ -207,47 +173,13 @@ fn insert_records(
     records: Vec<NewRecord>,
 ) -> Result<Appended> {
     let now = Timestamp::now();
-    let mut insert = conn.prepare_cached(&format!(
-        "INSERT INTO records ({RECORD_COLUMNS}) VALUES \
-         (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)"
-    ))?;
-    let mut index =
-        conn.prepare_cached("INSERT INTO records_fts (rowid, message) VALUES (?1, ?2)")?;
+    let (mut insert, mut index) = insert_statements(conn)?;
     let first_id = batch.next_record_id;
     let mut stored = Vec::with_capacity(records.len());
     for new in records {
         let record = new.into_record(batch.next_record_id, now);
         batch.next_record_id += 1;
-        let data = record
-            .data
-            .as_ref()
-            .map(|d| serde_json::Value::Object(d.clone()).to_string());
-        insert.execute(rusqlite::params![
-            record.id,
-            record.ts.micros(),
-            record.kind.code(),
-            record.level.map(Level::number),
-            record.category,
-            record.source,
-            record.instance,
-            record.logger,
-            record.user,
-            record.user_id,
-            record.domain_id,
-            record.project_id,
-            record.object_type,
-            record.object_id,
-            record.action,
-            record.status,
-            record.response_code,
-            record.request_id,
-            record.parent_request_id,
-            record.message,
-            data,
-        ])?;
-        if let Some(message) = &record.message {
-            index.execute(rusqlite::params![record.id, message])?;
-        }
+        insert_row(&mut insert, &mut index, &record)?;
         stored.push(record);
     }
     let appended = Appended {
@@ -257,6 +189,57 @@ fn insert_records(
     };
     batch.announcements.push(Announcement::Records(stored));
     Ok(appended)
+}
+
+/// The statements that store a record: its row, and its message in the trigram index.
+pub(super) fn insert_statements(
+    conn: &Connection,
+) -> rusqlite::Result<(CachedStatement<'_>, CachedStatement<'_>)> {
+    let insert = conn.prepare_cached(&format!(
+        "INSERT INTO records ({RECORD_COLUMNS}) VALUES \
+         (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)"
+    ))?;
+    let index = conn.prepare_cached("INSERT INTO records_fts (rowid, message) VALUES (?1, ?2)")?;
+    Ok((insert, index))
+}
+
+pub(super) fn insert_row(
+    insert: &mut CachedStatement<'_>,
+    index: &mut CachedStatement<'_>,
+    record: &Record,
+) -> rusqlite::Result<()> {
+    // Serialising a map of JSON values into a String cannot fail.
+    let data = record
+        .data
+        .as_ref()
+        .map(|d| serde_json::to_string(d).unwrap_or_default());
+    insert.execute(rusqlite::params![
+        record.id,
+        record.ts.micros(),
+        record.kind.code(),
+        record.level.map(Level::number),
+        record.category,
+        record.source,
+        record.instance,
+        record.logger,
+        record.user,
+        record.user_id,
+        record.domain_id,
+        record.project_id,
+        record.object_type,
+        record.object_id,
+        record.action,
+        record.status,
+        record.response_code,
+        record.request_id,
+        record.parent_request_id,
+        record.message,
+        data,
+    ])?;
+    if let Some(message) = &record.message {
+        index.execute(rusqlite::params![record.id, message])?;
+    }
+    Ok(())
 }
 
 pub(crate) fn read_record(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<Record>> {
@@ -304,7 +287,7 @@ pub(crate) fn read_record(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<Re
 }
 
 /// Parameter values as SQLite sees them.
-fn sql_params(values: &[Scalar]) -> Vec<Box<dyn ToSql>> {
+pub(super) fn sql_params(values: &[Scalar]) -> Vec<Box<dyn ToSql>> {
     values
         .iter()
         .map(|v| -> Box<dyn ToSql> {
@@ -316,7 +299,7 @@ fn sql_params(values: &[Scalar]) -> Vec<Box<dyn ToSql>> {
         .collect()
 }
 
-fn fetch(conn: &Connection, sql: &str, params: &[Scalar]) -> Result<Vec<Record>> {
+pub(super) fn fetch(conn: &Connection, sql: &str, params: &[Scalar]) -> Result<Vec<Record>> {
     let params = sql_params(params);
     let mut stmt = conn.prepare_cached(sql)?;
     let rows = stmt.query_map(params_from_iter(params.iter()), read_record)?;
@@ -362,7 +345,7 @@ fn limit_clause(query: &Query) -> String {
     }
 }
 
-fn direction(order: Order) -> &'static str {
+pub(super) fn direction(order: Order) -> &'static str {
     match order {
         Order::NewestFirst => "DESC",
         Order::OldestFirst => "ASC",
