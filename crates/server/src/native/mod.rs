@@ -1,5 +1,7 @@
 //! The native API under `/logbook/v1/`: the whole core model with its own names.
 
+pub mod accounts;
+pub mod actions;
 pub mod export;
 pub mod filters;
 mod login;
@@ -7,7 +9,7 @@ pub mod objects;
 mod records;
 
 use crate::AppState;
-use axum::routing::{get, post, put};
+use axum::routing::{delete, get, patch, post, put};
 use axum::Router;
 
 pub fn router() -> Router<AppState> {
@@ -24,7 +26,29 @@ pub fn router() -> Router<AppState> {
             "/logbook/v1/objects/{object_type}/{object_id}",
             put(objects::put).get(objects::get_one),
         )
+        .route(
+            "/logbook/v1/actions",
+            post(actions::create).get(actions::list),
+        )
+        .route(
+            "/logbook/v1/actions/{uuid}",
+            get(actions::get_one).patch(actions::update),
+        )
+        .route(
+            "/logbook/v1/actions/{uuid}/logs",
+            post(actions::append_logs),
+        )
         .route("/logbook/v1/login", post(login::login))
         .route("/logbook/v1/logout", post(login::logout))
         .route("/logbook/v1/whoami", get(login::whoami))
+        .route(
+            "/logbook/v1/users",
+            get(accounts::list_users).post(accounts::create_user),
+        )
+        .route("/logbook/v1/users/{name}", patch(accounts::update_user))
+        .route(
+            "/logbook/v1/tokens",
+            get(accounts::list_tokens).post(accounts::create_token),
+        )
+        .route("/logbook/v1/tokens/{id}", delete(accounts::revoke_token))
 }

@@ -167,7 +167,7 @@ fn text_of(value: Option<rusqlite::types::Value>) -> Option<String> {
     }
 }
 
-fn insert_records(
+pub(super) fn insert_records(
     conn: &Connection,
     batch: &mut Batch,
     records: Vec<NewRecord>,
