@@ -18,6 +18,7 @@ pub mod ingest;
 pub mod native;
 pub mod object_watch;
 pub mod params;
+pub mod stream;
 
 use axum::routing::get;
 use axum::Router;

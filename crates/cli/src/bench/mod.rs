@@ -6,6 +6,7 @@
 mod measure;
 mod node;
 mod noop;
+pub mod streams;
 mod workload;
 
 pub use noop::{run as run_noop, NoopArgs};

@@ -2,7 +2,7 @@
 
 pub mod accounts;
 pub mod actions;
-mod export;
+pub mod export;
 pub mod filters;
 mod login;
 pub mod objects;
@@ -21,6 +21,7 @@ pub fn router() -> Router<AppState> {
         .route("/logbook/v1/records/count", get(records::count))
         .route("/logbook/v1/records/{id}", get(records::get_one))
         .route("/logbook/v1/export", get(export::export))
+        .route("/logbook/v1/stream", get(crate::stream::stream))
         .route(
             "/logbook/v1/objects/{object_type}/{object_id}",
             put(objects::put).get(objects::get_one),
