@@ -7,6 +7,8 @@ use crate::level::Level;
 use crate::record::{Kind, Record};
 use crate::time::Timestamp;
 use base64::Engine;
+use std::borrow::Cow;
+use std::cmp::Ordering;
 
 /// A record field that can be filtered or sorted on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -303,25 +305,28 @@ impl Query {
 }
 
 impl Condition {
+    /// Whether the record satisfies the condition. Runs for every live record and
+    /// every stream subscriber, so it reads the record's fields in place and never
+    /// allocates for the common conditions.
     pub fn matches(&self, record: &Record) -> bool {
         match self {
-            Condition::In(field, values) => {
-                field_value(record, *field).is_some_and(|v| values.contains(&v))
-            }
-            Condition::NotIn(field, values) => {
-                field_value(record, *field).is_none_or(|v| !values.contains(&v))
-            }
+            Condition::In(field, values) => field_ref(record, *field)
+                .is_some_and(|v| values.iter().any(|s| v.cmp_scalar(s) == Ordering::Equal)),
+            Condition::NotIn(field, values) => field_ref(record, *field)
+                .is_none_or(|v| values.iter().all(|s| v.cmp_scalar(s) != Ordering::Equal)),
             Condition::Compare(field, cmp, value) => {
-                field_value(record, *field).is_some_and(|v| compare(&v, *cmp, value))
+                field_ref(record, *field).is_some_and(|v| compare(v.cmp_scalar(value), *cmp))
             }
-            Condition::Contains(field, needle) => field_value(record, *field).is_some_and(|v| {
-                let Scalar::Text(text) = v else { return false };
-                text.to_lowercase().contains(&needle.to_lowercase())
-            }),
+            Condition::Contains(field, needle) => {
+                field_ref(record, *field).is_some_and(|v| match v {
+                    FieldRef::Text(text) => contains_ignoring_case(&text, needle),
+                    FieldRef::Int(_) => false,
+                })
+            }
             Condition::StartsWith(field, prefix) => {
-                field_value(record, *field).is_some_and(|v| match v {
-                    Scalar::Text(text) => text.starts_with(prefix.as_str()),
-                    Scalar::Int(n) => n.to_string().starts_with(prefix.as_str()),
+                field_ref(record, *field).is_some_and(|v| match v {
+                    FieldRef::Text(text) => text.starts_with(prefix.as_str()),
+                    FieldRef::Int(n) => n.to_string().starts_with(prefix.as_str()),
                 })
             }
             Condition::Any(conditions) => conditions.iter().any(|c| c.matches(record)),
@@ -330,23 +335,57 @@ impl Condition {
     }
 }
 
-fn compare(left: &Scalar, cmp: Comparison, right: &Scalar) -> bool {
+fn compare(ordering: Ordering, cmp: Comparison) -> bool {
     match cmp {
-        Comparison::Lt => left < right,
-        Comparison::Le => left <= right,
-        Comparison::Gt => left > right,
-        Comparison::Ge => left >= right,
+        Comparison::Lt => ordering == Ordering::Less,
+        Comparison::Le => ordering != Ordering::Greater,
+        Comparison::Gt => ordering == Ordering::Greater,
+        Comparison::Ge => ordering != Ordering::Less,
     }
 }
 
-/// The value of a field in a record, as stored.
-pub fn field_value(record: &Record, field: Field) -> Option<Scalar> {
-    let text = |v: &Option<String>| v.clone().map(Scalar::Text);
+/// Case-insensitive substring test, without allocating when the needle is ASCII.
+fn contains_ignoring_case(text: &str, needle: &str) -> bool {
+    if needle.is_ascii() {
+        let (text, needle) = (text.as_bytes(), needle.as_bytes());
+        needle.is_empty()
+            || text
+                .windows(needle.len())
+                .any(|w| w.eq_ignore_ascii_case(needle))
+    } else {
+        text.to_lowercase().contains(&needle.to_lowercase())
+    }
+}
+
+/// A field's value read in place.
+enum FieldRef<'a> {
+    Int(i64),
+    Text(Cow<'a, str>),
+}
+
+impl FieldRef<'_> {
+    /// Orders like `Scalar` (integers before text).
+    fn cmp_scalar(&self, scalar: &Scalar) -> Ordering {
+        match (self, scalar) {
+            (FieldRef::Int(a), Scalar::Int(b)) => a.cmp(b),
+            (FieldRef::Text(a), Scalar::Text(b)) => a.as_ref().cmp(b.as_str()),
+            (FieldRef::Int(_), Scalar::Text(_)) => Ordering::Less,
+            (FieldRef::Text(_), Scalar::Int(_)) => Ordering::Greater,
+        }
+    }
+}
+
+fn text_ref(value: &Option<String>) -> Option<FieldRef<'_>> {
+    value.as_deref().map(|s| FieldRef::Text(Cow::Borrowed(s)))
+}
+
+fn field_ref(record: &Record, field: Field) -> Option<FieldRef<'_>> {
+    let text = text_ref;
     match field {
-        Field::Id => Some(Scalar::Int(record.id)),
-        Field::Ts => Some(Scalar::Int(record.ts.micros())),
-        Field::Kind => Some(Scalar::Int(record.kind.code())),
-        Field::Level => record.level.map(|l| Scalar::Int(l.number())),
+        Field::Id => Some(FieldRef::Int(record.id)),
+        Field::Ts => Some(FieldRef::Int(record.ts.micros())),
+        Field::Kind => Some(FieldRef::Int(record.kind.code())),
+        Field::Level => record.level.map(|l| FieldRef::Int(l.number())),
         Field::Category => text(&record.category),
         Field::Source => text(&record.source),
         Field::Instance => text(&record.instance),
@@ -363,18 +402,26 @@ pub fn field_value(record: &Record, field: Field) -> Option<Scalar> {
         Field::RequestId => text(&record.request_id),
         Field::ParentRequestId => text(&record.parent_request_id),
         Field::Message => text(&record.message),
-        Field::Data => record
-            .data
-            .as_ref()
-            .map(|d| Scalar::Text(serde_json::Value::Object(d.clone()).to_string())),
+        Field::Data => record.data.as_ref().map(|d| {
+            // Serialising a map of JSON values cannot fail.
+            FieldRef::Text(Cow::Owned(serde_json::to_string(d).unwrap_or_default()))
+        }),
         Field::DataText(key) => record
             .data
             .as_ref()
             .filter(|_| Field::is_plain_data_key(key))
             .and_then(|d| d.get(key))
             .and_then(|v| v.as_str())
-            .map(|s| Scalar::Text(s.to_string())),
+            .map(|s| FieldRef::Text(Cow::Borrowed(s))),
     }
+}
+
+/// A field's value as a `Scalar` (owned).
+pub fn field_value(record: &Record, field: Field) -> Option<Scalar> {
+    field_ref(record, field).map(|v| match v {
+        FieldRef::Int(n) => Scalar::Int(n),
+        FieldRef::Text(t) => Scalar::Text(t.into_owned()),
+    })
 }
 
 #[cfg(test)]
@@ -391,6 +438,15 @@ mod tests {
             ..NewRecord::default()
         }
         .into_record(1, Timestamp(5_000_000))
+    }
+
+    #[test]
+    fn substring_matching_ignores_case_in_place() {
+        assert!(contains_ignoring_case("Disk TIMEOUT on /var", "timeout"));
+        assert!(contains_ignoring_case("abc", ""));
+        assert!(!contains_ignoring_case("ab", "abc"));
+        assert!(contains_ignoring_case("Größe ÜBER", "über"));
+        assert!(!contains_ignoring_case("timeout", "time out"));
     }
 
     #[test]
