@@ -85,7 +85,7 @@ pub async fn user(command: UserCommand) -> anyhow::Result<()> {
             let role = Role::parse(&role).ok_or_else(|| {
                 anyhow::anyhow!("unknown role {role:?} (admin, auditor, user, writer)")
             })?;
-            let store = store::open(&store)?;
+            let store = store::open(&store).await?;
             let password = read_password(&format!("Password for {name}: "))?;
             let user = store
                 .create_user(NewUser {
@@ -102,7 +102,7 @@ pub async fn user(command: UserCommand) -> anyhow::Result<()> {
             );
         }
         UserCommand::List { store } => {
-            let store = store::open(&store)?;
+            let store = store::open(&store).await?;
             println!("{:<24} {:<8} {:<20} STATUS", "NAME", "ROLE", "DOMAIN");
             for u in store.list_users().await? {
                 let status = if u.disabled { "disabled" } else { "active" };
@@ -115,7 +115,7 @@ pub async fn user(command: UserCommand) -> anyhow::Result<()> {
             }
         }
         UserCommand::Passwd { name, store } => {
-            let store = store::open(&store)?;
+            let store = store::open(&store).await?;
             let password = read_password(&format!("New password for {name}: "))?;
             let update = UserUpdate {
                 password_hash: Some(secrets::hash_password(&password)?),
@@ -128,7 +128,7 @@ pub async fn user(command: UserCommand) -> anyhow::Result<()> {
             eprintln!("password changed for {name}");
         }
         UserCommand::Disable { name, store } => {
-            let store = store::open(&store)?;
+            let store = store::open(&store).await?;
             let update = UserUpdate {
                 disabled: Some(true),
                 ..UserUpdate::default()
@@ -160,7 +160,7 @@ pub async fn token(command: TokenCommand) -> anyhow::Result<()> {
                         })
                 })
                 .transpose()?;
-            let store = store::open(&store)?;
+            let store = store::open(&store).await?;
             let account = store
                 .user_by_name(&user)
                 .await?
@@ -176,7 +176,7 @@ pub async fn token(command: TokenCommand) -> anyhow::Result<()> {
             println!("{secret}");
         }
         TokenCommand::List { store } => {
-            let store = store::open(&store)?;
+            let store = store::open(&store).await?;
             println!(
                 "{:<6} {:<20} {:<24} {:<28} STATUS",
                 "ID", "USER", "NAME", "EXPIRES"
@@ -202,7 +202,7 @@ pub async fn token(command: TokenCommand) -> anyhow::Result<()> {
             }
         }
         TokenCommand::Revoke { id, store } => {
-            let store = store::open(&store)?;
+            let store = store::open(&store).await?;
             if !store.revoke_token(id).await? {
                 anyhow::bail!("no token with id {id}");
             }

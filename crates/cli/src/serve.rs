@@ -27,7 +27,7 @@ pub struct ServeArgs {
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(20);
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
-    let store = store::open(&args.store)?;
+    let store = store::open(&args.store).await?;
     let bootstrap = Bootstrap {
         admin_password: std::env::var("LOGBOOK_ADMIN_PASSWORD").ok(),
         admin_token: std::env::var("LOGBOOK_ADMIN_TOKEN").ok(),
@@ -50,8 +50,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", args.listen))?;
     let local = listener.local_addr()?;
     eprintln!(
-        "logbook listening on http://{local} (data in {})",
-        args.store.data.display()
+        "logbook listening on http://{local} ({})",
+        args.store.describe()
     );
     let (signalled, on_signal) = tokio::sync::oneshot::channel::<()>();
     let server = axum::serve(

@@ -3,10 +3,10 @@
 //! (a WAL fsync per transaction); group commit in the writer keeps that affordable.
 
 mod accounts;
-mod actions;
+pub(crate) mod actions;
 pub mod baseline;
-mod objects;
-mod plan;
+pub(crate) mod objects;
+pub(crate) mod plan;
 mod pool;
 mod records;
 mod schema;
