@@ -9,9 +9,11 @@ use futures_util::stream::{BoxStream, StreamExt};
 use logbook_core::spreadsheet::neutralise_formula;
 use logbook_core::Record;
 use logbook_store::StoreError;
+use std::borrow::Cow;
 
-/// Builds one CSV row per record.
-pub type RowFn = fn(&Record) -> Vec<String>;
+/// Builds one CSV row per record, borrowing from it where it can: an export writes
+/// millions of cells, and an allocation per cell was a fifth of its time.
+pub type RowFn = for<'a> fn(&'a Record) -> Vec<Cow<'a, str>>;
 
 /// A CSV download: `header` first, then one row per record, RFC 4180 quoting.
 pub fn csv_response(
@@ -22,17 +24,12 @@ pub fn csv_response(
 ) -> Response {
     let head = futures_util::stream::once(async move {
         encode_rows(std::iter::once(
-            header.iter().map(|h| h.to_string()).collect(),
+            header.iter().map(|h| Cow::Borrowed(*h)).collect(),
         ))
     });
     let rows = batches.map(move |batch| {
         let batch = batch.map_err(log_failure)?;
-        encode_rows(batch.iter().map(|r| {
-            row(r)
-                .into_iter()
-                .map(|c| neutralise_formula(&c).into_owned())
-                .collect()
-        }))
+        encode_rows(batch.iter().map(row))
     });
     attachment(
         Body::from_stream(head.chain(rows)),
@@ -60,12 +57,19 @@ pub fn ndjson_response(
     attachment(Body::from_stream(lines), "application/x-ndjson", filename)
 }
 
-fn encode_rows(rows: impl Iterator<Item = Vec<String>>) -> Result<Bytes, std::io::Error> {
+fn encode_rows<'a>(rows: impl Iterator<Item = Vec<Cow<'a, str>>>) -> Result<Bytes, std::io::Error> {
     let mut writer = csv::WriterBuilder::new()
         .terminator(csv::Terminator::CRLF)
-        .from_writer(Vec::new());
+        .from_writer(Vec::with_capacity(256 * 1024));
     for row in rows {
-        writer.write_record(&row).map_err(std::io::Error::other)?;
+        for cell in &row {
+            writer
+                .write_field(neutralise_formula(cell).as_bytes())
+                .map_err(std::io::Error::other)?;
+        }
+        writer
+            .write_record(None::<&[u8]>)
+            .map_err(std::io::Error::other)?;
     }
     writer
         .into_inner()

@@ -9,6 +9,7 @@ use crate::AppState;
 use axum::extract::{RawQuery, State};
 use axum::response::Response;
 use logbook_core::{Order, Record};
+use std::borrow::Cow;
 
 pub const CSV_HEADER: &[&str] = &[
     "id",
@@ -66,28 +67,24 @@ pub async fn export(
     })
 }
 
-fn csv_row(record: &Record) -> Vec<String> {
-    let mut row = vec![
-        record.id.to_string(),
-        record.ts.rfc3339(),
-        record.kind.name().to_string(),
-        record
-            .level
-            .map(|l| l.name().to_string())
-            .unwrap_or_default(),
-    ];
+fn csv_row(record: &Record) -> Vec<Cow<'_, str>> {
+    let mut row = Vec::with_capacity(CSV_HEADER.len());
+    row.push(Cow::Owned(record.id.to_string()));
+    row.push(Cow::Owned(record.ts.rfc3339()));
+    row.push(Cow::Borrowed(record.kind.name()));
+    row.push(Cow::Borrowed(
+        record.level.map(|l| l.name()).unwrap_or_default(),
+    ));
     row.extend(
         record
             .text_fields()
-            .iter()
-            .map(|(_, v)| (*v).clone().unwrap_or_default()),
+            .into_iter()
+            .map(|(_, v)| Cow::Borrowed(v.as_deref().unwrap_or_default())),
     );
-    row.push(
-        record
-            .data
-            .as_ref()
-            .map(|d| serde_json::Value::Object(d.clone()).to_string())
-            .unwrap_or_default(),
-    );
+    row.push(match &record.data {
+        // Serialising a map of JSON values into a String cannot fail.
+        Some(data) => Cow::Owned(serde_json::to_string(data).unwrap_or_default()),
+        None => Cow::Borrowed(""),
+    });
     row
 }

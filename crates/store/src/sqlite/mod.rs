@@ -5,6 +5,7 @@
 mod accounts;
 pub(crate) mod actions;
 pub mod baseline;
+mod export;
 pub(crate) mod objects;
 pub(crate) mod plan;
 mod pool;

@@ -7,14 +7,9 @@ use crate::sql::{Placeholders, SqlBuilder};
 use crate::{Appended, Group, Page, RecordStore, Result, StoreError};
 use async_trait::async_trait;
 use futures_util::stream::BoxStream;
-use logbook_core::query::{Comparison, Condition, Field, Scalar};
+use logbook_core::query::{Condition, Field, Scalar};
 use logbook_core::{Kind, Level, NewRecord, Order, Query, Record, Timestamp};
 use rusqlite::{params_from_iter, Connection, ToSql};
-use tokio_stream::wrappers::ReceiverStream;
-
-/// Records per export batch: large enough to amortise a read, small enough that a
-/// slow client holds little memory.
-const EXPORT_BATCH: u64 = 2000;
 
 #[async_trait]
 impl RecordStore for SqliteStore {
@@ -58,40 +53,11 @@ impl RecordStore for SqliteStore {
     }
 
     fn export(&self, query: Query) -> BoxStream<'static, Result<Vec<Record>>> {
-        let (sender, receiver) = tokio::sync::mpsc::channel(2);
-        let readers = std::sync::Arc::clone(&self.readers);
-        let high_water = self.notifier.high_water();
-        tokio::spawn(async move {
-            let mut page = Query {
-                sort: Vec::new(),
-                offset: 0,
-                limit: Some(EXPORT_BATCH),
-                ..query
-            };
-            page.conditions.push(Condition::Compare(
-                Field::Id,
-                Comparison::Le,
-                Scalar::Int(high_water),
-            ));
-            loop {
-                let q = page.clone();
-                let batch = readers.read(move |conn| query_page(conn, &q)).await;
-                let last = match &batch {
-                    Ok(p) if p.records.is_empty() => break,
-                    Ok(p) => p.records.last().map(|r| r.id),
-                    Err(_) => None,
-                };
-                let full = matches!(&batch, Ok(p) if p.records.len() as u64 >= EXPORT_BATCH);
-                if sender.send(batch.map(|p| p.records)).await.is_err() {
-                    break;
-                }
-                match last {
-                    Some(last) if full => page.after = Some(logbook_core::Cursor(last)),
-                    _ => break,
-                }
-            }
-        });
-        Box::pin(ReceiverStream::new(receiver))
+        super::export::export(
+            std::sync::Arc::clone(&self.readers),
+            query,
+            self.notifier.high_water(),
+        )
     }
 
     async fn delete(&self, query: &Query) -> Result<u64> {
@@ -304,7 +270,7 @@ pub(crate) fn read_record(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<Re
 }
 
 /// Parameter values as SQLite sees them.
-fn sql_params(values: &[Scalar]) -> Vec<Box<dyn ToSql>> {
+pub(super) fn sql_params(values: &[Scalar]) -> Vec<Box<dyn ToSql>> {
     values
         .iter()
         .map(|v| -> Box<dyn ToSql> {
@@ -316,7 +282,7 @@ fn sql_params(values: &[Scalar]) -> Vec<Box<dyn ToSql>> {
         .collect()
 }
 
-fn fetch(conn: &Connection, sql: &str, params: &[Scalar]) -> Result<Vec<Record>> {
+pub(super) fn fetch(conn: &Connection, sql: &str, params: &[Scalar]) -> Result<Vec<Record>> {
     let params = sql_params(params);
     let mut stmt = conn.prepare_cached(sql)?;
     let rows = stmt.query_map(params_from_iter(params.iter()), read_record)?;
@@ -362,7 +328,7 @@ fn limit_clause(query: &Query) -> String {
     }
 }
 
-fn direction(order: Order) -> &'static str {
+pub(super) fn direction(order: Order) -> &'static str {
     match order {
         Order::NewestFirst => "DESC",
         Order::OldestFirst => "ASC",
