@@ -205,7 +205,7 @@ async fn insert(tx: &Transaction<'_>, records: &[Record]) -> Result<()> {
     let mut ts = Vec::with_capacity(n);
     let mut kinds = Vec::with_capacity(n);
     let mut levels = Vec::with_capacity(n);
-    let mut texts: Vec<Vec<Option<&str>>> = vec![Vec::with_capacity(n); 16];
+    let mut texts: Vec<Vec<Option<&str>>> = (0..16).map(|_| Vec::with_capacity(n)).collect();
     let mut data = Vec::with_capacity(n);
     for r in records {
         ids.push(r.id);
