@@ -209,7 +209,10 @@ impl From<tokio_postgres::Error> for StoreError {
                 _ => StoreError::Internal(format!("{code}: {message}")),
             };
         }
-        let text = e.to_string();
+        let text = match std::error::Error::source(&e) {
+            Some(cause) => format!("{e}: {cause}"),
+            None => e.to_string(),
+        };
         if text.starts_with("error serializing") || text.starts_with("error deserializing") {
             StoreError::Internal(text)
         } else {

@@ -155,6 +155,9 @@ pub fn latest_version() -> i64 {
 /// the schema is at afterwards.
 pub async fn migrate(client: &mut Client, schema: &str) -> Result<i64> {
     let tx = client.transaction().await?;
+    // "already exists, skipping" notices are expected here, not news.
+    tx.batch_execute("SET LOCAL client_min_messages = warning")
+        .await?;
     tx.execute(
         "SELECT pg_advisory_xact_lock($1, $2)",
         &[&LOCK_CLASS, &MIGRATION_LOCK],
