@@ -12,6 +12,7 @@ pub use noop::{run as run_noop, NoopArgs};
 
 use clap::Args;
 use logbook_core::NewRecord;
+use logbook_store::postgres::baseline::{self as pg, RawPostgres};
 use logbook_store::sqlite::baseline::RawSqlite;
 use measure::{mib, ms, percentile};
 use node::Child;
@@ -44,6 +45,42 @@ pub struct BenchArgs {
     /// Repetitions of each query for its latency percentiles.
     #[arg(long, default_value_t = 200)]
     pub repeat: usize,
+    /// Measure a node on this PostgreSQL database instead of the embedded store
+    /// (in a schema of its own, dropped afterwards); the baseline is then multi-row
+    /// INSERTs of the same rows straight into PostgreSQL.
+    #[arg(long)]
+    pub database: Option<String>,
+}
+
+/// The schemas a PostgreSQL run uses: one for the node, one for the raw baseline.
+struct PgRun {
+    url: String,
+    node_schema: String,
+    node_url: String,
+    raw_schema: String,
+    raw_url: String,
+}
+
+impl PgRun {
+    async fn create(url: &str) -> anyhow::Result<PgRun> {
+        let node_schema = format!("logbook_bench_{}", std::process::id());
+        let raw_schema = format!("{node_schema}_raw");
+        let node_url = pg::create_schema(url, &node_schema).await?;
+        let raw_url = pg::create_schema(url, &raw_schema).await?;
+        Ok(PgRun {
+            url: url.to_string(),
+            node_schema,
+            node_url,
+            raw_schema,
+            raw_url,
+        })
+    }
+
+    async fn drop(self) -> anyhow::Result<()> {
+        pg::drop_schema(&self.url, &self.node_schema).await?;
+        pg::drop_schema(&self.url, &self.raw_schema).await?;
+        Ok(())
+    }
 }
 
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
@@ -70,7 +107,19 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         args.batch, args.uploaders, args.clients
     );
 
-    let server = Child::serve(&data)?;
+    let pg_run = match &args.database {
+        Some(url) => Some(PgRun::create(url).await?),
+        None => None,
+    };
+    let server = match &pg_run {
+        Some(run) => Child::serve_with(&["--database", &run.node_url])?,
+        None => Child::serve(&data)?,
+    };
+    let baseline = if pg_run.is_some() {
+        "raw PostgreSQL multi-row INSERTs"
+    } else {
+        "raw SQLite inserts"
+    };
     let noop = Child::noop()?;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let idle = measure::memory(server.pid()).map(|m| m.0).unwrap_or(0);
@@ -92,7 +141,14 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
 
     let mut http_rows = Workload::new(total);
     let mut raw_rows = Workload::new(total);
-    let mut raw = RawSqlite::open(&raw_dir)?;
+    let mut raw_pg = match &pg_run {
+        Some(run) => Some(RawPostgres::open(&run.raw_url).await?),
+        None => None,
+    };
+    let mut raw = match &pg_run {
+        Some(_) => None,
+        None => Some(RawSqlite::open(&raw_dir)?),
+    };
     let mut written = 0u64;
     let mut ndjson_bytes = 0u64;
     for &target in &args.records {
@@ -103,33 +159,54 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         ndjson_bytes += bytes;
         let started = Instant::now();
         let batch = args.batch as u64;
-        let mut generator = raw_rows;
-        (raw, raw_rows) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+        if let Some(raw_pg) = raw_pg.as_mut() {
             let mut left = count;
             while left > 0 {
                 let n = left.min(batch);
                 let rows = (0..n)
-                    .map(|_| NewRecord::from_json(generator.next_record()))
+                    .map(|_| NewRecord::from_json(raw_rows.next_record()))
                     .collect::<Result<Vec<_>, _>>()
                     .map_err(|e| anyhow::anyhow!("generated record invalid: {e}"))?;
-                raw.insert(rows)?;
+                raw_pg.insert(rows).await?;
                 left -= n;
             }
-            Ok((raw, generator))
-        })
-        .await??;
+        }
+        if let Some(mut sqlite) = raw.take() {
+            let mut generator = raw_rows;
+            let (sqlite, generator) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+                let mut left = count;
+                while left > 0 {
+                    let n = left.min(batch);
+                    let rows = (0..n)
+                        .map(|_| NewRecord::from_json(generator.next_record()))
+                        .collect::<Result<Vec<_>, _>>()
+                        .map_err(|e| anyhow::anyhow!("generated record invalid: {e}"))?;
+                    sqlite.insert(rows)?;
+                    left -= n;
+                }
+                Ok((sqlite, generator))
+            })
+            .await??;
+            raw = Some(sqlite);
+            raw_rows = generator;
+        }
         let raw_rate = count as f64 / started.elapsed().as_secs_f64();
         written = target;
         println!(
-            "batch ingest over HTTP: {http_rate:.0} records/s vs raw SQLite inserts {raw_rate:.0}/s = {:.0}%",
+            "batch ingest over HTTP: {http_rate:.0} records/s vs {baseline} {raw_rate:.0}/s = {:.0}%",
             100.0 * http_rate / raw_rate
         );
         queries(&http, &args, &server).await?;
         export(&http, &server, target).await?;
-        let on_disk = measure::dir_size(&data);
-        let raw_disk = measure::dir_size(&raw_dir);
+        let (on_disk, raw_disk) = match &pg_run {
+            Some(run) => (
+                pg::schema_bytes(&run.url, &run.node_schema).await?,
+                pg::schema_bytes(&run.url, &run.raw_schema).await?,
+            ),
+            None => (measure::dir_size(&data), measure::dir_size(&raw_dir)),
+        };
         println!(
-            "on disk: {:.0} bytes/record ({:.1} MiB; raw SQLite {:.1} MiB); NDJSON {:.0} bytes/record; disk/NDJSON = {:.2}x",
+            "on disk: {:.0} bytes/record ({:.1} MiB; raw baseline {:.1} MiB); NDJSON {:.0} bytes/record; disk/NDJSON = {:.2}x",
             on_disk as f64 / target as f64,
             mib(on_disk),
             mib(raw_disk),
@@ -145,6 +222,9 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         }
     }
     drop(server);
+    if let Some(run) = pg_run {
+        run.drop().await?;
+    }
     Ok(())
 }
 

@@ -7,6 +7,7 @@
 
 mod accounts;
 mod actions;
+pub mod baseline;
 mod listen;
 mod objects;
 mod records;

@@ -175,7 +175,7 @@ async fn commit(pool: &Pool, target: &Target, pending: &[Job]) -> Result<(i64, V
 /// nodes never create the same one. `ATTACH PARTITION` takes only a SHARE UPDATE
 /// EXCLUSIVE lock on `records`, so readers (even a long export) neither block it nor
 /// are blocked by it, as `CREATE TABLE ... PARTITION OF` would.
-async fn ensure_partitions(tx: &Transaction<'_>, last: i64) -> Result<()> {
+pub(super) async fn ensure_partitions(tx: &Transaction<'_>, last: i64) -> Result<()> {
     let covered: i64 = tx
         .query_one("SELECT coalesce(max(hi), 1) FROM record_partitions", &[])
         .await?
@@ -199,7 +199,7 @@ async fn ensure_partitions(tx: &Transaction<'_>, last: i64) -> Result<()> {
     Ok(())
 }
 
-async fn insert(tx: &Transaction<'_>, records: &[Record]) -> Result<()> {
+pub(super) async fn insert(tx: &Transaction<'_>, records: &[Record]) -> Result<()> {
     let n = records.len();
     let mut ids = Vec::with_capacity(n);
     let mut ts = Vec::with_capacity(n);
