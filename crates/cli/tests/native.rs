@@ -53,6 +53,7 @@ store_tests!(
     oversize_bodies_get_413,
     export_streams_every_match_oldest_first,
     rare_values_far_behind_the_newest_records_are_found,
+    setting_an_object_is_recorded_as_an_event,
 );
 
 /// The ids of a `GET /logbook/v1/records` answer, in answer order.
@@ -592,5 +593,50 @@ async fn rare_values_far_behind_the_newest_records_are_found(backend: Backend) {
         ids_for(&server, "q=needle%20out&limit=5").await,
         Vec::<i64>::new()
     );
+    server.stop().await;
+}
+
+async fn setting_an_object_is_recorded_as_an_event(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let body = json!({"name": "web", "state": "running", "parent": {"type": "service", "id": "s1"},
+                      "attributes": {"image": "nginx"}});
+    let response = server
+        .request(Method::PUT, "/logbook/v1/objects/docker/c1")
+        .json(&body)
+        .send()
+        .await
+        .expect("put");
+    assert_eq!(response.status(), 200);
+    let object: Value = response.json().await.expect("json");
+    assert_eq!(object["state"], "running");
+    assert_eq!(object["parent"], json!({"type": "service", "id": "s1"}));
+    let events = server
+        .get_json("/logbook/v1/records?kind=event&category=object")
+        .await;
+    let event = &events["records"][0];
+    assert_eq!(event["object_type"], "docker");
+    assert_eq!(event["object_id"], "c1");
+    assert_eq!(event["user"], "admin");
+    assert_eq!(event["data"], body);
+    let read = server.get_json("/logbook/v1/objects/docker/c1").await;
+    assert_eq!(read["attributes"], json!({"image": "nginx"}));
+    // A refused change writes neither the object nor its event.
+    let bad = server
+        .request(Method::PUT, "/logbook/v1/objects/docker/c2")
+        .json(&json!({"state": 3}))
+        .send()
+        .await
+        .expect("put");
+    assert_eq!(bad.status(), 400);
+    let error: Value = bad.json().await.expect("json");
+    assert_eq!(error["field"], "state");
+    assert_eq!(
+        server.get("/logbook/v1/objects/docker/c2").await.status(),
+        404
+    );
+    let count = server
+        .get_json("/logbook/v1/records/count?kind=event&category=object")
+        .await;
+    assert_eq!(count["count"], 1);
     server.stop().await;
 }

@@ -43,6 +43,12 @@ impl Role {
         matches!(self, Role::Admin | Role::Writer)
     }
 
+    /// Whether the role may record its own actions in the journal (a dashboard writes
+    /// what a user did with that user's token). Auditors stay read-only.
+    pub fn may_journal_own_actions(self) -> bool {
+        !matches!(self, Role::Auditor)
+    }
+
     pub fn may_act_for_others(self) -> bool {
         matches!(self, Role::Admin | Role::Writer)
     }

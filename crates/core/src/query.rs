@@ -33,6 +33,12 @@ pub enum Field {
     Message,
     /// The JSON payload, compared as its compact text.
     Data,
+    /// The text stored under one key of the JSON payload (a dialect's field kept in
+    /// `data`, e.g. the journal's `action_arguments`). A missing key or a value that
+    /// is not a JSON string reads as absent. Not a native parameter: [`Field::parse`]
+    /// never returns it. Keys are ASCII letters, digits and `_`; any other key reads
+    /// as absent everywhere, so SQL never has to quote one.
+    DataText(&'static str),
 }
 
 impl Field {
@@ -84,7 +90,13 @@ impl Field {
             Field::ParentRequestId => "parent_request_id",
             Field::Message => "message",
             Field::Data => "data",
+            Field::DataText(key) => key,
         }
+    }
+
+    /// Whether a payload key can be addressed by [`Field::DataText`].
+    pub fn is_plain_data_key(key: &str) -> bool {
+        !key.is_empty() && key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
     }
 
     pub fn parse(name: &str) -> Option<Field> {
@@ -355,6 +367,13 @@ pub fn field_value(record: &Record, field: Field) -> Option<Scalar> {
             .data
             .as_ref()
             .map(|d| Scalar::Text(serde_json::Value::Object(d.clone()).to_string())),
+        Field::DataText(key) => record
+            .data
+            .as_ref()
+            .filter(|_| Field::is_plain_data_key(key))
+            .and_then(|d| d.get(key))
+            .and_then(|v| v.as_str())
+            .map(|s| Scalar::Text(s.to_string())),
     }
 }
 
@@ -398,6 +417,38 @@ mod tests {
         assert!(!q.matches(&record(Level::Info, "image", "pull timeout")));
         assert!(!q.matches(&record(Level::Error, "system", "pull timeout")));
         assert!(!q.matches(&record(Level::Error, "image", "pulled")));
+    }
+
+    #[test]
+    fn a_data_key_is_matched_as_the_exact_text_stored_under_it() {
+        let args = r#"{"user":  "Admin"}"#;
+        let mut r = record(Level::Info, "x", "y");
+        let mut data = serde_json::Map::new();
+        data.insert("action_arguments".into(), args.into());
+        data.insert("n".into(), 5.into());
+        r.data = Some(data);
+        let field = Field::DataText("action_arguments");
+        assert_eq!(field_value(&r, field), Some(Scalar::Text(args.into())));
+        assert!(Condition::In(field, vec![Scalar::Text(args.into())]).matches(&r));
+        assert!(Condition::Contains(field, "\"admin\"".into()).matches(&r));
+        assert!(Condition::StartsWith(field, "{\"user\":  ".into()).matches(&r));
+        assert!(
+            !Condition::Contains(field, "action".into()).matches(&r),
+            "key text is not value"
+        );
+        // Non-string values, missing keys and keys SQL could not address read as absent.
+        for absent in ["n", "missing", "a'b", ""] {
+            assert_eq!(field_value(&r, Field::DataText(absent)), None, "{absent}");
+            assert!(
+                Condition::NotIn(Field::DataText(absent), vec![Scalar::Text("5".into())])
+                    .matches(&r)
+            );
+        }
+        assert_eq!(
+            Field::parse("action_arguments"),
+            None,
+            "not a native parameter"
+        );
     }
 
     #[test]

@@ -8,6 +8,7 @@
 //! - *Every endpoint but `/healthz` authenticates* through [`auth::Principal`].
 //! - *Acknowledged means durable*: no handler answers 2xx before the store commits.
 
+pub mod actions;
 pub mod auth;
 pub mod body;
 pub mod csv_export;
@@ -15,6 +16,7 @@ pub mod dialects;
 pub mod error;
 pub mod ingest;
 pub mod native;
+pub mod object_watch;
 pub mod params;
 
 use axum::routing::get;
@@ -54,6 +56,8 @@ pub struct AppState {
     pub config: Arc<Config>,
     /// Turns true when the node shuts down, so long-lived streams and waits end.
     pub shutdown: watch::Receiver<bool>,
+    /// Per-object wake-ups for requests that wait on an object.
+    pub object_watch: Arc<object_watch::ObjectWatch>,
 }
 
 impl AppState {
@@ -62,6 +66,7 @@ impl AppState {
             store,
             config: Arc::new(config),
             shutdown,
+            object_watch: Arc::default(),
         }
     }
 }

@@ -84,6 +84,21 @@ pub trait ObjectStore: Send + Sync {
     async fn remove_object(&self, key: &ObjectRef) -> Result<bool>;
     /// The object, its ancestors and its descendants (the "related" set).
     async fn related_objects(&self, key: &ObjectRef) -> Result<Vec<Object>>;
+    /// Appends records and applies the object writes they imply (container events),
+    /// in order, in one transaction: both or neither, and concurrent batches apply
+    /// their writes in the order of their record ids.
+    async fn append_with_objects(
+        &self,
+        records: Vec<NewRecord>,
+        writes: Vec<ObjectWrite>,
+    ) -> Result<Appended>;
+}
+
+/// One object change that rides along with an append.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ObjectWrite {
+    Put(Box<ObjectUpdate>),
+    Remove(ObjectRef),
 }
 
 /// A change to an object. `None` leaves a field as it is.
@@ -147,7 +162,32 @@ pub trait ActionStore: Send + Sync {
     async fn action_logs(&self, uuid: &str, tail: u64) -> Result<Vec<ActionLogLine>>;
 }
 
+/// Builds the `event` record an action change leaves, from the action as it becomes.
+pub type ActionEvent = Box<dyn FnOnce(&Action) -> NewRecord + Send>;
+
 /// Everything a Logbook node needs from its database.
+#[async_trait]
 pub trait Store: RecordStore + ObjectStore + ActionStore + AccountStore {
     fn notifier(&self) -> &Notifier;
+
+    /// `create_action` and its event record, both or neither. This default takes two
+    /// commits; a store overrides it to use one transaction (SQLite does).
+    async fn create_action_recorded(&self, new: NewAction, event: ActionEvent) -> Result<Action> {
+        let action = self.create_action(new).await?;
+        self.append(vec![event(&action)]).await?;
+        Ok(action)
+    }
+
+    /// `transition_action` and its event record, both or neither (see above).
+    async fn transition_action_recorded(
+        &self,
+        uuid: &str,
+        to: ActionState,
+        end_date: Option<Timestamp>,
+        event: ActionEvent,
+    ) -> Result<Action> {
+        let action = self.transition_action(uuid, to, end_date).await?;
+        self.append(vec![event(&action)]).await?;
+        Ok(action)
+    }
 }

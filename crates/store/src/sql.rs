@@ -41,7 +41,9 @@ pub fn column(field: Field) -> &'static str {
         Field::RequestId => "\"request_id\"",
         Field::ParentRequestId => "\"parent_request_id\"",
         Field::Message => "\"message\"",
-        Field::Data => "\"data\"",
+        // The column that holds the key; conditions read the key through
+        // `column_expr`, and no API sorts or groups by a payload key.
+        Field::Data | Field::DataText(_) => "\"data\"",
     }
 }
 
@@ -65,6 +67,15 @@ impl SqlBuilder {
         let col = format!("{prefix}{}", column(field));
         match (self.style, field) {
             (Placeholders::Dollar, Field::Data) => format!("{col}::text"),
+            // Only string values count, as in `field_value`; the key is spliced only
+            // after checking it is a plain identifier.
+            (_, Field::DataText(key)) if !Field::is_plain_data_key(key) => "NULL".to_string(),
+            (Placeholders::Question, Field::DataText(key)) => format!(
+                "(CASE WHEN json_type({col}, '$.{key}') = 'text' THEN json_extract({col}, '$.{key}') END)"
+            ),
+            (Placeholders::Dollar, Field::DataText(key)) => format!(
+                "(CASE WHEN jsonb_typeof({col}::jsonb -> '{key}') = 'string' THEN {col}::jsonb ->> '{key}' END)"
+            ),
             _ => col,
         }
     }
@@ -191,5 +202,26 @@ mod tests {
             "r.\"level\" >= $1 AND r.\"category\" IN ($2, $3) AND strpos(lower(r.\"message\"), $4) > 0"
         );
         assert_eq!(b.params[3], Scalar::Text("time".into()));
+    }
+
+    #[test]
+    fn a_data_key_is_read_as_text_and_odd_keys_are_never_spliced() {
+        let mut b = SqlBuilder::new(Placeholders::Question);
+        let sql = b.condition(
+            &Condition::In(Field::DataText("args"), vec![Scalar::Text("x".into())]),
+            "",
+        );
+        assert_eq!(
+            sql,
+            "(CASE WHEN json_type(\"data\", '$.args') = 'text' THEN json_extract(\"data\", '$.args') END) = ?"
+        );
+        let sql = b.condition(
+            &Condition::In(
+                Field::DataText("a') OR 1=1 --"),
+                vec![Scalar::Text("x".into())],
+            ),
+            "",
+        );
+        assert_eq!(sql, "NULL = ?");
     }
 }

@@ -12,7 +12,6 @@ pub use noop::{run as run_noop, NoopArgs};
 
 use clap::Args;
 use logbook_core::NewRecord;
-use logbook_store::postgres::baseline::{self as pg, RawPostgres};
 use logbook_store::sqlite::baseline::RawSqlite;
 use measure::{mib, ms, percentile};
 use node::Child;
@@ -45,42 +44,6 @@ pub struct BenchArgs {
     /// Repetitions of each query for its latency percentiles.
     #[arg(long, default_value_t = 200)]
     pub repeat: usize,
-    /// Measure a node on this PostgreSQL database instead of the embedded store
-    /// (in a schema of its own, dropped afterwards); the baseline is then multi-row
-    /// INSERTs of the same rows straight into PostgreSQL.
-    #[arg(long)]
-    pub database: Option<String>,
-}
-
-/// The schemas a PostgreSQL run uses: one for the node, one for the raw baseline.
-struct PgRun {
-    url: String,
-    node_schema: String,
-    node_url: String,
-    raw_schema: String,
-    raw_url: String,
-}
-
-impl PgRun {
-    async fn create(url: &str) -> anyhow::Result<PgRun> {
-        let node_schema = format!("logbook_bench_{}", std::process::id());
-        let raw_schema = format!("{node_schema}_raw");
-        let node_url = pg::create_schema(url, &node_schema).await?;
-        let raw_url = pg::create_schema(url, &raw_schema).await?;
-        Ok(PgRun {
-            url: url.to_string(),
-            node_schema,
-            node_url,
-            raw_schema,
-            raw_url,
-        })
-    }
-
-    async fn drop(self) -> anyhow::Result<()> {
-        pg::drop_schema(&self.url, &self.node_schema).await?;
-        pg::drop_schema(&self.url, &self.raw_schema).await?;
-        Ok(())
-    }
 }
 
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
@@ -107,19 +70,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         args.batch, args.uploaders, args.clients
     );
 
-    let pg_run = match &args.database {
-        Some(url) => Some(PgRun::create(url).await?),
-        None => None,
-    };
-    let server = match &pg_run {
-        Some(run) => Child::serve_with(&["--database", &run.node_url])?,
-        None => Child::serve(&data)?,
-    };
-    let baseline = if pg_run.is_some() {
-        "raw PostgreSQL multi-row INSERTs"
-    } else {
-        "raw SQLite inserts"
-    };
+    let server = Child::serve(&data)?;
     let noop = Child::noop()?;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let idle = measure::memory(server.pid()).map(|m| m.0).unwrap_or(0);
@@ -128,85 +79,61 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(256)
         .build()?;
-    let single = single_posts(&http, &args, &server).await?;
-    let trivial = single_posts(&http, &args, &noop).await?;
+    // Alternating rounds, so both sides see the same share of a noisy machine.
+    let (mut durable, mut trivial) = (Duration::ZERO, Duration::ZERO);
+    let rounds = 4;
+    for _ in 0..rounds {
+        durable += single_posts(&http, &args, &server, args.single_posts / rounds).await?;
+        trivial += single_posts(&http, &args, &noop, args.single_posts / rounds).await?;
+    }
+    let posted = (args.single_posts / rounds * rounds) as f64;
+    let (durable, trivial) = (
+        posted / durable.as_secs_f64(),
+        posted / trivial.as_secs_f64(),
+    );
     println!(
-        "single-record POSTs, {} clients: {:.0}/s durable vs {:.0}/s trivial handler = {:.0}%",
+        "single-record POSTs, {} clients: {durable:.0}/s durable vs {trivial:.0}/s trivial handler = {:.0}%",
         args.clients,
-        single,
-        trivial,
-        100.0 * single / trivial
+        100.0 * durable / trivial
     );
     drop(noop);
 
     let mut http_rows = Workload::new(total);
-    let mut raw_rows = Workload::new(total);
-    let mut raw_pg = match &pg_run {
-        Some(run) => Some(RawPostgres::open(&run.raw_url).await?),
-        None => None,
-    };
-    let mut raw = match &pg_run {
-        Some(_) => None,
-        None => Some(RawSqlite::open(&raw_dir)?),
-    };
+    let mut raw = Some((RawSqlite::open(&raw_dir)?, Workload::new(total)));
     let mut written = 0u64;
     let mut ndjson_bytes = 0u64;
     for &target in &args.records {
         println!("\n== at {target} records ==");
+        // Interleaved chunks, for the same reason as above.
+        let (mut http_time, mut raw_time) = (Duration::ZERO, Duration::ZERO);
         let count = target.saturating_sub(written);
-        let (http_rate, bytes) =
-            ingest_batches(&http, &args, &server, &mut http_rows, count).await?;
-        ndjson_bytes += bytes;
-        let started = Instant::now();
-        let batch = args.batch as u64;
-        if let Some(raw_pg) = raw_pg.as_mut() {
-            let mut left = count;
-            while left > 0 {
-                let n = left.min(batch);
-                let rows = (0..n)
-                    .map(|_| NewRecord::from_json(raw_rows.next_record()))
-                    .collect::<Result<Vec<_>, _>>()
-                    .map_err(|e| anyhow::anyhow!("generated record invalid: {e}"))?;
-                raw_pg.insert(rows).await?;
-                left -= n;
-            }
+        let chunk = (count / 10).max(args.batch as u64);
+        let mut done = 0;
+        while done < count {
+            let n = chunk.min(count - done);
+            let (elapsed, bytes) = ingest_batches(&http, &args, &server, &mut http_rows, n).await?;
+            http_time += elapsed;
+            ndjson_bytes += bytes;
+            let (store, generator) = raw.take().ok_or_else(|| anyhow::anyhow!("baseline lost"))?;
+            let started = Instant::now();
+            raw = Some(insert_raw(store, generator, n, args.batch as u64).await?);
+            raw_time += started.elapsed();
+            done += n;
+            eprintln!("  ... {} of {count} records written", done);
         }
-        if let Some(mut sqlite) = raw.take() {
-            let mut generator = raw_rows;
-            let (sqlite, generator) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
-                let mut left = count;
-                while left > 0 {
-                    let n = left.min(batch);
-                    let rows = (0..n)
-                        .map(|_| NewRecord::from_json(generator.next_record()))
-                        .collect::<Result<Vec<_>, _>>()
-                        .map_err(|e| anyhow::anyhow!("generated record invalid: {e}"))?;
-                    sqlite.insert(rows)?;
-                    left -= n;
-                }
-                Ok((sqlite, generator))
-            })
-            .await??;
-            raw = Some(sqlite);
-            raw_rows = generator;
-        }
-        let raw_rate = count as f64 / started.elapsed().as_secs_f64();
         written = target;
+        let http_rate = count as f64 / http_time.as_secs_f64();
+        let raw_rate = count as f64 / raw_time.as_secs_f64();
         println!(
-            "batch ingest over HTTP: {http_rate:.0} records/s vs {baseline} {raw_rate:.0}/s = {:.0}%",
+            "batch ingest over HTTP: {http_rate:.0} records/s vs raw SQLite inserts {raw_rate:.0}/s = {:.0}%",
             100.0 * http_rate / raw_rate
         );
         queries(&http, &args, &server).await?;
         export(&http, &server, target).await?;
-        let (on_disk, raw_disk) = match &pg_run {
-            Some(run) => (
-                pg::schema_bytes(&run.url, &run.node_schema).await?,
-                pg::schema_bytes(&run.url, &run.raw_schema).await?,
-            ),
-            None => (measure::dir_size(&data), measure::dir_size(&raw_dir)),
-        };
+        let on_disk = measure::dir_size(&data);
+        let raw_disk = measure::dir_size(&raw_dir);
         println!(
-            "on disk: {:.0} bytes/record ({:.1} MiB; raw baseline {:.1} MiB); NDJSON {:.0} bytes/record; disk/NDJSON = {:.2}x",
+            "on disk: {:.0} bytes/record ({:.1} MiB; raw SQLite {:.1} MiB); NDJSON {:.0} bytes/record; disk/NDJSON = {:.2}x",
             on_disk as f64 / target as f64,
             mib(on_disk),
             mib(raw_disk),
@@ -222,9 +149,6 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         }
     }
     drop(server);
-    if let Some(run) = pg_run {
-        run.drop().await?;
-    }
     Ok(())
 }
 
@@ -233,14 +157,15 @@ async fn single_posts(
     http: &reqwest::Client,
     args: &BenchArgs,
     target: &Child,
-) -> anyhow::Result<f64> {
+    count: u64,
+) -> anyhow::Result<Duration> {
     let url = Arc::new(target.url(if target.is_noop() {
         "/noop"
     } else {
         "/logbook/v1/records"
     }));
     let token = Arc::new(target.token().to_string());
-    let remaining = Arc::new(AtomicU64::new(args.single_posts));
+    let remaining = Arc::new(AtomicU64::new(count));
     let started = Instant::now();
     let mut clients = Vec::new();
     for c in 0..args.clients {
@@ -279,17 +204,17 @@ async fn single_posts(
     for client in clients {
         client.await??;
     }
-    Ok(args.single_posts as f64 / started.elapsed().as_secs_f64())
+    Ok(started.elapsed())
 }
 
-/// Ingests `count` records as NDJSON batches; returns the rate and the bytes sent.
+/// Ingests `count` records as NDJSON batches; returns the time taken and the bytes sent.
 async fn ingest_batches(
     http: &reqwest::Client,
     args: &BenchArgs,
     server: &Child,
     workload: &mut Workload,
     count: u64,
-) -> anyhow::Result<(f64, u64)> {
+) -> anyhow::Result<(Duration, u64)> {
     let (bodies, receiver) = tokio::sync::mpsc::channel::<String>(args.uploaders * 2);
     let receiver = Arc::new(tokio::sync::Mutex::new(receiver));
     let url = Arc::new(server.url("/logbook/v1/records"));
@@ -323,7 +248,6 @@ async fn ingest_batches(
     }
     let mut bytes = 0u64;
     let mut left = count;
-    let mut next_report = Instant::now() + Duration::from_secs(10);
     while left > 0 {
         let n = left.min(args.batch as u64);
         let mut body = String::with_capacity(n as usize * 300);
@@ -336,16 +260,35 @@ async fn ingest_batches(
         if bodies.send(body).await.is_err() {
             break; // an uploader failed; its error is reported below
         }
-        if Instant::now() >= next_report {
-            eprintln!("  ... {} of {count} records sent", count - left);
-            next_report += Duration::from_secs(10);
-        }
     }
     drop(bodies);
     for uploader in uploaders {
         uploader.await??;
     }
-    Ok((count as f64 / started.elapsed().as_secs_f64(), bytes))
+    Ok((started.elapsed(), bytes))
+}
+
+/// Inserts the next `count` rows of `generator` straight into SQLite.
+async fn insert_raw(
+    mut store: RawSqlite,
+    mut generator: Workload,
+    count: u64,
+    batch: u64,
+) -> anyhow::Result<(RawSqlite, Workload)> {
+    tokio::task::spawn_blocking(move || {
+        let mut left = count;
+        while left > 0 {
+            let n = left.min(batch);
+            let rows = (0..n)
+                .map(|_| NewRecord::from_json(generator.next_record()))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| anyhow::anyhow!("generated record invalid: {e}"))?;
+            store.insert(rows)?;
+            left -= n;
+        }
+        Ok((store, generator))
+    })
+    .await?
 }
 
 /// p50/p99 latency of the typical queries, each repeated.

@@ -1,5 +1,6 @@
 //! The native API under `/logbook/v1/`: the whole core model with its own names.
 
+pub mod actions;
 mod export;
 pub mod filters;
 mod login;
@@ -22,6 +23,18 @@ pub fn router() -> Router<AppState> {
         .route(
             "/logbook/v1/objects/{object_type}/{object_id}",
             put(objects::put).get(objects::get_one),
+        )
+        .route(
+            "/logbook/v1/actions",
+            post(actions::create).get(actions::list),
+        )
+        .route(
+            "/logbook/v1/actions/{uuid}",
+            get(actions::get_one).patch(actions::update),
+        )
+        .route(
+            "/logbook/v1/actions/{uuid}/logs",
+            post(actions::append_logs),
         )
         .route("/logbook/v1/login", post(login::login))
         .route("/logbook/v1/logout", post(login::logout))

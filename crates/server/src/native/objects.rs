@@ -8,8 +8,8 @@ use crate::AppState;
 use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::Json;
-use logbook_core::{Object, ObjectRef};
-use logbook_store::ObjectUpdate;
+use logbook_core::{Kind, NewRecord, Object, ObjectRef};
+use logbook_store::{ObjectUpdate, ObjectWrite};
 use serde_json::{json, Map, Value};
 
 pub async fn put(
@@ -29,12 +29,41 @@ pub async fn put(
             return Err(ApiError::not_found());
         }
     }
+    let changed = body.clone();
     let mut update = update_from_json(body)?;
     update.domain_id = Some(principal.write_domain(update.domain_id.as_deref(), "domain_id")?);
-    update.key = Some(key);
-    let object = state.store.put_object(update).await?;
-    Ok(Json(object_json(&object)))
+    update.key = Some(key.clone());
+    // The change is also an event, committed with it, so event views and streams see
+    // what the platform set directly.
+    let event = NewRecord {
+        kind: Some(Kind::Event),
+        category: Some(OBJECT_CATEGORY.into()),
+        object_type: Some(key.object_type.clone()),
+        object_id: Some(key.object_id.clone()),
+        user: Some(principal.name.clone()),
+        user_id: Some(principal.user_id.to_string()),
+        domain_id: update.domain_id.clone(),
+        message: Some(format!(
+            "object {}/{} updated",
+            key.object_type, key.object_id
+        )),
+        data: Some(changed),
+        ..NewRecord::default()
+    };
+    state
+        .store
+        .append_with_objects(vec![event], vec![ObjectWrite::Put(Box::new(update))])
+        .await?;
+    match state.store.get_object(&key).await? {
+        Some(object) => Ok(Json(object_json(&object))),
+        // Removed by a concurrent destroy event between the write and this read.
+        None => Err(ApiError::not_found()),
+    }
 }
+
+/// The category of the event written for a direct change to an object. Not
+/// `container`: only container events drive container state.
+pub const OBJECT_CATEGORY: &str = "object";
 
 pub async fn get_one(
     State(state): State<AppState>,

@@ -19,53 +19,9 @@ const ACTION_COLUMNS: &str = "uuid, object, action, method, path, user_agent, st
 #[async_trait]
 impl ActionStore for PostgresStore {
     async fn create_action(&self, new: NewAction) -> Result<Action> {
-        let action = Action {
-            uuid: uuid::Uuid::new_v4().to_string(),
-            object: new.object,
-            action: new.action,
-            method: new.method,
-            path: new.path,
-            user_agent: new.user_agent,
-            start_date: new.start_date.unwrap_or_else(Timestamp::now),
-            end_date: new.end_date,
-            state: new.state.unwrap_or(ActionState::InProgress),
-            ip: new.ip,
-            location: new.location,
-            is_user_action: new.is_user_action,
-            can_be_canceled: new.can_be_canceled,
-            can_be_retried: new.can_be_retried,
-            user: new.user,
-            domain_id: new.domain_id,
-            retry_of: new.retry_of,
-        };
         let mut client = self.pool.get().await?;
         let tx = client.transaction().await?;
-        tx.execute(
-            &format!(
-                "INSERT INTO actions ({ACTION_COLUMNS}) VALUES \
-                 ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)"
-            ),
-            &[
-                &action.uuid,
-                &action.object,
-                &action.action,
-                &action.method,
-                &action.path,
-                &action.user_agent,
-                &action.start_date.micros(),
-                &action.end_date.map(Timestamp::micros),
-                &action.state.name(),
-                &action.ip,
-                &action.location,
-                &action.is_user_action,
-                &action.can_be_canceled,
-                &action.can_be_retried,
-                &action.user,
-                &action.domain_id,
-                &action.retry_of,
-            ],
-        )
-        .await?;
+        let action = insert(&tx, new).await?;
         self.notify(&tx, json!({"k": "a", "u": action.uuid}))
             .await?;
         tx.commit().await?;
@@ -123,30 +79,7 @@ impl ActionStore for PostgresStore {
     ) -> Result<Action> {
         let mut client = self.pool.get().await?;
         let tx = client.transaction().await?;
-        let mut action = load_for_update(&tx, uuid)
-            .await?
-            .ok_or(StoreError::NotFound)?;
-        if !action.state.may_become(to) {
-            return Err(StoreError::Conflict {
-                from: action.state,
-                to,
-            });
-        }
-        action.state = to;
-        if to.is_final() {
-            action.end_date = Some(end_date.unwrap_or_else(Timestamp::now));
-        } else if end_date.is_some() {
-            action.end_date = end_date;
-        }
-        tx.execute(
-            "UPDATE actions SET state = $1, end_date = $2 WHERE uuid = $3",
-            &[
-                &action.state.name(),
-                &action.end_date.map(Timestamp::micros),
-                &uuid,
-            ],
-        )
-        .await?;
+        let action = transition(&tx, uuid, to, end_date).await?;
         self.notify(&tx, json!({"k": "a", "u": uuid})).await?;
         tx.commit().await?;
         self.notifier.publish_action(Arc::new(action.clone()));
@@ -212,6 +145,90 @@ impl ActionStore for PostgresStore {
             .await?;
         rows.iter().map(read_line).collect()
     }
+}
+
+/// Inserts a new action inside `tx`.
+pub async fn insert(tx: &impl GenericClient, new: NewAction) -> Result<Action> {
+    let action = Action {
+        uuid: uuid::Uuid::new_v4().to_string(),
+        object: new.object,
+        action: new.action,
+        method: new.method,
+        path: new.path,
+        user_agent: new.user_agent,
+        start_date: new.start_date.unwrap_or_else(Timestamp::now),
+        end_date: new.end_date,
+        state: new.state.unwrap_or(ActionState::InProgress),
+        ip: new.ip,
+        location: new.location,
+        is_user_action: new.is_user_action,
+        can_be_canceled: new.can_be_canceled,
+        can_be_retried: new.can_be_retried,
+        user: new.user,
+        domain_id: new.domain_id,
+        retry_of: new.retry_of,
+    };
+    tx.execute(
+        &format!(
+            "INSERT INTO actions ({ACTION_COLUMNS}) VALUES \
+             ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)"
+        ),
+        &[
+            &action.uuid,
+            &action.object,
+            &action.action,
+            &action.method,
+            &action.path,
+            &action.user_agent,
+            &action.start_date.micros(),
+            &action.end_date.map(Timestamp::micros),
+            &action.state.name(),
+            &action.ip,
+            &action.location,
+            &action.is_user_action,
+            &action.can_be_canceled,
+            &action.can_be_retried,
+            &action.user,
+            &action.domain_id,
+            &action.retry_of,
+        ],
+    )
+    .await?;
+    Ok(action)
+}
+
+/// Moves an action inside `tx`, under its row lock, if the lifecycle allows it.
+pub async fn transition(
+    tx: &impl GenericClient,
+    uuid: &str,
+    to: ActionState,
+    end_date: Option<Timestamp>,
+) -> Result<Action> {
+    let mut action = load_for_update(tx, uuid)
+        .await?
+        .ok_or(StoreError::NotFound)?;
+    if !action.state.may_become(to) {
+        return Err(StoreError::Conflict {
+            from: action.state,
+            to,
+        });
+    }
+    action.state = to;
+    if to.is_final() {
+        action.end_date = Some(end_date.unwrap_or_else(Timestamp::now));
+    } else if end_date.is_some() {
+        action.end_date = end_date;
+    }
+    tx.execute(
+        "UPDATE actions SET state = $1, end_date = $2 WHERE uuid = $3",
+        &[
+            &action.state.name(),
+            &action.end_date.map(Timestamp::micros),
+            &uuid,
+        ],
+    )
+    .await?;
+    Ok(action)
 }
 
 /// Log lines `from..=to` of an action (what another node's hint announced).

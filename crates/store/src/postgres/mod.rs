@@ -42,6 +42,9 @@ pub struct PostgresStore {
     /// This node's identity in notifications, to skip hints about its own changes.
     node: String,
     writer: Writer,
+    /// What appends outside the writer (riding along with another change) need.
+    target: writer::Target,
+    publisher: Arc<Publisher>,
     notifier: Arc<Notifier>,
     listener: tokio::task::JoinHandle<()>,
 }
@@ -96,15 +99,12 @@ impl PostgresStore {
         let channel = format!("logbook.{schema}");
         let node = uuid::Uuid::new_v4().to_string();
         let publisher = Arc::new(Publisher::new(pool.clone(), Arc::clone(&notifier), last));
-        let writer = Writer::start(
-            pool.clone(),
-            writer::Target {
-                lock_key: lock_key(&schema),
-                channel: channel.clone(),
-                node: node.clone(),
-            },
-            Arc::clone(&publisher),
-        );
+        let target = writer::Target {
+            lock_key: lock_key(&schema),
+            channel: channel.clone(),
+            node: node.clone(),
+        };
+        let writer = Writer::start(pool.clone(), target.clone(), Arc::clone(&publisher));
         let listener = tokio::spawn(listen::run(
             config,
             channel.clone(),
@@ -118,6 +118,8 @@ impl PostgresStore {
             channel,
             node,
             writer,
+            target,
+            publisher,
             notifier,
             listener,
         })
@@ -150,9 +152,48 @@ impl Drop for PostgresStore {
     }
 }
 
+#[async_trait::async_trait]
 impl Store for PostgresStore {
     fn notifier(&self) -> &Notifier {
         &self.notifier
+    }
+
+    async fn create_action_recorded(
+        &self,
+        new: logbook_core::NewAction,
+        event: crate::ActionEvent,
+    ) -> Result<logbook_core::Action> {
+        let mut client = self.pool.get().await?;
+        let tx = client.transaction().await?;
+        let action = actions::insert(&tx, new).await?;
+        self.notify(&tx, serde_json::json!({"k": "a", "u": action.uuid}))
+            .await?;
+        let (previous, stored) =
+            writer::append_locked(&tx, &self.target, vec![event(&action)]).await?;
+        tx.commit().await?;
+        self.notifier.publish_action(Arc::new(action.clone()));
+        self.publisher.committed(previous, stored).await;
+        Ok(action)
+    }
+
+    async fn transition_action_recorded(
+        &self,
+        uuid: &str,
+        to: logbook_core::ActionState,
+        end_date: Option<logbook_core::Timestamp>,
+        event: crate::ActionEvent,
+    ) -> Result<logbook_core::Action> {
+        let mut client = self.pool.get().await?;
+        let tx = client.transaction().await?;
+        let action = actions::transition(&tx, uuid, to, end_date).await?;
+        self.notify(&tx, serde_json::json!({"k": "a", "u": uuid}))
+            .await?;
+        let (previous, stored) =
+            writer::append_locked(&tx, &self.target, vec![event(&action)]).await?;
+        tx.commit().await?;
+        self.notifier.publish_action(Arc::new(action.clone()));
+        self.publisher.committed(previous, stored).await;
+        Ok(action)
     }
 }
 

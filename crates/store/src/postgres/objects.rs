@@ -1,13 +1,14 @@
 //! The object registry in PostgreSQL. A change is read, merged and written under a
 //! row lock, so concurrent updates through different nodes never lose one another.
 
+use super::writer::append_locked;
 use super::PostgresStore;
 use crate::notifier::ObjectChange;
 use crate::sqlite::objects::merge;
-use crate::{ObjectStore, ObjectUpdate, Result, StoreError};
+use crate::{Appended, ObjectStore, ObjectUpdate, ObjectWrite, Result, StoreError};
 use async_trait::async_trait;
-use deadpool_postgres::GenericClient;
-use logbook_core::{Object, ObjectRef, Timestamp};
+use deadpool_postgres::{GenericClient, Transaction};
+use logbook_core::{NewRecord, Object, ObjectRef, Timestamp};
 use serde_json::{json, Map, Value};
 use std::sync::Arc;
 
@@ -17,58 +18,53 @@ const OBJECT_COLUMNS: &str =
 #[async_trait]
 impl ObjectStore for PostgresStore {
     async fn put_object(&self, update: ObjectUpdate) -> Result<Object> {
-        let key = update.key.clone().ok_or_else(|| StoreError::Invalid {
-            field: "object".into(),
-            problem: "type and id are required".into(),
-        })?;
         let mut client = self.pool.get().await?;
         let tx = client.transaction().await?;
-        // Make sure a row exists to lock, then merge under the lock.
-        tx.execute(
-            "INSERT INTO objects (object_type, object_id, updated) VALUES ($1, $2, $3) \
-             ON CONFLICT DO NOTHING",
-            &[&key.object_type, &key.object_id, &Timestamp::now().micros()],
-        )
-        .await?;
-        let row = tx
-            .query_one(
-                &format!(
-                    "SELECT {OBJECT_COLUMNS} FROM objects WHERE object_type = $1 AND object_id = $2 FOR UPDATE"
-                ),
-                &[&key.object_type, &key.object_id],
-            )
-            .await?;
-        let mut object = read_object(&row)?;
-        merge(&mut object, update);
-        object.updated = Timestamp::now();
-        let attributes = Value::Object(object.attributes.clone()).to_string();
-        tx.execute(
-            "UPDATE objects SET name = $3, state = $4, parent_type = $5, parent_id = $6, uri = $7, \
-             attributes = $8::text::json, domain_id = $9, updated = $10 \
-             WHERE object_type = $1 AND object_id = $2",
-            &[
-                &object.key.object_type,
-                &object.key.object_id,
-                &object.name,
-                &object.state,
-                &object.parent.as_ref().map(|p| p.object_type.clone()),
-                &object.parent.as_ref().map(|p| p.object_id.clone()),
-                &object.uri,
-                &attributes,
-                &object.domain_id,
-                &object.updated.micros(),
-            ],
-        )
-        .await?;
-        self.notify(
-            &tx,
-            json!({"k": "o", "t": key.object_type, "i": key.object_id}),
-        )
-        .await?;
+        let object = put(&tx, update).await?;
+        self.notify_object(&tx, &object.key).await?;
         tx.commit().await?;
         self.notifier
             .publish_object(ObjectChange::Updated(Arc::new(object.clone())));
         Ok(object)
+    }
+
+    async fn append_with_objects(
+        &self,
+        records: Vec<NewRecord>,
+        writes: Vec<ObjectWrite>,
+    ) -> Result<Appended> {
+        let mut client = self.pool.get().await?;
+        let tx = client.transaction().await?;
+        // The records first: that takes the append lock, so concurrent batches apply
+        // their object writes in the order of their record ids.
+        let (previous, stored) = append_locked(&tx, &self.target, records).await?;
+        let mut changes = Vec::with_capacity(writes.len());
+        for write in writes {
+            match write {
+                ObjectWrite::Put(update) => {
+                    let object = put(&tx, *update).await?;
+                    self.notify_object(&tx, &object.key).await?;
+                    changes.push(ObjectChange::Updated(Arc::new(object)));
+                }
+                ObjectWrite::Remove(key) => {
+                    if remove(&tx, &key).await? {
+                        self.notify_object(&tx, &key).await?;
+                        changes.push(ObjectChange::Removed(key));
+                    }
+                }
+            }
+        }
+        tx.commit().await?;
+        let appended = Appended {
+            count: stored.len(),
+            first_id: stored.first().map(|r| r.id),
+            last_id: stored.last().map(|r| r.id),
+        };
+        self.publisher.committed(previous, stored).await;
+        for change in changes {
+            self.notifier.publish_object(change);
+        }
+        Ok(appended)
     }
 
     async fn get_object(&self, key: &ObjectRef) -> Result<Option<Object>> {
@@ -94,19 +90,9 @@ impl ObjectStore for PostgresStore {
     async fn remove_object(&self, key: &ObjectRef) -> Result<bool> {
         let mut client = self.pool.get().await?;
         let tx = client.transaction().await?;
-        let removed = tx
-            .execute(
-                "DELETE FROM objects WHERE object_type = $1 AND object_id = $2",
-                &[&key.object_type, &key.object_id],
-            )
-            .await?
-            > 0;
+        let removed = remove(&tx, key).await?;
         if removed {
-            self.notify(
-                &tx,
-                json!({"k": "o", "t": key.object_type, "i": key.object_id}),
-            )
-            .await?;
+            self.notify_object(&tx, key).await?;
         }
         tx.commit().await?;
         if removed {
@@ -143,6 +129,72 @@ impl ObjectStore for PostgresStore {
             .await?;
         rows.iter().map(read_object).collect()
     }
+}
+
+impl PostgresStore {
+    async fn notify_object(&self, tx: &Transaction<'_>, key: &ObjectRef) -> Result<()> {
+        self.notify(
+            tx,
+            json!({"k": "o", "t": key.object_type, "i": key.object_id}),
+        )
+        .await
+    }
+}
+
+/// Creates or merges into an object inside `tx`, under its row lock.
+async fn put(tx: &Transaction<'_>, update: ObjectUpdate) -> Result<Object> {
+    let key = update.key.clone().ok_or_else(|| StoreError::Invalid {
+        field: "object".into(),
+        problem: "type and id are required".into(),
+    })?;
+    // Make sure a row exists to lock, then merge under the lock.
+    tx.execute(
+        "INSERT INTO objects (object_type, object_id, updated) VALUES ($1, $2, $3) \
+         ON CONFLICT DO NOTHING",
+        &[&key.object_type, &key.object_id, &Timestamp::now().micros()],
+    )
+    .await?;
+    let row = tx
+        .query_one(
+            &format!(
+                "SELECT {OBJECT_COLUMNS} FROM objects WHERE object_type = $1 AND object_id = $2 FOR UPDATE"
+            ),
+            &[&key.object_type, &key.object_id],
+        )
+        .await?;
+    let mut object = read_object(&row)?;
+    merge(&mut object, update);
+    object.updated = Timestamp::now();
+    let attributes = Value::Object(object.attributes.clone()).to_string();
+    tx.execute(
+        "UPDATE objects SET name = $3, state = $4, parent_type = $5, parent_id = $6, uri = $7, \
+         attributes = $8::text::json, domain_id = $9, updated = $10 \
+         WHERE object_type = $1 AND object_id = $2",
+        &[
+            &object.key.object_type,
+            &object.key.object_id,
+            &object.name,
+            &object.state,
+            &object.parent.as_ref().map(|p| p.object_type.clone()),
+            &object.parent.as_ref().map(|p| p.object_id.clone()),
+            &object.uri,
+            &attributes,
+            &object.domain_id,
+            &object.updated.micros(),
+        ],
+    )
+    .await?;
+    Ok(object)
+}
+
+async fn remove(tx: &Transaction<'_>, key: &ObjectRef) -> Result<bool> {
+    Ok(tx
+        .execute(
+            "DELETE FROM objects WHERE object_type = $1 AND object_id = $2",
+            &[&key.object_type, &key.object_id],
+        )
+        .await?
+        > 0)
 }
 
 pub async fn load(client: &impl GenericClient, key: &ObjectRef) -> Result<Option<Object>> {

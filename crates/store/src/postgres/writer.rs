@@ -25,6 +25,7 @@ const QUEUE_CAPACITY: usize = 4096;
 /// Ids per records partition.
 pub const PARTITION_IDS: i64 = 1_000_000;
 
+#[derive(Clone)]
 pub struct Target {
     pub lock_key: i32,
     pub channel: String,
@@ -132,6 +133,23 @@ async fn answer(publisher: &Publisher, previous: i64, stored: Vec<Record>, pendi
 async fn commit(pool: &Pool, target: &Target, pending: &[Job]) -> Result<(i64, Vec<Record>)> {
     let mut client = pool.get().await?;
     let tx = client.transaction().await?;
+    let records: Vec<NewRecord> = pending
+        .iter()
+        .flat_map(|job| job.records.iter().cloned())
+        .collect();
+    let appended = append_locked(&tx, target, records).await?;
+    tx.commit().await?;
+    Ok(appended)
+}
+
+/// Takes the append lock for the rest of `tx`, numbers `records` after the last
+/// committed id and inserts them; returns the last id before them and the stored
+/// records. Every append, batched or riding along with another change, goes here.
+pub(super) async fn append_locked(
+    tx: &Transaction<'_>,
+    target: &Target,
+    records: Vec<NewRecord>,
+) -> Result<(i64, Vec<Record>)> {
     tx.execute(
         "SELECT pg_advisory_xact_lock($1, $2)",
         &[&LOCK_CLASS, &target.lock_key],
@@ -144,21 +162,16 @@ async fn commit(pool: &Pool, target: &Target, pending: &[Job]) -> Result<(i64, V
         .await?
         .get(0);
     let now = Timestamp::now();
-    let mut stored = Vec::new();
-    let mut next = previous + 1;
-    for job in pending {
-        for new in &job.records {
-            stored.push(new.clone().into_record(next, now));
-            next += 1;
-        }
-    }
-    let last = next - 1;
-    if stored.is_empty() {
-        tx.commit().await?;
+    let stored: Vec<Record> = records
+        .into_iter()
+        .enumerate()
+        .map(|(i, new)| new.into_record(previous + 1 + i as i64, now))
+        .collect();
+    let Some(last) = stored.last().map(|r| r.id) else {
         return Ok((previous, stored));
-    }
-    ensure_partitions(&tx, last).await?;
-    insert(&tx, &stored).await?;
+    };
+    ensure_partitions(tx, last).await?;
+    insert(tx, &stored).await?;
     tx.execute(
         "UPDATE meta SET value = $1 WHERE key = 'last_record_id'",
         &[&last],
@@ -167,7 +180,6 @@ async fn commit(pool: &Pool, target: &Target, pending: &[Job]) -> Result<(i64, V
     let hint = serde_json::json!({"k": "r", "hw": last, "n": target.node}).to_string();
     tx.execute("SELECT pg_notify($1, $2)", &[&target.channel, &hint])
         .await?;
-    tx.commit().await?;
     Ok((previous, stored))
 }
 

@@ -212,13 +212,11 @@ fn user_where<P: rusqlite::ToSql>(
     clause: &str,
     param: P,
 ) -> Result<Option<User>> {
-    conn.query_row(
-        &format!("SELECT {USER_COLUMNS} FROM users WHERE {clause}"),
-        [param],
-        read_user,
-    )
-    .optional()?
-    .transpose()
+    // Cached: this runs on every authenticated request.
+    conn.prepare_cached(&format!("SELECT {USER_COLUMNS} FROM users WHERE {clause}"))?
+        .query_row([param], read_user)
+        .optional()?
+        .transpose()
 }
 
 fn read_user(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<User>> {
@@ -246,11 +244,10 @@ fn token_where<P: rusqlite::ToSql>(
     param: P,
 ) -> Result<Option<Token>> {
     Ok(conn
-        .query_row(
-            &format!("SELECT {TOKEN_COLUMNS} FROM tokens t JOIN users u ON u.id = t.user_id WHERE {clause}"),
-            [param],
-            read_token,
-        )
+        .prepare_cached(&format!(
+            "SELECT {TOKEN_COLUMNS} FROM tokens t JOIN users u ON u.id = t.user_id WHERE {clause}"
+        ))?
+        .query_row([param], read_token)
         .optional()?)
 }
 

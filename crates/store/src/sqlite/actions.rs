@@ -1,6 +1,6 @@
 //! Tracked actions and their log lines in SQLite.
 
-use super::writer::Announcement;
+use super::writer::{Announcement, Batch};
 use super::SqliteStore;
 use crate::notifier::ActionLogAppended;
 use crate::sql::{Placeholders, SqlBuilder};
@@ -17,54 +17,7 @@ const ACTION_COLUMNS: &str = "uuid, object, action, method, path, user_agent, st
 impl ActionStore for SqliteStore {
     async fn create_action(&self, new: NewAction) -> Result<Action> {
         self.writer
-            .write(move |conn, batch| {
-                let action = Action {
-                    uuid: uuid::Uuid::new_v4().to_string(),
-                    object: new.object,
-                    action: new.action,
-                    method: new.method,
-                    path: new.path,
-                    user_agent: new.user_agent,
-                    start_date: new.start_date.unwrap_or_else(Timestamp::now),
-                    end_date: new.end_date,
-                    state: new.state.unwrap_or(ActionState::InProgress),
-                    ip: new.ip,
-                    location: new.location,
-                    is_user_action: new.is_user_action,
-                    can_be_canceled: new.can_be_canceled,
-                    can_be_retried: new.can_be_retried,
-                    user: new.user,
-                    domain_id: new.domain_id,
-                    retry_of: new.retry_of,
-                };
-                let seq = batch.next_action_seq;
-                batch.next_action_seq += 1;
-                conn.execute(
-                    &format!("INSERT INTO actions (seq, {ACTION_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)"),
-                    rusqlite::params![
-                        seq,
-                        action.uuid,
-                        action.object,
-                        action.action,
-                        action.method,
-                        action.path,
-                        action.user_agent,
-                        action.start_date.micros(),
-                        action.end_date.map(Timestamp::micros),
-                        action.state.name(),
-                        action.ip,
-                        action.location,
-                        action.is_user_action,
-                        action.can_be_canceled,
-                        action.can_be_retried,
-                        action.user,
-                        action.domain_id,
-                        action.retry_of,
-                    ],
-                )?;
-                batch.announcements.push(Announcement::Action(Box::new(action.clone())));
-                Ok(action)
-            })
+            .write(move |conn, batch| insert_action(conn, batch, new))
             .await
     }
 
@@ -114,33 +67,7 @@ impl ActionStore for SqliteStore {
     ) -> Result<Action> {
         let uuid = uuid.to_string();
         self.writer
-            .write(move |conn, batch| {
-                let mut action = load(conn, &uuid)?.ok_or(StoreError::NotFound)?;
-                if !action.state.may_become(to) {
-                    return Err(StoreError::Conflict {
-                        from: action.state,
-                        to,
-                    });
-                }
-                action.state = to;
-                if to.is_final() {
-                    action.end_date = Some(end_date.unwrap_or_else(Timestamp::now));
-                } else if end_date.is_some() {
-                    action.end_date = end_date;
-                }
-                conn.execute(
-                    "UPDATE actions SET state = ?1, end_date = ?2 WHERE uuid = ?3",
-                    rusqlite::params![
-                        action.state.name(),
-                        action.end_date.map(Timestamp::micros),
-                        uuid
-                    ],
-                )?;
-                batch
-                    .announcements
-                    .push(Announcement::Action(Box::new(action.clone())));
-                Ok(action)
-            })
+            .write(move |conn, batch| apply_transition(conn, batch, &uuid, to, end_date))
             .await
     }
 
@@ -201,6 +128,98 @@ impl ActionStore for SqliteStore {
             })
             .await
     }
+}
+
+/// Inserts a new action (its uuid chosen here) inside a writer batch.
+pub(super) fn insert_action(
+    conn: &Connection,
+    batch: &mut Batch,
+    new: NewAction,
+) -> Result<Action> {
+    let action = Action {
+        uuid: uuid::Uuid::new_v4().to_string(),
+        object: new.object,
+        action: new.action,
+        method: new.method,
+        path: new.path,
+        user_agent: new.user_agent,
+        start_date: new.start_date.unwrap_or_else(Timestamp::now),
+        end_date: new.end_date,
+        state: new.state.unwrap_or(ActionState::InProgress),
+        ip: new.ip,
+        location: new.location,
+        is_user_action: new.is_user_action,
+        can_be_canceled: new.can_be_canceled,
+        can_be_retried: new.can_be_retried,
+        user: new.user,
+        domain_id: new.domain_id,
+        retry_of: new.retry_of,
+    };
+    let seq = batch.next_action_seq;
+    batch.next_action_seq += 1;
+    conn.execute(
+        &format!("INSERT INTO actions (seq, {ACTION_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)"),
+        rusqlite::params![
+            seq,
+            action.uuid,
+            action.object,
+            action.action,
+            action.method,
+            action.path,
+            action.user_agent,
+            action.start_date.micros(),
+            action.end_date.map(Timestamp::micros),
+            action.state.name(),
+            action.ip,
+            action.location,
+            action.is_user_action,
+            action.can_be_canceled,
+            action.can_be_retried,
+            action.user,
+            action.domain_id,
+            action.retry_of,
+        ],
+    )?;
+    batch
+        .announcements
+        .push(Announcement::Action(Box::new(action.clone())));
+    Ok(action)
+}
+
+/// Moves an action if its lifecycle allows it, inside a writer batch; the check and
+/// the update are under the same write lock, so no other move can come between.
+pub(super) fn apply_transition(
+    conn: &Connection,
+    batch: &mut Batch,
+    uuid: &str,
+    to: ActionState,
+    end_date: Option<Timestamp>,
+) -> Result<Action> {
+    let mut action = load(conn, uuid)?.ok_or(StoreError::NotFound)?;
+    if !action.state.may_become(to) {
+        return Err(StoreError::Conflict {
+            from: action.state,
+            to,
+        });
+    }
+    action.state = to;
+    if to.is_final() {
+        action.end_date = Some(end_date.unwrap_or_else(Timestamp::now));
+    } else if end_date.is_some() {
+        action.end_date = end_date;
+    }
+    conn.execute(
+        "UPDATE actions SET state = ?1, end_date = ?2 WHERE uuid = ?3",
+        rusqlite::params![
+            action.state.name(),
+            action.end_date.map(Timestamp::micros),
+            uuid
+        ],
+    )?;
+    batch
+        .announcements
+        .push(Announcement::Action(Box::new(action.clone())));
+    Ok(action)
 }
 
 fn to_sql(values: &[Scalar]) -> Vec<Box<dyn ToSql>> {

@@ -1,11 +1,11 @@
 //! The benchmark's yardstick: the same rows inserted straight into SQLite, with the
-//! same schema, indexes, pragmas and transaction size, and none of Logbook around
-//! them (no HTTP, no JSON text, no writer thread, no notifier).
+//! same schema, indexes, pragmas, statements and transaction size, and none of
+//! Logbook around them (no HTTP, no JSON text, no writer thread, no notifier).
 
-use super::plan::RECORD_COLUMNS;
+use super::records::{insert_row, insert_statements};
 use super::{open_writer, schema, DATABASE_FILE};
 use crate::Result;
-use logbook_core::{Level, NewRecord, Timestamp};
+use logbook_core::{NewRecord, Timestamp};
 use rusqlite::Connection;
 use std::path::Path;
 
@@ -34,42 +34,11 @@ impl RawSqlite {
         let now = Timestamp::now();
         let tx = self.conn.transaction()?;
         {
-            let mut insert = tx.prepare_cached(&format!(
-                "INSERT INTO records ({RECORD_COLUMNS}) VALUES \
-                 (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)"
-            ))?;
-            let mut index =
-                tx.prepare_cached("INSERT INTO records_fts (rowid, message) VALUES (?1, ?2)")?;
+            let (mut insert, mut index) = insert_statements(&tx)?;
             for new in rows {
-                let r = new.into_record(self.next_id, now);
+                let record = new.into_record(self.next_id, now);
                 self.next_id += 1;
-                let data = r.data.map(|d| serde_json::Value::Object(d).to_string());
-                insert.execute(rusqlite::params![
-                    r.id,
-                    r.ts.micros(),
-                    r.kind.code(),
-                    r.level.map(Level::number),
-                    r.category,
-                    r.source,
-                    r.instance,
-                    r.logger,
-                    r.user,
-                    r.user_id,
-                    r.domain_id,
-                    r.project_id,
-                    r.object_type,
-                    r.object_id,
-                    r.action,
-                    r.status,
-                    r.response_code,
-                    r.request_id,
-                    r.parent_request_id,
-                    r.message,
-                    data,
-                ])?;
-                if let Some(message) = &r.message {
-                    index.execute(rusqlite::params![r.id, message])?;
-                }
+                insert_row(&mut insert, &mut index, &record)?;
             }
         }
         tx.commit()?;

@@ -83,11 +83,45 @@ fn open_writer(path: &Path) -> Result<Connection> {
     conn.pragma_update(None, "foreign_keys", "ON")?;
     conn.pragma_update(None, "cache_size", -32_000)?;
     conn.pragma_update(None, "temp_store", "MEMORY")?;
+    // Room for every statement a request runs, so none is parsed twice.
+    conn.set_prepared_statement_cache_capacity(64);
     Ok(conn)
 }
 
+#[async_trait::async_trait]
 impl Store for SqliteStore {
     fn notifier(&self) -> &Notifier {
         &self.notifier
+    }
+
+    async fn create_action_recorded(
+        &self,
+        new: logbook_core::NewAction,
+        event: crate::ActionEvent,
+    ) -> crate::Result<logbook_core::Action> {
+        self.writer
+            .write(move |conn, batch| {
+                let action = actions::insert_action(conn, batch, new)?;
+                records::insert_records(conn, batch, vec![event(&action)])?;
+                Ok(action)
+            })
+            .await
+    }
+
+    async fn transition_action_recorded(
+        &self,
+        uuid: &str,
+        to: logbook_core::ActionState,
+        end_date: Option<logbook_core::Timestamp>,
+        event: crate::ActionEvent,
+    ) -> crate::Result<logbook_core::Action> {
+        let uuid = uuid.to_string();
+        self.writer
+            .write(move |conn, batch| {
+                let action = actions::apply_transition(conn, batch, &uuid, to, end_date)?;
+                records::insert_records(conn, batch, vec![event(&action)])?;
+                Ok(action)
+            })
+            .await
     }
 }

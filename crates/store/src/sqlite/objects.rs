@@ -3,9 +3,9 @@
 use super::writer::Announcement;
 use super::SqliteStore;
 use crate::notifier::ObjectChange;
-use crate::{ObjectStore, ObjectUpdate, Result, StoreError};
+use crate::{Appended, ObjectStore, ObjectUpdate, ObjectWrite, Result, StoreError};
 use async_trait::async_trait;
-use logbook_core::{Object, ObjectRef, Timestamp};
+use logbook_core::{NewRecord, Object, ObjectRef, Timestamp};
 use rusqlite::{Connection, OptionalExtension};
 use serde_json::{Map, Value};
 use std::sync::Arc;
@@ -49,17 +49,34 @@ impl ObjectStore for SqliteStore {
     async fn remove_object(&self, key: &ObjectRef) -> Result<bool> {
         let key = key.clone();
         self.writer
+            .write(move |conn, batch| remove(conn, batch, key))
+            .await
+    }
+
+    async fn append_with_objects(
+        &self,
+        records: Vec<NewRecord>,
+        writes: Vec<ObjectWrite>,
+    ) -> Result<Appended> {
+        self.writer
             .write(move |conn, batch| {
-                let removed = conn.execute(
-                    "DELETE FROM objects WHERE object_type = ?1 AND object_id = ?2",
-                    [&key.object_type, &key.object_id],
-                )? > 0;
-                if removed {
-                    batch
-                        .announcements
-                        .push(Announcement::Object(ObjectChange::Removed(key)));
+                let appended = super::records::insert_records(conn, batch, records)?;
+                for write in writes {
+                    match write {
+                        ObjectWrite::Put(update) => {
+                            let object = apply_update(conn, *update)?;
+                            batch
+                                .announcements
+                                .push(Announcement::Object(ObjectChange::Updated(Arc::new(
+                                    object,
+                                ))));
+                        }
+                        ObjectWrite::Remove(key) => {
+                            remove(conn, batch, key)?;
+                        }
+                    }
                 }
-                Ok(removed)
+                Ok(appended)
             })
             .await
     }
@@ -105,6 +122,19 @@ fn load(conn: &Connection, key: &ObjectRef) -> Result<Option<Object>> {
     conn.query_row(&sql, [&key.object_type, &key.object_id], read_object)
         .optional()?
         .transpose()
+}
+
+fn remove(conn: &Connection, batch: &mut super::writer::Batch, key: ObjectRef) -> Result<bool> {
+    let removed = conn.execute(
+        "DELETE FROM objects WHERE object_type = ?1 AND object_id = ?2",
+        [&key.object_type, &key.object_id],
+    )? > 0;
+    if removed {
+        batch
+            .announcements
+            .push(Announcement::Object(ObjectChange::Removed(key)));
+    }
+    Ok(removed)
 }
 
 fn apply_update(conn: &Connection, update: ObjectUpdate) -> Result<Object> {

@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use futures_util::stream::BoxStream;
 use logbook_core::query::{Condition, Field, Scalar};
 use logbook_core::{Kind, Level, NewRecord, Order, Query, Record, Timestamp};
-use rusqlite::{params_from_iter, Connection, ToSql};
+use rusqlite::{params_from_iter, CachedStatement, Connection, ToSql};
 
 #[async_trait]
 impl RecordStore for SqliteStore {
@@ -167,53 +167,19 @@ fn text_of(value: Option<rusqlite::types::Value>) -> Option<String> {
     }
 }
 
-fn insert_records(
+pub(super) fn insert_records(
     conn: &Connection,
     batch: &mut Batch,
     records: Vec<NewRecord>,
 ) -> Result<Appended> {
     let now = Timestamp::now();
-    let mut insert = conn.prepare_cached(&format!(
-        "INSERT INTO records ({RECORD_COLUMNS}) VALUES \
-         (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)"
-    ))?;
-    let mut index =
-        conn.prepare_cached("INSERT INTO records_fts (rowid, message) VALUES (?1, ?2)")?;
+    let (mut insert, mut index) = insert_statements(conn)?;
     let first_id = batch.next_record_id;
     let mut stored = Vec::with_capacity(records.len());
     for new in records {
         let record = new.into_record(batch.next_record_id, now);
         batch.next_record_id += 1;
-        let data = record
-            .data
-            .as_ref()
-            .map(|d| serde_json::Value::Object(d.clone()).to_string());
-        insert.execute(rusqlite::params![
-            record.id,
-            record.ts.micros(),
-            record.kind.code(),
-            record.level.map(Level::number),
-            record.category,
-            record.source,
-            record.instance,
-            record.logger,
-            record.user,
-            record.user_id,
-            record.domain_id,
-            record.project_id,
-            record.object_type,
-            record.object_id,
-            record.action,
-            record.status,
-            record.response_code,
-            record.request_id,
-            record.parent_request_id,
-            record.message,
-            data,
-        ])?;
-        if let Some(message) = &record.message {
-            index.execute(rusqlite::params![record.id, message])?;
-        }
+        insert_row(&mut insert, &mut index, &record)?;
         stored.push(record);
     }
     let appended = Appended {
@@ -223,6 +189,57 @@ fn insert_records(
     };
     batch.announcements.push(Announcement::Records(stored));
     Ok(appended)
+}
+
+/// The statements that store a record: its row, and its message in the trigram index.
+pub(super) fn insert_statements(
+    conn: &Connection,
+) -> rusqlite::Result<(CachedStatement<'_>, CachedStatement<'_>)> {
+    let insert = conn.prepare_cached(&format!(
+        "INSERT INTO records ({RECORD_COLUMNS}) VALUES \
+         (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)"
+    ))?;
+    let index = conn.prepare_cached("INSERT INTO records_fts (rowid, message) VALUES (?1, ?2)")?;
+    Ok((insert, index))
+}
+
+pub(super) fn insert_row(
+    insert: &mut CachedStatement<'_>,
+    index: &mut CachedStatement<'_>,
+    record: &Record,
+) -> rusqlite::Result<()> {
+    // Serialising a map of JSON values into a String cannot fail.
+    let data = record
+        .data
+        .as_ref()
+        .map(|d| serde_json::to_string(d).unwrap_or_default());
+    insert.execute(rusqlite::params![
+        record.id,
+        record.ts.micros(),
+        record.kind.code(),
+        record.level.map(Level::number),
+        record.category,
+        record.source,
+        record.instance,
+        record.logger,
+        record.user,
+        record.user_id,
+        record.domain_id,
+        record.project_id,
+        record.object_type,
+        record.object_id,
+        record.action,
+        record.status,
+        record.response_code,
+        record.request_id,
+        record.parent_request_id,
+        record.message,
+        data,
+    ])?;
+    if let Some(message) = &record.message {
+        index.execute(rusqlite::params![record.id, message])?;
+    }
+    Ok(())
 }
 
 pub(crate) fn read_record(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<Record>> {

@@ -144,6 +144,8 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX records_object_type ON records (object_type) WHERE object_type IS NOT NULL;
     CREATE INDEX records_action ON records (action) WHERE action IS NOT NULL;
     CREATE INDEX records_status ON records (status) WHERE status IS NOT NULL;
+    -- Counts by category and level (the commonest dashboard question) read only this.
+    CREATE INDEX records_category_level ON records (category, level);
     "#,
 ];
 

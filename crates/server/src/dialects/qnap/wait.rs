@@ -1,0 +1,150 @@
+//! `GET /api/v1/event/wait/{type}/{id}/{state}?duration=N`: answers when the container
+//! reaches `running` or `stopped`, or when the duration ends, with its info. A waiter
+//! subscribes to its object (`object_watch`): the write that changes the object wakes
+//! it, nothing polls, and an idle waiter costs one channel receiver.
+
+use super::{caller, reject_unknown, Answer};
+use crate::auth::Principal;
+use crate::error::ApiError;
+use crate::params::Params;
+use crate::AppState;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::StatusCode;
+use axum::Json;
+use logbook_core::object::CONTAINER_TYPES;
+use logbook_core::{Object, ObjectRef};
+use serde_json::{json, Map, Value};
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// The document's default.
+pub const DEFAULT_DURATION: Duration = Duration::from_secs(60);
+/// Longer waits are shortened to this, so a forgotten client cannot hold a request
+/// (and a proxy's connection) open indefinitely.
+pub const MAX_DURATION: Duration = Duration::from_secs(300);
+
+const STATES: [&str; 2] = ["running", "stopped"];
+
+pub async fn wait(
+    State(state): State<AppState>,
+    principal: Result<Principal, ApiError>,
+    Path((container_type, container_id, target)): Path<(String, String, String)>,
+    RawQuery(raw): RawQuery,
+) -> Answer<Json<Value>> {
+    let principal = caller(principal)?;
+    if !CONTAINER_TYPES.contains(&container_type.as_str()) {
+        return Err(ApiError::bad_request(
+            "container_type",
+            format!("{container_type:?} is not lxc or docker"),
+        )
+        .into());
+    }
+    if !STATES.contains(&target.as_str()) {
+        return Err(ApiError::bad_request(
+            "state",
+            format!("{target:?} is not running or stopped"),
+        )
+        .into());
+    }
+    let duration = {
+        let params = Params::parse(raw.as_deref())?;
+        let seconds = params.parsed::<f64>("duration", "a number of seconds")?;
+        reject_unknown(&params)?;
+        match seconds {
+            None => DEFAULT_DURATION,
+            Some(s) if s.is_finite() && s >= 0.0 => {
+                Duration::from_secs_f64(s.min(MAX_DURATION.as_secs_f64()))
+            }
+            Some(s) => {
+                return Err(ApiError::bad_request(
+                    "duration",
+                    format!("{s} is not a number of seconds"),
+                )
+                .into())
+            }
+        }
+    };
+    let key = ObjectRef::new(container_type, container_id);
+    // Subscribe before reading, so a change committed after the read still wakes us.
+    let mut changes = state
+        .object_watch
+        .subscribe(state.store.notifier(), key.clone());
+    let mut shutdown = state.shutdown.clone();
+    // A node already stopping answers at once with what it knows.
+    let stopping = *shutdown.borrow_and_update();
+    let deadline = Instant::now() + if stopping { Duration::ZERO } else { duration };
+    let mut current = visible(&state, &principal, &key).await?;
+    while current
+        .as_ref()
+        .is_none_or(|o| o.state.as_deref() != Some(target.as_str()))
+    {
+        tokio::select! {
+            _ = changes.changed() => {}
+            _ = tokio::time::sleep_until(deadline) => break,
+            _ = shutdown.changed() => break,
+        }
+        // Woken by a write to this object: the store has its committed state.
+        current = visible(&state, &principal, &key).await?;
+    }
+    match current {
+        Some(object) => Ok(Json(info(&object))),
+        None => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!(
+                "no {} container {:?} exists",
+                key.object_type, key.object_id
+            ),
+        )
+        .into()),
+    }
+}
+
+/// The object if it exists in a domain the caller may read; others' objects answer
+/// exactly like unknown ones.
+async fn visible(
+    state: &AppState,
+    principal: &Principal,
+    key: &ObjectRef,
+) -> Result<Option<Object>, ApiError> {
+    Ok(state
+        .store
+        .get_object(key)
+        .await?
+        .filter(|o| principal.can_read_domain(o.domain_id.as_deref())))
+}
+
+/// The document's container info; numbers the platform never reported are 0.
+fn info(object: &Object) -> Value {
+    let a = &object.attributes;
+    let number = |name: &str| {
+        a.get(name)
+            .filter(|v| v.is_number())
+            .cloned()
+            .unwrap_or(json!(0))
+    };
+    let ipaddress = match a.get("ipaddress") {
+        Some(Value::Array(list)) => Value::Array(list.clone()),
+        Some(Value::String(one)) => json!([one]),
+        _ => json!([]),
+    };
+    json!({
+        "cpu": a.get("cpu").filter(|v| v.is_number()).cloned().unwrap_or(json!(0.0)),
+        "id": object.key.object_id,
+        "image": text(a, "image"),
+        "ipaddress": ipaddress,
+        "memory": number("memory"),
+        "name": object.name.as_deref().unwrap_or(&object.key.object_id),
+        "rx": number("rx"),
+        "state": object.state,
+        "tx": number("tx"),
+        "type": object.key.object_type,
+    })
+}
+
+fn text(attributes: &Map<String, Value>, name: &str) -> Value {
+    attributes
+        .get(name)
+        .filter(|v| v.is_string())
+        .cloned()
+        .unwrap_or(Value::Null)
+}

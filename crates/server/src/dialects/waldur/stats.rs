@@ -1,0 +1,67 @@
+//! `GET|HEAD /api/system-logs/stats/`: per-instance counts and the on-disk size of
+//! log records as the store measures it.
+
+use super::instances::key_text;
+use super::{filters, Caller, DrfError};
+use crate::params::Params;
+use crate::AppState;
+use axum::extract::{RawQuery, State};
+use axum::http::HeaderValue;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use logbook_core::{Field, Kind, Query};
+use serde_json::json;
+
+pub async fn stats(
+    State(state): State<AppState>,
+    Caller(principal): Caller,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, DrfError> {
+    let params = Params::parse(raw.as_deref())?;
+    filters::reject_unknown(&params)?;
+    let groups = state
+        .store
+        .group(
+            &principal.scope(filters::view()),
+            &[Field::Source, Field::Instance],
+        )
+        .await?;
+    let mut bytes = state.store.size_on_disk(Kind::Log).await?;
+    if principal.readable_domains().is_some() {
+        // The size is store-wide; a caller confined to its domains sees its share of
+        // it (by record count) rather than how much other tenants log.
+        let all_logs = Query::newest_first().kinds(&[Kind::Log]);
+        let visible = state
+            .store
+            .count(&principal.scope(all_logs.clone()))
+            .await?;
+        let all = state.store.count(&all_logs).await?;
+        bytes = match all {
+            0 => 0,
+            all => (u128::from(bytes) * u128::from(visible) / u128::from(all)) as u64,
+        };
+    }
+    let instances: Vec<_> = groups
+        .iter()
+        .map(|g| {
+            json!({
+                "source": key_text(g, 0),
+                "instance": key_text(g, 1),
+                "count": g.count,
+            })
+        })
+        .collect();
+    let count = instances.len() as u64;
+    let megabytes = (bytes as f64 / (1024.0 * 1024.0) * 100.0).round() / 100.0;
+    let mut response = Json(json!({
+        "instances": instances,
+        "total_size_bytes": bytes,
+        "total_size_mb": megabytes,
+    }))
+    .into_response();
+    // The client's `system_logs_stats_count` (HEAD) reads this: the number of instances.
+    response
+        .headers_mut()
+        .insert("x-result-count", HeaderValue::from(count));
+    Ok(response)
+}
