@@ -194,6 +194,16 @@ async fn high_water(pool: &Pool) -> Result<i64> {
 /// The WHERE clause, with a long enough substring condition on the message written
 /// as `lower(message) LIKE '%...%'` so the trigram index can answer it.
 fn filter(b: &mut SqlBuilder, conditions: &[Condition]) -> String {
+    filter_with(b, conditions, true)
+}
+
+/// As [`filter`]; without `search_index` the substring condition stays a plain
+/// `strpos`, which no index answers: right for a short id window, where reading the
+/// window beats building a bitmap of every row containing a common word.
+fn filter_with(b: &mut SqlBuilder, conditions: &[Condition], search_index: bool) -> String {
+    if !search_index {
+        return b.all(conditions, "");
+    }
     let mut parts = Vec::with_capacity(conditions.len() + 1);
     let mut rest = conditions.to_vec();
     let searched = conditions.iter().position(
@@ -303,7 +313,7 @@ async fn by_id(
 ) -> Result<Vec<Record>> {
     let descending = query.order == Order::NewestFirst;
     let Some(want) = query.limit.map(|l| l.saturating_add(query.offset)) else {
-        return scan(client, query, conditions, None).await;
+        return scan(client, query, conditions, None, true).await;
     };
     let window = if descending {
         Condition::Compare(
@@ -316,7 +326,7 @@ async fn by_id(
     };
     let mut first = conditions.to_vec();
     first.push(window.clone());
-    let mut found = scan(client, query, &first, Some(want)).await?;
+    let mut found = scan(client, query, &first, Some(want), false).await?;
     if (found.len() as u64) < want {
         let mut rest = conditions.to_vec();
         rest.push(match window {
@@ -324,7 +334,7 @@ async fn by_id(
             Condition::Compare(f, _, v) => Condition::Compare(f, Comparison::Ge, v),
             other => other,
         });
-        let more = scan(client, query, &rest, Some(want - found.len() as u64)).await?;
+        let more = scan(client, query, &rest, Some(want - found.len() as u64), true).await?;
         found.extend(more);
     }
     let skip = (query.offset as usize).min(found.len());
@@ -337,9 +347,10 @@ async fn scan(
     query: &Query,
     conditions: &[Condition],
     limit: Option<u64>,
+    search_index: bool,
 ) -> Result<Vec<Record>> {
     let mut b = SqlBuilder::new(Placeholders::Dollar);
-    let filter = filter(&mut b, conditions);
+    let filter = filter_with(&mut b, conditions, search_index);
     let tail = match limit {
         Some(limit) => format!(" LIMIT {limit}"),
         None => limit_clause(query),
