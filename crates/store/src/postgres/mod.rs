@@ -27,6 +27,9 @@ pub use schema::latest_version as latest_schema_version;
 
 /// Pooled connections per node (readers and writers share them).
 const POOL_SIZE: usize = 16;
+/// How long a request queues for a free pooled connection when all are busy: a busy
+/// pool is back-pressure, not a fault, so this is longer than the connect timeout.
+const POOL_WAIT: Duration = Duration::from_secs(10);
 /// How long a request waits for a connection or a new connection: short, so that a
 /// request fails fast with 503 while the database is down.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
@@ -74,7 +77,7 @@ impl PostgresStore {
         let pool = Pool::builder(manager)
             .max_size(POOL_SIZE)
             .runtime(Runtime::Tokio1)
-            .wait_timeout(Some(CONNECT_TIMEOUT))
+            .wait_timeout(Some(POOL_WAIT))
             .create_timeout(Some(CONNECT_TIMEOUT))
             .recycle_timeout(Some(CONNECT_TIMEOUT))
             .build()
