@@ -174,6 +174,8 @@ impl Store for PostgresStore {
         let (previous, stored) =
             writer::append_locked(&tx, &self.target, vec![event(&action)]).await?;
         tx.commit().await?;
+        // Give the connection back first: announcing may need one to catch up.
+        drop(client);
         self.notifier.publish_action(Arc::new(action.clone()));
         self.publisher.committed(previous, stored).await;
         Ok(action)
@@ -194,6 +196,8 @@ impl Store for PostgresStore {
         let (previous, stored) =
             writer::append_locked(&tx, &self.target, vec![event(&action)]).await?;
         tx.commit().await?;
+        // Give the connection back first: announcing may need one to catch up.
+        drop(client);
         self.notifier.publish_action(Arc::new(action.clone()));
         self.publisher.committed(previous, stored).await;
         Ok(action)

@@ -33,6 +33,10 @@ impl ObjectStore for PostgresStore {
         records: Vec<NewRecord>,
         writes: Vec<ObjectWrite>,
     ) -> Result<Appended> {
+        if writes.is_empty() {
+            // Plain appends are group-committed by the writer.
+            return self.writer.append(records).await;
+        }
         let mut client = self.pool.get().await?;
         let tx = client.transaction().await?;
         // The records first: that takes the append lock, so concurrent batches apply
@@ -55,6 +59,8 @@ impl ObjectStore for PostgresStore {
             }
         }
         tx.commit().await?;
+        // Give the connection back first: announcing may need one to catch up.
+        drop(client);
         let appended = Appended {
             count: stored.len(),
             first_id: stored.first().map(|r| r.id),
