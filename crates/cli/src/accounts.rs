@@ -3,9 +3,11 @@
 
 use crate::store::{self, StoreArgs};
 use clap::Subcommand;
-use logbook_core::time::parse_duration;
 use logbook_core::{Role, Timestamp};
+use logbook_server::auth::audit::{self, actions, SecurityEvent};
 use logbook_server::auth::secrets;
+use logbook_server::auth::tokens::{self, Issuer};
+use logbook_server::native::accounts::{valid_name, MIN_PASSWORD_CHARS};
 use logbook_store::accounts::UserUpdate;
 use logbook_store::NewUser;
 
@@ -85,6 +87,7 @@ pub async fn user(command: UserCommand) -> anyhow::Result<()> {
             let role = Role::parse(&role).ok_or_else(|| {
                 anyhow::anyhow!("unknown role {role:?} (admin, auditor, user, writer)")
             })?;
+            let name = valid_name(name).map_err(|e| anyhow::anyhow!(e.describe()))?;
             let store = store::open(&store).await?;
             let password = read_password(&format!("Password for {name}: "))?;
             let user = store
@@ -96,6 +99,11 @@ pub async fn user(command: UserCommand) -> anyhow::Result<()> {
                     any_domain,
                 })
                 .await?;
+            let message = format!(
+                "User {:?} created with role {} in domain {:?}.",
+                user.name, user.role, user.domain
+            );
+            journal_cli(store.as_ref(), actions::USER_CREATE, &user, message).await;
             eprintln!(
                 "created {} ({}, domain {})",
                 user.name, user.role, user.domain
@@ -103,14 +111,19 @@ pub async fn user(command: UserCommand) -> anyhow::Result<()> {
         }
         UserCommand::List { store } => {
             let store = store::open(&store).await?;
-            println!("{:<24} {:<8} {:<20} STATUS", "NAME", "ROLE", "DOMAIN");
+            println!(
+                "{:<24} {:<8} {:<20} {:<10} STATUS",
+                "NAME", "ROLE", "DOMAIN", "ANY_DOMAIN"
+            );
             for u in store.list_users().await? {
                 let status = if u.disabled { "disabled" } else { "active" };
+                let any = if u.any_domain { "yes" } else { "no" };
                 println!(
-                    "{:<24} {:<8} {:<20} {status}",
+                    "{:<24} {:<8} {:<20} {:<10} {status}",
                     u.name,
                     u.role.name(),
-                    u.domain
+                    u.domain,
+                    any
                 );
             }
         }
@@ -121,10 +134,12 @@ pub async fn user(command: UserCommand) -> anyhow::Result<()> {
                 password_hash: Some(secrets::hash_password(&password)?),
                 ..UserUpdate::default()
             };
-            store
+            let user = store
                 .update_user(&name, update)
                 .await
                 .map_err(|e| not_found(e, &name))?;
+            let message = format!("User {name:?} changed: password.");
+            journal_cli(store.as_ref(), actions::USER_UPDATE, &user, message).await;
             eprintln!("password changed for {name}");
         }
         UserCommand::Disable { name, store } => {
@@ -133,10 +148,12 @@ pub async fn user(command: UserCommand) -> anyhow::Result<()> {
                 disabled: Some(true),
                 ..UserUpdate::default()
             };
-            store
+            let user = store
                 .update_user(&name, update)
                 .await
                 .map_err(|e| not_found(e, &name))?;
+            let message = format!("User {name:?} changed: disabled.");
+            journal_cli(store.as_ref(), actions::USER_UPDATE, &user, message).await;
             eprintln!("disabled {name}");
         }
     }
@@ -153,11 +170,11 @@ pub async fn token(command: TokenCommand) -> anyhow::Result<()> {
         } => {
             let expires = expires
                 .map(|text| {
-                    parse_duration(&text)
-                        .map(|d| Timestamp(Timestamp::now().micros() + d.as_micros() as i64))
-                        .ok_or_else(|| {
-                            anyhow::anyhow!("--expires {text:?} is not a duration like 30d or 12h")
-                        })
+                    tokens::parse_expiry(&text, Timestamp::now()).ok_or_else(|| {
+                        anyhow::anyhow!(
+                            "--expires {text:?} is not a lifetime like 30d or 12h, nor a future RFC 3339 time"
+                        )
+                    })
                 })
                 .transpose()?;
             let store = store::open(&store).await?;
@@ -165,10 +182,8 @@ pub async fn token(command: TokenCommand) -> anyhow::Result<()> {
                 .user_by_name(&user)
                 .await?
                 .ok_or_else(|| anyhow::anyhow!("no user named {user:?}"))?;
-            let secret = secrets::new_token();
-            let token = store
-                .create_token(account.id, name, secrets::digest(&secret), expires)
-                .await?;
+            let (secret, token) =
+                tokens::issue(store.as_ref(), &Issuer::cli(), &account, name, expires).await?;
             eprintln!(
                 "token {} created for {user}; it is shown only now:",
                 token.id
@@ -187,13 +202,7 @@ pub async fn token(command: TokenCommand) -> anyhow::Result<()> {
                     .expires
                     .map(|e| e.rfc3339())
                     .unwrap_or_else(|| "never".into());
-                let status = if t.revoked {
-                    "revoked"
-                } else if !t.is_usable(now) {
-                    "expired"
-                } else {
-                    "active"
-                };
+                let status = tokens::state(&t, now);
                 let name = t.name.clone().unwrap_or_default();
                 println!(
                     "{:<6} {:<20} {:<24} {:<28} {status}",
@@ -203,9 +212,13 @@ pub async fn token(command: TokenCommand) -> anyhow::Result<()> {
         }
         TokenCommand::Revoke { id, store } => {
             let store = store::open(&store).await?;
-            if !store.revoke_token(id).await? {
-                anyhow::bail!("no token with id {id}");
-            }
+            let token = store
+                .list_tokens()
+                .await?
+                .into_iter()
+                .find(|t| t.id == id)
+                .ok_or_else(|| anyhow::anyhow!("no token with id {id}"))?;
+            tokens::revoke(store.as_ref(), &Issuer::cli(), &token).await?;
             eprintln!("token {id} revoked");
         }
     }
@@ -219,10 +232,25 @@ fn read_password(prompt: &str) -> anyhow::Result<String> {
             anyhow::anyhow!("set LOGBOOK_PASSWORD or run in a terminal to be prompted ({e})")
         })?,
     };
-    if password.len() < 8 {
-        anyhow::bail!("the password must be at least 8 characters long");
+    if password.chars().count() < MIN_PASSWORD_CHARS {
+        anyhow::bail!("the password must be at least {MIN_PASSWORD_CHARS} characters long");
     }
     Ok(password)
+}
+
+/// Account changes made on the command line are journaled like those of the API,
+/// attributed to `cli` and filed in the account's domain.
+async fn journal_cli(
+    store: &dyn logbook_store::Store,
+    action: &'static str,
+    user: &logbook_store::User,
+    message: String,
+) {
+    let mut event = SecurityEvent::new(action, "success", "cli")
+        .about("user", user.name.clone())
+        .message(message);
+    event.domain = Some(user.domain.clone());
+    audit::journal(store, event).await;
 }
 
 fn not_found(e: logbook_store::StoreError, name: &str) -> anyhow::Error {

@@ -2,8 +2,10 @@
 
 mod accounts;
 mod bench;
+mod client;
 mod serve;
 mod store;
+mod tls;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -32,6 +34,19 @@ enum Command {
     /// Measure ingest, queries, export, disk and memory of a real server against
     /// baselines from the same run, and print the figures.
     Bench(bench::BenchArgs),
+    /// Print matching records (newest first) as a table, JSON or CSV.
+    Query(client::QueryArgs),
+    /// Print the latest matching records; with -f keep following new ones.
+    Tail(client::TailArgs),
+    /// Download every matching record as CSV or NDJSON.
+    Export(client::ExportArgs),
+    /// Upload records from an NDJSON file in batches (resumable).
+    Import(client::ImportArgs),
+    /// Print how many records match.
+    Count(client::CountArgs),
+    /// Measure live streams: delivery latency p50/p99 and the ingest rate with and
+    /// without ten thousand subscribers (as a ratio), against a real server process.
+    BenchStreams(bench::streams::StreamBenchArgs),
     /// The trivial handler `bench` compares single-record POSTs with.
     #[command(hide = true)]
     BenchNoop(bench::NoopArgs),
@@ -63,6 +78,12 @@ fn main() -> ExitCode {
             Command::Token(cmd) => accounts::token(cmd).await,
             Command::Bench(args) => bench::run(args).await,
             Command::BenchNoop(args) => bench::run_noop(args).await,
+            Command::BenchStreams(args) => bench::streams::run(args).await,
+            Command::Query(args) => client::query(args).await,
+            Command::Tail(args) => client::tail(args).await,
+            Command::Export(args) => client::export(args).await,
+            Command::Import(args) => client::import(args).await,
+            Command::Count(args) => client::count(args).await,
         }
     });
     match result {

@@ -2,10 +2,12 @@
 //! (so every acknowledged write is durable) and stop.
 
 use crate::store::{self, StoreArgs};
+use axum::serve::ListenerExt;
 use clap::Args;
 use logbook_server::auth::{ensure_admin, Bootstrap};
 use logbook_server::{router, AppState, Config};
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 #[derive(Args, Debug)]
@@ -21,12 +23,29 @@ pub struct ServeArgs {
     /// How long a login session lasts, in seconds.
     #[arg(long, env = "LOGBOOK_SESSION_TTL", default_value_t = 12 * 3600)]
     session_ttl: u64,
+    /// PEM certificate chain: serve HTTPS directly (with --tls-key).
+    #[arg(long, env = "LOGBOOK_TLS_CERT", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// PEM private key of --tls-cert.
+    #[arg(long, env = "LOGBOOK_TLS_KEY", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Failed logins allowed per account within 15 minutes before 429.
+    #[arg(long, env = "LOGBOOK_LOGIN_FAILURES_PER_ACCOUNT", default_value_t = 5)]
+    login_failures_per_account: usize,
+    /// Failed logins allowed per client address within 15 minutes before 429.
+    #[arg(long, env = "LOGBOOK_LOGIN_FAILURES_PER_ADDRESS", default_value_t = 20)]
+    login_failures_per_address: usize,
 }
 
 /// Longest wait for open connections (streams) after a shutdown signal.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(20);
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
+    // Read before anything else: a bad certificate should stop the start at once.
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(crate::tls::load_config(cert, key)?),
+        _ => None,
+    };
     let store = store::open(&args.store).await?;
     let bootstrap = Bootstrap {
         admin_password: std::env::var("LOGBOOK_ADMIN_PASSWORD").ok(),
@@ -41,7 +60,12 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let config = Config {
         max_body_bytes: args.max_body_bytes,
         session_ttl: Duration::from_secs(args.session_ttl),
-        tls: false,
+        tls: tls.is_some(),
+        login_limits: logbook_server::auth::rate_limit::LoginLimits {
+            per_account: args.login_failures_per_account,
+            per_address: args.login_failures_per_address,
+            ..Default::default()
+        },
     };
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let app = router(AppState::new(store.clone(), config, stopped));
@@ -49,22 +73,35 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", args.listen))?;
     let local = listener.local_addr()?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
     eprintln!(
-        "logbook listening on http://{local} ({})",
+        "logbook listening on {scheme}://{local} ({})",
         args.store.describe()
     );
     let (signalled, on_signal) = tokio::sync::oneshot::channel::<()>();
-    let server = axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(async move {
+    let graceful = async move {
         shutdown_signal().await;
         tracing::info!("shutting down: finishing in-flight requests");
         let _ = stop.send(true);
         let _ = signalled.send(());
-    });
-    let mut server = tokio::spawn(std::future::IntoFuture::into_future(server));
+    };
+    let service = app.into_make_service_with_connect_info::<SocketAddr>();
+    let server: std::pin::Pin<Box<dyn std::future::Future<Output = std::io::Result<()>> + Send>> =
+        match tls {
+            // `tap_io` is a no-op whose wrapper gives the TLS listener the
+            // SocketAddr connect info that handlers (login throttling) read.
+            Some(config) => Box::pin(std::future::IntoFuture::into_future(
+                axum::serve(
+                    crate::tls::TlsListener::new(listener, config)?.tap_io(|_| ()),
+                    service,
+                )
+                .with_graceful_shutdown(graceful),
+            )),
+            None => Box::pin(std::future::IntoFuture::into_future(
+                axum::serve(listener, service).with_graceful_shutdown(graceful),
+            )),
+        };
+    let mut server = tokio::spawn(server);
     tokio::select! {
         joined = &mut server => joined??,
         _ = async {

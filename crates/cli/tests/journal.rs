@@ -289,9 +289,8 @@ async fn logins_and_logouts_are_journal_entries(backend: Backend) {
     assert_eq!(login["domain_id"], "default");
     assert!(is_naive_second(login["event_time"].as_str().expect("time")));
     assert_eq!(
-        entries[2]["domain_id"],
-        Value::Null,
-        "a failed login has no domain"
+        entries[2]["domain_id"], "default",
+        "a failed login is filed in the domain of the account tried (issue 8)"
     );
     assert_eq!(
         ids_and_count(

@@ -366,9 +366,14 @@ async fn missing_or_wrong_credentials_get_401(backend: Backend) {
         let body: Value = response.json().await.expect("json error");
         assert!(body["error"].is_string(), "{body}");
     }
-    // Nothing was written by the refused POST.
-    let count = server.get_json("/logbook/v1/records/count").await;
+    // Nothing was written by the refused POST; the wrong Basic password is the one
+    // record: a failed login, journaled (issue 8).
+    let count = server.get_json("/logbook/v1/records/count?kind=log").await;
     assert_eq!(count["count"], 0);
+    let failed = server
+        .get_json("/logbook/v1/records?kind=journal&action=dashboard.user.login&status=failure")
+        .await;
+    assert_eq!(failed["records"].as_array().map(Vec::len), Some(1));
     // Every accepted form of the right credentials works.
     for request in [
         http.get(server.url("/logbook/v1/records"))

@@ -18,6 +18,7 @@ pub mod ingest;
 pub mod native;
 pub mod object_watch;
 pub mod params;
+pub mod stream;
 
 use axum::routing::get;
 use axum::Router;
@@ -37,6 +38,8 @@ pub struct Config {
     pub session_ttl: Duration,
     /// Whether the node is served over TLS (cookies get `Secure`).
     pub tls: bool,
+    /// Failed logins allowed per account and per address before 429.
+    pub login_limits: auth::rate_limit::LoginLimits,
 }
 
 impl Default for Config {
@@ -45,6 +48,7 @@ impl Default for Config {
             max_body_bytes: 16 * 1024 * 1024,
             session_ttl: Duration::from_secs(12 * 3600),
             tls: false,
+            login_limits: auth::rate_limit::LoginLimits::default(),
         }
     }
 }
@@ -56,6 +60,8 @@ pub struct AppState {
     pub config: Arc<Config>,
     /// Turns true when the node shuts down, so long-lived streams and waits end.
     pub shutdown: watch::Receiver<bool>,
+    /// Failed-login counters of this node.
+    pub logins: Arc<auth::rate_limit::LoginThrottle>,
     /// Per-object wake-ups for requests that wait on an object.
     pub object_watch: Arc<object_watch::ObjectWatch>,
 }
@@ -64,6 +70,9 @@ impl AppState {
     pub fn new(store: Arc<dyn Store>, config: Config, shutdown: watch::Receiver<bool>) -> AppState {
         AppState {
             store,
+            logins: Arc::new(auth::rate_limit::LoginThrottle::new(
+                config.login_limits.clone(),
+            )),
             config: Arc::new(config),
             shutdown,
             object_watch: Arc::default(),

@@ -4,19 +4,24 @@
 //! session cookie set by a login. The result is a [`Principal`]; what it may see and
 //! do is decided by its role and domain (tenancy), here and in core.
 
+pub mod audit;
 mod bootstrap;
 mod credentials;
+pub mod rate_limit;
 pub mod secrets;
 pub mod sessions;
+pub mod tokens;
 
 use crate::error::ApiError;
 use crate::AppState;
-use axum::extract::FromRequestParts;
+use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
 use logbook_core::{Query, Role, Timestamp};
 use logbook_store::User;
+use std::convert::Infallible;
+use std::net::{IpAddr, SocketAddr};
 
-pub use bootstrap::{ensure_admin, Bootstrap};
+pub use bootstrap::{ensure_admin, Bootstrap, DEFAULT_DOMAIN};
 pub use credentials::Presented;
 
 /// How the caller proved who it is.
@@ -115,14 +120,46 @@ impl FromRequestParts<AppState> for Principal {
         }
         let presented =
             Presented::from_headers(&parts.headers).ok_or_else(ApiError::unauthorized)?;
-        let principal = authenticate(state, presented).await?;
+        let client = client_address(parts);
+        let principal = authenticate_from(state, presented, client).await?;
         parts.extensions.insert(principal.clone());
         Ok(principal)
     }
 }
 
-/// Checks presented credentials against the store.
+/// The caller's IP address, when the server was started with connect info.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientAddr(pub Option<IpAddr>);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(ClientAddr(client_address(parts)))
+    }
+}
+
+fn client_address(parts: &Parts) -> Option<IpAddr> {
+    parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(addr)| addr.ip())
+}
+
+/// Checks presented credentials against the store; see [`authenticate_from`].
 pub async fn authenticate(state: &AppState, presented: Presented) -> Result<Principal, ApiError> {
+    authenticate_from(state, presented, None).await
+}
+
+/// Checks presented credentials against the store, on every request: a revoked or
+/// expired token, an ended session or a disabled account is refused at once, on
+/// every node sharing the store. A password sent with HTTP Basic is a login attempt
+/// like any other: throttled per account and address, and journaled when wrong.
+pub async fn authenticate_from(
+    state: &AppState,
+    presented: Presented,
+    client: Option<IpAddr>,
+) -> Result<Principal, ApiError> {
     let store = &state.store;
     let now = Timestamp::now();
     let active = |user: Option<User>| {
@@ -153,21 +190,35 @@ pub async fn authenticate(state: &AppState, presented: Presented) -> Result<Prin
             Ok(Principal::from_user(&user, Credential::Session { digest }))
         }
         Presented::Basic { user, secret } => {
-            let account = active(store.user_by_name(&user).await?)?;
             // An API key is tried first: it is a cheap lookup, a password is argon2.
             if let Some(token) = store.token_by_digest(&secrets::digest(&secret)).await? {
-                if token.user_id == account.id && token.is_usable(now) {
-                    return Ok(Principal::from_user(
-                        &account,
-                        Credential::Token { id: token.id },
-                    ));
+                if let Some(account) = store.user_by_name(&user).await? {
+                    if token.user_id == account.id && token.is_usable(now) && !account.disabled {
+                        return Ok(Principal::from_user(
+                            &account,
+                            Credential::Token { id: token.id },
+                        ));
+                    }
                 }
+                // A token of someone else, revoked or expired: not a password either.
+                return Err(ApiError::unauthorized());
             }
-            match &account.password_hash {
-                Some(hash) if secrets::verify_password(secret, hash.clone()).await => {
+            state.logins.check(&user, client)?;
+            match sessions::check_password(state, &user, &secret).await? {
+                Ok(account) => {
+                    state.logins.succeeded(&user);
                     Ok(Principal::from_user(&account, Credential::Password))
                 }
-                _ => Err(ApiError::unauthorized()),
+                Err(domain) => {
+                    state.logins.failed(&user, client);
+                    let mut event =
+                        audit::SecurityEvent::new(audit::actions::LOGIN, "failure", &user)
+                            .message(format!("HTTP Basic login failed for user {user:?}."))
+                            .from_client(client);
+                    event.domain = domain;
+                    audit::journal(state.store.as_ref(), event).await;
+                    Err(ApiError::unauthorized())
+                }
             }
         }
     }

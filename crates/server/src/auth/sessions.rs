@@ -1,11 +1,14 @@
 //! Login sessions: a random id in an HttpOnly, SameSite=Lax cookie (Secure over
 //! TLS), stored as a digest with an expiry.
 
+use super::audit::{self, actions, SecurityEvent};
 use super::credentials::SESSION_COOKIE;
 use super::secrets;
 use crate::error::ApiError;
 use crate::AppState;
 use logbook_core::Timestamp;
+use logbook_store::User;
+use std::net::IpAddr;
 
 /// Starts a session for the user; returns the `Set-Cookie` value.
 pub async fn start(state: &AppState, user_id: i64) -> Result<String, ApiError> {
@@ -61,45 +64,78 @@ pub fn credentials_from_body(
     Ok((get("username")?, get("password")?))
 }
 
-/// Verifies a password login and starts a session. Both outcomes are journaled.
+/// Verifies a password login and starts a session; see [`login_from`].
 pub async fn login(
     state: &AppState,
     username: &str,
     password: &str,
 ) -> Result<(super::Principal, String), ApiError> {
-    let user = state
-        .store
-        .user_by_name(username)
-        .await?
-        .filter(|u| !u.disabled);
-    let verified = match user.as_ref().and_then(|u| u.password_hash.clone()) {
-        Some(hash) => super::secrets::verify_password(password.to_string(), hash).await,
-        None => false,
+    login_from(state, None, username, password).await
+}
+
+/// Verifies a password login from `client` and starts a session. Failures are
+/// throttled per account and per address (429 + `Retry-After`); success and failure
+/// are both journaled.
+pub async fn login_from(
+    state: &AppState,
+    client: Option<IpAddr>,
+    username: &str,
+    password: &str,
+) -> Result<(super::Principal, String), ApiError> {
+    state.logins.check(username, client)?;
+    let user = match check_password(state, username, password).await? {
+        Ok(user) => user,
+        Err(domain) => {
+            state.logins.failed(username, client);
+            let mut event = SecurityEvent::new(actions::LOGIN, "failure", username)
+                .message(format!("Login failed for user {username:?}."))
+                .from_client(client);
+            event.domain = domain;
+            audit::journal(state.store.as_ref(), event).await;
+            return Err(ApiError::unauthorized());
+        }
     };
-    let Some(user) = user.filter(|_| verified) else {
-        journal(
-            state,
-            None,
-            username,
-            "dashboard.user.login",
-            "failure",
-            format!("Login failed for user {username:?}."),
-        )
-        .await;
-        return Err(ApiError::unauthorized());
-    };
+    state.logins.succeeded(username);
     let cookie = start(state, user.id).await?;
     let principal = super::Principal::from_user(&user, super::Credential::Password);
-    journal(
-        state,
-        Some(&principal),
-        username,
-        "dashboard.user.login",
-        "success",
-        format!("User {username:?} was successfully logged in."),
-    )
-    .await;
+    let event = SecurityEvent::by(actions::LOGIN, &principal)
+        .message(format!("User {username:?} was successfully logged in."))
+        .from_client(client);
+    audit::journal(state.store.as_ref(), event).await;
     Ok((principal, cookie))
+}
+
+/// The active account if the password is right; otherwise `Err` with the domain of
+/// the account tried, if it exists (to file the failure there). Unknown accounts
+/// cost one argon2 verification too, so timing does not tell which names exist.
+pub(super) async fn check_password(
+    state: &AppState,
+    username: &str,
+    password: &str,
+) -> Result<Result<User, Option<String>>, ApiError> {
+    let user = state.store.user_by_name(username).await?;
+    let hash = user
+        .as_ref()
+        .filter(|u| !u.disabled)
+        .and_then(|u| u.password_hash.clone());
+    let verified = match hash {
+        Some(hash) => secrets::verify_password(password.to_string(), hash).await,
+        None => {
+            let _ = secrets::verify_password(password.to_string(), decoy_hash()).await;
+            false
+        }
+    };
+    Ok(match user {
+        Some(user) if verified => Ok(user),
+        other => Err(other.map(|u| u.domain)),
+    })
+}
+
+fn decoy_hash() -> String {
+    static DECOY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    DECOY
+        .get_or_init(|| secrets::hash_password("no such account").unwrap_or_default())
+        .clone()
 }
 
 /// Ends the caller's session, if it used one; returns the cookie that clears it.
@@ -111,39 +147,8 @@ pub async fn logout(
         super::Credential::Session { digest } => Some(end(state, digest).await?),
         _ => None,
     };
-    let message = format!("User {:?} logged out.", principal.name);
-    journal(
-        state,
-        Some(principal),
-        &principal.name,
-        "dashboard.user.logout",
-        "success",
-        message,
-    )
-    .await;
+    let event = SecurityEvent::by(actions::LOGOUT, principal)
+        .message(format!("User {:?} logged out.", principal.name));
+    audit::journal(state.store.as_ref(), event).await;
     Ok(cookie)
-}
-
-/// Writes a security event to the journal. A failure to record is logged, not fatal:
-/// the login itself already succeeded or failed on its own terms.
-async fn journal(
-    state: &AppState,
-    principal: Option<&super::Principal>,
-    username: &str,
-    action: &str,
-    status: &str,
-    message: String,
-) {
-    let mut record = logbook_core::NewRecord::new(logbook_core::Kind::Journal);
-    record.action = Some(action.into());
-    record.status = Some(status.into());
-    record.object_type = Some("user".into());
-    record.object_id = Some(username.into());
-    record.user = Some(username.into());
-    record.message = Some(message);
-    record.domain_id = principal.map(|p| p.domain.clone());
-    record.user_id = principal.map(|p| p.user_id.to_string());
-    if let Err(e) = state.store.append(vec![record]).await {
-        tracing::warn!(error = %e, action, "could not journal a security event");
-    }
 }

@@ -1,6 +1,6 @@
 //! Native session login/logout (`POST /logbook/v1/login` with JSON or a form).
 
-use crate::auth::{sessions, Credential, Principal};
+use crate::auth::{sessions, ClientAddr, Credential, Principal};
 use crate::body::read_limited;
 use crate::error::ApiError;
 use crate::AppState;
@@ -13,12 +13,13 @@ use serde_json::{json, Value};
 
 pub async fn login(
     State(state): State<AppState>,
+    ClientAddr(client): ClientAddr,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
     let bytes = read_limited(body, 64 * 1024).await?;
     let (username, password) = sessions::credentials_from_body(&headers, &bytes)?;
-    let (principal, cookie) = sessions::login(&state, &username, &password).await?;
+    let (principal, cookie) = sessions::login_from(&state, client, &username, &password).await?;
     Ok((
         [(header::SET_COOKIE, cookie)],
         Json(whoami_json(&principal)),

@@ -1,14 +1,15 @@
 //! The native API under `/logbook/v1/`: the whole core model with its own names.
 
+pub mod accounts;
 pub mod actions;
-mod export;
+pub mod export;
 pub mod filters;
 mod login;
 pub mod objects;
 mod records;
 
 use crate::AppState;
-use axum::routing::{get, post, put};
+use axum::routing::{delete, get, patch, post, put};
 use axum::Router;
 
 pub fn router() -> Router<AppState> {
@@ -20,6 +21,7 @@ pub fn router() -> Router<AppState> {
         .route("/logbook/v1/records/count", get(records::count))
         .route("/logbook/v1/records/{id}", get(records::get_one))
         .route("/logbook/v1/export", get(export::export))
+        .route("/logbook/v1/stream", get(crate::stream::stream))
         .route(
             "/logbook/v1/objects/{object_type}/{object_id}",
             put(objects::put).get(objects::get_one),
@@ -39,4 +41,14 @@ pub fn router() -> Router<AppState> {
         .route("/logbook/v1/login", post(login::login))
         .route("/logbook/v1/logout", post(login::logout))
         .route("/logbook/v1/whoami", get(login::whoami))
+        .route(
+            "/logbook/v1/users",
+            get(accounts::list_users).post(accounts::create_user),
+        )
+        .route("/logbook/v1/users/{name}", patch(accounts::update_user))
+        .route(
+            "/logbook/v1/tokens",
+            get(accounts::list_tokens).post(accounts::create_token),
+        )
+        .route("/logbook/v1/tokens/{id}", delete(accounts::revoke_token))
 }

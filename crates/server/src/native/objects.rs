@@ -24,14 +24,19 @@ pub async fn put(
         return Err(ApiError::bad_request("body", "must be a JSON object"));
     };
     let key = ObjectRef::new(object_type, object_id);
-    if let Some(existing) = state.store.get_object(&key).await? {
+    let existing = state.store.get_object(&key).await?;
+    if let Some(existing) = &existing {
         if !principal.can_read_domain(existing.domain_id.as_deref()) {
             return Err(ApiError::not_found());
         }
     }
     let changed = body.clone();
     let mut update = update_from_json(body)?;
-    update.domain_id = Some(principal.write_domain(update.domain_id.as_deref(), "domain_id")?);
+    // An update that names no domain keeps the object where it is (an admin's
+    // state change must not move a tenant's object into the admin's domain).
+    let kept = existing.and_then(|o| o.domain_id);
+    let requested = update.domain_id.as_deref().or(kept.as_deref());
+    update.domain_id = Some(principal.write_domain(requested, "domain_id")?);
     update.key = Some(key.clone());
     // The change is also an event, committed with it, so event views and streams see
     // what the platform set directly.

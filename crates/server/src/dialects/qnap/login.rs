@@ -2,7 +2,7 @@
 //! session cookie (HttpOnly, SameSite=Lax) shared with every other API.
 
 use super::Answer;
-use crate::auth::sessions;
+use crate::auth::{sessions, ClientAddr};
 use crate::body::read_limited;
 use crate::AppState;
 use axum::body::Body;
@@ -17,12 +17,13 @@ const MAX_LOGIN_BYTES: usize = 64 * 1024;
 
 pub async fn login(
     State(state): State<AppState>,
+    ClientAddr(client): ClientAddr,
     headers: HeaderMap,
     body: Body,
 ) -> Answer<Response> {
     let bytes = read_limited(body, MAX_LOGIN_BYTES).await?;
     let (username, password) = sessions::credentials_from_body(&headers, &bytes)?;
-    let (principal, cookie) = sessions::login(&state, &username, &password).await?;
+    let (principal, cookie) = sessions::login_from(&state, client, &username, &password).await?;
     Ok((
         [(header::SET_COOKIE, cookie)],
         Json(json!({
