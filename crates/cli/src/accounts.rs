@@ -88,7 +88,7 @@ pub async fn user(command: UserCommand) -> anyhow::Result<()> {
                 anyhow::anyhow!("unknown role {role:?} (admin, auditor, user, writer)")
             })?;
             let name = valid_name(name).map_err(|e| anyhow::anyhow!(e.describe()))?;
-            let store = store::open(&store)?;
+            let store = store::open(&store).await?;
             let password = read_password(&format!("Password for {name}: "))?;
             let user = store
                 .create_user(NewUser {
@@ -110,7 +110,7 @@ pub async fn user(command: UserCommand) -> anyhow::Result<()> {
             );
         }
         UserCommand::List { store } => {
-            let store = store::open(&store)?;
+            let store = store::open(&store).await?;
             println!(
                 "{:<24} {:<8} {:<20} {:<10} STATUS",
                 "NAME", "ROLE", "DOMAIN", "ANY_DOMAIN"
@@ -128,7 +128,7 @@ pub async fn user(command: UserCommand) -> anyhow::Result<()> {
             }
         }
         UserCommand::Passwd { name, store } => {
-            let store = store::open(&store)?;
+            let store = store::open(&store).await?;
             let password = read_password(&format!("New password for {name}: "))?;
             let update = UserUpdate {
                 password_hash: Some(secrets::hash_password(&password)?),
@@ -143,7 +143,7 @@ pub async fn user(command: UserCommand) -> anyhow::Result<()> {
             eprintln!("password changed for {name}");
         }
         UserCommand::Disable { name, store } => {
-            let store = store::open(&store)?;
+            let store = store::open(&store).await?;
             let update = UserUpdate {
                 disabled: Some(true),
                 ..UserUpdate::default()
@@ -177,7 +177,7 @@ pub async fn token(command: TokenCommand) -> anyhow::Result<()> {
                     })
                 })
                 .transpose()?;
-            let store = store::open(&store)?;
+            let store = store::open(&store).await?;
             let account = store
                 .user_by_name(&user)
                 .await?
@@ -191,7 +191,7 @@ pub async fn token(command: TokenCommand) -> anyhow::Result<()> {
             println!("{secret}");
         }
         TokenCommand::List { store } => {
-            let store = store::open(&store)?;
+            let store = store::open(&store).await?;
             println!(
                 "{:<6} {:<20} {:<24} {:<28} STATUS",
                 "ID", "USER", "NAME", "EXPIRES"
@@ -211,7 +211,7 @@ pub async fn token(command: TokenCommand) -> anyhow::Result<()> {
             }
         }
         TokenCommand::Revoke { id, store } => {
-            let store = store::open(&store)?;
+            let store = store::open(&store).await?;
             let token = store
                 .list_tokens()
                 .await?

@@ -46,7 +46,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         (Some(cert), Some(key)) => Some(crate::tls::load_config(cert, key)?),
         _ => None,
     };
-    let store = store::open(&args.store)?;
+    let store = store::open(&args.store).await?;
     let bootstrap = Bootstrap {
         admin_password: std::env::var("LOGBOOK_ADMIN_PASSWORD").ok(),
         admin_token: std::env::var("LOGBOOK_ADMIN_TOKEN").ok(),
@@ -75,8 +75,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let local = listener.local_addr()?;
     let scheme = if tls.is_some() { "https" } else { "http" };
     eprintln!(
-        "logbook listening on {scheme}://{local} (data in {})",
-        args.store.data.display()
+        "logbook listening on {scheme}://{local} ({})",
+        args.store.describe()
     );
     let (signalled, on_signal) = tokio::sync::oneshot::channel::<()>();
     let graceful = async move {

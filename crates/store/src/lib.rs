@@ -10,6 +10,7 @@
 pub mod accounts;
 mod error;
 pub mod notifier;
+pub mod postgres;
 pub mod sql;
 pub mod sqlite;
 

@@ -112,6 +112,9 @@ impl SqlBuilder {
                 let p = self.bind(Scalar::Text(needle.to_lowercase()));
                 match self.style {
                     Placeholders::Question => format!("instr(lower({col}), {p}) > 0"),
+                    Placeholders::Dollar if field.is_integer() => {
+                        format!("strpos({col}::text, {p}) > 0")
+                    }
                     Placeholders::Dollar => format!("strpos(lower({col}), {p}) > 0"),
                 }
             }

@@ -6,6 +6,7 @@
 mod measure;
 mod node;
 mod noop;
+mod postgres;
 pub mod streams;
 mod workload;
 
@@ -50,6 +51,11 @@ pub struct BenchArgs {
     /// Repetitions of each query for its latency percentiles.
     #[arg(long, default_value_t = 200)]
     pub repeat: usize,
+    /// Measure a node on this PostgreSQL database instead of the embedded store (in
+    /// schemas of its own, dropped afterwards); the baseline is then multi-row
+    /// INSERTs of the same rows straight into PostgreSQL.
+    #[arg(long)]
+    pub database: Option<String>,
 }
 
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
@@ -76,7 +82,14 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         args.batch, args.uploaders, args.clients
     );
 
-    let server = Child::serve(&data)?;
+    let pg_run = match &args.database {
+        Some(url) => Some(postgres::PgRun::create(url).await?),
+        None => None,
+    };
+    let server = match &pg_run {
+        Some(run) => Child::serve_with(&["--database", &run.node_url])?,
+        None => Child::serve(&data)?,
+    };
     let noop = Child::noop()?;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let idle = measure::memory(server.pid()).map(|m| m.0).unwrap_or(0);
@@ -105,7 +118,11 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     drop(noop);
 
     let mut http_rows = Workload::new(total);
-    let mut raw = Some((RawSqlite::open(&raw_dir)?, Workload::new(total)));
+    let mut raw = Some((
+        postgres::Baseline::open(pg_run.as_ref(), &raw_dir).await?,
+        Workload::new(total),
+    ));
+    let baseline = raw.as_ref().map(|(b, _)| b.name()).unwrap_or_default();
     let mut written = 0u64;
     let mut ndjson_bytes = 0u64;
     let mut raw_rate = f64::NAN;
@@ -126,7 +143,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
                 let (store, generator) =
                     raw.take().ok_or_else(|| anyhow::anyhow!("baseline lost"))?;
                 let started = Instant::now();
-                raw = Some(insert_raw(store, generator, n, args.batch as u64).await?);
+                raw = Some(store.insert(generator, n, args.batch as u64).await?);
                 raw_time += started.elapsed();
                 raw_rows += n;
             }
@@ -144,15 +161,17 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             ""
         };
         println!(
-            "batch ingest over HTTP: {http_rate:.0} records/s vs raw SQLite inserts {raw_rate:.0}/s = {:.0}%{baseline_note}",
+            "batch ingest over HTTP: {http_rate:.0} records/s vs {baseline} {raw_rate:.0}/s = {:.0}%{baseline_note}",
             100.0 * http_rate / raw_rate
         );
         queries(&http, &args, &server).await?;
         export(&http, &server, target).await?;
-        let on_disk = measure::dir_size(&data);
-        let raw_disk = measure::dir_size(&raw_dir);
+        let (on_disk, raw_disk) = match &pg_run {
+            Some(run) => run.sizes().await?,
+            None => (measure::dir_size(&data), measure::dir_size(&raw_dir)),
+        };
         println!(
-            "on disk: {:.0} bytes/record ({:.1} MiB; raw SQLite {:.1} MiB); NDJSON {:.0} bytes/record; disk/NDJSON = {:.2}x",
+            "on disk: {:.0} bytes/record ({:.1} MiB; raw baseline {:.1} MiB); NDJSON {:.0} bytes/record; disk/NDJSON = {:.2}x",
             on_disk as f64 / target as f64,
             mib(on_disk),
             mib(raw_disk),
@@ -168,6 +187,9 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         }
     }
     drop(server);
+    if let Some(run) = pg_run {
+        run.drop().await?;
+    }
     Ok(())
 }
 
@@ -288,7 +310,7 @@ async fn ingest_batches(
 }
 
 /// Inserts the next `count` rows of `generator` straight into SQLite.
-async fn insert_raw(
+pub(crate) async fn insert_raw(
     mut store: RawSqlite,
     mut generator: Workload,
     count: u64,

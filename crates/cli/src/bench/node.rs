@@ -25,6 +25,19 @@ impl Child {
         Child::start(command, token, false)
     }
 
+    /// A node with these store arguments (e.g. `--database URL`).
+    pub fn serve_with(store: &[&str]) -> anyhow::Result<Child> {
+        let token = logbook_server::auth::secrets::new_token();
+        let mut command = Command::new(std::env::current_exe()?);
+        command
+            .arg("serve")
+            .args(["--listen", "127.0.0.1:0"])
+            .args(store)
+            .env("LOGBOOK_ADMIN_TOKEN", &token)
+            .env("LOGBOOK_ADMIN_PASSWORD", &token);
+        Child::start(command, token, false)
+    }
+
     pub fn noop() -> anyhow::Result<Child> {
         let mut command = Command::new(std::env::current_exe()?);
         command.args(["bench-noop", "--listen", "127.0.0.1:0"]);

@@ -3,12 +3,14 @@
 //! directory, or its own PostgreSQL schema), so tests run in parallel safely.
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
+pub mod postgres;
 pub mod process;
 pub mod python;
 
 use logbook_core::Role;
 use logbook_server::auth::{ensure_admin, secrets, Bootstrap};
 use logbook_server::{router, AppState, Config};
+use logbook_store::postgres::PostgresStore;
 use logbook_store::sqlite::SqliteStore;
 use logbook_store::{NewUser, Store};
 use reqwest::{Method, RequestBuilder, Response};
@@ -23,10 +25,11 @@ pub const ADMIN_PASSWORD: &str = "admin-password-for-tests";
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
     Sqlite,
+    Postgres,
 }
 
 /// Runs each listed `async fn name(backend: Backend)` once per store, as separate
-/// tests named `sqlite::name` (and, where configured, `postgres::name`).
+/// tests named `sqlite::name` and `postgres::name`.
 #[macro_export]
 macro_rules! store_tests {
     ($($name:ident),* $(,)?) => {
@@ -35,6 +38,14 @@ macro_rules! store_tests {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
                     super::$name($crate::support::Backend::Sqlite).await
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::support::Backend::Postgres).await
                 }
             )*
         }
@@ -51,6 +62,7 @@ pub struct TestServer {
     stop: watch::Sender<bool>,
     task: tokio::task::JoinHandle<()>,
     _dir: Option<tempfile::TempDir>,
+    database: Option<postgres::TestDatabase>,
 }
 
 impl TestServer {
@@ -59,11 +71,18 @@ impl TestServer {
     }
 
     pub async fn start_with(backend: Backend, config: Config) -> TestServer {
-        let (store, dir): (Arc<dyn Store>, _) = match backend {
+        let (store, dir, database): (Arc<dyn Store>, _, _) = match backend {
             Backend::Sqlite => {
                 let dir = tempfile::tempdir().expect("temporary directory");
                 let store = SqliteStore::open(dir.path()).expect("open store");
-                (Arc::new(store), Some(dir))
+                (Arc::new(store), Some(dir), None)
+            }
+            Backend::Postgres => {
+                let database = postgres::TestDatabase::create().await;
+                let store = PostgresStore::open(&database.url)
+                    .await
+                    .expect("open store");
+                (Arc::new(store), None, Some(database))
             }
         };
         let token = secrets::new_token();
@@ -74,7 +93,9 @@ impl TestServer {
         ensure_admin(store.as_ref(), &bootstrap)
             .await
             .expect("bootstrap admin");
-        TestServer::serve(store, config, token, dir).await
+        let mut server = TestServer::serve(store, config, token, dir).await;
+        server.database = database;
+        server
     }
 
     async fn serve(
@@ -109,6 +130,7 @@ impl TestServer {
             stop,
             task,
             _dir: dir,
+            database: None,
         }
     }
 
@@ -185,6 +207,10 @@ impl TestServer {
     pub async fn stop(self) {
         let _ = self.stop.send(true);
         let _ = self.task.await;
+        if let Some(database) = self.database {
+            drop(self.store);
+            database.drop().await;
+        }
     }
 }
 

@@ -3,11 +3,11 @@
 //! (a WAL fsync per transaction); group commit in the writer keeps that affordable.
 
 mod accounts;
-mod actions;
+pub(crate) mod actions;
 pub mod baseline;
 mod export;
-mod objects;
-mod plan;
+pub(crate) mod objects;
+pub(crate) mod plan;
 mod pool;
 mod records;
 mod schema;

@@ -1,0 +1,331 @@
+//! Several Logbook nodes on one PostgreSQL database: real `logbook serve` processes
+//! share writes, sessions and tokens; changes through one node wake waiters on
+//! another; concurrent writers on two nodes never make a tailing reader skip a record.
+
+mod support;
+
+use logbook_core::ObjectRef;
+use logbook_store::postgres::PostgresStore;
+use logbook_store::{ObjectStore, ObjectUpdate, RecordStore, Store};
+use reqwest::Client;
+use serde_json::{json, Value};
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+use support::postgres::TestDatabase;
+use support::process::Node;
+
+fn spawn_node(database: &TestDatabase, token: &str) -> Node {
+    Node::spawn(&["--database", &database.url], token)
+}
+
+async fn post(http: &Client, node: &Node, body: &Value) -> reqwest::Response {
+    http.post(node.url("/logbook/v1/records"))
+        .bearer_auth(&node.token)
+        .json(body)
+        .send()
+        .await
+        .expect("post")
+}
+
+async fn get_json(http: &Client, node: &Node, path: &str) -> Value {
+    let response = http
+        .get(node.url(path))
+        .bearer_auth(&node.token)
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(response.status(), 200, "GET {path}");
+    response.json().await.expect("json")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_processes_on_one_database_behave_as_one_service() {
+    let database = TestDatabase::create().await;
+    let token = logbook_server::auth::secrets::new_token();
+    let a = spawn_node(&database, &token);
+    let b = spawn_node(&database, &token);
+    let http = Client::new();
+
+    // A write through A is visible through B at once.
+    let response = post(
+        &http,
+        &a,
+        &json!({"kind": "log", "message": "written via A"}),
+    )
+    .await;
+    assert_eq!(response.status(), 201);
+    let id = response.json::<Value>().await.expect("json")["first_id"]
+        .as_i64()
+        .expect("id");
+    let read = get_json(&http, &b, &format!("/logbook/v1/records/{id}")).await;
+    assert_eq!(read["message"], "written via A");
+    let response = post(
+        &http,
+        &b,
+        &json!({"kind": "log", "message": "written via B"}),
+    )
+    .await;
+    assert_eq!(response.status(), 201);
+    let listed = get_json(&http, &a, "/logbook/v1/records?order=asc").await;
+    let messages: Vec<&str> = listed["records"]
+        .as_array()
+        .expect("records")
+        .iter()
+        .filter_map(|r| r["message"].as_str())
+        .collect();
+    assert_eq!(messages, ["written via A", "written via B"]);
+
+    // A session opened through A works on B; logging out through B ends it on A.
+    let login = http
+        .post(a.url("/logbook/v1/login"))
+        .json(&json!({"username": "admin", "password": support::ADMIN_PASSWORD}))
+        .send()
+        .await
+        .expect("login");
+    assert_eq!(login.status(), 200);
+    let cookie = login
+        .headers()
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .expect("session cookie")
+        .to_string();
+    let whoami = http
+        .get(b.url("/logbook/v1/whoami"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .expect("whoami");
+    assert_eq!(whoami.status(), 200);
+    let logout = http
+        .post(b.url("/logbook/v1/logout"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .expect("logout");
+    assert_eq!(logout.status(), 200);
+    let after = http
+        .get(a.url("/logbook/v1/whoami"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .expect("whoami");
+    assert_eq!(after.status(), 401);
+
+    assert!(a.terminate());
+    assert!(b.terminate());
+    database.drop().await;
+}
+
+/// Milliseconds from sending a write through node A until `woken` resolves on
+/// another node, for `rounds` writes.
+async fn wake_latencies(store: &PostgresStore, node: &Node, rounds: usize) -> Vec<f64> {
+    let http = Client::new();
+    let mut latencies = Vec::new();
+    for i in 0..rounds {
+        let mut records = store.notifier().subscribe_records();
+        let mut high_water = store.notifier().watch_high_water();
+        high_water.borrow_and_update();
+        let started = Instant::now();
+        let body = json!({"kind": "log", "message": format!("wake {i}")});
+        let sent = post(&http, node, &body);
+        let (response, woken) = tokio::join!(sent, async {
+            tokio::time::timeout(Duration::from_secs(5), high_water.changed())
+                .await
+                .expect("woken within 5 s")
+                .expect("notifier alive");
+            started.elapsed()
+        });
+        assert_eq!(response.status(), 201);
+        let batch = records.recv().await.expect("the records themselves");
+        assert_eq!(
+            batch[0].message.as_deref(),
+            Some(format!("wake {i}").as_str())
+        );
+        latencies.push(woken.as_secs_f64() * 1000.0);
+    }
+    latencies
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn changes_through_one_node_wake_waiters_on_another_within_100_ms() {
+    let database = TestDatabase::create().await;
+    let token = logbook_server::auth::secrets::new_token();
+    let a = spawn_node(&database, &token);
+    // Node B, in this process, so the test can watch its notifier.
+    let b = PostgresStore::open(&database.url).await.expect("node B");
+    let c = PostgresStore::open(&database.url).await.expect("node C");
+
+    let mut latencies = wake_latencies(&b, &a, 30).await;
+    latencies.sort_by(f64::total_cmp);
+    let median = latencies[latencies.len() / 2];
+    let max = latencies[latencies.len() - 1];
+    eprintln!(
+        "cross-node wake-up (write via A -> notifier of B), ms: median {median:.1}, max {max:.1}"
+    );
+    // The wake includes the write's own commit; 100 ms is the requirement, asserted
+    // on the median, with a generous bound on the slowest on a shared machine.
+    assert!(median < 100.0, "median wake {median:.1} ms");
+    assert!(max < 1000.0, "slowest wake {max:.1} ms");
+
+    // Objects, actions and action logs changed through C reach B's notifier too.
+    let mut objects = b.notifier().subscribe_objects();
+    let mut actions = b.notifier().subscribe_actions();
+    let mut logs = b.notifier().subscribe_action_logs();
+    let key = ObjectRef::new("vm", "42");
+    let started = Instant::now();
+    c.put_object(ObjectUpdate {
+        key: Some(key.clone()),
+        state: Some("running".into()),
+        ..ObjectUpdate::default()
+    })
+    .await
+    .expect("put");
+    let change = tokio::time::timeout(Duration::from_secs(5), objects.recv())
+        .await
+        .expect("object change within 5 s")
+        .expect("change");
+    let object_ms = started.elapsed().as_secs_f64() * 1000.0;
+    match change {
+        logbook_store::notifier::ObjectChange::Updated(o) => {
+            assert_eq!(o.state.as_deref(), Some("running"))
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    c.remove_object(&key).await.expect("remove");
+    let removed = tokio::time::timeout(Duration::from_secs(5), objects.recv())
+        .await
+        .expect("removal within 5 s")
+        .expect("change");
+    assert!(matches!(removed, logbook_store::notifier::ObjectChange::Removed(k) if k == key));
+
+    use logbook_store::ActionStore;
+    let action = c
+        .create_action(logbook_core::NewAction {
+            action: "start".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("action");
+    let seen = tokio::time::timeout(Duration::from_secs(5), actions.recv())
+        .await
+        .expect("action within 5 s")
+        .expect("action");
+    assert_eq!(seen.uuid, action.uuid);
+    let started = Instant::now();
+    c.append_action_logs(&action.uuid, vec!["one".into(), "two".into()])
+        .await
+        .expect("logs");
+    let lines = tokio::time::timeout(Duration::from_secs(5), logs.recv())
+        .await
+        .expect("log lines within 5 s")
+        .expect("lines");
+    let log_ms = started.elapsed().as_secs_f64() * 1000.0;
+    assert_eq!(lines.uuid, action.uuid);
+    let texts: Vec<&str> = lines.lines.iter().map(|l| l.line.as_str()).collect();
+    assert_eq!(texts, ["one", "two"]);
+    eprintln!("cross-node object change {object_ms:.1} ms, action log follow {log_ms:.1} ms");
+    assert!(object_ms < 1000.0 && log_ms < 1000.0);
+
+    // B also answers from the store what A wrote (the notifier is only a hint).
+    assert_eq!(b.high_water().await.expect("hw"), 30);
+    drop((b, c));
+    assert!(a.terminate());
+    database.drop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_writers_on_two_nodes_never_make_a_tailing_reader_skip() {
+    const WRITERS: usize = 8;
+    const POSTS_EACH: usize = 40;
+    let database = TestDatabase::create().await;
+    let token = logbook_server::auth::secrets::new_token();
+    let a = std::sync::Arc::new(spawn_node(&database, &token));
+    let b = std::sync::Arc::new(spawn_node(&database, &token));
+    let http = Client::new();
+
+    let mut writers = Vec::new();
+    for w in 0..WRITERS {
+        let node = if w % 2 == 0 { a.clone() } else { b.clone() };
+        let http = http.clone();
+        writers.push(tokio::spawn(async move {
+            let mut acked = Vec::new();
+            for i in 0..POSTS_EACH {
+                // Batches of 1..=3 records so transactions differ in size.
+                let batch: Vec<Value> = (0..=(i % 3))
+                    .map(|j| json!({"kind": "log", "message": format!("w{w} p{i} r{j}")}))
+                    .collect();
+                let response = post(&http, &node, &json!(batch)).await;
+                assert_eq!(response.status(), 201);
+                let body: Value = response.json().await.expect("json");
+                let (first, last) = (
+                    body["first_id"].as_i64().expect("first"),
+                    body["last_id"].as_i64().expect("last"),
+                );
+                acked.extend(first..=last);
+            }
+            acked
+        }));
+    }
+
+    // The reader tails through node B, oldest first, following the cursor.
+    let tail = |cursor: Option<String>| {
+        let (http, b) = (http.clone(), b.clone());
+        async move {
+            let path = match cursor {
+                Some(c) => format!("/logbook/v1/records?order=asc&limit=50&cursor={c}"),
+                None => "/logbook/v1/records?order=asc&limit=50".to_string(),
+            };
+            get_json(&http, &b, &path).await
+        }
+    };
+    let mut seen: Vec<i64> = Vec::new();
+    let mut cursor = None;
+    let mut pages = 0;
+    let mut all_done = false;
+    loop {
+        let page = tail(cursor.clone()).await;
+        pages += 1;
+        for record in page["records"].as_array().expect("records") {
+            seen.push(record["id"].as_i64().expect("id"));
+        }
+        cursor = page["next_cursor"].as_str().map(str::to_string).or(cursor);
+        let empty = page["records"].as_array().is_some_and(Vec::is_empty);
+        if all_done && empty {
+            break;
+        }
+        if writers.iter().all(|w| w.is_finished()) {
+            all_done = true;
+        }
+    }
+    let mut acked = BTreeSet::new();
+    for writer in writers {
+        acked.extend(writer.await.expect("writer"));
+    }
+    let expected_total = WRITERS * (0..POSTS_EACH).map(|i| i % 3 + 1).sum::<usize>();
+    assert_eq!(acked.len(), expected_total);
+    assert!(
+        seen.windows(2).all(|w| w[0] < w[1]),
+        "the tail went backwards or repeated"
+    );
+    let seen_set: BTreeSet<i64> = seen.iter().copied().collect();
+    let skipped: Vec<&i64> = acked.difference(&seen_set).collect();
+    assert!(
+        skipped.is_empty(),
+        "the tail skipped {} records: {skipped:?}",
+        skipped.len()
+    );
+    assert_eq!(seen_set, acked, "the tail saw records nobody wrote");
+    // Ids are dense: appends are numbered under the lock, in commit order.
+    assert_eq!(
+        seen,
+        (1..=expected_total as i64).collect::<Vec<_>>(),
+        "ids have gaps"
+    );
+    eprintln!(
+        "tailing reader: {} records in {pages} pages, none skipped",
+        seen.len()
+    );
+    drop((a, b));
+    database.drop().await;
+}

@@ -1,0 +1,177 @@
+//! The real PostgreSQL server restarts under a running node during a write stream:
+//! requests fail fast with a 503 JSON error while it is down, no acknowledged record
+//! is lost, and the node recovers by itself. A test binary of its own, holding the
+//! PostgreSQL tests' lock exclusively (see support/postgres.rs), because it stops the
+//! server every other PostgreSQL test uses.
+
+mod support;
+
+use reqwest::Client;
+use serde_json::{json, Value};
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use support::postgres::{exclusive_lock, TestDatabase};
+use support::process::Node;
+
+/// Restarts the local server: `LOGBOOK_TEST_PG_RESTART` if set (a shell command),
+/// else the Debian cluster tool, else the service manager.
+fn restart_postgres() {
+    let attempts: Vec<Vec<String>> = match std::env::var("LOGBOOK_TEST_PG_RESTART") {
+        Ok(command) => vec![vec!["sh".into(), "-c".into(), command]],
+        Err(_) => vec![
+            vec![
+                "pg_ctlcluster".into(),
+                "15".into(),
+                "main".into(),
+                "restart".into(),
+            ],
+            vec!["service".into(), "postgresql".into(), "restart".into()],
+            vec!["systemctl".into(), "restart".into(), "postgresql".into()],
+        ],
+    };
+    for attempt in attempts {
+        let status = Command::new(&attempt[0]).args(&attempt[1..]).status();
+        if matches!(status, Ok(s) if s.success()) {
+            return;
+        }
+    }
+    panic!("could not restart PostgreSQL (set LOGBOOK_TEST_PG_RESTART to a command that does)");
+}
+
+#[derive(Default)]
+struct Outcomes {
+    /// (id, message) of every acknowledged record.
+    acked: Vec<(i64, String)>,
+    unavailable: usize,
+    /// The slowest 503, in milliseconds.
+    slowest_failure_ms: f64,
+    other_failures: Vec<String>,
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_restart_during_writes_loses_nothing_acknowledged() {
+    let _lock = tokio::task::spawn_blocking(exclusive_lock)
+        .await
+        .expect("lock");
+    let database = TestDatabase::create_unlocked().await;
+    let token = logbook_server::auth::secrets::new_token();
+    let node = Arc::new(Node::spawn(&["--database", &database.url], &token));
+    let http = Client::builder()
+        .timeout(Duration::from_secs(20))
+        .build()
+        .expect("client");
+    let stop = Arc::new(AtomicBool::new(false));
+
+    let mut writers = Vec::new();
+    for w in 0..4 {
+        let (node, http, stop) = (node.clone(), http.clone(), stop.clone());
+        writers.push(tokio::spawn(async move {
+            let mut outcomes = Outcomes::default();
+            let mut i = 0;
+            while !stop.load(Ordering::Relaxed) {
+                i += 1;
+                let message = format!("w{w} #{i}");
+                let started = Instant::now();
+                let response = http
+                    .post(node.url("/logbook/v1/records"))
+                    .bearer_auth(&node.token)
+                    .json(&json!({"kind": "log", "message": message}))
+                    .send()
+                    .await
+                    .expect("the node itself stays up");
+                let status = response.status();
+                let body: Value = response.json().await.unwrap_or(Value::Null);
+                match status.as_u16() {
+                    201 => outcomes
+                        .acked
+                        .push((body["first_id"].as_i64().expect("id"), message)),
+                    503 => {
+                        assert!(
+                            body["error"].is_string(),
+                            "503 without a JSON error: {body}"
+                        );
+                        outcomes.unavailable += 1;
+                        let ms = started.elapsed().as_secs_f64() * 1000.0;
+                        outcomes.slowest_failure_ms = outcomes.slowest_failure_ms.max(ms);
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                    _ => outcomes.other_failures.push(format!("{status} {body}")),
+                }
+            }
+            outcomes
+        }));
+    }
+
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let restart_started = Instant::now();
+    tokio::task::spawn_blocking(restart_postgres)
+        .await
+        .expect("restart task");
+    let restart_took = restart_started.elapsed();
+
+    // After the restart, the node must recover by itself: wait for a success.
+    let recovered = Instant::now();
+    let recovery = loop {
+        let response = http
+            .post(node.url("/logbook/v1/records"))
+            .bearer_auth(&node.token)
+            .json(&json!({"kind": "log", "message": "after the restart"}))
+            .send()
+            .await
+            .expect("post");
+        if response.status() == 201 {
+            break recovered.elapsed();
+        }
+        assert!(
+            recovered.elapsed() < Duration::from_secs(30),
+            "the node did not recover within 30 s of the restart"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    stop.store(true, Ordering::Relaxed);
+
+    let mut all = Outcomes::default();
+    for writer in writers {
+        let outcome = writer.await.expect("writer");
+        all.acked.extend(outcome.acked);
+        all.unavailable += outcome.unavailable;
+        all.slowest_failure_ms = all.slowest_failure_ms.max(outcome.slowest_failure_ms);
+        all.other_failures.extend(outcome.other_failures);
+    }
+    eprintln!(
+        "restart took {restart_took:?}; {} acknowledged, {} answered 503 (slowest {:.0} ms); \
+         first success {recovery:?} after the restart returned",
+        all.acked.len(),
+        all.unavailable,
+        all.slowest_failure_ms
+    );
+    assert!(all.other_failures.is_empty(), "{:?}", all.other_failures);
+    assert!(all.unavailable > 0, "no request saw the database down");
+    assert!(
+        all.slowest_failure_ms < 5000.0,
+        "a 503 took {:.0} ms",
+        all.slowest_failure_ms
+    );
+
+    // Every acknowledged record is there, with its own content.
+    for (id, message) in &all.acked {
+        let response = http
+            .get(node.url(&format!("/logbook/v1/records/{id}")))
+            .bearer_auth(&node.token)
+            .send()
+            .await
+            .expect("get");
+        assert_eq!(
+            response.status(),
+            200,
+            "acknowledged record {id} is missing"
+        );
+        let record: Value = response.json().await.expect("json");
+        assert_eq!(record["message"].as_str(), Some(message.as_str()));
+    }
+    drop(node);
+    database.drop().await;
+}

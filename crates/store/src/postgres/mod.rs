@@ -1,0 +1,283 @@
+//! The PostgreSQL store: several Logbook nodes share one database and behave as one
+//! service. Appends are serialised across nodes by a transaction-level advisory lock
+//! (which is also group commit: each node batches what is queued into one
+//! transaction), so ids are committed in id order and cursors never skip a record.
+//! LISTEN/NOTIFY carries hints between nodes; the store is always the truth.
+//! See docs/postgres.md for the design and its trade-offs.
+
+mod accounts;
+mod actions;
+pub mod baseline;
+mod listen;
+mod objects;
+mod records;
+mod schema;
+mod writer;
+
+use crate::{Notifier, Result, Store, StoreError};
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
+use listen::Publisher;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_postgres::types::ToSql;
+use tokio_postgres::NoTls;
+use writer::Writer;
+
+pub use schema::latest_version as latest_schema_version;
+
+/// Pooled connections per node (readers and writers share them).
+const POOL_SIZE: usize = 16;
+/// How long a request queues for a free pooled connection when all are busy: a busy
+/// pool is back-pressure, not a fault, so this is longer than the connect timeout.
+const POOL_WAIT: Duration = Duration::from_secs(10);
+/// How long a request waits for a connection or a new connection: short, so that a
+/// request fails fast with 503 while the database is down.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+/// First part of every advisory lock key Logbook takes ("LB").
+const LOCK_CLASS: i32 = 0x4C42;
+
+pub struct PostgresStore {
+    pool: Pool,
+    /// The schema the tables live in (the first of the connection's search_path).
+    schema: String,
+    /// The NOTIFY channel of this schema, so stores in other schemas stay apart.
+    channel: String,
+    /// This node's identity in notifications, to skip hints about its own changes.
+    node: String,
+    writer: Writer,
+    /// What appends outside the writer (riding along with another change) need.
+    target: writer::Target,
+    publisher: Arc<Publisher>,
+    notifier: Arc<Notifier>,
+    listener: tokio::task::JoinHandle<()>,
+}
+
+impl PostgresStore {
+    /// Connects to `url` (a `postgres://` URL or key=value string), applies the
+    /// migrations the database lacks and starts listening for other nodes' changes.
+    pub async fn open(url: &str) -> Result<PostgresStore> {
+        let mut config: tokio_postgres::Config = url.parse().map_err(|e| StoreError::Invalid {
+            field: "database".into(),
+            problem: format!("not a PostgreSQL connection string: {e}"),
+        })?;
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(CONNECT_TIMEOUT);
+        }
+        config.keepalives_idle(Duration::from_secs(30));
+        if config.get_application_name().is_none() {
+            config.application_name("logbook");
+        }
+        let manager = Manager::from_config(
+            config.clone(),
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(POOL_SIZE)
+            .runtime(Runtime::Tokio1)
+            .wait_timeout(Some(POOL_WAIT))
+            .create_timeout(Some(CONNECT_TIMEOUT))
+            .recycle_timeout(Some(CONNECT_TIMEOUT))
+            .build()
+            .map_err(|e| StoreError::Internal(format!("cannot build the pool: {e}")))?;
+        let mut client = pool.get().await?;
+        let schema: Option<String> = client
+            .query_one("SELECT current_schema()", &[])
+            .await?
+            .get(0);
+        let schema = schema.ok_or_else(|| {
+            StoreError::Unavailable(
+                "no schema of the connection's search_path exists; create it first".into(),
+            )
+        })?;
+        schema::migrate(&mut client, &schema).await?;
+        let last: i64 = client
+            .query_one("SELECT value FROM meta WHERE key = 'last_record_id'", &[])
+            .await?
+            .get(0);
+        drop(client);
+        let notifier = Arc::new(Notifier::new(last));
+        let channel = format!("logbook.{schema}");
+        let node = uuid::Uuid::new_v4().to_string();
+        let publisher = Arc::new(Publisher::new(pool.clone(), Arc::clone(&notifier), last));
+        let target = writer::Target {
+            lock_key: lock_key(&schema),
+            channel: channel.clone(),
+            node: node.clone(),
+        };
+        let writer = Writer::start(pool.clone(), target.clone(), Arc::clone(&publisher));
+        let listener = tokio::spawn(listen::run(
+            config,
+            channel.clone(),
+            node.clone(),
+            Arc::clone(&publisher),
+            pool.clone(),
+        ));
+        Ok(PostgresStore {
+            pool,
+            schema,
+            channel,
+            node,
+            writer,
+            target,
+            publisher,
+            notifier,
+            listener,
+        })
+    }
+
+    pub fn schema(&self) -> &str {
+        &self.schema
+    }
+
+    /// Announces a change to the other nodes, inside the transaction that makes it
+    /// (PostgreSQL delivers the notification only if and when it commits).
+    async fn notify(
+        &self,
+        tx: &deadpool_postgres::Transaction<'_>,
+        mut hint: serde_json::Value,
+    ) -> Result<()> {
+        hint["n"] = serde_json::Value::String(self.node.clone());
+        tx.execute(
+            "SELECT pg_notify($1, $2)",
+            &[&self.channel, &hint.to_string()],
+        )
+        .await?;
+        Ok(())
+    }
+}
+
+impl Drop for PostgresStore {
+    fn drop(&mut self) {
+        self.listener.abort();
+    }
+}
+
+#[async_trait::async_trait]
+impl Store for PostgresStore {
+    fn notifier(&self) -> &Notifier {
+        &self.notifier
+    }
+
+    async fn create_action_recorded(
+        &self,
+        new: logbook_core::NewAction,
+        event: crate::ActionEvent,
+    ) -> Result<logbook_core::Action> {
+        let mut client = self.pool.get().await?;
+        let tx = client.transaction().await?;
+        let action = actions::insert(&tx, new).await?;
+        self.notify(&tx, serde_json::json!({"k": "a", "u": action.uuid}))
+            .await?;
+        let (previous, stored) =
+            writer::append_locked(&tx, &self.target, vec![event(&action)]).await?;
+        tx.commit().await?;
+        // Give the connection back first: announcing may need one to catch up.
+        drop(client);
+        self.notifier.publish_action(Arc::new(action.clone()));
+        self.publisher.committed(previous, stored).await;
+        Ok(action)
+    }
+
+    async fn transition_action_recorded(
+        &self,
+        uuid: &str,
+        to: logbook_core::ActionState,
+        end_date: Option<logbook_core::Timestamp>,
+        event: crate::ActionEvent,
+    ) -> Result<logbook_core::Action> {
+        let mut client = self.pool.get().await?;
+        let tx = client.transaction().await?;
+        let action = actions::transition(&tx, uuid, to, end_date).await?;
+        self.notify(&tx, serde_json::json!({"k": "a", "u": uuid}))
+            .await?;
+        let (previous, stored) =
+            writer::append_locked(&tx, &self.target, vec![event(&action)]).await?;
+        tx.commit().await?;
+        // Give the connection back first: announcing may need one to catch up.
+        drop(client);
+        self.notifier.publish_action(Arc::new(action.clone()));
+        self.publisher.committed(previous, stored).await;
+        Ok(action)
+    }
+}
+
+/// The second part of the append lock's key: one lock per schema.
+fn lock_key(schema: &str) -> i32 {
+    // FNV-1a, folded to 32 bits; collisions only make two schemas share a lock.
+    let mut hash: u32 = 0x811c_9dc5;
+    for byte in schema.bytes() {
+        hash ^= u32::from(byte);
+        hash = hash.wrapping_mul(0x0100_0193);
+    }
+    i32::from_ne_bytes(hash.to_ne_bytes())
+}
+
+/// A bound parameter of a dynamically built statement.
+type Param = Box<dyn ToSql + Sync + Send>;
+
+fn params_of(values: &[logbook_core::query::Scalar]) -> Vec<Param> {
+    use logbook_core::query::Scalar;
+    values
+        .iter()
+        .map(|v| -> Param {
+            match v {
+                Scalar::Int(n) => Box::new(*n),
+                Scalar::Text(t) => Box::new(t.clone()),
+            }
+        })
+        .collect()
+}
+
+fn refs(params: &[Param]) -> Vec<&(dyn ToSql + Sync)> {
+    params
+        .iter()
+        .map(|p| p.as_ref() as &(dyn ToSql + Sync))
+        .collect()
+}
+
+impl From<tokio_postgres::Error> for StoreError {
+    fn from(e: tokio_postgres::Error) -> Self {
+        if let Some(db) = e.as_db_error() {
+            let code = db.code().code();
+            let message = db.message().to_string();
+            return match code.get(..2).unwrap_or("") {
+                // Connection exceptions, insufficient resources, operator
+                // intervention (shutdown, restart), system errors.
+                "08" | "53" | "57" | "58" => StoreError::Unavailable(message),
+                // Serialisation failures and deadlocks: retrying works.
+                "40" => StoreError::Busy,
+                "23" if code == "23505" => StoreError::Exists { what: message },
+                // Data the database cannot store (e.g. a NUL character in text).
+                "22" => StoreError::Invalid {
+                    field: "record".into(),
+                    problem: message,
+                },
+                _ => StoreError::Internal(format!("{code}: {message}")),
+            };
+        }
+        let text = match std::error::Error::source(&e) {
+            Some(cause) => format!("{e}: {cause}"),
+            None => e.to_string(),
+        };
+        if text.starts_with("error serializing") || text.starts_with("error deserializing") {
+            StoreError::Internal(text)
+        } else {
+            // Closed connections, I/O errors, timeouts: the database is away.
+            StoreError::Unavailable(text)
+        }
+    }
+}
+
+impl From<deadpool_postgres::PoolError> for StoreError {
+    fn from(e: deadpool_postgres::PoolError) -> Self {
+        use deadpool_postgres::PoolError;
+        match e {
+            PoolError::Backend(e) => e.into(),
+            PoolError::Closed => StoreError::Closed,
+            other => StoreError::Unavailable(other.to_string()),
+        }
+    }
+}

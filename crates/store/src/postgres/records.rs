@@ -1,0 +1,412 @@
+//! Records in PostgreSQL: appends through the writer (group commit under the append
+//! lock), reads in one REPEATABLE READ snapshot so a page and its high-water mark
+//! agree, substring search through the pg_trgm index.
+
+use super::{params_of, refs, PostgresStore};
+use crate::sql::{Placeholders, SqlBuilder};
+use crate::sqlite::plan;
+use crate::{Appended, Group, Page, RecordStore, Result, StoreError};
+use async_trait::async_trait;
+use deadpool_postgres::{GenericClient, Pool};
+use futures_util::stream::BoxStream;
+use logbook_core::query::{Comparison, Condition, Field, Scalar};
+use logbook_core::{Kind, Level, NewRecord, Order, Query, Record, Timestamp};
+use tokio_postgres::IsolationLevel;
+use tokio_stream::wrappers::ReceiverStream;
+
+/// Records per export batch, as in the embedded store.
+const EXPORT_BATCH: u64 = 2000;
+/// Ids read by the first, index-free phase of "newest N" (as in the embedded store).
+const WINDOW: i64 = 4096;
+
+pub const RECORD_COLUMNS_PLAIN: &str = "id, ts, kind, level, category, source, instance, logger, \"user\", user_id, domain_id, project_id, object_type, object_id, action, status, response_code, request_id, parent_request_id, message, data";
+/// As read back: `data` as its stored text, keys in the order they were written.
+pub const RECORD_COLUMNS: &str = "id, ts, kind, level, category, source, instance, logger, \"user\", user_id, domain_id, project_id, object_type, object_id, action, status, response_code, request_id, parent_request_id, message, data::text";
+
+#[async_trait]
+impl RecordStore for PostgresStore {
+    async fn append(&self, records: Vec<NewRecord>) -> Result<Appended> {
+        if records.is_empty() {
+            return Ok(Appended {
+                count: 0,
+                first_id: None,
+                last_id: None,
+            });
+        }
+        self.writer.append(records).await
+    }
+
+    async fn query(&self, query: &Query) -> Result<Page> {
+        query_page(&self.pool, query).await
+    }
+
+    async fn count(&self, query: &Query) -> Result<u64> {
+        let mut conditions = query.conditions.clone();
+        conditions.extend(plan::cursor_condition(query));
+        let mut b = SqlBuilder::new(Placeholders::Dollar);
+        let filter = filter(&mut b, &conditions);
+        let client = self.pool.get().await?;
+        let params = params_of(&b.params);
+        let n: i64 = client
+            .query_one(
+                &format!("SELECT count(*) FROM records WHERE {filter}"),
+                &refs(&params),
+            )
+            .await?
+            .get(0);
+        Ok(n.max(0) as u64)
+    }
+
+    async fn get(&self, id: i64) -> Result<Option<Record>> {
+        let client = self.pool.get().await?;
+        let statement = client
+            .prepare_cached(&format!(
+                "SELECT {RECORD_COLUMNS} FROM records WHERE id = $1"
+            ))
+            .await?;
+        client
+            .query_opt(&statement, &[&id])
+            .await?
+            .map(|row| read_record(&row))
+            .transpose()
+    }
+
+    fn export(&self, query: Query) -> BoxStream<'static, Result<Vec<Record>>> {
+        let (sender, receiver) = tokio::sync::mpsc::channel(2);
+        let pool = self.pool.clone();
+        tokio::spawn(async move {
+            // The export covers what is committed now, whatever arrives meanwhile.
+            let high_water = match high_water(&pool).await {
+                Ok(hw) => hw,
+                Err(e) => {
+                    let _ = sender.send(Err(e)).await;
+                    return;
+                }
+            };
+            let mut page = Query {
+                sort: Vec::new(),
+                offset: 0,
+                limit: Some(EXPORT_BATCH),
+                ..query
+            };
+            page.conditions.push(Condition::Compare(
+                Field::Id,
+                Comparison::Le,
+                Scalar::Int(high_water),
+            ));
+            loop {
+                let batch = query_page(&pool, &page).await;
+                let last = match &batch {
+                    Ok(p) if p.records.is_empty() => break,
+                    Ok(p) => p.records.last().map(|r| r.id),
+                    Err(_) => None,
+                };
+                let full = matches!(&batch, Ok(p) if p.records.len() as u64 >= EXPORT_BATCH);
+                if sender.send(batch.map(|p| p.records)).await.is_err() {
+                    break;
+                }
+                match last {
+                    Some(last) if full => page.after = Some(logbook_core::Cursor(last)),
+                    _ => break,
+                }
+            }
+        });
+        Box::pin(ReceiverStream::new(receiver))
+    }
+
+    async fn delete(&self, query: &Query) -> Result<u64> {
+        let mut b = SqlBuilder::new(Placeholders::Dollar);
+        let filter = filter(&mut b, &query.conditions);
+        let client = self.pool.get().await?;
+        let params = params_of(&b.params);
+        let deleted = client
+            .execute(
+                &format!("DELETE FROM records WHERE {filter}"),
+                &refs(&params),
+            )
+            .await?;
+        Ok(deleted)
+    }
+
+    async fn group(&self, query: &Query, fields: &[Field]) -> Result<Vec<Group>> {
+        let mut b = SqlBuilder::new(Placeholders::Dollar);
+        let filter = filter(&mut b, &query.conditions);
+        let cols: Vec<&str> = fields.iter().map(|f| crate::sql::column(*f)).collect();
+        let keys: Vec<String> = cols.iter().map(|c| format!("{c}::text")).collect();
+        // NULLs first and bytewise text order, as the embedded store sorts.
+        let order: Vec<String> = cols.iter().map(|c| format!("{c} NULLS FIRST")).collect();
+        let sql = format!(
+            "SELECT {}, count(*), max(ts) FROM records WHERE {filter} GROUP BY {} ORDER BY {}",
+            keys.join(", "),
+            cols.join(", "),
+            order.join(", ")
+        );
+        let client = self.pool.get().await?;
+        let params = params_of(&b.params);
+        let rows = client.query(&sql, &refs(&params)).await?;
+        let n = fields.len();
+        let mut groups = Vec::with_capacity(rows.len());
+        for row in rows {
+            let mut key = Vec::with_capacity(n);
+            for i in 0..n {
+                key.push(row.try_get::<_, Option<String>>(i)?);
+            }
+            groups.push(Group {
+                key,
+                count: row.try_get::<_, i64>(n)?.max(0) as u64,
+                last_ts: Timestamp(row.try_get::<_, Option<i64>>(n + 1)?.unwrap_or(0)),
+            });
+        }
+        Ok(groups)
+    }
+
+    async fn size_on_disk(&self, kind: Kind) -> Result<u64> {
+        let client = self.pool.get().await?;
+        let row = client
+            .query_one(
+                "SELECT (SELECT coalesce(sum(pg_total_relation_size(inhrelid)), 0)::bigint \
+                         FROM pg_inherits WHERE inhparent = 'records'::regclass), \
+                        (SELECT count(*) FROM records WHERE kind = $1), \
+                        (SELECT count(*) FROM records)",
+                &[&kind.code()],
+            )
+            .await?;
+        let (tables, of_kind, all): (i64, i64, i64) = (row.get(0), row.get(1), row.get(2));
+        if all <= 0 {
+            return Ok(0);
+        }
+        Ok((tables.max(0) as u128 * of_kind.max(0) as u128 / all as u128) as u64)
+    }
+
+    async fn high_water(&self) -> Result<i64> {
+        high_water(&self.pool).await
+    }
+}
+
+async fn high_water(pool: &Pool) -> Result<i64> {
+    let client = pool.get().await?;
+    Ok(client
+        .query_one("SELECT value FROM meta WHERE key = 'last_record_id'", &[])
+        .await?
+        .get(0))
+}
+
+/// The WHERE clause, with a long enough substring condition on the message written
+/// as `lower(message) LIKE '%...%'` so the trigram index can answer it.
+fn filter(b: &mut SqlBuilder, conditions: &[Condition]) -> String {
+    filter_with(b, conditions, true)
+}
+
+/// As [`filter`]; without `search_index` the substring condition stays a plain
+/// `strpos`, which no index answers: right for a short id window, where reading the
+/// window beats building a bitmap of every row containing a common word.
+fn filter_with(b: &mut SqlBuilder, conditions: &[Condition], search_index: bool) -> String {
+    if !search_index {
+        return b.all(conditions, "");
+    }
+    let mut parts = Vec::with_capacity(conditions.len() + 1);
+    let mut rest = conditions.to_vec();
+    let searched = conditions.iter().position(
+        |c| matches!(c, Condition::Contains(Field::Message, needle) if needle.chars().count() >= 3),
+    );
+    if let Some(position) = searched {
+        if let Condition::Contains(_, needle) = rest.remove(position) {
+            let pattern = format!("%{}%", escape_like(&needle.to_lowercase()));
+            let p = b.bind(Scalar::Text(pattern));
+            parts.push(format!("lower(message) LIKE {p}"));
+        }
+    }
+    parts.push(b.all(&rest, ""));
+    parts.join(" AND ")
+}
+
+fn escape_like(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            escaped.push('\\');
+        }
+        escaped.push(c);
+    }
+    escaped
+}
+
+async fn query_page(pool: &Pool, query: &Query) -> Result<Page> {
+    let mut client = pool.get().await?;
+    // One snapshot: the page and its high-water mark agree.
+    let tx = client
+        .build_transaction()
+        .isolation_level(IsolationLevel::RepeatableRead)
+        .read_only(true)
+        .start()
+        .await?;
+    let high_water: i64 = tx
+        .query_one("SELECT value FROM meta WHERE key = 'last_record_id'", &[])
+        .await?
+        .get(0);
+    let mut conditions = query.conditions.clone();
+    conditions.extend(plan::cursor_condition(query));
+    let records = if query.sort.is_empty() {
+        by_id(&tx, query, &conditions, high_water).await?
+    } else {
+        sorted(&tx, query, &conditions).await?
+    };
+    tx.commit().await?;
+    Ok(Page {
+        records,
+        high_water,
+    })
+}
+
+fn limit_clause(query: &Query) -> String {
+    match query.limit {
+        Some(limit) => format!(" LIMIT {limit} OFFSET {}", query.offset),
+        None if query.offset > 0 => format!(" OFFSET {}", query.offset),
+        None => String::new(),
+    }
+}
+
+fn direction(order: Order) -> &'static str {
+    match order {
+        Order::NewestFirst => "DESC",
+        Order::OldestFirst => "ASC",
+    }
+}
+
+/// An explicit sort: NULLs sort lowest, as in the embedded store.
+async fn sorted(
+    client: &impl GenericClient,
+    query: &Query,
+    conditions: &[Condition],
+) -> Result<Vec<Record>> {
+    let mut b = SqlBuilder::new(Placeholders::Dollar);
+    let filter = filter(&mut b, conditions);
+    let mut keys: Vec<String> = query
+        .sort
+        .iter()
+        .map(|k| {
+            let dir = if k.descending {
+                "DESC NULLS LAST"
+            } else {
+                "ASC NULLS FIRST"
+            };
+            format!("{} {dir}", crate::sql::column(k.field))
+        })
+        .collect();
+    keys.push(format!("id {}", direction(query.order)));
+    let sql = format!(
+        "SELECT {RECORD_COLUMNS} FROM records WHERE {filter} ORDER BY {}{}",
+        keys.join(", "),
+        limit_clause(query)
+    );
+    fetch(client, &sql, &b.params).await
+}
+
+/// Newest/oldest first by id. A window of ids nearest the starting point is read
+/// first (broad filters fill a page there without touching an index); the rest is
+/// left to PostgreSQL's planner, which has an index ending in id for every filter.
+async fn by_id(
+    client: &impl GenericClient,
+    query: &Query,
+    conditions: &[Condition],
+    high_water: i64,
+) -> Result<Vec<Record>> {
+    let descending = query.order == Order::NewestFirst;
+    let Some(want) = query.limit.map(|l| l.saturating_add(query.offset)) else {
+        return scan(client, query, conditions, None, true).await;
+    };
+    let window = if descending {
+        Condition::Compare(
+            Field::Id,
+            Comparison::Gt,
+            Scalar::Int(high_water.saturating_sub(WINDOW)),
+        )
+    } else {
+        Condition::Compare(Field::Id, Comparison::Lt, Scalar::Int(WINDOW))
+    };
+    let mut first = conditions.to_vec();
+    first.push(window.clone());
+    let mut found = scan(client, query, &first, Some(want), false).await?;
+    if (found.len() as u64) < want {
+        let mut rest = conditions.to_vec();
+        rest.push(match window {
+            Condition::Compare(f, Comparison::Gt, v) => Condition::Compare(f, Comparison::Le, v),
+            Condition::Compare(f, _, v) => Condition::Compare(f, Comparison::Ge, v),
+            other => other,
+        });
+        let more = scan(client, query, &rest, Some(want - found.len() as u64), true).await?;
+        found.extend(more);
+    }
+    let skip = (query.offset as usize).min(found.len());
+    found.drain(..skip);
+    Ok(found)
+}
+
+async fn scan(
+    client: &impl GenericClient,
+    query: &Query,
+    conditions: &[Condition],
+    limit: Option<u64>,
+    search_index: bool,
+) -> Result<Vec<Record>> {
+    let mut b = SqlBuilder::new(Placeholders::Dollar);
+    let filter = filter_with(&mut b, conditions, search_index);
+    let tail = match limit {
+        Some(limit) => format!(" LIMIT {limit}"),
+        None => limit_clause(query),
+    };
+    let sql = format!(
+        "SELECT {RECORD_COLUMNS} FROM records WHERE {filter} ORDER BY id {}{tail}",
+        direction(query.order)
+    );
+    fetch(client, &sql, &b.params).await
+}
+
+async fn fetch(client: &impl GenericClient, sql: &str, params: &[Scalar]) -> Result<Vec<Record>> {
+    let params = params_of(params);
+    let rows = client.query(sql, &refs(&params)).await?;
+    rows.iter().map(read_record).collect()
+}
+
+pub fn read_record(row: &tokio_postgres::Row) -> Result<Record> {
+    let kind_code: i64 = row.try_get(2)?;
+    let kind = Kind::from_code(kind_code)
+        .ok_or_else(|| StoreError::Internal(format!("record has unknown kind code {kind_code}")))?;
+    let level = row
+        .try_get::<_, Option<i64>>(3)?
+        .and_then(Level::from_number);
+    let data = match row.try_get::<_, Option<String>>(20)? {
+        None => None,
+        Some(text) => match serde_json::from_str::<serde_json::Value>(&text) {
+            Ok(serde_json::Value::Object(map)) => Some(map),
+            _ => {
+                return Err(StoreError::Internal(
+                    "record data is not a JSON object".into(),
+                ))
+            }
+        },
+    };
+    Ok(Record {
+        id: row.try_get(0)?,
+        ts: Timestamp(row.try_get(1)?),
+        kind,
+        level,
+        category: row.try_get(4)?,
+        source: row.try_get(5)?,
+        instance: row.try_get(6)?,
+        logger: row.try_get(7)?,
+        user: row.try_get(8)?,
+        user_id: row.try_get(9)?,
+        domain_id: row.try_get(10)?,
+        project_id: row.try_get(11)?,
+        object_type: row.try_get(12)?,
+        object_id: row.try_get(13)?,
+        action: row.try_get(14)?,
+        status: row.try_get(15)?,
+        response_code: row.try_get(16)?,
+        request_id: row.try_get(17)?,
+        parent_request_id: row.try_get(18)?,
+        message: row.try_get(19)?,
+        data,
+    })
+}
