@@ -117,6 +117,32 @@ pub struct Action {
     pub retry_of: Option<String>,
 }
 
+impl NewAction {
+    /// The action as stored under `uuid`: defaults filled in (starts now, In
+    /// progress). Every store builds its actions here, so they agree.
+    pub fn into_action(self, uuid: String) -> Action {
+        Action {
+            uuid,
+            object: self.object,
+            action: self.action,
+            method: self.method,
+            path: self.path,
+            user_agent: self.user_agent,
+            start_date: self.start_date.unwrap_or_else(Timestamp::now),
+            end_date: self.end_date,
+            state: self.state.unwrap_or(ActionState::InProgress),
+            ip: self.ip,
+            location: self.location,
+            is_user_action: self.is_user_action,
+            can_be_canceled: self.can_be_canceled,
+            can_be_retried: self.can_be_retried,
+            user: self.user,
+            domain_id: self.domain_id,
+            retry_of: self.retry_of,
+        }
+    }
+}
+
 impl Action {
     /// Whether a user may cancel it now (the document: Pending or In progress, and
     /// the platform said it can be canceled).

@@ -136,25 +136,7 @@ pub(super) fn insert_action(
     batch: &mut Batch,
     new: NewAction,
 ) -> Result<Action> {
-    let action = Action {
-        uuid: uuid::Uuid::new_v4().to_string(),
-        object: new.object,
-        action: new.action,
-        method: new.method,
-        path: new.path,
-        user_agent: new.user_agent,
-        start_date: new.start_date.unwrap_or_else(Timestamp::now),
-        end_date: new.end_date,
-        state: new.state.unwrap_or(ActionState::InProgress),
-        ip: new.ip,
-        location: new.location,
-        is_user_action: new.is_user_action,
-        can_be_canceled: new.can_be_canceled,
-        can_be_retried: new.can_be_retried,
-        user: new.user,
-        domain_id: new.domain_id,
-        retry_of: new.retry_of,
-    };
+    let action = new.into_action(uuid::Uuid::new_v4().to_string());
     let seq = batch.next_action_seq;
     batch.next_action_seq += 1;
     conn.execute(
