@@ -378,6 +378,9 @@ fn dockercloud(s: &Seeds) -> Vec<Row> {
         ),
         row(M::GET, "/api/audit/v1/events", SOCKET_ALL).websocket(),
         row(M::GET, "/api/audit/v1/ns/events", SOCKET_ALL).websocket(),
+        // The native live stream (its domain scoping: tests/stream.rs).
+        row(M::GET, "/logbook/v1/stream", SOCKET_ALL).websocket(),
+        row(M::GET, "/logbook/v1/stream?kind=log&after=0", SOCKET_ALL).websocket(),
         row(M::GET, "/logbook/v1/actions", READ_ALL).read(Read::Marks),
         row(M::GET, format!("/logbook/v1/actions/{acme}"), READ_ACME).read(Read::Marks),
         row(M::GET, format!("/logbook/v1/actions/{other}"), READ_OTHER).read(Read::Marks),
