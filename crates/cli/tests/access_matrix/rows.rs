@@ -190,6 +190,10 @@ fn waldur(s: &Seeds) -> Vec<Row> {
         row(M::GET, "/api/system-logs/", READ_ALL).read(Read::Marks),
         row(M::GET, "/api/system-logs/", READ_ALL)
             .read(Read::CountHeader("x-result-count", waldur_view)),
+        // The client's `system_logs_count`: HEAD with the same scoped count.
+        row(M::HEAD, "/api/system-logs/", READ_ALL)
+            .read(Read::CountHeader("x-result-count", waldur_view)),
+        row(M::HEAD, "/api/system-logs/instances/", READ_ALL),
         row(M::GET, "/api/system-logs/?message=mark", READ_ALL).read(Read::Marks),
         row(M::GET, "/api/system-logs/instances/", READ_ALL).read(Read::Marks),
         row(M::GET, "/api/system-logs/stats/", READ_ALL).read(Read::Marks),
