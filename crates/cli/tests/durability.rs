@@ -144,3 +144,26 @@ async fn sigterm_during_a_write_stream_loses_no_acknowledged_record() {
         );
     }
 }
+
+/// Two nodes starting at the same instant on an empty store both come up with the one
+/// admin account (the loser of the race uses the winner's).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_first_starts_at_once_share_one_admin() {
+    use logbook_server::auth::{ensure_admin, Bootstrap};
+    use logbook_store::Store;
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let store: std::sync::Arc<dyn Store> =
+        std::sync::Arc::new(logbook_store::sqlite::SqliteStore::open(dir.path()).expect("open"));
+    let settings = Bootstrap {
+        admin_password: Some("pw-for-the-race".into()),
+        admin_token: Some(TOKEN.into()),
+    };
+    for _ in 0..5 {
+        let (a, b) = tokio::join!(
+            ensure_admin(store.as_ref(), &settings),
+            ensure_admin(store.as_ref(), &settings)
+        );
+        assert!(a.is_ok() && b.is_ok(), "{a:?} {b:?}");
+    }
+    assert_eq!(store.count_users().await.expect("count"), 1);
+}

@@ -4,7 +4,7 @@
 
 use super::secrets;
 use logbook_core::Role;
-use logbook_store::{NewUser, Store};
+use logbook_store::{NewUser, Store, StoreError};
 
 pub const ADMIN_NAME: &str = "admin";
 pub const DEFAULT_DOMAIN: &str = "default";
@@ -32,7 +32,7 @@ pub async fn ensure_admin(
                     p
                 }
             };
-            store
+            let created = store
                 .create_user(NewUser {
                     name: ADMIN_NAME.into(),
                     password_hash: Some(secrets::hash_password(&password)?),
@@ -40,16 +40,34 @@ pub async fn ensure_admin(
                     domain: DEFAULT_DOMAIN.into(),
                     any_domain: true,
                 })
-                .await?
+                .await;
+            match created {
+                Ok(admin) => admin,
+                // Another node sharing the database created it first: use theirs.
+                Err(StoreError::Exists { .. }) => {
+                    generated = None;
+                    store
+                        .user_by_name(ADMIN_NAME)
+                        .await?
+                        .ok_or_else(|| anyhow::anyhow!("the admin account vanished at start"))?
+                }
+                Err(e) => return Err(e.into()),
+            }
         }
         None => return Ok(None),
     };
     if let Some(token) = settings.admin_token.as_deref().filter(|t| !t.is_empty()) {
         let digest = secrets::digest(token);
         if store.token_by_digest(&digest).await?.is_none() {
-            store
+            let created = store
                 .create_token(admin.id, Some("LOGBOOK_ADMIN_TOKEN".into()), digest, None)
-                .await?;
+                .await;
+            // Exists: another node registered the same token at the same moment.
+            if let Err(e) = created {
+                if !matches!(e, StoreError::Exists { .. }) {
+                    return Err(e.into());
+                }
+            }
         }
     }
     Ok(generated)
