@@ -144,6 +144,26 @@ impl NewAction {
 }
 
 impl Action {
+    /// Moves the action to `to` if its lifecycle allows it, setting the end date on a
+    /// final state (now unless given); otherwise leaves it as it is and returns the
+    /// state it is in.
+    pub fn transition(
+        &mut self,
+        to: ActionState,
+        end_date: Option<Timestamp>,
+    ) -> Result<(), ActionState> {
+        if !self.state.may_become(to) {
+            return Err(self.state);
+        }
+        self.state = to;
+        if to.is_final() {
+            self.end_date = Some(end_date.unwrap_or_else(Timestamp::now));
+        } else if end_date.is_some() {
+            self.end_date = end_date;
+        }
+        Ok(())
+    }
+
     /// Whether a user may cancel it now (the document: Pending or In progress, and
     /// the platform said it can be canceled).
     pub fn cancelable(&self) -> bool {

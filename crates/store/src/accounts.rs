@@ -37,6 +37,27 @@ pub struct UserUpdate {
     pub any_domain: Option<bool>,
 }
 
+impl UserUpdate {
+    /// Applies the change to the account as read (every store writes the result back).
+    pub fn apply_to(self, user: &mut User) {
+        if let Some(hash) = self.password_hash {
+            user.password_hash = Some(hash);
+        }
+        if let Some(role) = self.role {
+            user.role = role;
+        }
+        if let Some(domain) = self.domain {
+            user.domain = domain;
+        }
+        if let Some(disabled) = self.disabled {
+            user.disabled = disabled;
+        }
+        if let Some(any) = self.any_domain {
+            user.any_domain = any;
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Token {
     pub id: i64,

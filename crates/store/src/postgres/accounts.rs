@@ -73,21 +73,7 @@ impl AccountStore for PostgresStore {
             .await?
             .ok_or(StoreError::NotFound)?;
         let mut user = read_user(&row)?;
-        if let Some(hash) = update.password_hash {
-            user.password_hash = Some(hash);
-        }
-        if let Some(role) = update.role {
-            user.role = role;
-        }
-        if let Some(domain) = update.domain {
-            user.domain = domain;
-        }
-        if let Some(disabled) = update.disabled {
-            user.disabled = disabled;
-        }
-        if let Some(any) = update.any_domain {
-            user.any_domain = any;
-        }
+        update.apply_to(&mut user);
         tx.execute(
             "UPDATE users SET password_hash = $1, role = $2, domain = $3, disabled = $4, \
              any_domain = $5 WHERE id = $6",

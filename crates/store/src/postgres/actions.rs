@@ -189,18 +189,9 @@ pub async fn transition(
     let mut action = load_for_update(tx, uuid)
         .await?
         .ok_or(StoreError::NotFound)?;
-    if !action.state.may_become(to) {
-        return Err(StoreError::Conflict {
-            from: action.state,
-            to,
-        });
-    }
-    action.state = to;
-    if to.is_final() {
-        action.end_date = Some(end_date.unwrap_or_else(Timestamp::now));
-    } else if end_date.is_some() {
-        action.end_date = end_date;
-    }
+    action
+        .transition(to, end_date)
+        .map_err(|from| StoreError::Conflict { from, to })?;
     tx.execute(
         "UPDATE actions SET state = $1, end_date = $2 WHERE uuid = $3",
         &[

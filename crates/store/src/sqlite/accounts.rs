@@ -76,21 +76,7 @@ impl AccountStore for SqliteStore {
         self.writer
             .write(move |conn, _| {
                 let mut user = user_where(conn, "name = ?1", name.clone())?.ok_or(StoreError::NotFound)?;
-                if let Some(hash) = update.password_hash {
-                    user.password_hash = Some(hash);
-                }
-                if let Some(role) = update.role {
-                    user.role = role;
-                }
-                if let Some(domain) = update.domain {
-                    user.domain = domain;
-                }
-                if let Some(disabled) = update.disabled {
-                    user.disabled = disabled;
-                }
-                if let Some(any) = update.any_domain {
-                    user.any_domain = any;
-                }
+                update.apply_to(&mut user);
                 conn.execute(
                     "UPDATE users SET password_hash = ?1, role = ?2, domain = ?3, disabled = ?4, any_domain = ?5 WHERE id = ?6",
                     rusqlite::params![user.password_hash, user.role.name(), user.domain, user.disabled, user.any_domain, user.id],
