@@ -191,8 +191,8 @@ fn event_record(principal: &Principal, verb: &str, previous: Option<ActionState>
         record.object_type = Some(EVENT_CATEGORY.into());
         record.object_id = Some(action.uuid.clone());
         record.status = Some(action.state.name().into());
-        record.user = Some(user);
-        record.user_id = Some(user_id);
+        record.user = Some(user.clone());
+        record.user_id = Some(user_id.clone());
         record.domain_id = action.domain_id.clone();
         record.message = Some(match previous {
             Some(from) => format!(
@@ -202,7 +202,7 @@ fn event_record(principal: &Principal, verb: &str, previous: Option<ActionState>
             None => format!("action {} {}: {}", action.action, action.uuid, action.state),
         });
         record.data = Some(event_data(action, previous));
-        record.action = Some(verb);
+        record.action = Some(verb.clone());
         record
     })
 }

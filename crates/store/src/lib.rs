@@ -163,7 +163,7 @@ pub trait ActionStore: Send + Sync {
 }
 
 /// Builds the `event` record an action change leaves, from the action as it becomes.
-pub type ActionEvent = Box<dyn FnOnce(&Action) -> NewRecord + Send>;
+pub type ActionEvent = Box<dyn Fn(&Action) -> NewRecord + Send>;
 
 /// Everything a Logbook node needs from its database.
 #[async_trait]

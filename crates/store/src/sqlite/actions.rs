@@ -17,7 +17,7 @@ const ACTION_COLUMNS: &str = "uuid, object, action, method, path, user_agent, st
 impl ActionStore for SqliteStore {
     async fn create_action(&self, new: NewAction) -> Result<Action> {
         self.writer
-            .write(move |conn, batch| insert_action(conn, batch, new))
+            .write(move |conn, batch| insert_action(conn, batch, new.clone()))
             .await
     }
 
@@ -92,7 +92,7 @@ impl ActionStore for SqliteStore {
                     "INSERT INTO action_logs (uuid, seq, ts, line) VALUES (?1, ?2, ?3, ?4)",
                 )?;
                 let mut appended = Vec::with_capacity(lines.len());
-                for (i, line) in lines.into_iter().enumerate() {
+                for (i, line) in lines.iter().cloned().enumerate() {
                     let seq = last + 1 + i as i64;
                     insert.execute(rusqlite::params![uuid, seq, ts.micros(), line])?;
                     appended.push(ActionLogLine { seq, ts, line });

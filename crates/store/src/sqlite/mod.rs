@@ -83,6 +83,13 @@ fn open_writer(path: &Path) -> Result<Connection> {
     conn.pragma_update(None, "foreign_keys", "ON")?;
     conn.pragma_update(None, "cache_size", -32_000)?;
     conn.pragma_update(None, "temp_store", "MEMORY")?;
+    // A commit rewrites the same hot pages (the tail of the table and of each index);
+    // checkpointing every 1000 WAL pages (the default) copied them back into the
+    // database every few commits. Every 10000 pages (about 40 MB of WAL) lets one
+    // checkpoint carry many commits' versions of a page at once.
+    conn.pragma_update(None, "wal_autocheckpoint", 10_000)?;
+    // A WAL that a long reader made grow past this is cut back once it is reset.
+    conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)?;
     // Room for every statement a request runs, so none is parsed twice.
     conn.set_prepared_statement_cache_capacity(64);
     Ok(conn)
@@ -101,8 +108,8 @@ impl Store for SqliteStore {
     ) -> crate::Result<logbook_core::Action> {
         self.writer
             .write(move |conn, batch| {
-                let action = actions::insert_action(conn, batch, new)?;
-                records::insert_records(conn, batch, vec![event(&action)])?;
+                let action = actions::insert_action(conn, batch, new.clone())?;
+                records::insert_records(conn, batch, &[event(&action)])?;
                 Ok(action)
             })
             .await
@@ -119,7 +126,7 @@ impl Store for SqliteStore {
         self.writer
             .write(move |conn, batch| {
                 let action = actions::apply_transition(conn, batch, &uuid, to, end_date)?;
-                records::insert_records(conn, batch, vec![event(&action)])?;
+                records::insert_records(conn, batch, &[event(&action)])?;
                 Ok(action)
             })
             .await

@@ -18,7 +18,7 @@ impl ObjectStore for SqliteStore {
     async fn put_object(&self, update: ObjectUpdate) -> Result<Object> {
         self.writer
             .write(move |conn, batch| {
-                let object = apply_update(conn, update)?;
+                let object = apply_update(conn, update.clone())?;
                 batch
                     .announcements
                     .push(Announcement::Object(ObjectChange::Updated(Arc::new(
@@ -49,7 +49,7 @@ impl ObjectStore for SqliteStore {
     async fn remove_object(&self, key: &ObjectRef) -> Result<bool> {
         let key = key.clone();
         self.writer
-            .write(move |conn, batch| remove(conn, batch, key))
+            .write(move |conn, batch| remove(conn, batch, key.clone()))
             .await
     }
 
@@ -60,8 +60,8 @@ impl ObjectStore for SqliteStore {
     ) -> Result<Appended> {
         self.writer
             .write(move |conn, batch| {
-                let appended = super::records::insert_records(conn, batch, records)?;
-                for write in writes {
+                let appended = super::records::insert_records(conn, batch, &records)?;
+                for write in writes.iter().cloned() {
                     match write {
                         ObjectWrite::Put(update) => {
                             let object = apply_update(conn, *update)?;

@@ -22,7 +22,7 @@ impl RecordStore for SqliteStore {
             });
         }
         self.writer
-            .write(move |conn, batch| insert_records(conn, batch, records))
+            .write(move |conn, batch| insert_records(conn, batch, &records))
             .await
     }
 
@@ -182,14 +182,14 @@ fn text_of(value: Option<rusqlite::types::Value>) -> Option<String> {
 pub(super) fn insert_records(
     conn: &Connection,
     batch: &mut Batch,
-    records: Vec<NewRecord>,
+    records: &[NewRecord],
 ) -> Result<Appended> {
     let now = Timestamp::now();
     let (mut insert, mut index) = insert_statements(conn)?;
     let first_id = batch.next_record_id;
     let mut stored = Vec::with_capacity(records.len());
     for new in records {
-        let record = new.into_record(batch.next_record_id, now);
+        let record = new.clone().into_record(batch.next_record_id, now);
         batch.next_record_id += 1;
         insert_row(&mut insert, &mut index, &record)?;
         stored.push(record);

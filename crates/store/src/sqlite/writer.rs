@@ -1,6 +1,6 @@
 //! The single writer. SQLite allows one writer at a time, so one thread owns the
 //! write connection and turns whatever is queued into one transaction: it drains
-//! the queue, runs each job under its own savepoint (a failing job rolls back alone),
+//! the queue, runs every job in one transaction (a failing job rolls back alone),
 //! commits once, announces the changes, then answers every job. One fsync serves
 //! every request in the batch; that is what keeps single-record writes fast while
 //! each acknowledgement stays durable. The bounded queue is the back-pressure.
@@ -33,14 +33,16 @@ pub struct Batch {
 }
 
 trait PendingJob: Send {
-    /// Runs the job inside the open transaction; false if it failed.
+    /// Runs the job inside the open transaction; false if it failed. A job may run
+    /// twice: once optimistically, once more isolated if another job of its batch
+    /// failed (see [`run_batch`]).
     fn run(&mut self, conn: &Connection, batch: &mut Batch) -> bool;
     /// Answers the caller once the transaction's fate is known.
     fn finish(self: Box<Self>, commit: Result<()>);
 }
 
 struct Job<T, F> {
-    work: Option<F>,
+    work: F,
     result: Option<Result<T>>,
     reply: oneshot::Sender<Result<T>>,
 }
@@ -48,13 +50,10 @@ struct Job<T, F> {
 impl<T, F> PendingJob for Job<T, F>
 where
     T: Send,
-    F: FnOnce(&Connection, &mut Batch) -> Result<T> + Send,
+    F: Fn(&Connection, &mut Batch) -> Result<T> + Send,
 {
     fn run(&mut self, conn: &Connection, batch: &mut Batch) -> bool {
-        let result = match self.work.take() {
-            Some(work) => work(conn, batch),
-            None => Err(StoreError::Internal("write job ran twice".into())),
-        };
+        let result = (self.work)(conn, batch);
         let ok = result.is_ok();
         self.result = Some(result);
         ok
@@ -89,15 +88,17 @@ impl Writer {
     }
 
     /// Runs `work` in the next transaction and returns its result once committed.
+    /// `work` may be run twice (its first run rolled back), so it must change
+    /// nothing but the database and `batch`.
     pub async fn write<T, F>(&self, work: F) -> Result<T>
     where
         T: Send + 'static,
-        F: FnOnce(&Connection, &mut Batch) -> Result<T> + Send + 'static,
+        F: Fn(&Connection, &mut Batch) -> Result<T> + Send + 'static,
     {
         let queue = self.queue.as_ref().ok_or(StoreError::Closed)?;
         let (reply, answer) = oneshot::channel();
         let job: Box<dyn PendingJob> = Box::new(Job {
-            work: Some(work),
+            work,
             result: None,
             reply,
         });
@@ -131,11 +132,7 @@ fn write_loop(
                 Err(_) => break,
             }
         }
-        let mut batch = Batch {
-            next_record_id,
-            next_action_seq,
-            announcements: Vec::new(),
-        };
+        let mut batch = Batch::starting_at(next_record_id, next_action_seq);
         let commit = run_batch(&conn, &mut pending, &mut batch);
         if commit.is_ok() {
             next_record_id = batch.next_record_id;
@@ -150,11 +147,47 @@ fn write_loop(
     }
 }
 
+impl Batch {
+    fn starting_at(next_record_id: i64, next_action_seq: i64) -> Batch {
+        Batch {
+            next_record_id,
+            next_action_seq,
+            announcements: Vec::new(),
+        }
+    }
+}
+
+/// Runs every job in one transaction. Optimistically first, with no savepoints: FTS5
+/// writes its pending index data out as a new segment at every savepoint, which made
+/// a batch of 64 single-record jobs cost 64 segments and their merges instead of one.
+/// Jobs rarely fail (a name taken, a transition not allowed); when one does, the
+/// transaction is rolled back and run again with each remaining job under its own
+/// savepoint, so a failing job fails alone and never half-applied.
 fn run_batch(
     conn: &Connection,
     pending: &mut [Box<dyn PendingJob>],
     batch: &mut Batch,
 ) -> Result<()> {
+    let start = (batch.next_record_id, batch.next_action_seq);
+    let Some(failed) = run_transaction(conn, pending, batch, None)? else {
+        return Ok(());
+    };
+    conn.prepare_cached("ROLLBACK")?.execute([])?;
+    *batch = Batch::starting_at(start.0, start.1);
+    run_transaction(conn, pending, batch, Some(failed))?;
+    Ok(())
+}
+
+/// Opens a transaction, runs the jobs and commits, answering `Ok(None)`; or, when
+/// run optimistically (`isolated_after_failure` is `None`) and a job fails, stops at
+/// once with the transaction still open and answers the failed job's position. When
+/// isolating, the job that failed before is not run again: its error is its answer.
+fn run_transaction(
+    conn: &Connection,
+    pending: &mut [Box<dyn PendingJob>],
+    batch: &mut Batch,
+    isolated_after_failure: Option<usize>,
+) -> Result<Option<usize>> {
     // Every statement here runs once per job or batch: cached, they are parsed once
     // per connection instead of once per request (parsing showed up in profiles).
     let run = |sql: &str| -> rusqlite::Result<()> {
@@ -172,21 +205,31 @@ fn run_batch(
         .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))?;
     batch.next_record_id = batch.next_record_id.max(records + 1);
     batch.next_action_seq = batch.next_action_seq.max(actions + 1);
-    for job in pending.iter_mut() {
-        let (record_id, action_seq, announced) = (
-            batch.next_record_id,
-            batch.next_action_seq,
-            batch.announcements.len(),
-        );
-        run("SAVEPOINT job")?;
-        if job.run(conn, batch) {
-            run("RELEASE job")?;
-        } else {
-            run("ROLLBACK TO job")?;
-            run("RELEASE job")?;
-            batch.next_record_id = record_id;
-            batch.next_action_seq = action_seq;
-            batch.announcements.truncate(announced);
+    for (position, job) in pending.iter_mut().enumerate() {
+        match isolated_after_failure {
+            None => {
+                if !job.run(conn, batch) {
+                    return Ok(Some(position));
+                }
+            }
+            Some(failed) if failed == position => {}
+            Some(_) => {
+                let (record_id, action_seq, announced) = (
+                    batch.next_record_id,
+                    batch.next_action_seq,
+                    batch.announcements.len(),
+                );
+                run("SAVEPOINT job")?;
+                if job.run(conn, batch) {
+                    run("RELEASE job")?;
+                } else {
+                    run("ROLLBACK TO job")?;
+                    run("RELEASE job")?;
+                    batch.next_record_id = record_id;
+                    batch.next_action_seq = action_seq;
+                    batch.announcements.truncate(announced);
+                }
+            }
         }
     }
     conn.prepare_cached("UPDATE meta SET value = ?1 WHERE key = 'last_record_id' AND value < ?1")?
@@ -194,7 +237,7 @@ fn run_batch(
     conn.prepare_cached("UPDATE meta SET value = ?1 WHERE key = 'last_action_seq' AND value < ?1")?
         .execute([batch.next_action_seq - 1])?;
     run("COMMIT")?;
-    Ok(())
+    Ok(None)
 }
 
 fn announce(notifier: &Notifier, announcements: Vec<Announcement>) {
@@ -209,5 +252,95 @@ fn announce(notifier: &Notifier, announcements: Vec<Announcement>) {
     }
     if !records.is_empty() {
         notifier.publish_records(Arc::new(records));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    /// A writer on an in-memory database with Logbook's schema and a table `t` whose
+    /// values are unique, so that a job can be made to fail after it wrote.
+    fn writer() -> Arc<Writer> {
+        let mut conn = Connection::open_in_memory().expect("open");
+        super::super::schema::migrate(&mut conn).expect("migrate");
+        conn.execute_batch("CREATE TABLE t (x INTEGER UNIQUE)")
+            .expect("table");
+        Arc::new(Writer::start(conn, (1, 1), Arc::new(Notifier::new(0))))
+    }
+
+    /// Inserts `x` and takes the next record id, as a record append would.
+    async fn insert(writer: &Writer, x: i64) -> Result<i64> {
+        writer
+            .write(move |conn, batch| {
+                conn.execute("INSERT INTO t (x) VALUES (?1)", [x])?;
+                batch.next_record_id += 1;
+                Ok(batch.next_record_id - 1)
+            })
+            .await
+    }
+
+    #[tokio::test]
+    async fn a_job_failing_after_it_wrote_fails_alone_and_leaves_nothing() {
+        let writer = writer();
+        // Keeps the writer busy while every job below queues into one batch.
+        let busy = tokio::spawn({
+            let writer = Arc::clone(&writer);
+            async move {
+                writer
+                    .write(|conn, _| {
+                        std::thread::sleep(Duration::from_millis(300));
+                        conn.execute("INSERT INTO t (x) VALUES (1)", [])?;
+                        Ok(())
+                    })
+                    .await
+            }
+        });
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let mut jobs = Vec::new();
+        for x in 100..110 {
+            let inserter = Arc::clone(&writer);
+            jobs.push(tokio::spawn(async move { insert(&inserter, x).await }));
+            if x == 104 {
+                // Writes 3, then collides with the 1 committed before.
+                let writer = Arc::clone(&writer);
+                jobs.push(tokio::spawn(async move {
+                    writer
+                        .write(|conn, batch| {
+                            batch.next_record_id += 1;
+                            conn.execute("INSERT INTO t (x) VALUES (3)", [])?;
+                            conn.execute("INSERT INTO t (x) VALUES (1)", [])?;
+                            Ok(batch.next_record_id - 1)
+                        })
+                        .await
+                }));
+            }
+            tokio::task::yield_now().await;
+        }
+        busy.await.expect("join").expect("busy job");
+        let mut ids = Vec::new();
+        let mut failures = 0;
+        for job in jobs {
+            match job.await.expect("join") {
+                Ok(id) => ids.push(id),
+                Err(_) => failures += 1,
+            }
+        }
+        assert_eq!(failures, 1, "only the colliding job fails");
+        // The ids the failed job took were given back: the others' are contiguous.
+        ids.sort_unstable();
+        assert_eq!(ids, (1..=10).collect::<Vec<_>>());
+        let stored: Vec<i64> = writer
+            .write(|conn, _| {
+                let mut statement = conn.prepare("SELECT x FROM t ORDER BY x")?;
+                let rows = statement.query_map([], |r| r.get(0))?;
+                Ok(rows.collect::<rusqlite::Result<Vec<i64>>>()?)
+            })
+            .await
+            .expect("read back");
+        let mut expected = vec![1];
+        expected.extend(100..110);
+        assert_eq!(stored, expected, "nothing of the failed job remains");
     }
 }
