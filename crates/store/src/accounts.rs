@@ -99,7 +99,9 @@ pub trait AccountStore: Send + Sync {
         digest: String,
         expires: Option<Timestamp>,
     ) -> Result<Token>;
-    async fn token_by_digest(&self, digest: &str) -> Result<Option<Token>>;
+    /// The token with that digest and the account it belongs to, in one lookup:
+    /// every request authenticated by a token asks this.
+    async fn token_by_digest(&self, digest: &str) -> Result<Option<(Token, User)>>;
     async fn list_tokens(&self) -> Result<Vec<Token>>;
     /// Returns whether a token with that id existed (revoking twice is harmless).
     async fn revoke_token(&self, id: i64) -> Result<bool>;

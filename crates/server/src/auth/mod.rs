@@ -168,12 +168,12 @@ pub async fn authenticate_from(
     };
     match presented {
         Presented::Token(secret) => {
-            let token = store
+            let (token, owner) = store
                 .token_by_digest(&secrets::digest(&secret))
                 .await?
-                .filter(|t| t.is_usable(now))
+                .filter(|(token, _)| token.is_usable(now))
                 .ok_or_else(ApiError::unauthorized)?;
-            let user = active(store.user_by_id(token.user_id).await?)?;
+            let user = active(Some(owner))?;
             Ok(Principal::from_user(
                 &user,
                 Credential::Token { id: token.id },
@@ -191,14 +191,12 @@ pub async fn authenticate_from(
         }
         Presented::Basic { user, secret } => {
             // An API key is tried first: it is a cheap lookup, a password is argon2.
-            if let Some(token) = store.token_by_digest(&secrets::digest(&secret)).await? {
-                if let Some(account) = store.user_by_name(&user).await? {
-                    if token.user_id == account.id && token.is_usable(now) && !account.disabled {
-                        return Ok(Principal::from_user(
-                            &account,
-                            Credential::Token { id: token.id },
-                        ));
-                    }
+            if let Some((token, owner)) = store.token_by_digest(&secrets::digest(&secret)).await? {
+                if owner.name == user && token.is_usable(now) && !owner.disabled {
+                    return Ok(Principal::from_user(
+                        &owner,
+                        Credential::Token { id: token.id },
+                    ));
                 }
                 // A token of someone else, revoked or expired: not a password either.
                 return Err(ApiError::unauthorized());

@@ -11,6 +11,10 @@ use tokio_postgres::types::ToSql;
 
 const USER_COLUMNS: &str = "id, name, password_hash, role, domain, disabled, any_domain, created";
 const TOKEN_COLUMNS: &str = "t.id, t.user_id, u.name, t.name, t.created, t.expires, t.revoked";
+const TOKEN_COLUMN_COUNT: usize = 7;
+/// [`USER_COLUMNS`] of the token's owner `u`, read after [`TOKEN_COLUMNS`].
+const OWNER_COLUMNS: &str =
+    "u.id, u.name, u.password_hash, u.role, u.domain, u.disabled, u.any_domain, u.created";
 
 #[async_trait]
 impl AccountStore for PostgresStore {
@@ -135,9 +139,21 @@ impl AccountStore for PostgresStore {
         Ok(token)
     }
 
-    async fn token_by_digest(&self, digest: &str) -> Result<Option<Token>> {
+    async fn token_by_digest(&self, digest: &str) -> Result<Option<(Token, User)>> {
         let client = self.pool.get().await?;
-        token_where(&client, "t.digest = $1", &digest).await
+        // Prepared once per connection: this runs on every request authenticated
+        // by a token.
+        let statement = client
+            .prepare_cached(&format!(
+                "SELECT {TOKEN_COLUMNS}, {OWNER_COLUMNS} FROM tokens t \
+                 JOIN users u ON u.id = t.user_id WHERE t.digest = $1"
+            ))
+            .await?;
+        client
+            .query_opt(&statement, &[&digest])
+            .await?
+            .map(|row| Ok((read_token(&row)?, read_user_at(&row, TOKEN_COLUMN_COUNT)?)))
+            .transpose()
     }
 
     async fn list_tokens(&self) -> Result<Vec<Token>> {
@@ -220,18 +236,23 @@ async fn user_where(
 }
 
 fn read_user(row: &tokio_postgres::Row) -> Result<User> {
-    let role: String = row.try_get(3)?;
+    read_user_at(row, 0)
+}
+
+/// Reads [`USER_COLUMNS`] starting at column `at`.
+fn read_user_at(row: &tokio_postgres::Row, at: usize) -> Result<User> {
+    let role: String = row.try_get(at + 3)?;
     let role = Role::parse(&role)
         .ok_or_else(|| StoreError::Internal(format!("user has unknown role {role:?}")))?;
     Ok(User {
-        id: row.try_get(0)?,
-        name: row.try_get(1)?,
-        password_hash: row.try_get(2)?,
+        id: row.try_get(at)?,
+        name: row.try_get(at + 1)?,
+        password_hash: row.try_get(at + 2)?,
         role,
-        domain: row.try_get(4)?,
-        disabled: row.try_get(5)?,
-        any_domain: row.try_get(6)?,
-        created: Timestamp(row.try_get(7)?),
+        domain: row.try_get(at + 4)?,
+        disabled: row.try_get(at + 5)?,
+        any_domain: row.try_get(at + 6)?,
+        created: Timestamp(row.try_get(at + 7)?),
     })
 }
 

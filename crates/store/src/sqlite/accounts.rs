@@ -9,6 +9,10 @@ use rusqlite::{Connection, OptionalExtension};
 
 const USER_COLUMNS: &str = "id, name, password_hash, role, domain, disabled, any_domain, created";
 const TOKEN_COLUMNS: &str = "t.id, t.user_id, u.name, t.name, t.created, t.expires, t.revoked";
+const TOKEN_COLUMN_COUNT: usize = 7;
+/// [`USER_COLUMNS`] of the token's owner `u`, read after [`TOKEN_COLUMNS`].
+const OWNER_COLUMNS: &str =
+    "u.id, u.name, u.password_hash, u.role, u.domain, u.disabled, u.any_domain, u.created";
 
 #[async_trait]
 impl AccountStore for SqliteStore {
@@ -76,7 +80,7 @@ impl AccountStore for SqliteStore {
         self.writer
             .write(move |conn, _| {
                 let mut user = user_where(conn, "name = ?1", name.clone())?.ok_or(StoreError::NotFound)?;
-                update.apply_to(&mut user);
+                update.clone().apply_to(&mut user);
                 conn.execute(
                     "UPDATE users SET password_hash = ?1, role = ?2, domain = ?3, disabled = ?4, any_domain = ?5 WHERE id = ?6",
                     rusqlite::params![user.password_hash, user.role.name(), user.domain, user.disabled, user.any_domain, user.id],
@@ -119,10 +123,22 @@ impl AccountStore for SqliteStore {
             .await
     }
 
-    async fn token_by_digest(&self, digest: &str) -> Result<Option<Token>> {
+    async fn token_by_digest(&self, digest: &str) -> Result<Option<(Token, User)>> {
         let digest = digest.to_string();
         self.readers
-            .read(move |conn| token_where(conn, "t.digest = ?1", digest))
+            .read(move |conn| {
+                // Cached: this runs on every request authenticated by a token.
+                conn.prepare_cached(&format!(
+                    "SELECT {TOKEN_COLUMNS}, {OWNER_COLUMNS} FROM tokens t \
+                     JOIN users u ON u.id = t.user_id WHERE t.digest = ?1"
+                ))?
+                .query_row([digest], |row| {
+                    let token = read_token(row)?;
+                    Ok(read_user_at(row, TOKEN_COLUMN_COUNT)?.map(|user| (token, user)))
+                })
+                .optional()?
+                .transpose()
+            })
             .await
     }
 
@@ -186,7 +202,7 @@ impl AccountStore for SqliteStore {
         let digest = digest.to_string();
         self.writer
             .write(move |conn, _| {
-                conn.execute("DELETE FROM sessions WHERE digest = ?1", [digest])?;
+                conn.execute("DELETE FROM sessions WHERE digest = ?1", [&digest])?;
                 Ok(())
             })
             .await
@@ -206,21 +222,26 @@ fn user_where<P: rusqlite::ToSql>(
 }
 
 fn read_user(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<User>> {
-    let role: String = row.get(3)?;
+    read_user_at(row, 0)
+}
+
+/// Reads [`USER_COLUMNS`] starting at column `at`.
+fn read_user_at(row: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<Result<User>> {
+    let role: String = row.get(at + 3)?;
     let Some(role) = Role::parse(&role) else {
         return Ok(Err(StoreError::Internal(format!(
             "user has unknown role {role:?}"
         ))));
     };
     Ok(Ok(User {
-        id: row.get(0)?,
-        name: row.get(1)?,
-        password_hash: row.get(2)?,
+        id: row.get(at)?,
+        name: row.get(at + 1)?,
+        password_hash: row.get(at + 2)?,
         role,
-        domain: row.get(4)?,
-        disabled: row.get(5)?,
-        any_domain: row.get(6)?,
-        created: Timestamp(row.get(7)?),
+        domain: row.get(at + 4)?,
+        disabled: row.get(at + 5)?,
+        any_domain: row.get(at + 6)?,
+        created: Timestamp(row.get(at + 7)?),
     }))
 }
 
