@@ -39,6 +39,22 @@ pub fn dir_size(dir: &Path) -> u64 {
         .sum()
 }
 
+/// Bytes of the write-ahead logs under `dir`: bounded (the store checkpoints every
+/// 10000 pages), so reported apart from the per-record size they are part of.
+pub fn wal_size(dir: &Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .filter_map(Result::ok)
+        .map(|e| match e.metadata() {
+            Ok(m) if m.is_dir() => wal_size(&e.path()),
+            Ok(m) if e.file_name().to_string_lossy().ends_with("-wal") => m.len(),
+            Ok(_) | Err(_) => 0,
+        })
+        .sum()
+}
+
 pub fn mib(bytes: u64) -> f64 {
     bytes as f64 / (1024.0 * 1024.0)
 }

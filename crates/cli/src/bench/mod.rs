@@ -166,14 +166,22 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         );
         queries(&http, &args, &server).await?;
         export(&http, &server, target).await?;
-        let (on_disk, raw_disk) = match &pg_run {
-            Some(run) => run.sizes().await?,
-            None => (measure::dir_size(&data), measure::dir_size(&raw_dir)),
+        let (on_disk, raw_disk, wal) = match &pg_run {
+            Some(run) => {
+                let (on_disk, raw_disk) = run.sizes().await?;
+                (on_disk, raw_disk, 0)
+            }
+            None => (
+                measure::dir_size(&data),
+                measure::dir_size(&raw_dir),
+                measure::wal_size(&data),
+            ),
         };
         println!(
-            "on disk: {:.0} bytes/record ({:.1} MiB; raw baseline {:.1} MiB); NDJSON {:.0} bytes/record; disk/NDJSON = {:.2}x",
+            "on disk: {:.0} bytes/record ({:.1} MiB, of which WAL {:.1} MiB; raw baseline {:.1} MiB); NDJSON {:.0} bytes/record; disk/NDJSON = {:.2}x",
             on_disk as f64 / target as f64,
             mib(on_disk),
+            mib(wal),
             mib(raw_disk),
             ndjson_bytes as f64 / target as f64,
             on_disk as f64 / ndjson_bytes as f64
