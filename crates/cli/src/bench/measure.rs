@@ -26,30 +26,25 @@ pub fn memory(pid: u32) -> Option<(u64, u64)> {
 
 /// Total size of the files under `dir`.
 pub fn dir_size(dir: &Path) -> u64 {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return 0;
-    };
-    entries
-        .filter_map(Result::ok)
-        .map(|e| match e.metadata() {
-            Ok(m) if m.is_dir() => dir_size(&e.path()),
-            Ok(m) => m.len(),
-            Err(_) => 0,
-        })
-        .sum()
+    size_of_files(dir, &|_| true)
 }
 
 /// Bytes of the write-ahead logs under `dir`: bounded (the store checkpoints every
 /// 10000 pages), so reported apart from the per-record size they are part of.
 pub fn wal_size(dir: &Path) -> u64 {
+    size_of_files(dir, &|name| name.ends_with("-wal"))
+}
+
+/// Bytes of the files under `dir`, at any depth, whose names `counts`.
+fn size_of_files(dir: &Path, counts: &dyn Fn(&str) -> bool) -> u64 {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return 0;
     };
     entries
         .filter_map(Result::ok)
         .map(|e| match e.metadata() {
-            Ok(m) if m.is_dir() => wal_size(&e.path()),
-            Ok(m) if e.file_name().to_string_lossy().ends_with("-wal") => m.len(),
+            Ok(m) if m.is_dir() => size_of_files(&e.path(), counts),
+            Ok(m) if counts(&e.file_name().to_string_lossy()) => m.len(),
             Ok(_) | Err(_) => 0,
         })
         .sum()

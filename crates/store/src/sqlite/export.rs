@@ -19,16 +19,19 @@ use rusqlite::Connection;
 use std::sync::Arc;
 use tokio_stream::wrappers::ReceiverStream;
 
-/// Records per batch: large enough to amortise a read, small enough that a slow
-/// client holds little memory.
-const BATCH: u64 = 5000;
+/// Records per batch: large enough to amortise a read, small enough that little is
+/// held. Batches are read on whichever blocking thread is free, and glibc keeps a
+/// batch's worth of freed memory in each thread's arena: 5000-record batches left
+/// the server about 80 MB larger after an export; 2000 (four in flight) export as
+/// fast.
+const BATCH: u64 = 2000;
 
 pub fn export(
     readers: Arc<ReadPool>,
     query: Query,
     high_water: i64,
 ) -> BoxStream<'static, Result<Vec<Record>>> {
-    let (sender, receiver) = tokio::sync::mpsc::channel(2);
+    let (sender, receiver) = tokio::sync::mpsc::channel(4);
     tokio::spawn(async move {
         let mut conditions = query.conditions.clone();
         // The export covers what was committed when it started.
