@@ -80,9 +80,11 @@ fn encode_rows<'a>(
 /// comma, a quote or a line break (quotes doubled).
 fn push_cell(out: &mut Vec<u8>, cell: &str) {
     let neutralise = would_be_evaluated(cell);
-    let quote = cell
-        .bytes()
-        .any(|b| matches!(b, b',' | b'"' | b'\r' | b'\n'));
+    // memchr compares 32 bytes at a time; a byte-at-a-time scan here was a tenth of
+    // an export's time.
+    let bytes = cell.as_bytes();
+    let quote = memchr::memchr3(b',', b'"', b'\n', bytes).is_some()
+        || memchr::memchr(b'\r', bytes).is_some();
     if quote {
         out.push(b'"');
     }
