@@ -93,10 +93,22 @@ impl PostgresStore {
             )
         })?;
         schema::migrate(&mut client, &schema).await?;
-        let last: i64 = client
-            .query_one("SELECT value FROM meta WHERE key = 'last_record_id'", &[])
-            .await?
-            .get(0);
+        let last = {
+            // Under the append lock, so nodes starting together create nothing twice.
+            let tx = client.transaction().await?;
+            tx.execute(
+                "SELECT pg_advisory_xact_lock($1, $2)",
+                &[&LOCK_CLASS, &lock_key(&schema)],
+            )
+            .await?;
+            let last: i64 = tx
+                .query_one("SELECT value FROM meta WHERE key = 'last_record_id'", &[])
+                .await?
+                .get(0);
+            writer::ensure_spare_partition(&tx, last).await?;
+            tx.commit().await?;
+            last
+        };
         drop(client);
         let notifier = Arc::new(Notifier::new(last));
         let channel = format!("logbook.{schema}");
