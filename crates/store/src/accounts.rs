@@ -5,6 +5,17 @@ use crate::Result;
 use async_trait::async_trait;
 use logbook_core::{Role, Timestamp};
 
+/// Columns of `users`, in the order both stores read them.
+pub(crate) const USER_COLUMNS: &str =
+    "id, name, password_hash, role, domain, disabled, any_domain, created";
+/// Columns of `tokens t` joined with its owner's name from `users u`.
+pub(crate) const TOKEN_COLUMNS: &str =
+    "t.id, t.user_id, u.name, t.name, t.created, t.expires, t.revoked";
+pub(crate) const TOKEN_COLUMN_COUNT: usize = 7;
+/// [`USER_COLUMNS`] of the token's owner `u`, read after [`TOKEN_COLUMNS`].
+pub(crate) const OWNER_COLUMNS: &str =
+    "u.id, u.name, u.password_hash, u.role, u.domain, u.disabled, u.any_domain, u.created";
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct User {
     pub id: i64,

@@ -1,18 +1,14 @@
 //! Accounts, tokens and sessions in SQLite.
 
 use super::SqliteStore;
-use crate::accounts::{AccountStore, NewUser, Session, Token, User, UserUpdate};
+use crate::accounts::{
+    AccountStore, NewUser, Session, Token, User, UserUpdate, OWNER_COLUMNS, TOKEN_COLUMNS,
+    TOKEN_COLUMN_COUNT, USER_COLUMNS,
+};
 use crate::{Result, StoreError};
 use async_trait::async_trait;
 use logbook_core::{Role, Timestamp};
 use rusqlite::{Connection, OptionalExtension};
-
-const USER_COLUMNS: &str = "id, name, password_hash, role, domain, disabled, any_domain, created";
-const TOKEN_COLUMNS: &str = "t.id, t.user_id, u.name, t.name, t.created, t.expires, t.revoked";
-const TOKEN_COLUMN_COUNT: usize = 7;
-/// [`USER_COLUMNS`] of the token's owner `u`, read after [`TOKEN_COLUMNS`].
-const OWNER_COLUMNS: &str =
-    "u.id, u.name, u.password_hash, u.role, u.domain, u.disabled, u.any_domain, u.created";
 
 #[async_trait]
 impl AccountStore for SqliteStore {
