@@ -96,15 +96,7 @@ impl PostgresStore {
         let last = {
             // Under the append lock, so nodes starting together create nothing twice.
             let tx = client.transaction().await?;
-            tx.execute(
-                "SELECT pg_advisory_xact_lock($1, $2)",
-                &[&LOCK_CLASS, &lock_key(&schema)],
-            )
-            .await?;
-            let last: i64 = tx
-                .query_one("SELECT value FROM meta WHERE key = 'last_record_id'", &[])
-                .await?
-                .get(0);
+            let last = writer::lock_appends(&tx, lock_key(&schema)).await?;
             writer::ensure_spare_partition(&tx, last).await?;
             tx.commit().await?;
             last

@@ -150,17 +150,7 @@ pub(super) async fn append_locked(
     target: &Target,
     records: Vec<NewRecord>,
 ) -> Result<(i64, Vec<Record>)> {
-    tx.execute(
-        "SELECT pg_advisory_xact_lock($1, $2)",
-        &[&LOCK_CLASS, &target.lock_key],
-    )
-    .await?;
-    // Read after the lock, in a new statement (so a new snapshot): it sees the
-    // previous holder's commit.
-    let previous: i64 = tx
-        .query_one("SELECT value FROM meta WHERE key = 'last_record_id'", &[])
-        .await?
-        .get(0);
+    let previous = lock_appends(tx, target.lock_key).await?;
     let now = Timestamp::now();
     let stored: Vec<Record> = records
         .into_iter()
@@ -181,6 +171,21 @@ pub(super) async fn append_locked(
     tx.execute("SELECT pg_notify($1, $2)", &[&target.channel, &hint])
         .await?;
     Ok((previous, stored))
+}
+
+/// Takes the append lock for the rest of `tx` and returns the last committed id.
+pub(super) async fn lock_appends(tx: &Transaction<'_>, lock_key: i32) -> Result<i64> {
+    tx.execute(
+        "SELECT pg_advisory_xact_lock($1, $2)",
+        &[&LOCK_CLASS, &lock_key],
+    )
+    .await?;
+    // Read after the lock, in a new statement (so a new snapshot): it sees the
+    // previous holder's commit.
+    Ok(tx
+        .query_one("SELECT value FROM meta WHERE key = 'last_record_id'", &[])
+        .await?
+        .get(0))
 }
 
 /// Keeps a whole partition of ids beyond `last` attached, so that the rows of an
