@@ -132,15 +132,18 @@ fn write_loop(
                 Err(_) => break,
             }
         }
-        let mut batch = Batch::starting_at(next_record_id, next_action_seq);
-        let commit = run_batch(&conn, &mut pending, &mut batch);
-        if commit.is_ok() {
-            next_record_id = batch.next_record_id;
-            next_action_seq = batch.next_action_seq;
-            announce(notifier, batch.announcements);
-        } else {
-            let _ = conn.execute_batch("ROLLBACK");
-        }
+        let commit = match run_batch(&conn, &mut pending, next_record_id, next_action_seq) {
+            Ok(batch) => {
+                next_record_id = batch.next_record_id;
+                next_action_seq = batch.next_action_seq;
+                announce(notifier, batch.announcements);
+                Ok(())
+            }
+            Err(e) => {
+                let _ = conn.execute_batch("ROLLBACK");
+                Err(e)
+            }
+        };
         for job in pending {
             job.finish(commit.clone());
         }
@@ -166,16 +169,17 @@ impl Batch {
 fn run_batch(
     conn: &Connection,
     pending: &mut [Box<dyn PendingJob>],
-    batch: &mut Batch,
-) -> Result<()> {
-    let start = (batch.next_record_id, batch.next_action_seq);
-    let Some(failed) = run_transaction(conn, pending, batch, None)? else {
-        return Ok(());
+    next_record_id: i64,
+    next_action_seq: i64,
+) -> Result<Batch> {
+    let mut batch = Batch::starting_at(next_record_id, next_action_seq);
+    let Some(failed) = run_transaction(conn, pending, &mut batch, None)? else {
+        return Ok(batch);
     };
     conn.prepare_cached("ROLLBACK")?.execute([])?;
-    *batch = Batch::starting_at(start.0, start.1);
-    run_transaction(conn, pending, batch, Some(failed))?;
-    Ok(())
+    let mut batch = Batch::starting_at(next_record_id, next_action_seq);
+    run_transaction(conn, pending, &mut batch, Some(failed))?;
+    Ok(batch)
 }
 
 /// Opens a transaction, runs the jobs and commits, answering `Ok(None)`; or, when
