@@ -110,6 +110,21 @@ impl Field {
         matches!(self, Field::Id | Field::Ts | Field::Kind | Field::Level)
     }
 
+    /// A stored value as clients read it: level and kind names instead of their codes.
+    /// The inverse of [`Field::parse_value`].
+    pub fn render_value(self, value: &Scalar) -> String {
+        match (self, value) {
+            (Field::Level, Scalar::Int(n)) => Level::from_number(*n)
+                .map(|l| l.name().to_string())
+                .unwrap_or_else(|| n.to_string()),
+            (Field::Kind, Scalar::Int(n)) => Kind::from_code(*n)
+                .map(|k| k.name().to_string())
+                .unwrap_or_else(|| n.to_string()),
+            (_, Scalar::Int(n)) => n.to_string(),
+            (_, Scalar::Text(t)) => t.clone(),
+        }
+    }
+
     /// Reads a client's text as a value of this field, e.g. `WARNING` -> 30 for levels.
     pub fn parse_value(self, text: &str) -> Result<Scalar, FieldError> {
         let name = self.name();
