@@ -70,6 +70,37 @@ impl Timestamp {
         None
     }
 
+    /// The BSD syslog timestamp of RFC 3164 (`Oct  1 09:10:11`): local time without
+    /// a year, so the year is the one that puts it closest to `now` (at most a day
+    /// ahead, for clocks slightly apart).
+    pub fn from_bsd_syslog(text: &str, now: Timestamp) -> Option<Timestamp> {
+        use chrono::{Datelike, Local, NaiveDate};
+        let mut parts = text.split_whitespace();
+        let (month, day, time) = (parts.next()?, parts.next()?, parts.next()?);
+        if parts.next().is_some() {
+            return None;
+        }
+        const MONTHS: [&str; 12] = [
+            "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+        ];
+        let month = MONTHS.iter().position(|m| *m == month)? as u32 + 1;
+        let day: u32 = day.parse().ok()?;
+        let time = chrono::NaiveTime::parse_from_str(time, "%H:%M:%S").ok()?;
+        let now_local = now.to_datetime().with_timezone(&Local);
+        let limit = now.0 + 86_400_000_000;
+        for year in [now_local.year(), now_local.year() - 1] {
+            let Some(date) = NaiveDate::from_ymd_opt(year, month, day) else {
+                continue;
+            };
+            let local = Local.from_local_datetime(&date.and_time(time)).earliest()?;
+            let micros = local.timestamp_micros();
+            if micros <= limit {
+                return Timestamp::from_micros(micros);
+            }
+        }
+        None
+    }
+
     pub fn to_datetime(self) -> DateTime<Utc> {
         Utc.timestamp_micros(self.0)
             .single()

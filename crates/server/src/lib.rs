@@ -18,6 +18,7 @@ pub mod ingest;
 pub mod native;
 pub mod object_watch;
 pub mod params;
+pub mod protocols;
 pub mod stream;
 
 use axum::routing::get;
@@ -86,6 +87,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(healthz))
         .merge(native::router())
         .merge(dialects::router())
+        .merge(protocols::router())
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)
 }
