@@ -80,13 +80,15 @@ async fn export_records(
                 )
             })?
         }
-        other => return Err(ApiError::field(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "content-type",
-            format!(
+        other => {
+            return Err(ApiError::field(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "content-type",
+                format!(
                 "{other:?} is not an OTLP encoding (application/x-protobuf or application/json)"
             ),
-        )),
+            ))
+        }
     };
     let (records, refused) = request_records(request);
     if !records.is_empty() {
