@@ -18,7 +18,8 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
-use logbook_core::{Level, NewRecord, Shipped, Timestamp};
+use logbook_core::query::Scalar;
+use logbook_core::{Condition, Field, Level, NewRecord, Query, Shipped, Timestamp};
 use serde_json::{json, Map, Value};
 
 pub const MEDIA_TYPE: &str = "application/vnd.fdo.journal";
@@ -43,7 +44,10 @@ async fn upload(
         ));
     }
     let bytes = read_decoded(&headers, body, state.config.max_body_bytes).await?;
-    let entries = parse_export(&bytes)?;
+    let mut entries = parse_export(&bytes)?;
+    if already_stored(&state, &principal, entries.first()).await? {
+        entries.remove(0);
+    }
     let records = entries
         .into_iter()
         .enumerate()
@@ -53,6 +57,46 @@ async fn upload(
         ingest::append(&state, &principal, records, |i| format!("[{i}].")).await?;
     }
     Ok((StatusCode::ACCEPTED, "OK.\n").into_response())
+}
+
+/// systemd-journal-upload resumes *at* the cursor it saved, so after a restart the
+/// first entry it sends is the last one it sent before. Such an entry (same
+/// `__CURSOR`, same time, in the writer's domain) is dropped: nothing is written
+/// twice. Only the first entry of an upload can be such a repeat.
+async fn already_stored(
+    state: &AppState,
+    principal: &Principal,
+    first: Option<&Entry>,
+) -> Result<bool, ApiError> {
+    let field = |name: &str| {
+        first.and_then(|entry| {
+            entry
+                .iter()
+                .find(|(n, _)| n == name)
+                .and_then(|(_, v)| std::str::from_utf8(v).ok())
+        })
+    };
+    let (Some(cursor), Some(ts)) = (
+        field("__CURSOR"),
+        field("__REALTIME_TIMESTAMP")
+            .and_then(|t| t.parse::<i64>().ok())
+            .and_then(Timestamp::from_micros),
+    ) else {
+        return Ok(false);
+    };
+    let ts = field("_SOURCE_REALTIME_TIMESTAMP")
+        .and_then(|t| t.parse::<i64>().ok())
+        .and_then(Timestamp::from_micros)
+        .unwrap_or(ts);
+    let query = Query::newest_first()
+        .within_domains(&[principal.write_domain(None, "domain_id")?])
+        .since(ts)
+        .until(ts)
+        .with(Condition::In(
+            Field::DataText("__CURSOR"),
+            vec![Scalar::Text(cursor.to_string())],
+        ));
+    Ok(state.store.count(&query).await? > 0)
 }
 
 /// One entry's fields in the order they came, values as raw bytes.
