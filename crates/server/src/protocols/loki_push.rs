@@ -183,8 +183,9 @@ fn json_value_entry(value: &Value) -> Result<Entry, String> {
     })
 }
 
-/// Loki's push messages (`pkg/push/push.proto`, package `logproto`).
-mod wire {
+/// Loki's push messages (`pkg/push/push.proto`, package `logproto`); public for
+/// the benchmark, which sends them.
+pub mod wire {
     #[derive(Clone, PartialEq, prost::Message)]
     pub struct PushRequest {
         #[prost(message, repeated, tag = "1")]

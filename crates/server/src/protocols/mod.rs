@@ -6,7 +6,7 @@
 
 mod elastic;
 mod journald;
-mod loki_push;
+pub mod loki_push;
 mod otlp;
 pub mod syslog;
 

@@ -234,7 +234,14 @@ fn encode(encoding: Encoding, status: StatusCode, response: ExportLogsServiceRes
             response.encode_to_vec(),
         )
             .into_response(),
-        Encoding::Json => (status, axum::Json(response)).into_response(),
+        Encoding::Json => {
+            // A full success is `{}`, as the collector answers, not a null field.
+            let mut body = serde_json::to_value(&response).unwrap_or_else(|_| json!({}));
+            if let Some(map) = body.as_object_mut() {
+                map.retain(|_, v| !v.is_null());
+            }
+            (status, axum::Json(body)).into_response()
+        }
     }
 }
 
