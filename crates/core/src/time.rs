@@ -174,6 +174,36 @@ mod tests {
         assert_eq!(ts.rfc3339(), "2015-05-19T08:03:53.173968Z");
         assert_eq!(ts.iso8601_offset(), "2015-05-19T08:03:53.173968+00:00");
     }
+
+    #[test]
+    fn bsd_syslog_times_get_the_year_nearest_now() {
+        use chrono::{Local, TimeZone};
+        let local = |y, mo, d, h, mi, s| {
+            let t = Local
+                .with_ymd_and_hms(y, mo, d, h, mi, s)
+                .earliest()
+                .expect("local time");
+            Timestamp(t.timestamp_micros())
+        };
+        let now = local(2024, 1, 2, 12, 0, 0);
+        assert_eq!(
+            Timestamp::from_bsd_syslog("Jan  2 11:59:00", now),
+            Some(local(2024, 1, 2, 11, 59, 0))
+        );
+        // A December line read in January is from last year.
+        assert_eq!(
+            Timestamp::from_bsd_syslog("Dec 31 23:00:00", now),
+            Some(local(2023, 12, 31, 23, 0, 0))
+        );
+        for bad in [
+            "Foo  2 11:59:00",
+            "Jan 32 11:59:00",
+            "Jan  2 25:00:00",
+            "Jan 2",
+        ] {
+            assert_eq!(Timestamp::from_bsd_syslog(bad, now), None, "{bad}");
+        }
+    }
 }
 
 /// Parses a relative duration such as `250ms`, `90s`, `15m`, `2h`, `30d` or `1w`.

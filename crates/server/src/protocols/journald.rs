@@ -269,4 +269,15 @@ mod tests {
             assert!(err.message.contains(problem), "{}", err.message);
         }
     }
+
+    proptest::proptest! {
+        #[test]
+        fn any_stream_parses_or_is_refused_by_name(
+            bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300)
+        ) {
+            if let Err(e) = parse_export(&bytes) {
+                proptest::prop_assert!(e.field.is_some_and(|f| f.starts_with("entry ")));
+            }
+        }
+    }
 }

@@ -443,4 +443,14 @@ mod tests {
             json!({"labels": {"app": "web", "env": "prod"}, "trace_id": "abc"})
         );
     }
+
+    proptest::proptest! {
+        #[test]
+        fn any_selector_parses_or_is_refused(text in "\\{?[a-z_0-9=\", \\\\]{0,40}\\}?") {
+            match parse_selector(&text) {
+                Ok(pairs) => proptest::prop_assert!(pairs.iter().all(|(n, _)| !n.is_empty())),
+                Err(e) => proptest::prop_assert!(e.contains("is not a label set")),
+            }
+        }
+    }
 }

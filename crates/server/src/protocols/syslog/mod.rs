@@ -131,3 +131,49 @@ async fn store(state: &AppState, domain: &str, records: Vec<NewRecord>) {
 fn retryable(e: &ApiError) -> bool {
     e.retry_after.is_some()
 }
+
+/// Whatever a sender writes, every message becomes a record and the framer keeps
+/// its place, never panicking.
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    fn wireish() -> impl Strategy<Value = Vec<u8>> {
+        prop_oneof![
+            proptest::collection::vec(any::<u8>(), 0..200),
+            "(<[0-9]{1,4}>)?(1 )?[ -~\\[\\]=\"\\\\\n]{0,120}".prop_map(String::into_bytes),
+            "([0-9]{1,3} )?<1[0-9]>1 [ -~]{0,60}\n".prop_map(String::into_bytes),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn a_malformed_message_keeps_its_text(bytes in wireish(), truncated: bool) {
+            let record = super::parse::record(&bytes, truncated, logbook_core::Timestamp(0));
+            let data = record.data.clone().unwrap_or_default();
+            let has_text = bytes.iter().any(|b| !matches!(b, b'\n' | b'\r' | b'\0'));
+            if data.contains_key("parse_error") && has_text {
+                prop_assert!(record.message.is_some(), "{:?}", record);
+            }
+        }
+
+        #[test]
+        fn frames_are_never_empty_nor_oversize(
+            chunks in proptest::collection::vec(wireish(), 0..8)
+        ) {
+            let mut framer = super::framing::Framer::default();
+            let mut frames = Vec::new();
+            for chunk in &chunks {
+                framer.buf.extend_from_slice(chunk);
+                while let Some(frame) = framer.next_frame() {
+                    frames.push(frame);
+                }
+            }
+            frames.extend(framer.finish());
+            for frame in frames {
+                prop_assert!(!frame.bytes.is_empty());
+                prop_assert!(frame.bytes.len() <= super::MAX_FRAME);
+            }
+        }
+    }
+}
