@@ -71,9 +71,15 @@ impl ApiError {
         }
     }
 
-    /// Renders any body with this error's status and headers.
+    /// Renders any JSON body with this error's status and headers.
     pub fn respond_with(&self, body: serde_json::Value) -> Response {
-        let mut response = (self.status, Json(body)).into_response();
+        self.respond_with_body(Json(body))
+    }
+
+    /// Renders a body of any type (plain text for Loki, protobuf for OTLP) with
+    /// this error's status and headers.
+    pub fn respond_with_body(&self, body: impl IntoResponse) -> Response {
+        let mut response = (self.status, body).into_response();
         if let Some(seconds) = self.retry_after {
             if let Ok(value) = HeaderValue::from_str(&seconds.to_string()) {
                 response.headers_mut().insert("retry-after", value);

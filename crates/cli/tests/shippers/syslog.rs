@@ -4,13 +4,13 @@
 use crate::clients::debian_program;
 use crate::store_tests;
 use crate::support::postgres::TestDatabase;
-use crate::support::{binary, Backend, ADMIN_PASSWORD};
+use crate::support::process::Node;
+use crate::support::Backend;
 use futures_util::StreamExt;
 use logbook_server::auth::secrets;
 use serde_json::{json, Value};
-use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 
@@ -23,7 +23,7 @@ store_tests!(
 
 /// `logbook serve` with syslog receivers on ephemeral ports.
 struct SyslogNode {
-    child: Child,
+    node: Node,
     base: String,
     tcp: String,
     udp: String,
@@ -40,60 +40,30 @@ impl SyslogNode {
             Backend::Sqlite => None,
             Backend::Postgres => Some(TestDatabase::create().await),
         };
-        let store = match &database {
-            Some(db) => vec!["--database".to_string(), db.url.clone()],
-            None => vec![
-                "--data".to_string(),
-                dir.path().join("data").display().to_string(),
-            ],
+        let data = dir.path().join("data").display().to_string();
+        let mut args = match &database {
+            Some(db) => vec!["--database", db.url.as_str()],
+            None => vec!["--data", data.as_str()],
         };
+        args.extend(["--syslog-tcp", "127.0.0.1:0", "--syslog-udp", "127.0.0.1:0"]);
+        args.extend(["--syslog-domain", "hosts"]);
+        args.extend(extra);
         let token = secrets::new_token();
-        let mut child = Command::new(binary())
-            .arg("serve")
-            .args(["--listen", "127.0.0.1:0"])
-            .args(["--syslog-tcp", "127.0.0.1:0", "--syslog-udp", "127.0.0.1:0"])
-            .args(["--syslog-domain", "hosts"])
-            .args(&store)
-            .args(extra)
-            .env("LOGBOOK_ADMIN_PASSWORD", ADMIN_PASSWORD)
-            .env("LOGBOOK_ADMIN_TOKEN", &token)
-            .env_remove("LOGBOOK_DATA")
-            .env_remove("LOGBOOK_DATABASE_URL")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn logbook serve");
-        let stderr = child.stderr.take().expect("stderr");
-        let (mut tcp, mut udp) = (String::new(), String::new());
-        let mut lines = BufReader::new(stderr).lines();
-        let base = loop {
-            let line = lines
-                .next()
-                .expect("logbook serve exited before listening")
-                .expect("read stderr");
-            let address = |rest: &str| {
-                rest.split_whitespace()
-                    .next()
-                    .and_then(|a| a.split_once("://"))
-                    .map(|(_, a)| a.to_string())
-                    .expect("address")
-            };
-            if let Some(rest) = line.strip_prefix("logbook syslog listening on ") {
-                if rest.starts_with("udp://") {
-                    udp = address(rest);
-                } else {
-                    tcp = address(rest);
-                }
-            } else if let Some(rest) = line.strip_prefix("logbook listening on ") {
-                break rest.split_whitespace().next().expect("url").to_string();
-            }
+        let (node, announced) = Node::spawn_announcing(&args, &token);
+        let address = |scheme: &[&str]| {
+            announced
+                .iter()
+                .filter_map(|l| l.strip_prefix("logbook syslog listening on "))
+                .filter_map(|rest| rest.split_whitespace().next()?.split_once("://"))
+                .find(|(s, _)| scheme.contains(s))
+                .map(|(_, a)| a.to_string())
+                .unwrap_or_else(|| panic!("no {scheme:?} receiver in {announced:?}"))
         };
-        std::thread::spawn(move || lines.map_while(Result::ok).for_each(|l| eprintln!("{l}")));
         SyslogNode {
-            child,
-            base,
-            tcp,
-            udp,
+            base: node.base.clone(),
+            tcp: address(&["tcp", "tls"]),
+            udp: address(&["udp"]),
+            node,
             token,
             http: reqwest::Client::new(),
             database,
@@ -152,13 +122,11 @@ impl SyslogNode {
     }
 
     async fn stop(mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let _ = tokio::task::spawn_blocking(move || {
-            let _ = self.child.wait();
-        })
-        .await;
+        let node = self.node;
+        let stopped = tokio::task::spawn_blocking(move || node.terminate())
+            .await
+            .expect("terminate");
+        assert!(stopped, "logbook serve did not stop cleanly");
         if let Some(db) = self.database.take() {
             db.drop().await;
         }

@@ -12,7 +12,7 @@ use crate::error::ApiError;
 use crate::{ingest, AppState};
 use axum::body::Body;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
@@ -377,13 +377,7 @@ fn entry_record(
 /// Loki answers errors in plain text; the status and `Retry-After` are the
 /// server's one decision (`error.rs`).
 fn text_error(e: ApiError) -> Response {
-    let mut response = (e.status, e.describe()).into_response();
-    if let Some(seconds) = e.retry_after {
-        if let Ok(value) = HeaderValue::from_str(&seconds.to_string()) {
-            response.headers_mut().insert("retry-after", value);
-        }
-    }
-    response
+    e.respond_with_body(e.describe())
 }
 
 #[cfg(test)]

@@ -13,7 +13,7 @@ use crate::error::ApiError;
 use crate::{ingest, AppState};
 use axum::body::Body;
 use axum::extract::State;
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
@@ -269,21 +269,13 @@ fn status_error(encoding: Encoding, e: ApiError) -> Response {
         code,
         message: e.describe(),
     };
-    let mut response = match encoding {
+    match encoding {
         Encoding::Json => e.respond_with(json!({"code": status.code, "message": status.message})),
-        Encoding::Protobuf => (
-            e.status,
+        Encoding::Protobuf => e.respond_with_body((
             [(header::CONTENT_TYPE, "application/x-protobuf")],
             status.encode_to_vec(),
-        )
-            .into_response(),
-    };
-    if let Some(seconds) = e.retry_after {
-        if let Ok(value) = HeaderValue::from_str(&seconds.to_string()) {
-            response.headers_mut().insert("retry-after", value);
-        }
+        )),
     }
-    response
 }
 
 #[cfg(test)]
