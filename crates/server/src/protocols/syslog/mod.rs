@@ -24,6 +24,8 @@ use tokio::net::UdpSocket;
 
 /// Most records appended at once from one connection or socket.
 const MAX_BATCH: usize = 2000;
+/// Bytes asked of the socket per read.
+const READ_CHUNK: usize = 128 * 1024;
 
 /// Reads syslog messages from one connection until the sender closes it or the
 /// node shuts down. A malformed message is kept (see `parse.rs`); nothing a
@@ -36,22 +38,23 @@ pub async fn read_stream<S: AsyncRead + Unpin>(
 ) {
     let mut framer = framing::Framer::default();
     let mut shutdown = state.shutdown.clone();
+    let mut records = Vec::new();
     loop {
-        framer.buf.reserve(64 * 1024);
+        framer.buf.reserve(READ_CHUNK);
+        let room = framer.buf.capacity() - framer.buf.len();
         let read = tokio::select! {
             read = stream.read_buf(&mut framer.buf) => read,
             _ = shutdown.wait_for(|stopping| *stopping) => Ok(0),
         };
-        let closed = match read {
-            Ok(0) => true,
-            Ok(_) => false,
+        let (closed, filled) = match read {
+            Ok(0) => (true, false),
+            Ok(n) => (false, n == room),
             Err(e) => {
                 tracing::debug!(%peer, error = %e, "syslog connection failed");
-                true
+                (true, false)
             }
         };
         let now = Timestamp::now();
-        let mut records = Vec::new();
         while let Some(frame) = framer.next_frame() {
             records.push(parse::record(&frame.bytes, frame.truncated, now));
             if records.len() >= MAX_BATCH {
@@ -65,8 +68,13 @@ pub async fn read_stream<S: AsyncRead + Unpin>(
                     .map(|frame| parse::record(&frame.bytes, frame.truncated, now)),
             );
         }
+        // A read that filled the buffer likely left more waiting: read it into the
+        // same commit (fewer, larger transactions), up to MAX_BATCH.
+        if filled && !closed {
+            continue;
+        }
         if !records.is_empty() {
-            store(&state, &domain, records).await;
+            store(&state, &domain, std::mem::take(&mut records)).await;
         }
         if closed {
             return;
