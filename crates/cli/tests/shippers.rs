@@ -13,6 +13,8 @@ mod clients;
 mod elastic;
 #[path = "shippers/journald.rs"]
 mod journald;
+#[path = "shippers/limits.rs"]
+mod limits;
 #[path = "shippers/loki.rs"]
 mod loki;
 #[path = "shippers/otlp.rs"]
