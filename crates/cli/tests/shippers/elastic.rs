@@ -175,5 +175,7 @@ async fn bulk_errors_have_elasticsearch_shapes_and_write_nothing(backend: Backen
     assert_eq!(response.headers()["x-elastic-product"], "Elasticsearch");
     let body: Value = response.json().await.expect("json");
     assert_eq!(body["tagline"], "You Know, for Search");
+    let health = server.get_json("/es/_cluster/health").await;
+    assert_eq!(health["status"], "green");
     server.stop().await;
 }

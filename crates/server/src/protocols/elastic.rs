@@ -28,6 +28,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/es", get(root))
         .route("/es/", get(root))
+        .route("/es/_cluster/health", get(health))
         .route("/es/_bulk", post(bulk_default).put(bulk_default))
         .route("/es/{index}/_bulk", post(bulk_into).put(bulk_into))
 }
@@ -53,6 +54,18 @@ async fn root(principal: Result<Principal, ApiError>) -> Response {
             },
             "tagline": "You Know, for Search"
         }),
+    )
+}
+
+/// `GET /es/_cluster/health`: what shippers' health checks (Vector's) ask.
+async fn health(principal: Result<Principal, ApiError>) -> Response {
+    if let Err(e) = principal {
+        return EsError(e).into_response();
+    }
+    elastic(
+        StatusCode::OK,
+        json!({"cluster_name": "logbook", "status": "green", "timed_out": false,
+               "number_of_nodes": 1, "number_of_data_nodes": 1}),
     )
 }
 
