@@ -5,6 +5,7 @@
 use crate::clients::{all_records, debian_program, run, writer};
 use crate::store_tests;
 use crate::support::{Backend, TestServer};
+use logbook_server::Config;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -12,6 +13,7 @@ use std::process::Command;
 store_tests!(
     journal_upload_maps_fields_and_resumes_without_duplicates,
     bad_uploads_get_json_errors_and_write_nothing,
+    an_upload_streams_past_the_body_limit_in_batches,
 );
 
 fn text(name: &str, value: &str) -> Vec<u8> {
@@ -146,8 +148,10 @@ async fn journal_upload_maps_fields_and_resumes_without_duplicates(backend: Back
     assert_eq!(records[2]["level"], "WARN");
     assert!(records[2].get("instance").is_none());
 
-    // The uploader saved its cursor after our answer: a second run sends nothing.
-    upload(&uploader, &journal, &state, url).await;
+    // The uploader saved its cursor after our answer; a second run resumes at it
+    // (re-sending that entry), a run without the saved state sends everything again.
+    upload(&uploader, &journal, &state, url.clone()).await;
+    upload(&uploader, &journal, &dir.path().join("fresh-state"), url).await;
     assert_eq!(all_records(&server).await.len(), 3, "nothing written twice");
     server.stop().await;
 }
@@ -196,5 +200,65 @@ async fn bad_uploads_get_json_errors_and_write_nothing(backend: Backend) {
         server.get_json("/logbook/v1/records/count").await["count"],
         0
     );
+    server.stop().await;
+}
+
+/// A host's first upload is its whole backlog, larger than any body limit: it is
+/// read as a stream and committed in batches, holding one entry at a time.
+async fn an_upload_streams_past_the_body_limit_in_batches(backend: Backend) {
+    let limit = 16 * 1024;
+    let server = TestServer::start_with(
+        backend,
+        Config {
+            max_body_bytes: limit,
+            ..Config::default()
+        },
+    )
+    .await;
+    let total = 2500;
+    let mut stream = Vec::new();
+    for i in 0..total {
+        stream.extend(text("__CURSOR", &format!("s=1;i={i:x}")));
+        stream.extend(text(
+            "__REALTIME_TIMESTAMP",
+            &(1_714_560_000_000_000u64 + i).to_string(),
+        ));
+        stream.extend(text("MESSAGE", &format!("entry {i} {}", "x".repeat(100))));
+        stream.push(b'\n');
+    }
+    assert!(stream.len() > 10 * limit);
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
+        stream.chunks(4096).map(|c| Ok(c.to_vec())).collect();
+    let response = server
+        .http
+        .post(server.url("/upload"))
+        .bearer_auth(&server.token)
+        .header("content-type", "application/vnd.fdo.journal")
+        .body(reqwest::Body::wrap_stream(futures_util::stream::iter(
+            chunks,
+        )))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(response.status(), 202);
+    assert_eq!(response.text().await.expect("body"), "OK.\n");
+    let count = server.get_json("/logbook/v1/records/count").await;
+    assert_eq!(count["count"], total);
+
+    // An entry larger than the limit is refused with 413.
+    let mut huge = text("MESSAGE", &"y".repeat(limit + 1));
+    huge.push(b'\n');
+    let response = server
+        .http
+        .post(server.url("/upload"))
+        .bearer_auth(&server.token)
+        .header("content-type", "application/vnd.fdo.journal")
+        .body(huge)
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(response.status(), 413);
+    let count = server.get_json("/logbook/v1/records/count").await;
+    assert_eq!(count["count"], total);
     server.stop().await;
 }
