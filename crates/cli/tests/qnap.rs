@@ -2,20 +2,15 @@
 //! documents (seeds 000 and 001) against a server holding document 001's example
 //! data, plus the filters, CSV safety, authentication, event cursor and wait.
 
-#[path = "qnap/access.rs"]
 mod access;
-#[path = "qnap/events.rs"]
+mod data;
 mod events;
-#[path = "qnap/data.rs"]
-mod qnap_data;
-#[path = "qnap/registry.rs"]
 mod registry;
-mod support;
 
-use qnap_data::{seed_records, utest_attributes, EXAMPLE_EVENTS, EXPORT_LINES};
+use crate::support::{Backend, TestServer, ADMIN_PASSWORD};
+use data::{seed_records, utest_attributes, EXAMPLE_EVENTS, EXPORT_LINES};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
-use support::{Backend, TestServer, ADMIN_PASSWORD};
 
 store_tests!(
     replays_every_curl_command_of_the_documents,
@@ -154,7 +149,7 @@ fn expected_ids(
     let mut ids: Vec<i64> = EXPORT_LINES[1..]
         .iter()
         .enumerate()
-        .filter(|(i, line)| keep(*i, &qnap_data::cells(line)))
+        .filter(|(i, line)| keep(*i, &data::cells(line)))
         .map(|(i, _)| i as i64 + 1)
         .collect();
     ids.reverse();
@@ -172,7 +167,7 @@ pub async fn listed_ids(server: &TestServer, query: &str) -> Vec<i64> {
 
 /// Epoch seconds of the example data's n-th line (1-based), as the list shows it.
 fn ts_of(n: usize) -> i64 {
-    let date = qnap_data::cells(EXPORT_LINES[n])[0].clone();
+    let date = data::cells(EXPORT_LINES[n])[0].clone();
     let ts = logbook_core::Timestamp::parse(&format!("{}Z", date.replace(' ', "T")));
     ts.expect("date").epoch_seconds()
 }

@@ -96,10 +96,10 @@ async fn polling_from_the_last_offset_sees_every_event_once_under_concurrent_wri
 }
 
 async fn event_windows_follow_index_and_offset(backend: Backend) {
-    let server = crate::seeded(backend).await;
+    let server = super::seeded(backend).await;
     // (61, 65]: the four oldest example events (ids 62..=65), newest first.
     let window = server.get_json("/api/v1/event?index=61&offset=65").await;
-    let expected: Vec<&str> = crate::EXAMPLE_EVENTS[16..].to_vec();
+    let expected: Vec<&str> = super::EXAMPLE_EVENTS[16..].to_vec();
     assert_eq!(
         window,
         json!({"index": 61, "messages": expected, "offset": 65})

@@ -1,7 +1,6 @@
 //! The test harness: a real Logbook node on an ephemeral port, spoken to over HTTP
 //! exactly as a client would. Each test gets its own store (a temporary data
 //! directory, or its own PostgreSQL schema), so tests run in parallel safely.
-#![allow(dead_code)] // each test binary uses a different part of the harness
 
 pub mod postgres;
 pub mod process;
