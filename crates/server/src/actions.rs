@@ -5,7 +5,7 @@
 
 use crate::auth::Principal;
 use crate::error::ApiError;
-use crate::AppState;
+use crate::state::AppState;
 use axum::http::StatusCode;
 use logbook_core::{Action, ActionState, Kind, Level, NewAction, NewRecord, Role, Timestamp};
 use logbook_store::{ActionEvent, ActionLogLine, ActionQuery};

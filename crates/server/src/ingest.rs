@@ -5,7 +5,7 @@
 
 use crate::auth::Principal;
 use crate::error::ApiError;
-use crate::AppState;
+use crate::state::AppState;
 use futures_util::future::join_all;
 use logbook_core::object::{container_change, ContainerTransition};
 use logbook_core::{NewRecord, ObjectRef};

@@ -13,7 +13,7 @@ pub mod sessions;
 pub mod tokens;
 
 use crate::error::ApiError;
-use crate::AppState;
+use crate::state::AppState;
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
 use logbook_core::{Query, Role, Timestamp};

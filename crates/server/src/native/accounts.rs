@@ -8,7 +8,7 @@ use crate::auth::tokens::{self, Issuer};
 use crate::auth::{secrets, Principal};
 use crate::body::{parse_json, read_limited};
 use crate::error::ApiError;
-use crate::AppState;
+use crate::state::AppState;
 use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;

@@ -6,7 +6,7 @@ use crate::auth::Principal;
 use crate::body::{parse_json, read_limited};
 use crate::error::ApiError;
 use crate::params::Params;
-use crate::AppState;
+use crate::state::AppState;
 use axum::body::Body;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;

@@ -8,7 +8,7 @@ mod login;
 pub mod objects;
 mod records;
 
-use crate::AppState;
+use crate::state::AppState;
 use axum::routing::{delete, get, patch, post, put};
 use axum::Router;
 

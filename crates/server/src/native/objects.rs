@@ -4,7 +4,7 @@
 use crate::auth::Principal;
 use crate::body::{parse_json, read_limited};
 use crate::error::ApiError;
-use crate::AppState;
+use crate::state::AppState;
 use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::Json;

@@ -10,7 +10,7 @@ use crate::auth::Principal;
 use crate::error::ApiError;
 use crate::native::filters;
 use crate::params::Params;
-use crate::AppState;
+use crate::state::AppState;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{RawQuery, State};

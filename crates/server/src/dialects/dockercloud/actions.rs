@@ -7,7 +7,7 @@ use crate::auth::Principal;
 use crate::error::ApiError;
 use crate::native::actions::{parse_date, parse_state};
 use crate::params::Params;
-use crate::AppState;
+use crate::state::AppState;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::HeaderValue;
 use axum::response::{IntoResponse, Response};

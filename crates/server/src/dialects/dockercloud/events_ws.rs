@@ -6,7 +6,7 @@
 use super::{render, DockerCloudError};
 use crate::auth::Principal;
 use crate::error::ApiError;
-use crate::AppState;
+use crate::state::AppState;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::State;

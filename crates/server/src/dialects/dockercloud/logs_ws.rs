@@ -8,7 +8,7 @@ use crate::actions;
 use crate::auth::Principal;
 use crate::error::ApiError;
 use crate::params::Params;
-use crate::AppState;
+use crate::state::AppState;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, RawQuery, State};

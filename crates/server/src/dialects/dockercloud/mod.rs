@@ -8,7 +8,7 @@ mod logs_ws;
 mod render;
 
 use crate::error::ApiError;
-use crate::AppState;
+use crate::state::AppState;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;

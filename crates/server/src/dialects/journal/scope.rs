@@ -3,7 +3,7 @@
 //! [`Condition`], so the store filters as it filters anything else.
 
 use crate::error::ApiError;
-use crate::AppState;
+use crate::state::AppState;
 use logbook_core::query::{Condition, Field, Scalar};
 use logbook_core::ObjectRef;
 use std::collections::{BTreeMap, HashMap};

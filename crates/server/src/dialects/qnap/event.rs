@@ -6,7 +6,7 @@ use super::{caller, reject_unknown, user_of, Answer};
 use crate::auth::Principal;
 use crate::error::ApiError;
 use crate::params::Params;
-use crate::AppState;
+use crate::state::AppState;
 use axum::extract::{RawQuery, State};
 use axum::Json;
 use logbook_core::query::{Comparison, Condition, Scalar};

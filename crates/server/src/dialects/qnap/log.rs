@@ -4,8 +4,9 @@
 use super::{caller, reject_unknown, user_of, Answer};
 use crate::auth::Principal;
 use crate::error::ApiError;
+use crate::ingest;
 use crate::params::Params;
-use crate::{ingest, AppState};
+use crate::state::AppState;
 use axum::extract::{RawQuery, State};
 use axum::Json;
 use logbook_core::{Field, Kind, NewRecord, Query, Record, Timestamp};

@@ -7,7 +7,7 @@ use super::{caller, reject_unknown, Answer};
 use crate::auth::Principal;
 use crate::error::ApiError;
 use crate::params::Params;
-use crate::AppState;
+use crate::state::AppState;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::Json;

@@ -5,7 +5,7 @@ use super::filters;
 use super::paging::{self, LinkBase, Paging};
 use super::{Caller, DrfError};
 use crate::params::Params;
-use crate::AppState;
+use crate::state::AppState;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, Method};
 use axum::response::Response;

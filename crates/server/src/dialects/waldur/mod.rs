@@ -10,7 +10,7 @@ mod stats;
 
 use crate::auth::{Presented, Principal};
 use crate::error::ApiError;
-use crate::AppState;
+use crate::state::AppState;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{header, HeaderValue, Method, StatusCode};

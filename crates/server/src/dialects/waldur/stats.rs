@@ -4,7 +4,7 @@
 use super::instances::key_text;
 use super::{filters, Caller, DrfError};
 use crate::params::Params;
-use crate::AppState;
+use crate::state::AppState;
 use axum::extract::{RawQuery, State};
 use axum::http::HeaderValue;
 use axum::response::{IntoResponse, Response};
