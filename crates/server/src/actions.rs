@@ -6,7 +6,6 @@
 use crate::auth::Principal;
 use crate::error::ApiError;
 use crate::state::AppState;
-use axum::http::StatusCode;
 use logbook_core::{Action, ActionState, Kind, Level, NewAction, NewRecord, Role, Timestamp};
 use logbook_store::{ActionEvent, ActionLogLine, ActionQuery};
 use serde_json::{json, Map, Value};
@@ -96,9 +95,7 @@ pub async fn cancel(
 ) -> Result<Action, ApiError> {
     require_may_request(principal)?;
     let action = visible(state, principal, uuid).await?;
-    if !action.cancelable() {
-        return Err(refused(&action, "canceled", action.can_be_canceled));
-    }
+    action.request_cancel()?;
     apply(state, principal, &action, ActionState::Canceling, None).await
 }
 
@@ -111,22 +108,10 @@ pub async fn retry(
 ) -> Result<Action, ApiError> {
     require_may_request(principal)?;
     let original = visible(state, principal, uuid).await?;
-    if !original.retryable() {
-        return Err(refused(&original, "retried", original.can_be_retried));
-    }
-    let mut again = original.retry(Timestamp::now());
+    let mut again = original.request_retry(Timestamp::now())?;
     again.user = Some(principal.name.clone());
     let event = event_record(principal, "retry", None);
     Ok(state.store.create_action_recorded(again, event).await?)
-}
-
-fn refused(action: &Action, verb: &str, allowed_at_all: bool) -> ApiError {
-    let why = if allowed_at_all {
-        format!("an action in state {} cannot be {verb}", action.state)
-    } else {
-        format!("this action cannot be {verb}")
-    };
-    ApiError::field(StatusCode::CONFLICT, "state", why)
 }
 
 /// Appends log lines to an action the caller may write to.

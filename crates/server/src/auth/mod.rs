@@ -99,11 +99,7 @@ impl Principal {
             None => Ok(self.domain.clone()),
             Some(d) if d == self.domain => Ok(self.domain.clone()),
             Some(d) if self.role.is_admin() || self.any_domain => Ok(d.to_string()),
-            Some(_) => Err(ApiError::field(
-                axum::http::StatusCode::FORBIDDEN,
-                field,
-                "may only name your own domain",
-            )),
+            Some(_) => Err(ApiError::forbidden("may only name your own domain").at(field)),
         }
     }
 }

@@ -7,7 +7,7 @@ mod events_ws;
 mod logs_ws;
 mod render;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorKind};
 use crate::state::AppState;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -71,7 +71,7 @@ fn not_a_websocket(
     rejection: axum::extract::ws::rejection::WebSocketUpgradeRejection,
 ) -> DockerCloudError {
     DockerCloudError(ApiError::new(
-        axum::http::StatusCode::UPGRADE_REQUIRED,
+        ErrorKind::UpgradeRequired,
         format!("this endpoint speaks WebSocket only: {rejection}"),
     ))
 }

@@ -65,8 +65,8 @@ impl IntoResponse for JournalError {
     fn into_response(self) -> Response {
         let e = self.0;
         let mut error = json!({
-            "code": e.status.as_u16(),
-            "title": e.status.canonical_reason().unwrap_or("Error"),
+            "code": e.status().as_u16(),
+            "title": e.status().canonical_reason().unwrap_or("Error"),
             "message": e.describe(),
         });
         if let Some(field) = &e.field {
@@ -146,12 +146,8 @@ async fn record(
         Some(id) => state.store.get(id).await?,
         None => None,
     };
-    let stored = stored.ok_or_else(|| {
-        ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "the entry was stored but cannot be read back",
-        )
-    })?;
+    let stored =
+        stored.ok_or_else(|| ApiError::internal("the entry was stored but cannot be read back"))?;
     Ok((
         StatusCode::CREATED,
         Json(json!({ "journal": render::entry_json(&stored) })),
@@ -171,11 +167,10 @@ fn identify(principal: &Principal, entry: &mut NewRecord) -> Result<(), ApiError
             _ => "",
         };
         if !field.is_empty() {
-            return Err(ApiError::field(
-                StatusCode::FORBIDDEN,
-                field,
+            return Err(ApiError::forbidden(
                 "only a service account or an administrator may record another user's action",
-            ));
+            )
+            .at(field));
         }
     }
     // A half-given other identity is not completed with the principal's own.

@@ -5,11 +5,10 @@
 
 use super::{caller, reject_unknown, Answer};
 use crate::auth::Principal;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorKind};
 use crate::params::Params;
 use crate::state::AppState;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::StatusCode;
 use axum::Json;
 use logbook_core::object::CONTAINER_TYPES;
 use logbook_core::{Object, ObjectRef};
@@ -89,7 +88,7 @@ pub async fn wait(
     match current {
         Some(object) => Ok(Json(info(&object))),
         None => Err(ApiError::new(
-            StatusCode::NOT_FOUND,
+            ErrorKind::NotFound,
             format!(
                 "no {} container {:?} exists",
                 key.object_type, key.object_id
