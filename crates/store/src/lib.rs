@@ -17,7 +17,8 @@ pub mod sqlite;
 use async_trait::async_trait;
 use futures_util::stream::BoxStream;
 use logbook_core::{
-    Action, ActionState, NewAction, NewRecord, Object, ObjectRef, Query, Record, Timestamp,
+    Action, ActionState, Cursor, NewAction, NewRecord, Object, ObjectRef, Order, Query, Record,
+    Timestamp,
 };
 use serde_json::{Map, Value};
 
@@ -42,6 +43,57 @@ pub struct Page {
     /// The highest record id visible when the page was read. In oldest-first order a
     /// client that resumes after `max(last returned id, this)` misses nothing.
     pub high_water: i64,
+}
+
+impl Page {
+    /// Whether the page holds as many records as the query's limit allowed, so more
+    /// may follow it.
+    pub fn is_full(&self, query: &Query) -> bool {
+        query
+            .limit
+            .is_some_and(|limit| self.records.len() as u64 >= limit)
+    }
+
+    /// The resume point after this page of `query`: the one rule every cursor,
+    /// poll and stream catch-up follows. Newest first, a full page resumes after its
+    /// last record and a partial one is the end (`None`). Oldest first, a full page
+    /// resumes after its last record; a partial page returned everything up to the
+    /// snapshot's high-water mark (capped by the query's own upper id bound, if it
+    /// has one), and since ids never appear below that mark later, resuming there
+    /// misses nothing and never goes back before the query's own `after`.
+    pub fn resume_after(&self, query: &Query) -> Option<Cursor> {
+        let last = self.records.last().map(|r| r.id);
+        let full = self.is_full(query);
+        match query.order {
+            Order::NewestFirst => last.filter(|_| full).map(Cursor),
+            Order::OldestFirst if full => last.map(Cursor),
+            Order::OldestFirst => {
+                let reached = id_ceiling(query).map_or(self.high_water, |c| c.min(self.high_water));
+                let after = query.after.map(|c| c.0);
+                [after, last, Some(reached)]
+                    .into_iter()
+                    .flatten()
+                    .max()
+                    .map(Cursor)
+            }
+        }
+    }
+}
+
+/// The highest id a query can match by its own top-level conditions, if it says.
+fn id_ceiling(query: &Query) -> Option<i64> {
+    use logbook_core::query::{Comparison, Condition, Scalar};
+    query
+        .conditions
+        .iter()
+        .filter_map(|c| match c {
+            Condition::Compare(logbook_core::Field::Id, Comparison::Le, Scalar::Int(n)) => Some(*n),
+            Condition::Compare(logbook_core::Field::Id, Comparison::Lt, Scalar::Int(n)) => {
+                Some(n.saturating_sub(1))
+            }
+            _ => None,
+        })
+        .min()
 }
 
 /// A group of records sharing the values of the grouped fields.
@@ -189,5 +241,69 @@ pub trait Store: RecordStore + ObjectStore + ActionStore + AccountStore {
         let action = self.transition_action(uuid, to, end_date).await?;
         self.append(vec![event(&action)]).await?;
         Ok(action)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use logbook_core::query::{Comparison, Condition, Scalar};
+    use logbook_core::{Field, Kind};
+
+    fn page(ids: &[i64], high_water: i64) -> Page {
+        let records = ids
+            .iter()
+            .map(|id| NewRecord::new(Kind::Log).into_record(*id, Timestamp(0)))
+            .collect();
+        Page {
+            records,
+            high_water,
+        }
+    }
+
+    fn oldest(after: i64, limit: u64) -> Query {
+        Query {
+            after: Some(Cursor(after)),
+            limit: Some(limit),
+            ..Query::oldest_first()
+        }
+    }
+
+    #[test]
+    fn oldest_first_resumes_after_a_full_page_or_past_the_snapshot() {
+        // Full: after the last record, even if the snapshot went further.
+        assert_eq!(
+            page(&[4, 7], 90).resume_after(&oldest(3, 2)),
+            Some(Cursor(7))
+        );
+        // Partial: everything up to the high-water mark was covered.
+        assert_eq!(page(&[4], 90).resume_after(&oldest(3, 2)), Some(Cursor(90)));
+        // Empty, and a cursor already past the mark: never backwards.
+        assert_eq!(page(&[], 50).resume_after(&oldest(60, 2)), Some(Cursor(60)));
+        // The query's own id ceiling caps the mark.
+        let capped = oldest(3, 5).with(Condition::Compare(
+            Field::Id,
+            Comparison::Le,
+            Scalar::Int(40),
+        ));
+        assert_eq!(page(&[4], 90).resume_after(&capped), Some(Cursor(40)));
+        assert_eq!(
+            page(&[], 90).resume_after(&Query {
+                after: Some(Cursor(45)),
+                ..capped
+            }),
+            Some(Cursor(45))
+        );
+    }
+
+    #[test]
+    fn newest_first_resumes_only_after_a_full_page() {
+        let query = Query {
+            limit: Some(2),
+            ..Query::newest_first()
+        };
+        assert_eq!(page(&[9, 8], 9).resume_after(&query), Some(Cursor(8)));
+        assert_eq!(page(&[9], 9).resume_after(&query), None);
+        assert!(!page(&[9], 9).is_full(&Query::newest_first()));
     }
 }
