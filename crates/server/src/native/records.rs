@@ -11,7 +11,7 @@ use axum::body::Body;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
-use logbook_core::{Cursor, NewRecord, Order};
+use logbook_core::{Cursor, NewRecord};
 use serde_json::{json, Value};
 
 /// `POST /logbook/v1/records`: one object, an array of objects, or NDJSON.
@@ -109,23 +109,7 @@ pub async fn list(
 ) -> Result<Json<Value>, ApiError> {
     let query = principal.scope(filters::page_query(&Params::parse(raw.as_deref())?)?);
     let page = state.store.query(&query).await?;
-    let full = query.limit.is_some_and(|l| page.records.len() as u64 >= l);
-    let last = page.records.last().map(|r| r.id);
-    let next_cursor = match query.order {
-        // Newest first: more pages exist only if this one is full.
-        Order::NewestFirst => last.filter(|_| full).map(Cursor),
-        // Oldest first: always resumable. A partial page returned everything up to the
-        // snapshot's high-water mark, so resuming from there misses nothing.
-        Order::OldestFirst => {
-            let seen = query.after.map(|c| c.0).into_iter().chain(last);
-            let reached = if full {
-                last
-            } else {
-                seen.chain([page.high_water]).max()
-            };
-            reached.map(Cursor)
-        }
-    };
+    let next_cursor = page.resume_after(&query);
     let records: Vec<Value> = page.records.iter().map(|r| r.to_json()).collect();
     Ok(Json(json!({
         "records": records,

@@ -151,15 +151,10 @@ impl Subscription {
             .query(&query)
             .await
             .map_err(|e| End::StoreFailed(e.to_string()))?;
-        let last = page.records.last().map(|r| r.id);
-        if page.records.len() as u64 >= CATCH_UP_PAGE {
-            self.covered = last.unwrap_or(self.covered);
-        } else {
-            // Everything up to the snapshot's high-water mark is now covered; the
-            // receiver (subscribed before this read) holds whatever came after.
-            self.catching_up = false;
-            self.covered = self.covered.max(page.high_water).max(last.unwrap_or(0));
-        }
+        // A partial page covered everything up to the snapshot's high-water mark; the
+        // receiver (subscribed before this read) holds whatever came after.
+        self.catching_up = page.is_full(&query);
+        self.covered = page.resume_after(&query).map_or(self.covered, |c| c.0);
         self.pending.extend(page.records);
         Ok(())
     }
