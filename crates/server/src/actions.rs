@@ -5,6 +5,7 @@
 
 use crate::auth::Principal;
 use crate::error::ApiError;
+use crate::scoped;
 use crate::state::AppState;
 use logbook_core::{Action, ActionState, Kind, Level, NewAction, NewRecord, Role, Timestamp};
 use logbook_store::{ActionEvent, ActionLogLine, ActionQuery};
@@ -32,19 +33,6 @@ pub async fn create(
     Ok(state.store.create_action_recorded(new, event).await?)
 }
 
-/// The action if it exists and the caller may read it; 404 otherwise, the same
-/// answer for another domain's action as for an unknown one.
-pub async fn visible(
-    state: &AppState,
-    principal: &Principal,
-    uuid: &str,
-) -> Result<Action, ApiError> {
-    match state.store.get_action(uuid).await? {
-        Some(action) if principal.can_read_domain(action.domain_id.as_deref()) => Ok(action),
-        _ => Err(ApiError::not_found()),
-    }
-}
-
 /// Moves an action along its lifecycle; an illegal move is a 409 and changes nothing
 /// (the store checks and applies it in one transaction).
 pub async fn transition(
@@ -55,7 +43,7 @@ pub async fn transition(
     end_date: Option<Timestamp>,
 ) -> Result<Action, ApiError> {
     principal.require_write()?;
-    let before = visible(state, principal, uuid).await?;
+    let before = scoped::action(state, principal, uuid).await?;
     apply(state, principal, &before, to, end_date).await
 }
 
@@ -94,7 +82,7 @@ pub async fn cancel(
     uuid: &str,
 ) -> Result<Action, ApiError> {
     require_may_request(principal)?;
-    let action = visible(state, principal, uuid).await?;
+    let action = scoped::action(state, principal, uuid).await?;
     action.request_cancel()?;
     apply(state, principal, &action, ActionState::Canceling, None).await
 }
@@ -107,7 +95,7 @@ pub async fn retry(
     uuid: &str,
 ) -> Result<Action, ApiError> {
     require_may_request(principal)?;
-    let original = visible(state, principal, uuid).await?;
+    let original = scoped::action(state, principal, uuid).await?;
     let mut again = original.request_retry(Timestamp::now())?;
     again.user = Some(principal.name.clone());
     let event = event_record(principal, "retry", None);
@@ -122,7 +110,7 @@ pub async fn append_logs(
     lines: Vec<String>,
 ) -> Result<Vec<ActionLogLine>, ApiError> {
     principal.require_write()?;
-    visible(state, principal, uuid).await?;
+    scoped::action(state, principal, uuid).await?;
     Ok(state.store.append_action_logs(uuid, lines).await?)
 }
 
@@ -138,12 +126,11 @@ pub async fn list(
     query.domains = principal.readable_domains();
     if let Some(uri) = related_to {
         let mut uris = vec![uri.to_string()];
-        if let Some(object) = state.store.find_object_by_uri(uri).await? {
-            if principal.can_read_domain(object.domain_id.as_deref()) {
-                for related in state.store.related_objects(&object.key).await? {
-                    if principal.can_read_domain(related.domain_id.as_deref()) {
-                        uris.extend(related.uri);
-                    }
+        let object = scoped::visible(principal, state.store.find_object_by_uri(uri).await?);
+        if let Some(object) = object {
+            for related in state.store.related_objects(&object.key).await? {
+                if principal.may_read(&related) {
+                    uris.extend(related.uri);
                 }
             }
         }

@@ -25,6 +25,7 @@ pub mod native;
 pub mod object_watch;
 pub mod params;
 pub mod router;
+pub mod scoped;
 pub mod state;
 pub mod stream;
 

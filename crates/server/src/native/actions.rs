@@ -6,6 +6,7 @@ use crate::auth::Principal;
 use crate::body::{parse_json, read_limited};
 use crate::error::ApiError;
 use crate::params::Params;
+use crate::scoped;
 use crate::state::AppState;
 use axum::body::Body;
 use axum::extract::{Path, RawQuery, State};
@@ -89,7 +90,7 @@ pub async fn get_one(
     principal: Principal,
     Path(uuid): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let action = actions::visible(&state, &principal, &uuid).await?;
+    let action = scoped::action(&state, &principal, &uuid).await?;
     Ok(Json(action_json(&action)))
 }
 

@@ -4,6 +4,7 @@
 use crate::auth::Principal;
 use crate::body::{parse_json, read_limited};
 use crate::error::ApiError;
+use crate::scoped;
 use crate::state::AppState;
 use axum::body::Body;
 use axum::extract::{Path, State};
@@ -24,12 +25,7 @@ pub async fn put(
         return Err(ApiError::bad_request("body", "must be a JSON object"));
     };
     let key = ObjectRef::new(object_type, object_id);
-    let existing = state.store.get_object(&key).await?;
-    if let Some(existing) = &existing {
-        if !principal.can_read_domain(existing.domain_id.as_deref()) {
-            return Err(ApiError::not_found());
-        }
-    }
+    let existing = scoped::object_before_write(&state, &principal, &key).await?;
     let changed = body.clone();
     let mut update = update_from_json(body)?;
     // An update that names no domain keeps the object where it is (an admin's
@@ -59,11 +55,9 @@ pub async fn put(
         .store
         .append_with_objects(vec![event], vec![ObjectWrite::Put(Box::new(update))])
         .await?;
-    match state.store.get_object(&key).await? {
-        Some(object) => Ok(Json(object_json(&object))),
-        // Removed by a concurrent destroy event between the write and this read.
-        None => Err(ApiError::not_found()),
-    }
+    // Not found if a concurrent destroy event removed it between the write and now.
+    let object = scoped::object(&state, &principal, &key).await?;
+    Ok(Json(object_json(&object)))
 }
 
 /// The category of the event written for a direct change to an object. Not
@@ -75,16 +69,9 @@ pub async fn get_one(
     principal: Principal,
     Path((object_type, object_id)): Path<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
-    match state
-        .store
-        .get_object(&ObjectRef::new(object_type, object_id))
-        .await?
-    {
-        Some(object) if principal.can_read_domain(object.domain_id.as_deref()) => {
-            Ok(Json(object_json(&object)))
-        }
-        _ => Err(ApiError::not_found()),
-    }
+    let key = ObjectRef::new(object_type, object_id);
+    let object = scoped::object(&state, &principal, &key).await?;
+    Ok(Json(object_json(&object)))
 }
 
 /// Reads the settable fields of an object, naming the first bad one.

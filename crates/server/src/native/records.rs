@@ -4,14 +4,14 @@ use super::filters;
 use crate::auth::Principal;
 use crate::body::{parse_json, read_limited};
 use crate::error::ApiError;
-use crate::ingest;
 use crate::params::Params;
 use crate::state::AppState;
+use crate::{ingest, scoped};
 use axum::body::Body;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
-use logbook_core::{Cursor, NewRecord};
+use logbook_core::{Cursor, NewRecord, Query};
 use serde_json::{json, Value};
 
 /// `POST /logbook/v1/records`: one object, an array of objects, or NDJSON.
@@ -142,10 +142,6 @@ pub async fn get_one(
     let id: i64 = id
         .parse()
         .map_err(|_| ApiError::bad_request("id", format!("{id:?} is not an integer")))?;
-    match state.store.get(id).await? {
-        Some(record) if principal.can_read_domain(record.domain_id.as_deref()) => {
-            Ok(Json(record.to_json()))
-        }
-        _ => Err(ApiError::not_found()),
-    }
+    let record = scoped::record(&state, &principal, id, &Query::default()).await?;
+    Ok(Json(record.to_json()))
 }

@@ -7,6 +7,7 @@ use crate::auth::Principal;
 use crate::error::ApiError;
 use crate::native::actions::{parse_date, parse_state};
 use crate::params::Params;
+use crate::scoped;
 use crate::state::AppState;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::HeaderValue;
@@ -159,7 +160,7 @@ pub async fn get_one(
     principal: Result<Principal, ApiError>,
     Path(uuid): Path<String>,
 ) -> Answer<Json<Value>> {
-    let action = actions::visible(&state, &principal?, &uuid).await?;
+    let action = scoped::action(&state, &principal?, &uuid).await?;
     Ok(Json(render::action(&action)))
 }
 

@@ -4,10 +4,10 @@
 //! without a pong.
 
 use super::{render, DockerCloudError};
-use crate::actions;
 use crate::auth::Principal;
 use crate::error::ApiError;
 use crate::params::Params;
+use crate::scoped;
 use crate::state::AppState;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
@@ -44,7 +44,7 @@ pub async fn logs(
         .unwrap_or(true);
     params.reject_unknown()?;
     let uuid = path.get("uuid").cloned().unwrap_or_default();
-    actions::visible(&state, &principal, &uuid).await?;
+    scoped::action(&state, &principal, &uuid).await?;
     // Subscribed before the backlog is read, so no line falls between the two.
     let mut lines = state.store.notifier().subscribe_action_logs();
     let mut changes = state.store.notifier().subscribe_actions();

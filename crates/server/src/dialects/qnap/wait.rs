@@ -7,6 +7,7 @@ use super::{caller, reject_unknown, Answer};
 use crate::auth::Principal;
 use crate::error::{ApiError, ErrorKind};
 use crate::params::Params;
+use crate::scoped;
 use crate::state::AppState;
 use axum::extract::{Path, RawQuery, State};
 use axum::Json;
@@ -72,7 +73,7 @@ pub async fn wait(
     // A node already stopping answers at once with what it knows.
     let stopping = *shutdown.borrow_and_update();
     let deadline = Instant::now() + if stopping { Duration::ZERO } else { duration };
-    let mut current = visible(&state, &principal, &key).await?;
+    let mut current = scoped::object_or_none(&state, &principal, &key).await?;
     while current
         .as_ref()
         .is_none_or(|o| o.state.as_deref() != Some(target.as_str()))
@@ -83,7 +84,7 @@ pub async fn wait(
             _ = shutdown.changed() => break,
         }
         // Woken by a write to this object: the store has its committed state.
-        current = visible(&state, &principal, &key).await?;
+        current = scoped::object_or_none(&state, &principal, &key).await?;
     }
     match current {
         Some(object) => Ok(Json(info(&object))),
@@ -96,20 +97,6 @@ pub async fn wait(
         )
         .into()),
     }
-}
-
-/// The object if it exists in a domain the caller may read; others' objects answer
-/// exactly like unknown ones.
-async fn visible(
-    state: &AppState,
-    principal: &Principal,
-    key: &ObjectRef,
-) -> Result<Option<Object>, ApiError> {
-    Ok(state
-        .store
-        .get_object(key)
-        .await?
-        .filter(|o| principal.can_read_domain(o.domain_id.as_deref())))
 }
 
 /// The document's container info; numbers the platform never reported are 0.
