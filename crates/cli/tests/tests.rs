@@ -21,6 +21,7 @@ mod postgres;
 mod postgres_restart;
 mod qnap;
 mod sessions;
+mod store;
 mod stream;
 mod tokens;
 mod waldur;
