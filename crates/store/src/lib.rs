@@ -136,6 +136,10 @@ pub trait ObjectStore: Send + Sync {
     async fn remove_object(&self, key: &ObjectRef) -> Result<bool>;
     /// The object, its ancestors and its descendants (the "related" set).
     async fn related_objects(&self, key: &ObjectRef) -> Result<Vec<Object>>;
+    /// The keys of the registered objects whose parent chain contains `key` (not
+    /// `key` itself), in key order, at most `limit` of them. Chains are followed 32
+    /// links deep, so a cycle written by a client cannot loop forever.
+    async fn descendants(&self, key: &ObjectRef, limit: u64) -> Result<Vec<ObjectRef>>;
     /// Appends records and applies the object writes they imply (container events),
     /// in order, in one transaction: both or neither, and concurrent batches apply
     /// their writes in the order of their record ids.
