@@ -2,12 +2,13 @@
 //! each test drives `Arc<dyn Store>` of a running node directly.
 
 use crate::support::{Backend, TestServer};
-use logbook_core::{ObjectRef, Role};
-use logbook_store::{NewUser, ObjectUpdate};
+use logbook_core::{Field, NewRecord, ObjectRef, Query, Role, Timestamp};
+use logbook_store::{GroupBy, GroupQuery, GroupSort, NewUser, ObjectUpdate};
 
 store_tests!(
     descendants_follow_parent_chains_only_downwards,
     users_of_a_domain_are_listed_by_name,
+    groups_are_ordered_paged_and_counted_by_the_store,
 );
 
 async fn put(server: &TestServer, key: (&str, &str), parent: Option<(&str, &str)>) {
@@ -90,5 +91,96 @@ async fn users_of_a_domain_are_listed_by_name(backend: Backend) {
         .await
         .expect("users");
     assert!(none.is_empty());
+    server.stop().await;
+}
+
+async fn groups_are_ordered_paged_and_counted_by_the_store(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    // (source, instance, ts in seconds) per record; "b" has no instance.
+    let rows = [
+        ("api", Some("n2"), 10),
+        ("api", Some("n2"), 50),
+        ("api", Some("n1"), 30),
+        ("worker", Some("n1"), 20),
+        ("worker", None, 40),
+    ];
+    let records = rows
+        .iter()
+        .map(|(source, instance, ts)| NewRecord {
+            source: Some(source.to_string()),
+            instance: instance.map(str::to_string),
+            ts: Some(Timestamp(ts * 1_000_000)),
+            ..NewRecord::new(logbook_core::Kind::Log)
+        })
+        .collect();
+    server.store.append(records).await.expect("append");
+    let fields = [Field::Source, Field::Instance];
+    let all = Query::default();
+    let keys = |groups: Vec<logbook_store::Group>| -> Vec<(String, String, u64)> {
+        groups
+            .into_iter()
+            .map(|g| {
+                let text = |i: usize| g.key[i].clone().unwrap_or_else(|| "-".into());
+                (text(0), text(1), g.count)
+            })
+            .collect()
+    };
+    let owned = |rows: &[(&str, &str, u64)]| -> Vec<(String, String, u64)> {
+        rows.iter()
+            .map(|(a, b, n)| (a.to_string(), b.to_string(), *n))
+            .collect()
+    };
+    let store = &server.store;
+    // Key order without a sort: absent values first, text bytewise.
+    let by_key = store
+        .group(&all, &GroupQuery::by(&fields))
+        .await
+        .expect("group");
+    assert_eq!(
+        keys(by_key),
+        owned(&[
+            ("api", "n1", 1),
+            ("api", "n2", 2),
+            ("worker", "-", 1),
+            ("worker", "n1", 1)
+        ])
+    );
+    // Latest activity first, paged: groups 2 and 3 of four.
+    let newest = GroupQuery {
+        sort: vec![GroupSort {
+            by: GroupBy::LastTs,
+            descending: true,
+        }],
+        offset: 1,
+        limit: Some(2),
+        ..GroupQuery::by(&fields)
+    };
+    assert_eq!(
+        keys(store.group(&all, &newest).await.expect("group")),
+        owned(&[("worker", "-", 1), ("api", "n1", 1)])
+    );
+    // By instance descending, ties by the key ascending; absent instances last.
+    let by_instance = GroupQuery {
+        sort: vec![GroupSort {
+            by: GroupBy::Key(1),
+            descending: true,
+        }],
+        ..GroupQuery::by(&fields)
+    };
+    assert_eq!(
+        keys(store.group(&all, &by_instance).await.expect("group")),
+        owned(&[
+            ("api", "n2", 2),
+            ("api", "n1", 1),
+            ("worker", "n1", 1),
+            ("worker", "-", 1)
+        ])
+    );
+    assert_eq!(store.count_groups(&all, &fields).await.expect("count"), 4);
+    let workers = all.values(Field::Source, &["worker"]).expect("query");
+    assert_eq!(
+        store.count_groups(&workers, &fields).await.expect("count"),
+        2
+    );
     server.stop().await;
 }

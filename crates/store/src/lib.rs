@@ -104,6 +104,43 @@ pub struct Group {
     pub last_ts: Timestamp,
 }
 
+/// Which groups of records to read, in what order and how many.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct GroupQuery {
+    /// The fields whose values make a group's key.
+    pub fields: Vec<logbook_core::Field>,
+    /// Explicit order; ties, and everything without it, go by the key ascending
+    /// (absent values first, text bytewise).
+    pub sort: Vec<GroupSort>,
+    pub offset: u64,
+    /// `None`: every group.
+    pub limit: Option<u64>,
+}
+
+impl GroupQuery {
+    /// Every group of `fields`, in key order.
+    pub fn by(fields: &[logbook_core::Field]) -> GroupQuery {
+        GroupQuery {
+            fields: fields.to_vec(),
+            ..GroupQuery::default()
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GroupSort {
+    pub by: GroupBy,
+    pub descending: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GroupBy {
+    /// The latest `ts` in the group.
+    LastTs,
+    /// The value of the query's `fields[i]`.
+    Key(usize),
+}
+
 /// Records, the append-only heart of the store.
 #[async_trait]
 pub trait RecordStore: Send + Sync {
@@ -117,8 +154,11 @@ pub trait RecordStore: Send + Sync {
     fn export(&self, query: Query) -> BoxStream<'static, Result<Vec<Record>>>;
     /// Deletes matching records (an administrator's clear) and returns how many.
     async fn delete(&self, query: &Query) -> Result<u64>;
-    /// Counts matching records per distinct value of `fields`, with the latest `ts`.
-    async fn group(&self, query: &Query, fields: &[logbook_core::Field]) -> Result<Vec<Group>>;
+    /// Counts matching records per distinct value of the group fields, with the
+    /// latest `ts`, ordered and paged as `groups` says.
+    async fn group(&self, query: &Query, groups: &GroupQuery) -> Result<Vec<Group>>;
+    /// How many groups `group` has in all, before offset and limit.
+    async fn count_groups(&self, query: &Query, fields: &[logbook_core::Field]) -> Result<u64>;
     /// Bytes the matching kind of records take on disk (rows and their indexes), as
     /// well as the store can measure it.
     async fn size_on_disk(&self, kind: logbook_core::Kind) -> Result<u64>;

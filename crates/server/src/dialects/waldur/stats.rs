@@ -11,6 +11,7 @@ use axum::http::HeaderValue;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use logbook_core::{Field, Kind};
+use logbook_store::GroupQuery;
 use serde_json::json;
 
 pub async fn stats(
@@ -24,7 +25,7 @@ pub async fn stats(
         .store
         .group(
             &principal.scope(filters::view()),
-            &[Field::Source, Field::Instance],
+            &GroupQuery::by(&[Field::Source, Field::Instance]),
         )
         .await?;
     let bytes = scoped::size_on_disk(&state, &principal, Kind::Log).await?;
