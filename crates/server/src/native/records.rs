@@ -40,12 +40,9 @@ pub async fn ingest(
     if values.is_empty() {
         return Err(ApiError::bad_request("body", "contains no records"));
     }
-    let prefix = |i: usize| {
-        if batch {
-            format!("[{i}].")
-        } else {
-            String::new()
-        }
+    let names = |i: usize, field: &str| match batch {
+        true => format!("[{i}].{field}"),
+        false => field.to_string(),
     };
     let records = values
         .into_iter()
@@ -57,7 +54,7 @@ pub async fn ingest(
             })
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let appended = ingest::append(&state, &principal, records, prefix).await?;
+    let appended = ingest::append(&state, &principal, records, names).await?;
     Ok((
         StatusCode::CREATED,
         Json(json!({

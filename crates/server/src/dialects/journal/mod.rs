@@ -18,7 +18,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use logbook_core::{FieldError, Kind, NewRecord, Query};
+use logbook_core::{FieldError, Kind, Query};
 use logbook_store::StoreError;
 use serde_json::{json, Value};
 
@@ -136,12 +136,10 @@ async fn record(
     let bytes = read_limited(body, state.config.max_body_bytes).await?;
     let mut entry = render::entry_from_body(parse_json(&bytes)?)?;
     entry.project_id = project_id;
-    identify(principal, &mut entry)?;
     if entry.request_id.is_none() {
         entry.request_id = Some(request_id(headers));
     }
-    let appended =
-        ingest::append_own_actions(state, principal, vec![entry], |_| "journal.".into()).await?;
+    let appended = ingest::append_actions(state, principal, vec![entry], journal_field).await?;
     let stored = match appended.first_id {
         Some(id) => state.store.get(id).await?,
         None => None,
@@ -154,31 +152,12 @@ async fn record(
     ))
 }
 
-/// Who did it: the principal, unless a service account (writer) or an administrator
-/// records the action of someone else.
-fn identify(principal: &Principal, entry: &mut NewRecord) -> Result<(), ApiError> {
-    let own_id = principal.user_id.to_string();
-    let other_id = entry.user_id.as_deref().is_some_and(|id| id != own_id);
-    let other_name = entry.user.as_deref().is_some_and(|n| n != principal.name);
-    if !principal.role.may_act_for_others() {
-        let field = match (other_id, other_name) {
-            (true, _) => "journal.user_id",
-            (_, true) => "journal.user_name",
-            _ => "",
-        };
-        if !field.is_empty() {
-            return Err(ApiError::forbidden(
-                "only a service account or an administrator may record another user's action",
-            )
-            .at(field));
-        }
+/// A core field as the journal names it in errors: `journal.user_name` for `user`.
+fn journal_field(_: usize, field: &str) -> String {
+    match field {
+        "user" => "journal.user_name".into(),
+        other => format!("journal.{other}"),
     }
-    // A half-given other identity is not completed with the principal's own.
-    if !other_id && !other_name {
-        entry.user_id.get_or_insert(own_id);
-        entry.user.get_or_insert_with(|| principal.name.clone());
-    }
-    Ok(())
 }
 
 /// The request's id, as OpenStack services pass it on, or a new one.
