@@ -9,6 +9,7 @@ store_tests!(
     descendants_follow_parent_chains_only_downwards,
     users_of_a_domain_are_listed_by_name,
     groups_are_ordered_paged_and_counted_by_the_store,
+    a_clear_deletes_and_journals_in_one_write,
 );
 
 async fn put(server: &TestServer, key: (&str, &str), parent: Option<(&str, &str)>) {
@@ -182,5 +183,48 @@ async fn groups_are_ordered_paged_and_counted_by_the_store(backend: Backend) {
         store.count_groups(&workers, &fields).await.expect("count"),
         2
     );
+    server.stop().await;
+}
+
+async fn a_clear_deletes_and_journals_in_one_write(backend: Backend) {
+    use logbook_core::Kind;
+    let server = TestServer::start(backend).await;
+    let store = &server.store;
+    let kinds = [Kind::Log, Kind::Event, Kind::Log, Kind::Journal];
+    let records = kinds.iter().map(|k| NewRecord::new(*k)).collect();
+    store.append(records).await.expect("append");
+    let logs = Query::newest_first().kinds(&[Kind::Log]);
+    let deleted = store
+        .delete_recorded(
+            &logs,
+            Box::new(|n| NewRecord {
+                action: Some("test.clear".into()),
+                message: Some(format!("cleared {n}")),
+                ..NewRecord::new(Kind::Journal)
+            }),
+        )
+        .await
+        .expect("clear");
+    assert_eq!(deleted, 2);
+    assert_eq!(store.count(&logs).await.expect("count"), 0);
+    let left = store
+        .query(&Query::oldest_first())
+        .await
+        .expect("query")
+        .records;
+    let summary: Vec<(i64, Kind, Option<String>)> = left
+        .into_iter()
+        .map(|r| (r.id, r.kind, r.message))
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            (2, Kind::Event, None),
+            (4, Kind::Journal, None),
+            (5, Kind::Journal, Some("cleared 2".into()))
+        ],
+        "the journal entry follows the survivors, with the count"
+    );
+    assert_eq!(store.notifier().high_water(), 5, "the entry was announced");
     server.stop().await;
 }

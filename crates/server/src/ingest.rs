@@ -160,20 +160,3 @@ async fn container_writes(
     }
     Ok(writes)
 }
-
-/// Appends records that the server itself writes about what a principal did (the
-/// audit trail: logins, clears). These bypass the write permission: an auditor's
-/// login is still recorded.
-pub async fn record_on_behalf(
-    state: &AppState,
-    principal: &Principal,
-    mut record: NewRecord,
-) -> Result<(), ApiError> {
-    record.user = record.user.or_else(|| Some(principal.name.clone()));
-    record.user_id = record
-        .user_id
-        .or_else(|| Some(principal.user_id.to_string()));
-    record.domain_id = record.domain_id.or_else(|| Some(principal.domain.clone()));
-    state.store.append(vec![record]).await?;
-    Ok(())
-}

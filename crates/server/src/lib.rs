@@ -4,7 +4,7 @@
 //! Layers, bottom to top (an arrow only ever points down): `error`, `params`,
 //! `body`; the per-node pieces `object_watch`, `stream` and `auth::rate_limit`;
 //! `state` (`AppState`, `Config`); `auth` (who is calling); the engines every API
-//! shares (`scoped`, `ingest`, `actions`, `csv_export`); the translating modules
+//! shares (`scoped`, `ingest`, `clear`, `actions`, `csv_export`); the translating modules
 //! `native/` and `dialects/`; and `router` at the top. See ARCHITECTURE.md.
 //!
 //! Invariants:
@@ -17,6 +17,7 @@
 pub mod actions;
 pub mod auth;
 pub mod body;
+pub mod clear;
 pub mod csv_export;
 pub mod dialects;
 pub mod error;

@@ -152,8 +152,10 @@ pub trait RecordStore: Send + Sync {
     /// Every matching record in the query's order, in batches, in constant memory.
     /// The export covers the records committed when it starts.
     fn export(&self, query: Query) -> BoxStream<'static, Result<Vec<Record>>>;
-    /// Deletes matching records (an administrator's clear) and returns how many.
-    async fn delete(&self, query: &Query) -> Result<u64>;
+    /// An administrator's clear: deletes the matching records and appends the
+    /// record `journal` builds from how many went, in one transaction (both or
+    /// neither, so a clear is never unaudited); returns how many were deleted.
+    async fn delete_recorded(&self, query: &Query, journal: ClearRecord) -> Result<u64>;
     /// Counts matching records per distinct value of the group fields, with the
     /// latest `ts`, ordered and paged as `groups` says.
     async fn group(&self, query: &Query, groups: &GroupQuery) -> Result<Vec<Group>>;
@@ -257,6 +259,9 @@ pub trait ActionStore: Send + Sync {
     /// The last `tail` lines in order.
     async fn action_logs(&self, uuid: &str, tail: u64) -> Result<Vec<ActionLogLine>>;
 }
+
+/// Builds the journal record of a clear from the number of records it deleted.
+pub type ClearRecord = Box<dyn Fn(u64) -> NewRecord + Send + Sync>;
 
 /// Builds the `event` record an action change leaves, from the action as it becomes.
 pub type ActionEvent = Box<dyn Fn(&Action) -> NewRecord + Send>;

@@ -5,7 +5,7 @@
 use super::{params_of, refs, PostgresStore};
 use crate::sql::{Placeholders, SqlBuilder};
 use crate::sqlite::plan;
-use crate::{Appended, Group, GroupQuery, Page, RecordStore, Result, StoreError};
+use crate::{Appended, ClearRecord, Group, GroupQuery, Page, RecordStore, Result, StoreError};
 use async_trait::async_trait;
 use deadpool_postgres::{GenericClient, Pool};
 use futures_util::stream::BoxStream;
@@ -114,17 +114,24 @@ impl RecordStore for PostgresStore {
         Box::pin(ReceiverStream::new(receiver))
     }
 
-    async fn delete(&self, query: &Query) -> Result<u64> {
+    async fn delete_recorded(&self, query: &Query, journal: ClearRecord) -> Result<u64> {
         let mut b = SqlBuilder::new(Placeholders::Dollar);
         let filter = filter(&mut b, &query.conditions);
-        let client = self.pool.get().await?;
+        let mut client = self.pool.get().await?;
         let params = params_of(&b.params);
-        let deleted = client
+        let tx = client.transaction().await?;
+        let deleted = tx
             .execute(
                 &format!("DELETE FROM records WHERE {filter}"),
                 &refs(&params),
             )
             .await?;
+        let (previous, stored) =
+            super::writer::append_locked(&tx, &self.target, vec![journal(deleted)]).await?;
+        tx.commit().await?;
+        // Give the connection back first: announcing may need one to catch up.
+        drop(client);
+        self.publisher.committed(previous, stored).await;
         Ok(deleted)
     }
 

@@ -4,7 +4,7 @@ use super::plan::{self, record_columns, Driver, PROBE_CAP, RECORD_COLUMNS, WINDO
 use super::writer::{Announcement, Batch};
 use super::SqliteStore;
 use crate::sql::{Placeholders, SqlBuilder};
-use crate::{Appended, Group, GroupQuery, Page, RecordStore, Result, StoreError};
+use crate::{Appended, ClearRecord, Group, GroupQuery, Page, RecordStore, Result, StoreError};
 use async_trait::async_trait;
 use futures_util::stream::BoxStream;
 use logbook_core::query::{Condition, Field, Scalar};
@@ -60,25 +60,13 @@ impl RecordStore for SqliteStore {
         )
     }
 
-    async fn delete(&self, query: &Query) -> Result<u64> {
+    async fn delete_recorded(&self, query: &Query, journal: ClearRecord) -> Result<u64> {
         let query = query.clone();
         self.writer
-            .write(move |conn, _batch| {
-                let mut b = SqlBuilder::new(Placeholders::Question);
-                let filter = b.all(&query.conditions, "");
-                let params = sql_params(&b.params);
-                conn.execute(
-                    &format!(
-                        "DELETE FROM records_fts WHERE rowid IN \
-                         (SELECT id FROM records WHERE message IS NOT NULL AND {filter})"
-                    ),
-                    params_from_iter(params.iter()),
-                )?;
-                let deleted = conn.execute(
-                    &format!("DELETE FROM records WHERE {filter}"),
-                    params_from_iter(params.iter()),
-                )?;
-                Ok(deleted as u64)
+            .write(move |conn, batch| {
+                let deleted = delete_matching(conn, &query)?;
+                insert_records(conn, batch, &[journal(deleted)])?;
+                Ok(deleted)
             })
             .await
     }
@@ -190,6 +178,25 @@ impl RecordStore for SqliteStore {
     async fn high_water(&self) -> Result<i64> {
         Ok(self.notifier.high_water())
     }
+}
+
+/// Deletes the matching records and their trigram entries; returns how many.
+fn delete_matching(conn: &Connection, query: &Query) -> Result<u64> {
+    let mut b = SqlBuilder::new(Placeholders::Question);
+    let filter = b.all(&query.conditions, "");
+    let params = sql_params(&b.params);
+    conn.execute(
+        &format!(
+            "DELETE FROM records_fts WHERE rowid IN \
+             (SELECT id FROM records WHERE message IS NOT NULL AND {filter})"
+        ),
+        params_from_iter(params.iter()),
+    )?;
+    let deleted = conn.execute(
+        &format!("DELETE FROM records WHERE {filter}"),
+        params_from_iter(params.iter()),
+    )?;
+    Ok(deleted as u64)
 }
 
 fn text_of(value: Option<rusqlite::types::Value>) -> Option<String> {
