@@ -10,6 +10,7 @@ store_tests!(
     users_of_a_domain_are_listed_by_name,
     groups_are_ordered_paged_and_counted_by_the_store,
     a_clear_deletes_and_journals_in_one_write,
+    action_log_lines_are_read_after_a_position,
 );
 
 async fn put(server: &TestServer, key: (&str, &str), parent: Option<(&str, &str)>) {
@@ -226,5 +227,44 @@ async fn a_clear_deletes_and_journals_in_one_write(backend: Backend) {
         "the journal entry follows the survivors, with the count"
     );
     assert_eq!(store.notifier().high_water(), 5, "the entry was announced");
+    server.stop().await;
+}
+
+async fn action_log_lines_are_read_after_a_position(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let store = &server.store;
+    let new = |action: &str| logbook_core::NewAction {
+        action: action.into(),
+        ..Default::default()
+    };
+    let one = store.create_action(new("one")).await.expect("action");
+    let other = store.create_action(new("other")).await.expect("action");
+    let lines = |n: usize| (1..=n).map(|i| format!("line {i}")).collect::<Vec<_>>();
+    store
+        .append_action_logs(&one.uuid, lines(5))
+        .await
+        .expect("logs");
+    store
+        .append_action_logs(&other.uuid, lines(2))
+        .await
+        .expect("logs");
+    let after = |seq, limit| {
+        let (store, uuid) = (store.clone(), one.uuid.clone());
+        async move {
+            let read = store
+                .action_logs_after(&uuid, seq, limit)
+                .await
+                .expect("read");
+            read.into_iter()
+                .map(|l| (l.seq, l.line))
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(
+        after(2, 2).await,
+        [(3, "line 3".to_string()), (4, "line 4".to_string())]
+    );
+    assert_eq!(after(4, 100).await, [(5, "line 5".to_string())]);
+    assert!(after(5, 100).await.is_empty());
     server.stop().await;
 }

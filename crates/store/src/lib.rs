@@ -258,6 +258,14 @@ pub trait ActionStore: Send + Sync {
     ) -> Result<Vec<ActionLogLine>>;
     /// The last `tail` lines in order.
     async fn action_logs(&self, uuid: &str, tail: u64) -> Result<Vec<ActionLogLine>>;
+    /// The lines after `seq` in order, at most `limit` of them (how a follower that
+    /// fell behind catches up).
+    async fn action_logs_after(
+        &self,
+        uuid: &str,
+        seq: i64,
+        limit: u64,
+    ) -> Result<Vec<ActionLogLine>>;
 }
 
 /// Builds the journal record of a clear from the number of records it deleted.
