@@ -1,10 +1,11 @@
 //! What every handler can reach, and the settings a node runs with. This module sits
 //! beneath everything else in the crate: it holds the store and the few shared
-//! pieces of per-node state (login throttle, object wake-ups), and imports nothing
+//! pieces of per-node state (login throttle, object wake-ups, the stream hub), and imports nothing
 //! that handles a request, so every layer above can depend on it without a cycle.
 
 use crate::auth::rate_limit::{LoginLimits, LoginThrottle};
 use crate::object_watch::ObjectWatch;
+use crate::stream::Hub;
 use logbook_store::Store;
 use std::sync::Arc;
 use std::time::Duration;
@@ -45,6 +46,8 @@ pub struct AppState {
     pub logins: Arc<LoginThrottle>,
     /// Per-object wake-ups for requests that wait on an object.
     pub object_watch: Arc<ObjectWatch>,
+    /// The live side of every record stream.
+    pub streams: Arc<Hub>,
 }
 
 impl AppState {
@@ -55,6 +58,7 @@ impl AppState {
             config: Arc::new(config),
             shutdown,
             object_watch: Arc::default(),
+            streams: Arc::default(),
         }
     }
 }

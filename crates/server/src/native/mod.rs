@@ -7,6 +7,7 @@ pub mod filters;
 mod login;
 pub mod objects;
 mod records;
+mod stream;
 
 use crate::state::AppState;
 use axum::routing::{delete, get, patch, post, put};
@@ -21,7 +22,7 @@ pub fn router() -> Router<AppState> {
         .route("/logbook/v1/records/count", get(records::count))
         .route("/logbook/v1/records/{id}", get(records::get_one))
         .route("/logbook/v1/export", get(export::export))
-        .route("/logbook/v1/stream", get(crate::stream::stream))
+        .route("/logbook/v1/stream", get(stream::stream))
         .route(
             "/logbook/v1/objects/{object_type}/{object_id}",
             put(objects::put).get(objects::get_one),
