@@ -4,7 +4,7 @@
 //! Layers, bottom to top (an arrow only ever points down): `error`, `params`,
 //! `body`; the per-node pieces `object_watch`, `stream` and `auth::rate_limit`;
 //! `state` (`AppState`, `Config`); `auth` (who is calling); the engines every API
-//! shares (`scoped`, `ingest`, `clear`, `actions`, `csv_export`); the translating modules
+//! shares (`scoped`, `ingest`, `clear`, `actions`, `objects`, `csv_export`); the translating modules
 //! `native/` and `dialects/`; and `router` at the top. See ARCHITECTURE.md.
 //!
 //! Invariants:
@@ -24,6 +24,7 @@ pub mod error;
 pub mod ingest;
 pub mod native;
 pub mod object_watch;
+pub mod objects;
 pub mod params;
 pub mod router;
 pub mod scoped;

@@ -289,7 +289,7 @@ fn log_line(item: Value, field: &str) -> Result<String, ApiError> {
 pub fn action_json(action: &Action) -> Value {
     json!({
         "uuid": action.uuid,
-        "resource_uri": crate::dialects::dockercloud::action_uri(&action.uuid),
+        "resource_uri": actions::resource_uri(&action.uuid),
         "object": action.object,
         "action": action.action,
         "method": action.method,

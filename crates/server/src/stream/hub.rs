@@ -17,7 +17,7 @@ use logbook_core::query::{field_ref, Condition, FieldRef, Scalar};
 use logbook_core::{Field, Query, Record};
 use logbook_store::Notifier;
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::{broadcast, Notify};
@@ -31,6 +31,9 @@ pub struct Hub {
     registry: Mutex<Registry>,
     /// Every batch up to this id has been handed to every slot registered then.
     dispatched: AtomicI64,
+    /// How many times a subscriber's queue overflowed (it then caught up from the
+    /// store): an operator's figure, and what tests watch to know one fell behind.
+    lags: AtomicU64,
     dispatcher: OnceLock<()>,
 }
 
@@ -46,6 +49,13 @@ pub struct Slot {
 struct Queue {
     items: VecDeque<Arc<LiveRecord>>,
     lagged: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Offered {
+    Queued,
+    Overflowed,
+    AlreadyLagging,
 }
 
 /// What a subscriber takes from its slot.
@@ -127,6 +137,11 @@ impl Hub {
         self.dispatched.load(Ordering::Acquire)
     }
 
+    /// How many times a subscriber fell behind its live queue since the node started.
+    pub fn lags(&self) -> u64 {
+        self.lags.load(Ordering::Relaxed)
+    }
+
     /// How many subscribers are registered, and how many distinct filters they use.
     pub fn counts(&self) -> (usize, usize) {
         let registry = self.lock();
@@ -166,7 +181,9 @@ impl Hub {
             for (id, records) in matched {
                 if let Some(group) = registry.filters.get(&id) {
                     for slot in group.slots.values() {
-                        slot.offer(&records);
+                        if slot.offer(&records) == Offered::Overflowed {
+                            self.lags.fetch_add(1, Ordering::Relaxed);
+                        }
                     }
                 }
             }
@@ -352,20 +369,23 @@ fn selectivity(field: Field) -> Option<u8> {
 impl Slot {
     /// Queues a batch's matching records, or marks the slot lagged (dropping its
     /// queue, which the store will replay) if they do not fit.
-    fn offer(&self, records: &[Arc<LiveRecord>]) {
-        {
+    fn offer(&self, records: &[Arc<LiveRecord>]) -> Offered {
+        let offered = {
             let mut queue = self.lock();
             if queue.lagged {
-                return;
+                return Offered::AlreadyLagging;
             }
             if queue.items.len() + records.len() > LIVE_QUEUE {
                 queue.lagged = true;
                 queue.items = VecDeque::new();
+                Offered::Overflowed
             } else {
                 queue.items.extend(records.iter().cloned());
+                Offered::Queued
             }
-        }
+        };
         self.wake.notify_one();
+        offered
     }
 
     fn lag(&self) {
@@ -503,6 +523,7 @@ mod tests {
             .map(|id| record(id, "image", None))
             .collect();
         hub.dispatch_batch(&burst);
+        assert_eq!(hub.lags(), 1);
         assert!(matches!(slow.slot.take(), Taken::Lagged));
         assert!(slow.slot.is_idle(), "the overflow was dropped, not kept");
         hub.dispatch_batch(&[record(LIVE_QUEUE as i64 + 2, "image", None)]);

@@ -186,7 +186,7 @@ pub async fn retry(
 /// says every answer that creates or changes an action carries.
 fn with_action_header(action: &Action) -> Response {
     let mut response = Json(render::action(action)).into_response();
-    if let Ok(value) = HeaderValue::from_str(&super::action_uri(&action.uuid)) {
+    if let Ok(value) = HeaderValue::from_str(&actions::resource_uri(&action.uuid)) {
         response
             .headers_mut()
             .insert("x-dockercloud-action-uri", value);

@@ -14,11 +14,6 @@ use axum::routing::{get, post};
 use axum::Router;
 use serde_json::json;
 
-/// Where an action lives in this dialect; also what its `resource_uri` says.
-pub fn action_uri(uuid: &str) -> String {
-    format!("/api/audit/v1/action/{uuid}/")
-}
-
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/api/audit/v1/action/", get(actions::list))
@@ -58,11 +53,6 @@ impl IntoResponse for DockerCloudError {
         }
         self.0.respond_with(body)
     }
-}
-
-/// Resolves when the node starts shutting down, so open streams end with it.
-async fn stopping(mut shutdown: tokio::sync::watch::Receiver<bool>) {
-    let _ = shutdown.wait_for(|stopping| *stopping).await;
 }
 
 /// A plain request to a WebSocket endpoint: 426 with a JSON error, like every other

@@ -1,18 +1,29 @@
 //! Actions as every API drives them: creation, lifecycle moves, cancel, retry, logs
 //! and listing, with tenancy and the `event` record each change leaves behind. The
 //! native API and the Docker Cloud dialect both call these, so the rules and the
-//! audit trail are the same whichever way an action is touched.
+//! audit trail are the same whichever way an action is touched. Log lines, and
+//! following them live, are in [`logs`].
+
+mod logs;
+
+pub use logs::{append_logs, follow_logs, LogFeed};
 
 use crate::auth::Principal;
 use crate::error::ApiError;
 use crate::scoped;
 use crate::state::AppState;
 use logbook_core::{Action, ActionState, Kind, Level, NewAction, NewRecord, Role, Timestamp};
-use logbook_store::{ActionEvent, ActionLogLine, ActionQuery};
+use logbook_store::{ActionEvent, ActionQuery};
 use serde_json::{json, Map, Value};
 
 /// The `category` and `object_type` of the event records actions leave.
 pub const EVENT_CATEGORY: &str = "action";
+
+/// Where an action lives: the URI every API names it by (its `resource_uri`, and
+/// what `retry_of` points to), the Docker Cloud document's form.
+pub fn resource_uri(uuid: &str) -> String {
+    format!("/api/audit/v1/action/{uuid}/")
+}
 
 /// Starts tracking an operation in the caller's domain (or one it may name).
 pub async fn create(
@@ -100,18 +111,6 @@ pub async fn retry(
     again.user = Some(principal.name.clone());
     let event = event_record(principal, "retry", None);
     Ok(state.store.create_action_recorded(again, event).await?)
-}
-
-/// Appends log lines to an action the caller may write to.
-pub async fn append_logs(
-    state: &AppState,
-    principal: &Principal,
-    uuid: &str,
-    lines: Vec<String>,
-) -> Result<Vec<ActionLogLine>, ApiError> {
-    principal.require_write()?;
-    scoped::action(state, principal, uuid).await?;
-    Ok(state.store.append_action_logs(uuid, lines).await?)
 }
 
 /// Lists what the caller may read. With `related_to` (an object URI) the actions on
