@@ -5,19 +5,10 @@
 //! test checks the documented field mapping (`docs/ingest.md`), the protocol's
 //! error answers, and that nothing is written twice or half.
 
-mod support;
-
-#[path = "shippers/clients.rs"]
 mod clients;
-#[path = "shippers/elastic.rs"]
 mod elastic;
-#[path = "shippers/journald.rs"]
 mod journald;
-#[path = "shippers/limits.rs"]
 mod limits;
-#[path = "shippers/loki.rs"]
 mod loki;
-#[path = "shippers/otlp.rs"]
 mod otlp;
-#[path = "shippers/syslog.rs"]
 mod syslog;

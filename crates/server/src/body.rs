@@ -1,19 +1,18 @@
 //! Reading request bodies with the configured size limit, so an oversize body is a
 //! clear 413 naming the limit rather than a dropped connection.
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorKind};
 use axum::body::{Body, Bytes};
-use axum::http::StatusCode;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 
 pub async fn read_limited(body: Body, limit: usize) -> Result<Bytes, ApiError> {
     match Limited::new(body, limit).collect().await {
         Ok(collected) => Ok(collected.to_bytes()),
-        Err(e) if e.is::<LengthLimitError>() => Err(ApiError::field(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "body",
+        Err(e) if e.is::<LengthLimitError>() => Err(ApiError::new(
+            ErrorKind::TooLarge,
             format!("is larger than the limit of {limit} bytes"),
-        )),
+        )
+        .at("body")),
         Err(e) => Err(ApiError::bad_request(
             "body",
             format!("could not be read: {e}"),
@@ -47,11 +46,11 @@ pub async fn read_decoded(
         "gzip" | "x-gzip" => inflate(flate2::read::MultiGzDecoder::new(&raw[..]), limit),
         "deflate" => inflate(flate2::read::ZlibDecoder::new(&raw[..]), limit),
         "snappy" => decompress_snappy(&raw, limit),
-        other => Err(ApiError::field(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "content-encoding",
+        other => Err(ApiError::new(
+            ErrorKind::UnsupportedMediaType,
             format!("{other:?} is not supported (gzip, deflate, snappy or none)"),
-        )),
+        )
+        .at("content-encoding")),
     }
 }
 
@@ -84,17 +83,17 @@ pub fn decompress_snappy(raw: &[u8], limit: usize) -> Result<Bytes, ApiError> {
 }
 
 fn too_large_decompressed(limit: usize) -> ApiError {
-    ApiError::field(
-        StatusCode::PAYLOAD_TOO_LARGE,
-        "body",
+    ApiError::new(
+        ErrorKind::TooLarge,
         format!("decompresses to more than the limit of {limit} bytes"),
     )
+    .at("body")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use axum::http::HeaderMap;
+    use axum::http::{HeaderMap, StatusCode};
     use std::io::Write;
 
     fn gzip(data: &[u8]) -> Vec<u8> {
@@ -116,7 +115,7 @@ mod tests {
         let err = read_decoded(&encoded("gzip"), Body::from(bomb.clone()), 64 * 1024)
             .await
             .expect_err("too large once decompressed");
-        assert_eq!(err.status, StatusCode::PAYLOAD_TOO_LARGE);
+        assert_eq!(err.status(), StatusCode::PAYLOAD_TOO_LARGE);
         let ok = read_decoded(&encoded("gzip"), Body::from(bomb), 1 << 20)
             .await
             .expect("exactly the limit");
@@ -126,9 +125,9 @@ mod tests {
             .compress_vec(&vec![b'a'; 1 << 20])
             .expect("compress");
         let err = decompress_snappy(&snappy, 1000).expect_err("too large");
-        assert_eq!(err.status, StatusCode::PAYLOAD_TOO_LARGE);
+        assert_eq!(err.status(), StatusCode::PAYLOAD_TOO_LARGE);
         let err = decompress_snappy(&snappy[..snappy.len() / 2], 1 << 30).expect_err("cut");
-        assert_eq!(err.status, StatusCode::BAD_REQUEST);
+        assert_eq!(err.status(), StatusCode::BAD_REQUEST);
     }
 
     #[tokio::test]
@@ -136,11 +135,11 @@ mod tests {
         let err = read_decoded(&encoded("br"), Body::from("x"), 100)
             .await
             .expect_err("brotli");
-        assert_eq!(err.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+        assert_eq!(err.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
         assert_eq!(err.field.as_deref(), Some("content-encoding"));
         let err = read_decoded(&encoded("gzip"), Body::from("not gzip"), 100)
             .await
             .expect_err("corrupt");
-        assert_eq!(err.status, StatusCode::BAD_REQUEST);
+        assert_eq!(err.status(), StatusCode::BAD_REQUEST);
     }
 }

@@ -1,7 +1,6 @@
 //! Elasticsearch bulk under `/es/`: the official client and opensearch-py.
 
-use crate::clients::{all_records, gzip, run_python, writer};
-use crate::store_tests;
+use super::clients::{all_records, gzip, run_python, writer};
 use crate::support::{Backend, TestServer};
 use logbook_core::Role;
 use serde_json::{json, Value};

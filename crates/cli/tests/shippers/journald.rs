@@ -2,8 +2,7 @@
 //! systemd-journal-remote made from an export stream (the machine runs no journald
 //! of its own to read from).
 
-use crate::clients::{all_records, debian_program, run, writer};
-use crate::store_tests;
+use super::clients::{all_records, debian_program, run, writer};
 use crate::support::{Backend, TestServer};
 use logbook_server::Config;
 use serde_json::{json, Value};

@@ -1,7 +1,6 @@
 //! The body limit applies to what a compressed body expands to, on every protocol.
 
-use crate::clients::gzip;
-use crate::store_tests;
+use super::clients::gzip;
 use crate::support::{Backend, TestServer};
 use logbook_server::Config;
 

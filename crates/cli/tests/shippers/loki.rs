@@ -1,8 +1,7 @@
 //! Loki push: python-logging-loki (JSON) and a snappy protobuf push built from
 //! Loki's published definitions.
 
-use crate::clients::{all_records, gzip, run_python, writer};
-use crate::store_tests;
+use super::clients::{all_records, gzip, run_python, writer};
 use crate::support::{Backend, TestServer};
 use serde_json::{json, Value};
 

@@ -1,7 +1,6 @@
 //! OTLP/HTTP logs: the OpenTelemetry Python SDK (protobuf) and JS exporter (JSON).
 
-use crate::clients::{all_records, gzip, run_node, run_python, writer};
-use crate::store_tests;
+use super::clients::{all_records, gzip, run_node, run_python, writer};
 use crate::support::{Backend, TestServer};
 use serde_json::{json, Value};
 

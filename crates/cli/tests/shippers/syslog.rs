@@ -1,8 +1,7 @@
 //! Syslog: `logger` (util-linux) and syslog-ng over TCP (both framings), TLS and
 //! UDP, RFC 5424 and RFC 3164, into the real `logbook serve` process.
 
-use crate::clients::debian_program;
-use crate::store_tests;
+use super::clients::debian_program;
 use crate::support::postgres::TestDatabase;
 use crate::support::process::Node;
 use crate::support::Backend;

@@ -8,8 +8,9 @@ mod histogram;
 mod login;
 pub mod objects;
 mod records;
+mod stream;
 
-use crate::AppState;
+use crate::state::AppState;
 use axum::routing::{delete, get, patch, post, put};
 use axum::Router;
 
@@ -23,7 +24,7 @@ pub fn router() -> Router<AppState> {
         .route("/logbook/v1/records/{id}", get(records::get_one))
         .route("/logbook/v1/export", get(export::export))
         .route("/logbook/v1/histogram", get(histogram::histogram))
-        .route("/logbook/v1/stream", get(crate::stream::stream))
+        .route("/logbook/v1/stream", get(stream::stream))
         .route(
             "/logbook/v1/objects/{object_type}/{object_id}",
             put(objects::put).get(objects::get_one),

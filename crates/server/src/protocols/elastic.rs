@@ -8,7 +8,7 @@
 
 use crate::auth::Principal;
 use crate::body::read_decoded;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorKind};
 use crate::{ingest, AppState};
 use axum::body::Body;
 use axum::extract::{Path, State};
@@ -221,8 +221,8 @@ async fn bulk_items(
     }
     if !records.is_empty() {
         let (positions, records): (Vec<usize>, Vec<NewRecord>) = records.into_iter().unzip();
-        let appended = ingest::append(state, &principal, records, |i| {
-            format!("[{}].", positions.get(i).copied().unwrap_or(i))
+        let appended = ingest::append(state, &principal, records, |i, field| {
+            format!("[{}].{field}", positions.get(i).copied().unwrap_or(i))
         })
         .await?;
         // Ids are given in the batch's order; an item without `_id` gets its record's.
@@ -395,26 +395,24 @@ impl From<ApiError> for EsError {
 impl IntoResponse for EsError {
     fn into_response(self) -> Response {
         let e = self.0;
-        let kind = match e.status {
-            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => "security_exception",
-            StatusCode::PAYLOAD_TOO_LARGE => "content_too_long_exception",
-            StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE => {
-                "es_rejected_execution_exception"
-            }
-            s if s.is_client_error() => "parse_exception",
-            _ => "exception",
+        let kind = match e.kind {
+            ErrorKind::Unauthenticated | ErrorKind::Forbidden => "security_exception",
+            ErrorKind::TooLarge => "content_too_long_exception",
+            ErrorKind::Throttled | ErrorKind::Unavailable => "es_rejected_execution_exception",
+            ErrorKind::Internal => "exception",
+            _ => "parse_exception",
         };
         let cause = json!({"type": kind, "reason": e.describe()});
         let mut response = e.respond_with(json!({
             "error": {"root_cause": [cause.clone()], "type": kind, "reason": e.describe()},
-            "status": e.status.as_u16(),
+            "status": e.status().as_u16(),
         }));
         let headers = response.headers_mut();
         headers.insert(
             "x-elastic-product",
             HeaderValue::from_static("Elasticsearch"),
         );
-        if e.status == StatusCode::UNAUTHORIZED {
+        if e.kind == ErrorKind::Unauthenticated {
             headers.insert(
                 "www-authenticate",
                 HeaderValue::from_static("Basic realm=\"security\" charset=\"UTF-8\""),

@@ -11,7 +11,7 @@
 use super::media_type;
 use crate::auth::Principal;
 use crate::body::read_decoded;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorKind};
 use crate::{ingest, AppState};
 use axum::body::Body;
 use axum::extract::State;
@@ -45,11 +45,11 @@ async fn upload(
     let principal = principal?;
     principal.require_write()?;
     if media_type(&headers) != MEDIA_TYPE {
-        return Err(ApiError::field(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "content-type",
+        return Err(ApiError::new(
+            ErrorKind::UnsupportedMediaType,
             format!("must be {MEDIA_TYPE} (the journal export format)"),
-        ));
+        )
+        .at("content-type"));
     }
     let limit = state.config.max_body_bytes;
     let mut reader = ExportReader::new(limit);
@@ -106,7 +106,10 @@ async fn commit(
         records.push(record);
     }
     if !records.is_empty() {
-        ingest::append(state, principal, records, |i| format!("[{i}].")).await?;
+        ingest::append(state, principal, records, |i, field| {
+            format!("[{i}].{field}")
+        })
+        .await?;
     }
     Ok(())
 }
@@ -281,11 +284,11 @@ impl ExportReader {
 }
 
 fn too_large(limit: usize) -> ApiError {
-    ApiError::field(
-        StatusCode::PAYLOAD_TOO_LARGE,
-        "body",
+    ApiError::new(
+        ErrorKind::TooLarge,
         format!("holds a journal entry larger than the limit of {limit} bytes"),
     )
+    .at("body")
 }
 
 fn field_name(bytes: &[u8]) -> Result<String, String> {
@@ -394,11 +397,11 @@ mod tests {
         reader.push(b"MESSAGE\n");
         reader.push(&(1u64 << 40).to_le_bytes());
         let err = reader.next_entry(false).expect_err("too large");
-        assert_eq!(err.status, StatusCode::PAYLOAD_TOO_LARGE);
+        assert_eq!(err.status(), StatusCode::PAYLOAD_TOO_LARGE);
         let mut reader = ExportReader::new(100);
         reader.push(&[b'A'; 101]);
         let err = reader.next_entry(false).expect_err("a line without end");
-        assert_eq!(err.status, StatusCode::PAYLOAD_TOO_LARGE);
+        assert_eq!(err.status(), StatusCode::PAYLOAD_TOO_LARGE);
     }
 
     fn binary_field(name: &str, value: &[u8]) -> Vec<u8> {
@@ -446,7 +449,7 @@ mod tests {
             ),
         ] {
             let err = parse_export(&body).expect_err("broken");
-            assert!(err.message.contains(problem), "{}", err.message);
+            assert!(err.message().contains(problem), "{}", err.message());
         }
     }
 

@@ -62,9 +62,11 @@ async fn push_records(
         }
     }
     if !records.is_empty() {
-        ingest::append(state, &principal, records, |i| format!("[{i}]."))
-            .await
-            .map(|_| ())?;
+        ingest::append(state, &principal, records, |i, field| {
+            format!("[{i}].{field}")
+        })
+        .await
+        .map(|_| ())?;
     }
     Ok(())
 }

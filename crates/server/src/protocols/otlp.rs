@@ -9,7 +9,7 @@
 use super::media_type;
 use crate::auth::Principal;
 use crate::body::read_decoded;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorKind};
 use crate::{ingest, AppState};
 use axum::body::Body;
 use axum::extract::State;
@@ -81,18 +81,21 @@ async fn export_records(
             })?
         }
         other => {
-            return Err(ApiError::field(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "content-type",
+            return Err(ApiError::new(
+                ErrorKind::UnsupportedMediaType,
                 format!(
                 "{other:?} is not an OTLP encoding (application/x-protobuf or application/json)"
             ),
-            ))
+            )
+            .at("content-type"))
         }
     };
     let (records, refused) = request_records(request);
     if !records.is_empty() {
-        ingest::append(state, &principal, records, |i| format!("[{i}].")).await?;
+        ingest::append(state, &principal, records, |i, field| {
+            format!("[{i}].{field}")
+        })
+        .await?;
     }
     let partial_success = (!refused.is_empty()).then(|| ExportLogsPartialSuccess {
         rejected_log_records: refused.len() as i64,
@@ -257,13 +260,13 @@ struct RpcStatus {
 fn status_error(encoding: Encoding, e: ApiError) -> Response {
     // gRPC codes: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED,
     // RESOURCE_EXHAUSTED, UNAVAILABLE, else INTERNAL.
-    let code = match e.status {
-        StatusCode::UNAUTHORIZED => 16,
-        StatusCode::FORBIDDEN => 7,
-        StatusCode::TOO_MANY_REQUESTS | StatusCode::PAYLOAD_TOO_LARGE => 8,
-        StatusCode::SERVICE_UNAVAILABLE => 14,
-        s if s.is_client_error() => 3,
-        _ => 13,
+    let code = match e.kind {
+        ErrorKind::Unauthenticated => 16,
+        ErrorKind::Forbidden => 7,
+        ErrorKind::Throttled | ErrorKind::TooLarge => 8,
+        ErrorKind::Unavailable => 14,
+        ErrorKind::Internal => 13,
+        _ => 3,
     };
     let status = RpcStatus {
         code,
