@@ -70,12 +70,6 @@ impl Shipped {
         }
     }
 
-    pub fn has(&mut self, field: &str) -> bool {
-        self.record
-            .text_field_mut(field)
-            .is_some_and(|slot| slot.is_some())
-    }
-
     /// Keeps a value in `data` under `key` (the last value offered for a key wins).
     pub fn data(&mut self, key: impl Into<String>, value: Value) -> &mut Self {
         self.data.insert(key.into(), value);
