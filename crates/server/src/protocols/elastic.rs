@@ -426,6 +426,26 @@ impl IntoResponse for EsError {
 mod tests {
     use super::*;
 
+    proptest::proptest! {
+        #[test]
+        fn any_action_or_document_line_maps_or_is_refused(line in "[ -~]{0,80}") {
+            if let Err(e) = action(&line, 0, None) {
+                proptest::prop_assert_eq!(e.field.as_deref(), Some("line 1"));
+            }
+            if let Err((kind, _)) = document(&line, 0, Some("i")) {
+                proptest::prop_assert_eq!(kind, "document_parsing_exception");
+            }
+        }
+    }
+
+    #[test]
+    fn a_busy_store_is_a_retryable_503_in_elasticsearch_shape() {
+        let response = EsError(ApiError::from(logbook_store::StoreError::Busy)).into_response();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(response.headers()["retry-after"], "1");
+        assert_eq!(response.headers()["x-elastic-product"], "Elasticsearch");
+    }
+
     #[test]
     fn ecs_fields_map_onto_the_record_and_the_rest_is_data() {
         let record = document(

@@ -387,6 +387,13 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_busy_store_is_a_retryable_503() {
+        let response = text_error(ApiError::from(logbook_store::StoreError::Busy));
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(response.headers()["retry-after"], "1");
+    }
+
+    #[test]
     fn selectors_parse_with_escapes_and_refuse_nonsense() {
         assert_eq!(
             parse_selector(r#"{job="api", msg="a \"b\"\\n", _x = "é"}"#).expect("valid"),

@@ -285,6 +285,24 @@ fn status_error(encoding: Encoding, e: ApiError) -> Response {
 mod tests {
     use super::*;
     use logbook_core::Timestamp;
+    use logbook_store::StoreError;
+
+    #[tokio::test]
+    async fn a_busy_store_is_a_retryable_503_in_either_encoding() {
+        for encoding in [Encoding::Protobuf, Encoding::Json] {
+            let response = status_error(encoding, ApiError::from(StoreError::Busy));
+            assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+            assert_eq!(response.headers()["retry-after"], "1");
+        }
+        let bytes = axum::body::to_bytes(
+            status_error(Encoding::Protobuf, ApiError::from(StoreError::Busy)).into_body(),
+            1024,
+        )
+        .await
+        .expect("body");
+        let status = RpcStatus::decode(&bytes[..]).expect("google.rpc.Status");
+        assert_eq!(status.code, 14, "UNAVAILABLE");
+    }
 
     #[test]
     fn json_requests_map_with_ids_in_hex_and_integers_either_way() {
