@@ -1,0 +1,9 @@
+//! The web UI and what it relies on: the embedded pages and their headers, the
+//! protection of cookie sessions against cross-site requests, the native endpoints
+//! added for the UI, and (in `ui/browser.rs`) the UI itself in a real Chromium.
+
+mod accounts_support;
+mod support;
+
+#[path = "ui/cross_site.rs"]
+mod cross_site;
