@@ -2,10 +2,11 @@
 //! row lock, so concurrent updates through different nodes never lose one another.
 
 use super::writer::append_locked;
-use super::PostgresStore;
+use super::{params_of, refs, PostgresStore};
 use crate::notifier::ObjectChange;
-use crate::sqlite::objects::merge;
-use crate::{Appended, ObjectStore, ObjectUpdate, ObjectWrite, Result, StoreError};
+use crate::sql::{Placeholders, SqlBuilder};
+use crate::sqlite::objects::{merge, object_filter};
+use crate::{Appended, ObjectQuery, ObjectStore, ObjectUpdate, ObjectWrite, Result, StoreError};
 use async_trait::async_trait;
 use deadpool_postgres::{GenericClient, Transaction};
 use logbook_core::{NewRecord, Object, ObjectRef, Timestamp};
@@ -134,6 +135,43 @@ impl ObjectStore for PostgresStore {
             .query(&sql, &[&key.object_type, &key.object_id])
             .await?;
         rows.iter().map(read_object).collect()
+    }
+
+    async fn list_objects(&self, query: &ObjectQuery) -> Result<(Vec<Object>, u64)> {
+        let mut b = SqlBuilder::new(Placeholders::Dollar);
+        let filter = object_filter(&mut b, query);
+        let params = params_of(&b.params);
+        let mut client = self.pool.get().await?;
+        let tx = client
+            .build_transaction()
+            .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+            .read_only(true)
+            .start()
+            .await?;
+        let total: i64 = tx
+            .query_one(
+                &format!("SELECT count(*) FROM objects WHERE {filter}"),
+                &refs(&params),
+            )
+            .await?
+            .get(0);
+        let limit = query
+            .limit
+            .map(|l| l.to_string())
+            .unwrap_or_else(|| "ALL".into());
+        let rows = tx
+            .query(
+                &format!(
+                    "SELECT {OBJECT_COLUMNS} FROM objects WHERE {filter} \
+                     ORDER BY object_type, object_id LIMIT {limit} OFFSET {}",
+                    query.offset
+                ),
+                &refs(&params),
+            )
+            .await?;
+        tx.commit().await?;
+        let objects = rows.iter().map(read_object).collect::<Result<Vec<_>>>()?;
+        Ok((objects, total.max(0) as u64))
     }
 }
 

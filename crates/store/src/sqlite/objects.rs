@@ -3,10 +3,12 @@
 use super::writer::Announcement;
 use super::SqliteStore;
 use crate::notifier::ObjectChange;
-use crate::{Appended, ObjectStore, ObjectUpdate, ObjectWrite, Result, StoreError};
+use crate::sql::{Placeholders, SqlBuilder};
+use crate::{Appended, ObjectQuery, ObjectStore, ObjectUpdate, ObjectWrite, Result, StoreError};
 use async_trait::async_trait;
+use logbook_core::query::Scalar;
 use logbook_core::{NewRecord, Object, ObjectRef, Timestamp};
-use rusqlite::{Connection, OptionalExtension};
+use rusqlite::{params_from_iter, Connection, OptionalExtension};
 use serde_json::{Map, Value};
 use std::sync::Arc;
 
@@ -114,6 +116,70 @@ impl ObjectStore for SqliteStore {
             })
             .await
     }
+
+    async fn list_objects(&self, query: &ObjectQuery) -> Result<(Vec<Object>, u64)> {
+        let query = query.clone();
+        self.readers
+            .read(move |conn| {
+                let tx = conn.transaction()?;
+                let mut b = SqlBuilder::new(Placeholders::Question);
+                let filter = object_filter(&mut b, &query);
+                let params = super::records::sql_params(&b.params);
+                let total: i64 = tx.query_row(
+                    &format!("SELECT count(*) FROM objects WHERE {filter}"),
+                    params_from_iter(params.iter()),
+                    |r| r.get(0),
+                )?;
+                let limit = query.limit.map(|l| l as i64).unwrap_or(-1);
+                let sql = format!(
+                    "SELECT {OBJECT_COLUMNS} FROM objects WHERE {filter} \
+                     ORDER BY object_type, object_id LIMIT {limit} OFFSET {}",
+                    query.offset
+                );
+                let mut objects = Vec::new();
+                {
+                    let mut stmt = tx.prepare(&sql)?;
+                    let rows = stmt.query_map(params_from_iter(params.iter()), read_object)?;
+                    for row in rows {
+                        objects.push(row??);
+                    }
+                }
+                tx.commit()?;
+                Ok((objects, total.max(0) as u64))
+            })
+            .await
+    }
+}
+
+/// The WHERE clause of an object listing, for both stores.
+pub fn object_filter(b: &mut SqlBuilder, query: &ObjectQuery) -> String {
+    let mut parts = vec!["1=1".to_string()];
+    let mut list = |b: &mut SqlBuilder, column: &str, values: &[String]| {
+        if !values.is_empty() {
+            let ps: Vec<String> = values
+                .iter()
+                .map(|v| b.bind(Scalar::Text(v.clone())))
+                .collect();
+            parts.push(format!("{column} IN ({})", ps.join(", ")));
+        }
+    };
+    list(b, "object_type", &query.types);
+    list(b, "state", &query.states);
+    match &query.domains {
+        Some(domains) if domains.is_empty() => parts.push("1=0".into()),
+        Some(domains) => list(b, "domain_id", domains),
+        None => {}
+    }
+    match &query.parent {
+        None => {}
+        Some(None) => parts.push("parent_type IS NULL".into()),
+        Some(Some(parent)) => {
+            let t = b.bind(Scalar::Text(parent.object_type.clone()));
+            let i = b.bind(Scalar::Text(parent.object_id.clone()));
+            parts.push(format!("parent_type = {t} AND parent_id = {i}"));
+        }
+    }
+    parts.join(" AND ")
 }
 
 fn load(conn: &Connection, key: &ObjectRef) -> Result<Option<Object>> {
