@@ -7,3 +7,5 @@ mod support;
 
 #[path = "ui/cross_site.rs"]
 mod cross_site;
+#[path = "ui/native_apis.rs"]
+mod native_apis;
