@@ -19,6 +19,7 @@ pub mod native;
 pub mod object_watch;
 pub mod params;
 pub mod stream;
+pub mod ui;
 
 use axum::routing::get;
 use axum::Router;
@@ -80,12 +81,13 @@ impl AppState {
     }
 }
 
-/// The whole service: health check, native API and dialects.
+/// The whole service: health check, native API, dialects and the web UI.
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .merge(native::router())
         .merge(dialects::router())
+        .merge(ui::router())
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)
 }

@@ -246,11 +246,34 @@ async fn objects_are_listed_by_root_parent_type_and_domain(backend: Backend) {
     assert_eq!(keys(&page), ["node/acme-1", "service/db"]);
     assert_eq!(page["total"], 5);
 
+    put_object(
+        &server,
+        "service/web",
+        json!({"uri": "/api/app/v1/service/web/"}),
+    )
+    .await;
+    let by_uri = server
+        .get_json("/logbook/v1/objects?uri=/api/app/v1/service/web/")
+        .await;
+    assert_eq!(keys(&by_uri), ["service/web"]);
+
     let user = server.user_with_token("obj-user", Role::User, "acme").await;
     let (status, mine) = send(&server, Method::GET, "/logbook/v1/objects", &user, None).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(keys(&mine), ["node/acme-1"]);
     assert_eq!(mine["total"], 1);
+    let (_, foreign) = send(
+        &server,
+        Method::GET,
+        "/logbook/v1/objects?uri=/api/app/v1/service/web/",
+        &user,
+        None,
+    )
+    .await;
+    assert_eq!(
+        foreign["total"], 0,
+        "another domain's object is not found by uri"
+    );
 
     for (query, field) in [
         ("parent_type=stack", "parent_id"),

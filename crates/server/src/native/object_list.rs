@@ -1,6 +1,7 @@
 //! `GET /logbook/v1/objects`: the object registry listed, for browsing its tree: the
 //! roots (`root=true`), the children of one object (`parent_type` and `parent_id`),
-//! or every object, optionally of some types and states; by type, then id.
+//! or every object, optionally of some types and states; by type, then id. `uri`
+//! finds the object an action names.
 
 use super::objects::object_json;
 use crate::auth::Principal;
@@ -69,8 +70,23 @@ pub async fn list(
             .unwrap_or(0),
         limit: Some(limit),
     };
+    let uri = params.non_empty("uri").map(str::to_string);
     params.reject_unknown()?;
-    let (objects, total) = state.store.list_objects(&query).await?;
+    let (objects, total) = match uri {
+        // An action names its object by URI; the registry indexes it.
+        Some(uri) => {
+            let found: Vec<_> = state
+                .store
+                .find_object_by_uri(&uri)
+                .await?
+                .into_iter()
+                .filter(|o| principal.can_read_domain(o.domain_id.as_deref()))
+                .collect();
+            let total = found.len() as u64;
+            (found, total)
+        }
+        None => state.store.list_objects(&query).await?,
+    };
     Ok(Json(json!({
         "objects": objects.iter().map(object_json).collect::<Vec<_>>(),
         "total": total,
