@@ -5,6 +5,8 @@
 mod accounts_support;
 mod support;
 
+#[path = "ui/browser.rs"]
+mod browser;
 #[path = "ui/cross_site.rs"]
 mod cross_site;
 #[path = "ui/native_apis.rs"]
