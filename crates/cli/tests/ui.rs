@@ -11,3 +11,5 @@ mod browser;
 mod cross_site;
 #[path = "ui/native_apis.rs"]
 mod native_apis;
+#[path = "ui/pages.rs"]
+mod pages;
