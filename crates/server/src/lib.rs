@@ -5,7 +5,8 @@
 //! - *A dialect only translates*: its parameters into a core `Query`, core values
 //!   into its shapes, errors into its body. Filtering, paging, tenancy and waiting
 //!   live in core and store, once.
-//! - *Every endpoint but `/healthz` authenticates* through [`auth::Principal`].
+//! - *Every endpoint but `/healthz` and the UI's static pages authenticates*
+//!   through [`auth::Principal`]; the pages hold no data.
 //! - *Acknowledged means durable*: no handler answers 2xx before the store commits.
 
 pub mod actions;
