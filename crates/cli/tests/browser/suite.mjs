@@ -248,8 +248,11 @@ test('search with a filter and a substring shows exactly the matching records, a
     await box.fill('PULL TIMEOUT');
     await box.press('Enter');
   }, 'substring search');
+  // Values are suggested from the data of the current search.
+  await page.getByLabel('Field').selectOption('category');
+  await page.getByLabel('Value').focus();
+  await page.waitForFunction(() => [...document.querySelectorAll('#value-suggestions option')].map((o) => o.value).sort().join() === 'image,network');
   await searched(page, async () => {
-    await page.getByLabel('Field').selectOption('category');
     await page.getByLabel('Value').fill('image');
     await page.getByRole('button', { name: 'Add filter' }).click();
   }, 'substring and category');

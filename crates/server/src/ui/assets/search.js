@@ -288,7 +288,15 @@ export class SearchPage {
   }
 
   /** The commonest values of a field in the current search, from the histogram. */
-  async suggestions(field) {
+  suggestions(field) {
+    // One group-by per field and search: focusing the box again asks nothing.
+    const key = `${this.run}:${field}`;
+    this.suggested = this.suggested && this.suggested.run === this.run ? this.suggested : { run: this.run, values: new Map() };
+    if (!this.suggested.values.has(key)) this.suggested.values.set(key, this.fetchSuggestions(field));
+    return this.suggested.values.get(key);
+  }
+
+  async fetchSuggestions(field) {
     const { since, until } = this.resolved || {};
     if (!since || !until) return [];
     const p = filterParams({ ...this.state, include: { ...this.state.include, [field]: [] }, exclude: { ...this.state.exclude, [field]: [] } });
@@ -586,6 +594,7 @@ export class SearchPage {
     const params = new URLSearchParams(filters);
     if (this.resolved && this.resolved.since) params.set('since', this.resolved.since);
     this.liveCount = 0;
+    this.refreshHistogram = throttle(() => this.reloadHistogram(), 5000);
     this.follower = new Follower({
       params,
       after: cursor,
@@ -593,7 +602,6 @@ export class SearchPage {
       onRecords: (records) => this.arrived(records),
       onState: (state, detail) => this.liveState(state, detail),
     }).start();
-    this.refreshHistogram = throttle(() => this.reloadHistogram(), 5000);
   }
 
   stopLive() {
