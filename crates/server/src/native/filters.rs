@@ -88,16 +88,7 @@ pub fn filters(params: &Params) -> Result<Query, ApiError> {
 /// Filters plus `limit`, `offset` and `cursor`, rejecting unknown parameters.
 pub fn page_query(params: &Params) -> Result<Query, ApiError> {
     let mut query = filters(params)?;
-    let limit = params
-        .parsed::<u64>("limit", "a non-negative integer")?
-        .unwrap_or(DEFAULT_LIMIT);
-    if limit == 0 || limit > MAX_LIMIT {
-        return Err(ApiError::bad_request(
-            "limit",
-            format!("must be between 1 and {MAX_LIMIT}"),
-        ));
-    }
-    query.limit = Some(limit);
+    query.limit = Some(params.limit(DEFAULT_LIMIT, MAX_LIMIT)?);
     query.offset = params
         .parsed::<u64>("offset", "a non-negative integer")?
         .unwrap_or(0);

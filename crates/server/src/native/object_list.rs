@@ -51,15 +51,7 @@ pub async fn list(
             "cannot be combined with parent_type and parent_id",
         ));
     }
-    let limit = params
-        .parsed::<u64>("limit", "a non-negative integer")?
-        .unwrap_or(DEFAULT_LIMIT);
-    if limit == 0 || limit > MAX_LIMIT {
-        return Err(ApiError::bad_request(
-            "limit",
-            format!("must be between 1 and {MAX_LIMIT}"),
-        ));
-    }
+    let limit = params.limit(DEFAULT_LIMIT, MAX_LIMIT)?;
     let query = ObjectQuery {
         types: params.list("type"),
         states: params.list("state"),

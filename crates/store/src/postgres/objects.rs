@@ -2,7 +2,7 @@
 //! row lock, so concurrent updates through different nodes never lose one another.
 
 use super::writer::append_locked;
-use super::{params_of, refs, PostgresStore};
+use super::PostgresStore;
 use crate::notifier::ObjectChange;
 use crate::sql::{Placeholders, SqlBuilder};
 use crate::sqlite::objects::{merge, object_filter};
@@ -140,38 +140,16 @@ impl ObjectStore for PostgresStore {
     async fn list_objects(&self, query: &ObjectQuery) -> Result<(Vec<Object>, u64)> {
         let mut b = SqlBuilder::new(Placeholders::Dollar);
         let filter = object_filter(&mut b, query);
-        let params = params_of(&b.params);
-        let mut client = self.pool.get().await?;
-        let tx = client
-            .build_transaction()
-            .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
-            .read_only(true)
-            .start()
-            .await?;
-        let total: i64 = tx
-            .query_one(
-                &format!("SELECT count(*) FROM objects WHERE {filter}"),
-                &refs(&params),
-            )
-            .await?
-            .get(0);
-        let limit = query
-            .limit
-            .map(|l| l.to_string())
-            .unwrap_or_else(|| "ALL".into());
-        let rows = tx
-            .query(
-                &format!(
-                    "SELECT {OBJECT_COLUMNS} FROM objects WHERE {filter} \
-                     ORDER BY object_type, object_id LIMIT {limit} OFFSET {}",
-                    query.offset
-                ),
-                &refs(&params),
-            )
-            .await?;
-        tx.commit().await?;
-        let objects = rows.iter().map(read_object).collect::<Result<Vec<_>>>()?;
-        Ok((objects, total.max(0) as u64))
+        super::counted_page(
+            &self.pool,
+            "objects",
+            OBJECT_COLUMNS,
+            (&filter, &b.params),
+            "object_type, object_id",
+            (query.limit, query.offset),
+            read_object,
+        )
+        .await
     }
 }
 

@@ -8,7 +8,7 @@ use crate::{Appended, ObjectQuery, ObjectStore, ObjectUpdate, ObjectWrite, Resul
 use async_trait::async_trait;
 use logbook_core::query::Scalar;
 use logbook_core::{NewRecord, Object, ObjectRef, Timestamp};
-use rusqlite::{params_from_iter, Connection, OptionalExtension};
+use rusqlite::{Connection, OptionalExtension};
 use serde_json::{Map, Value};
 use std::sync::Arc;
 
@@ -121,31 +121,18 @@ impl ObjectStore for SqliteStore {
         let query = query.clone();
         self.readers
             .read(move |conn| {
-                let tx = conn.transaction()?;
                 let mut b = SqlBuilder::new(Placeholders::Question);
                 let filter = object_filter(&mut b, &query);
-                let params = super::records::sql_params(&b.params);
-                let total: i64 = tx.query_row(
-                    &format!("SELECT count(*) FROM objects WHERE {filter}"),
-                    params_from_iter(params.iter()),
-                    |r| r.get(0),
-                )?;
-                let limit = query.limit.map(|l| l as i64).unwrap_or(-1);
-                let sql = format!(
-                    "SELECT {OBJECT_COLUMNS} FROM objects WHERE {filter} \
-                     ORDER BY object_type, object_id LIMIT {limit} OFFSET {}",
-                    query.offset
-                );
-                let mut objects = Vec::new();
-                {
-                    let mut stmt = tx.prepare(&sql)?;
-                    let rows = stmt.query_map(params_from_iter(params.iter()), read_object)?;
-                    for row in rows {
-                        objects.push(row??);
-                    }
-                }
-                tx.commit()?;
-                Ok((objects, total.max(0) as u64))
+                super::counted_page(
+                    conn,
+                    "objects",
+                    OBJECT_COLUMNS,
+                    &filter,
+                    "object_type, object_id",
+                    &b.params,
+                    (query.limit, query.offset),
+                    read_object,
+                )
             })
             .await
     }

@@ -57,12 +57,7 @@ export function readState(search) {
 
 /** The URL query of a search: what the address bar shows and a link carries. */
 export function writeState(state) {
-  const p = new URLSearchParams();
-  if (state.q) p.set('q', state.q);
-  if (state.levels.length) p.set('level', state.levels.join(','));
-  if (state.minLevel) p.set('min_level', state.minLevel);
-  for (const [field, values] of Object.entries(state.include)) if (values.length) p.set(field, values.join(','));
-  for (const [field, values] of Object.entries(state.exclude)) if (values.length) p.set(`not_${field}`, values.join(','));
+  const p = filterParams(state);
   if (state.range === 'custom') {
     if (state.since) p.set('since', state.since);
     if (state.until) p.set('until', state.until);
