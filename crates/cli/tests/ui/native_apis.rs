@@ -16,6 +16,13 @@ store_tests!(
     users_cancel_and_retry_actions_through_the_native_api,
 );
 
+/// A GET the server answers with 400 naming `field`.
+async fn refused(server: &TestServer, path: &str, field: &str) {
+    let (status, body) = send(server, Method::GET, path, &server.token, None).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{path}: {body}");
+    assert_eq!(body["field"], field, "{path}: {body}");
+}
+
 fn ids(answer: &Value, key: &str) -> Vec<i64> {
     answer[key]
         .as_array()
@@ -70,16 +77,7 @@ async fn excluded_values_leave_every_other_record(backend: Backend) {
         .get_json("/logbook/v1/histogram?not_level=info&since=0")
         .await;
     assert_eq!(histogram["total"], 2);
-    let (status, body) = send(
-        &server,
-        Method::GET,
-        "/logbook/v1/records?not_level=LOUD",
-        &server.token,
-        None,
-    )
-    .await;
-    assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert_eq!(body["field"], "not_level", "{body}");
+    refused(&server, "/logbook/v1/records?not_level=LOUD", "not_level").await;
     server.stop().await;
 }
 
@@ -157,16 +155,12 @@ async fn context_is_the_same_source_and_instance_around_a_record(backend: Backen
         ("by=message", "by"),
         ("limit=3", "limit"),
     ] {
-        let (status, body) = send(
+        refused(
             &server,
-            Method::GET,
             &format!("/logbook/v1/records/{middle}/context?{query}"),
-            &server.token,
-            None,
+            field,
         )
         .await;
-        assert_eq!(status, StatusCode::BAD_REQUEST, "{query}: {body}");
-        assert_eq!(body["field"], field, "{query}: {body}");
     }
     server.stop().await;
 }
@@ -281,16 +275,7 @@ async fn objects_are_listed_by_root_parent_type_and_domain(backend: Backend) {
         ("limit=0", "limit"),
         ("kind=x", "kind"),
     ] {
-        let (status, body) = send(
-            &server,
-            Method::GET,
-            &format!("/logbook/v1/objects?{query}"),
-            &server.token,
-            None,
-        )
-        .await;
-        assert_eq!(status, StatusCode::BAD_REQUEST, "{query}: {body}");
-        assert_eq!(body["field"], field, "{query}: {body}");
+        refused(&server, &format!("/logbook/v1/objects?{query}"), field).await;
     }
     server.stop().await;
 }
