@@ -288,6 +288,27 @@ test('search with a filter and a substring shows exactly the matching records, a
   await other.context().close();
 });
 
+test('more records load on scroll, through the cursor, none twice', async () => {
+  const page = await newPage();
+  await signIn(page);
+  const marker = `scroll-marker-${Date.now()}`;
+  const written = await write(Array.from({ length: 230 }, (_, i) => ({ kind: 'log', level: 'INFO', message: `${marker} #${i}` })));
+  await searched(page, async () => {
+    const box = page.getByRole('searchbox', { name: 'Search' });
+    await box.fill(marker);
+    await box.press('Enter');
+  });
+  assert.equal((await rowIds(page)).length, 100);
+  for (const expected of [200, 230]) {
+    await page.locator('.results-scroll').evaluate((el) => { el.scrollTop = el.scrollHeight; });
+    await page.waitForFunction((n) => document.querySelectorAll('.results .row').length === n, expected);
+  }
+  assert.deepEqual(await rowIds(page), [...written].reverse());
+  assert.ok(await page.getByRole('button', { name: 'Load more' }).isHidden(), 'the last page ends the list');
+  noErrors(page);
+  await page.context().close();
+});
+
 test('the histogram bars sum to the count, and dragging across it narrows the range', async () => {
   const page = await newPage();
   await signIn(page);
