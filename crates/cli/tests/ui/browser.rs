@@ -2,7 +2,7 @@
 //! playwright-core from npm) drives Debian's Chromium against a real server started
 //! here. `.ci/run` installs Chromium; playwright-core is installed once per checkout
 //! under Cargo's target directory from the committed lock file (`npm ci`).
-//! Screenshots go to `target/tmp/ui-screenshots/`.
+//! It runs once per store; screenshots go to `target/tmp/ui-screenshots/{sqlite,postgres}/`.
 
 use crate::support::{self, Backend, TestServer};
 use std::path::{Path, PathBuf};
@@ -62,7 +62,20 @@ fn fnv1a(bytes: &[u8]) -> u64 {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_web_ui_in_chromium() {
+async fn the_web_ui_in_chromium_on_sqlite() {
+    the_web_ui_in_chromium(Backend::Sqlite, "sqlite").await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_web_ui_in_chromium_on_postgres() {
+    the_web_ui_in_chromium(Backend::Postgres, "postgres").await
+}
+
+/// One browser at a time: two on two shared cores would only slow each other.
+static ONE_BROWSER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+async fn the_web_ui_in_chromium(backend: Backend, name: &str) {
+    let _turn = ONE_BROWSER.lock().await;
     let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| CHROMIUM.into());
     assert!(
         Path::new(&chromium).exists(),
@@ -71,8 +84,10 @@ async fn the_web_ui_in_chromium() {
     let modules = tokio::task::spawn_blocking(node_modules)
         .await
         .expect("npm task");
-    let screenshots = Path::new(env!("CARGO_TARGET_TMPDIR")).join("ui-screenshots");
-    let server = TestServer::start(Backend::Sqlite).await;
+    let screenshots = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("ui-screenshots")
+        .join(name);
+    let server = TestServer::start(backend).await;
     let output = tokio::process::Command::new("node")
         .arg("--test")
         .arg("--test-reporter=spec")

@@ -106,7 +106,8 @@ export class AdminPage {
       'aria-label': 'Create a token',
       onsubmit: async (e) => {
         e.preventDefault();
-        const body = { user: this.tokenUser.value };
+        // Before the account list has loaded, the token is the caller's own.
+        const body = this.tokenUser.value ? { user: this.tokenUser.value } : {};
         if (name.value.trim()) body.name = name.value.trim();
         if (expires.value.trim()) body.expires = expires.value.trim();
         let created = null;
