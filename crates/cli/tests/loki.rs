@@ -2,9 +2,7 @@
 //! independent client written from Loki's documented HTTP API use them, against a
 //! real server on every store.
 
-#[path = "loki/conditions.rs"]
 mod conditions;
-mod support;
 
 use conditions::stores_answer_case_sensitive_substrings_and_negations;
 

@@ -3,7 +3,6 @@
 //! origin, and from programs that are not browsers, pass.
 
 use crate::accounts_support::{login, session_cookie};
-use crate::store_tests;
 use crate::support::{self, Backend, TestServer};
 use futures_util::StreamExt;
 use reqwest::Method;

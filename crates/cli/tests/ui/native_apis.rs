@@ -3,7 +3,6 @@
 //! user's cancel and retry requests.
 
 use crate::accounts_support::send;
-use crate::store_tests;
 use crate::support::{Backend, TestServer};
 use logbook_core::Role;
 use reqwest::{Method, StatusCode};

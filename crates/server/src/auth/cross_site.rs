@@ -16,7 +16,7 @@
 //! the pages and no state on the server.
 
 use crate::error::ApiError;
-use axum::http::{HeaderMap, Method, StatusCode};
+use axum::http::{HeaderMap, Method};
 
 /// Refuses a cross-site request that would act with ambient credentials.
 pub fn check(method: &Method, headers: &HeaderMap) -> Result<(), ApiError> {
@@ -58,11 +58,7 @@ fn changes_something(method: &Method, headers: &HeaderMap) -> bool {
 }
 
 fn refused(field: &str, why: String) -> ApiError {
-    ApiError::field(
-        StatusCode::FORBIDDEN,
-        field,
-        format!("cross-site request refused: {why}"),
-    )
+    ApiError::forbidden(format!("cross-site request refused: {why}")).at(field)
 }
 
 #[cfg(test)]
@@ -104,7 +100,7 @@ mod tests {
             vec![("origin", "null")],
         ] {
             let error = check(&post, &headers(&bad)).expect_err("refused");
-            assert_eq!(error.status, StatusCode::FORBIDDEN, "{bad:?}");
+            assert_eq!(error.kind, crate::error::ErrorKind::Forbidden, "{bad:?}");
         }
     }
 

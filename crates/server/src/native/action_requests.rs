@@ -7,7 +7,7 @@ use super::actions::action_json;
 use crate::actions;
 use crate::auth::Principal;
 use crate::error::ApiError;
-use crate::AppState;
+use crate::state::AppState;
 use axum::extract::{Path, State};
 use axum::Json;
 use serde_json::Value;

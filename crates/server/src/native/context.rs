@@ -6,7 +6,8 @@ use super::filters::LIST_FIELDS;
 use crate::auth::Principal;
 use crate::error::ApiError;
 use crate::params::Params;
-use crate::AppState;
+use crate::scoped;
+use crate::state::AppState;
 use axum::extract::{Path, RawQuery, State};
 use axum::Json;
 use logbook_core::query::field_value;
@@ -43,10 +44,7 @@ pub async fn context(
             .collect::<Result<_, _>>()?,
     };
     params.reject_unknown()?;
-    let record = match state.store.get(id).await? {
-        Some(record) if principal.can_read_domain(record.domain_id.as_deref()) => record,
-        _ => return Err(ApiError::not_found()),
-    };
+    let record = scoped::record(&state, &principal, id, &Query::default()).await?;
     // Only the fields the record has: a record without an instance is shown among
     // the records of its source, whatever their instance.
     let same: Vec<Condition> = by

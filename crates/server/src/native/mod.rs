@@ -11,8 +11,9 @@ mod login;
 mod object_list;
 pub mod objects;
 mod records;
+mod stream;
 
-use crate::AppState;
+use crate::state::AppState;
 use axum::routing::{delete, get, patch, post, put};
 use axum::Router;
 
@@ -27,7 +28,7 @@ pub fn router() -> Router<AppState> {
         .route("/logbook/v1/records/{id}/context", get(context::context))
         .route("/logbook/v1/export", get(export::export))
         .route("/logbook/v1/histogram", get(histogram::histogram))
-        .route("/logbook/v1/stream", get(crate::stream::stream))
+        .route("/logbook/v1/stream", get(stream::stream))
         .route("/logbook/v1/objects", get(object_list::list))
         .route(
             "/logbook/v1/objects/{object_type}/{object_id}",

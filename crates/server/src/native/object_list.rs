@@ -7,7 +7,8 @@ use super::objects::object_json;
 use crate::auth::Principal;
 use crate::error::ApiError;
 use crate::params::Params;
-use crate::AppState;
+use crate::scoped;
+use crate::state::AppState;
 use axum::extract::{RawQuery, State};
 use axum::Json;
 use logbook_core::ObjectRef;
@@ -67,13 +68,10 @@ pub async fn list(
     let (objects, total) = match uri {
         // An action names its object by URI; the registry indexes it.
         Some(uri) => {
-            let found: Vec<_> = state
-                .store
-                .find_object_by_uri(&uri)
-                .await?
-                .into_iter()
-                .filter(|o| principal.can_read_domain(o.domain_id.as_deref()))
-                .collect();
+            let found: Vec<_> =
+                scoped::visible(&principal, state.store.find_object_by_uri(&uri).await?)
+                    .into_iter()
+                    .collect();
             let total = found.len() as u64;
             (found, total)
         }

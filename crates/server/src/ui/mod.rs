@@ -11,7 +11,7 @@
 //! Content-Security-Policy: scripts and styles only from this origin, no inline
 //! script, no `eval`, connections only to this origin, no framing.
 
-use crate::AppState;
+use crate::state::AppState;
 use axum::extract::Path;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
