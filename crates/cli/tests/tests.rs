@@ -27,4 +27,5 @@ mod shippers;
 mod store;
 mod stream;
 mod tokens;
+mod ui;
 mod waldur;
