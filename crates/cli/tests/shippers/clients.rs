@@ -5,7 +5,7 @@
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::{Mutex, OnceLock};
+use std::sync::Mutex;
 
 use crate::support::TestServer;
 
@@ -52,33 +52,10 @@ pub fn gzip(data: &[u8]) -> Vec<u8> {
     encoder.finish().expect("compress")
 }
 
-static NODE: OnceLock<Result<PathBuf, String>> = OnceLock::new();
-
-/// `node_modules` with the pinned npm packages, installed once per checkout with
-/// `npm ci` from the committed lock file.
+/// `node_modules` with the npm packages pinned by `tests/node/package-lock.json`.
 pub fn node_modules() -> PathBuf {
-    let result = NODE.get_or_init(|| {
-        let source = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/node");
-        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("nodeenv");
-        let lock = std::fs::read(source.join("package-lock.json")).map_err(|e| e.to_string())?;
-        let ready = dir.join(".ready");
-        if std::fs::read(&ready).ok().as_deref() == Some(&lock[..]) {
-            return Ok(dir.join("node_modules"));
-        }
-        std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
-        for file in ["package.json", "package-lock.json"] {
-            std::fs::copy(source.join(file), dir.join(file)).map_err(|e| e.to_string())?;
-        }
-        run(Command::new("npm")
-            .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
-            .current_dir(&dir))?;
-        std::fs::write(&ready, &lock).map_err(|e| e.to_string())?;
-        Ok(dir.join("node_modules"))
-    });
-    match result {
-        Ok(p) => p.clone(),
-        Err(e) => panic!("cannot install the npm packages of tests/node: {e}"),
-    }
+    let source = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/node");
+    crate::support::npm::node_modules(&source, "nodeenv")
 }
 
 /// Runs a Node.js script (CommonJS) from `tests/node` and parses its last line.

@@ -29,10 +29,7 @@ pub fn python() -> PathBuf {
     let result = VENV.get_or_init(|| {
         let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("pyenv");
         // Named by a digest of the pins (their joined names outgrow a file name).
-        let pins = REQUIREMENTS.join("+");
-        let digest = pins.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-        });
+        let digest = super::digest(REQUIREMENTS.join("+").as_bytes());
         let marker = dir.join(format!(".ready-{digest:016x}"));
         let python = dir.join("bin").join("python");
         if marker.exists() {
