@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Mutex;
 
-use crate::support::TestServer;
+use crate::support::{Backend, TestServer};
+use logbook_server::Config;
 
 pub fn python_script(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -35,6 +36,40 @@ pub async fn writer(server: &TestServer, name: &str, domain: &str) -> String {
     server
         .user_with_token(name, logbook_core::Role::Writer, domain)
         .await
+}
+
+/// A server whose body limit is `limit` bytes.
+pub async fn with_body_limit(backend: Backend, limit: usize) -> TestServer {
+    let config = Config {
+        max_body_bytes: limit,
+        ..Config::default()
+    };
+    TestServer::start_with(backend, config).await
+}
+
+/// How many records the store holds, as the admin counts them.
+pub async fn count(server: &TestServer) -> u64 {
+    let body = server.get_json("/logbook/v1/records/count").await;
+    body["count"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("no count in {body}"))
+}
+
+/// A POST without credentials.
+pub async fn post_anonymous(
+    server: &TestServer,
+    url: &str,
+    content_type: &str,
+    body: impl Into<reqwest::Body>,
+) -> reqwest::Response {
+    server
+        .http
+        .post(url)
+        .header("content-type", content_type)
+        .body(body)
+        .send()
+        .await
+        .expect("post")
 }
 
 /// Every record, oldest first, as the admin reads them.

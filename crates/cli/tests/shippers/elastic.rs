@@ -1,6 +1,6 @@
 //! Elasticsearch bulk under `/es/`: the official client and opensearch-py.
 
-use super::clients::{all_records, gzip, run_python, writer};
+use super::clients::{all_records, count, gzip, run_python, writer};
 use crate::support::{Backend, TestServer};
 use logbook_core::Role;
 use serde_json::{json, Value};
@@ -136,10 +136,7 @@ async fn bulk_errors_have_elasticsearch_shapes_and_write_nothing(backend: Backen
         .await
         .expect("post");
     assert_eq!(response.status(), 400);
-    assert_eq!(
-        server.get_json("/logbook/v1/records/count").await["count"],
-        0
-    );
+    assert_eq!(count(&server).await, 0);
 
     // gzip, PUT, a document that is not an object (refused alone), the version
     // document the clients read first.

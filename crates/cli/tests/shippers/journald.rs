@@ -2,9 +2,10 @@
 //! systemd-journal-remote made from an export stream (the machine runs no journald
 //! of its own to read from).
 
-use super::clients::{all_records, debian_program, run, writer};
+use super::clients::{
+    all_records, count, debian_program, post_anonymous, run, with_body_limit, writer,
+};
 use crate::support::{Backend, TestServer};
-use logbook_server::Config;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -186,19 +187,15 @@ async fn bad_uploads_get_json_errors_and_write_nothing(backend: Backend) {
         .as_str()
         .is_some_and(|e| e.contains("longer than the body")));
 
-    let response = server
-        .http
-        .post(server.url("/upload"))
-        .header("content-type", "application/vnd.fdo.journal")
-        .body(export_stream())
-        .send()
-        .await
-        .expect("post");
+    let response = post_anonymous(
+        &server,
+        &server.url("/upload"),
+        "application/vnd.fdo.journal",
+        export_stream(),
+    )
+    .await;
     assert_eq!(response.status(), 401);
-    assert_eq!(
-        server.get_json("/logbook/v1/records/count").await["count"],
-        0
-    );
+    assert_eq!(count(&server).await, 0);
     server.stop().await;
 }
 
@@ -206,14 +203,7 @@ async fn bad_uploads_get_json_errors_and_write_nothing(backend: Backend) {
 /// read as a stream and committed in batches, holding one entry at a time.
 async fn an_upload_streams_past_the_body_limit_in_batches(backend: Backend) {
     let limit = 16 * 1024;
-    let server = TestServer::start_with(
-        backend,
-        Config {
-            max_body_bytes: limit,
-            ..Config::default()
-        },
-    )
-    .await;
+    let server = with_body_limit(backend, limit).await;
     let total = 2500;
     let mut stream = Vec::new();
     for i in 0..total {

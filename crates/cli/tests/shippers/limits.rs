@@ -1,21 +1,13 @@
 //! The body limit applies to what a compressed body expands to, on every protocol.
 
-use super::clients::gzip;
-use crate::support::{Backend, TestServer};
-use logbook_server::Config;
+use super::clients::{count, gzip, with_body_limit};
+use crate::support::Backend;
 
 store_tests!(compressed_bodies_are_limited_by_their_decompressed_size);
 
 async fn compressed_bodies_are_limited_by_their_decompressed_size(backend: Backend) {
     let limit = 64 * 1024;
-    let server = TestServer::start_with(
-        backend,
-        Config {
-            max_body_bytes: limit,
-            ..Config::default()
-        },
-    )
-    .await;
+    let server = with_body_limit(backend, limit).await;
     // About a megabyte of valid input for each protocol, compressed far below the limit.
     let line = "x".repeat(1000);
     let many = |one: &str| vec![one; 1000].join("\n");
@@ -66,9 +58,6 @@ async fn compressed_bodies_are_limited_by_their_decompressed_size(backend: Backe
         .await
         .expect("post");
     assert_eq!(response.status(), 413);
-    assert_eq!(
-        server.get_json("/logbook/v1/records/count").await["count"],
-        0
-    );
+    assert_eq!(count(&server).await, 0);
     server.stop().await;
 }

@@ -1,7 +1,7 @@
 //! Loki push: python-logging-loki (JSON) and a snappy protobuf push built from
 //! Loki's published definitions.
 
-use super::clients::{all_records, gzip, run_python, writer};
+use super::clients::{all_records, count, gzip, post_anonymous, run_python, writer};
 use crate::support::{Backend, TestServer};
 use serde_json::{json, Value};
 
@@ -126,19 +126,9 @@ async fn bad_pushes_get_plain_text_errors_and_write_nothing(backend: Backend) {
         assert!(text.contains(names), "{text}");
     }
     // Anonymous: 401.
-    let response = server
-        .http
-        .post(&url)
-        .header("content-type", "application/json")
-        .body("{}")
-        .send()
-        .await
-        .expect("push");
+    let response = post_anonymous(&server, &url, "application/json", "{}").await;
     assert_eq!(response.status(), 401);
-    assert_eq!(
-        server.get_json("/logbook/v1/records/count").await["count"],
-        0
-    );
+    assert_eq!(count(&server).await, 0);
 
     // A gzip JSON push with structured metadata, in the legacy form too.
     let body = json!({"streams": [

@@ -1,6 +1,6 @@
 //! OTLP/HTTP logs: the OpenTelemetry Python SDK (protobuf) and JS exporter (JSON).
 
-use super::clients::{all_records, gzip, run_node, run_python, writer};
+use super::clients::{all_records, count, gzip, post_anonymous, run_node, run_python, writer};
 use crate::support::{Backend, TestServer};
 use serde_json::{json, Value};
 
@@ -126,19 +126,9 @@ async fn bad_exports_get_rpc_status_and_partial_success(backend: Backend) {
         .expect("post");
     assert_eq!(response.status(), 415);
     // Anonymous: 401.
-    let response = server
-        .http
-        .post(&url)
-        .header("content-type", "application/json")
-        .body("{}")
-        .send()
-        .await
-        .expect("post");
+    let response = post_anonymous(&server, &url, "application/json", "{}").await;
     assert_eq!(response.status(), 401);
-    assert_eq!(
-        server.get_json("/logbook/v1/records/count").await["count"],
-        0
-    );
+    assert_eq!(count(&server).await, 0);
 
     // One storable record and one that is not: the first is written, the second
     // counted in partial_success; gzip and ids as upper-case hex.
