@@ -23,6 +23,7 @@ mod postgres;
 mod postgres_restart;
 mod qnap;
 mod sessions;
+mod shippers;
 mod store;
 mod stream;
 mod tokens;

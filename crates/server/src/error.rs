@@ -30,6 +30,8 @@ pub enum ErrorKind {
     Conflict,
     /// The body is larger than the configured limit.
     TooLarge,
+    /// A body in a media type or content encoding the endpoint does not speak.
+    UnsupportedMediaType,
     /// A plain request to an endpoint that speaks WebSocket only.
     UpgradeRequired,
     /// Too many failed logins; retry later.
@@ -50,6 +52,7 @@ impl ErrorKind {
             ErrorKind::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ErrorKind::Conflict => StatusCode::CONFLICT,
             ErrorKind::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorKind::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ErrorKind::UpgradeRequired => StatusCode::UPGRADE_REQUIRED,
             ErrorKind::Throttled => StatusCode::TOO_MANY_REQUESTS,
             ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
@@ -67,6 +70,7 @@ impl ErrorKind {
             ErrorKind::MethodNotAllowed => "method not allowed",
             ErrorKind::Conflict => "conflicts with the current state",
             ErrorKind::TooLarge => "too large",
+            ErrorKind::UnsupportedMediaType => "unsupported media type",
             ErrorKind::UpgradeRequired => "this endpoint speaks WebSocket only",
             ErrorKind::Throttled => "too many requests",
             ErrorKind::Unavailable => "temporarily unavailable; retry shortly",
@@ -165,9 +169,15 @@ impl ApiError {
         }
     }
 
-    /// Renders any body with this error's status and headers.
+    /// Renders any JSON body with this error's status and headers.
     pub fn respond_with(&self, body: serde_json::Value) -> Response {
-        let mut response = (self.status(), Json(body)).into_response();
+        self.respond_with_body(Json(body))
+    }
+
+    /// Renders a body of any type (plain text for Loki, protobuf for OTLP) with
+    /// this error's status and headers.
+    pub fn respond_with_body(&self, body: impl IntoResponse) -> Response {
+        let mut response = (self.status(), body).into_response();
         if let Some(seconds) = self.retry_after {
             if let Ok(value) = HeaderValue::from_str(&seconds.to_string()) {
                 response.headers_mut().insert("retry-after", value);

@@ -88,7 +88,32 @@ async fn append_in_domains(
         let field = names(i, "domain_id");
         record.domain_id = Some(principal.write_domain(record.domain_id.as_deref(), &field)?);
     }
-    let writes = container_writes(state, principal, &records).await?;
+    let overrides = principal.role.is_admin() || principal.any_domain;
+    commit(state, overrides, records).await
+}
+
+/// Appends records that arrive on a listener without credentials (syslog): each
+/// lands in the domain the operator configured for the listener, by the same path
+/// as any other write.
+pub async fn append_to_domain(
+    state: &AppState,
+    domain: &str,
+    mut records: Vec<NewRecord>,
+) -> Result<Appended, ApiError> {
+    for record in &mut records {
+        record.domain_id = Some(domain.to_string());
+    }
+    commit(state, false, records).await
+}
+
+/// `overrides`: the writer may move objects of other domains (admins, any-domain
+/// writers).
+async fn commit(
+    state: &AppState,
+    overrides: bool,
+    records: Vec<NewRecord>,
+) -> Result<Appended, ApiError> {
+    let writes = container_writes(state, overrides, &records).await?;
     if writes.is_empty() {
         Ok(state.store.append(records).await?)
     } else {
@@ -104,7 +129,7 @@ async fn append_in_domains(
 /// domain the writer may not write is left alone.
 async fn container_writes(
     state: &AppState,
-    principal: &Principal,
+    overrides: bool,
     records: &[NewRecord],
 ) -> Result<Vec<ObjectWrite>, ApiError> {
     let changes: Vec<_> = records
@@ -128,12 +153,7 @@ async fn container_writes(
         let owner = owners.get(&change.key).cloned().flatten();
         let may_write = match &owner {
             None => true,
-            Some(owner_domain) => {
-                principal.role.is_admin()
-                    || principal.any_domain
-                    || owner_domain.is_none()
-                    || *owner_domain == domain
-            }
+            Some(owner_domain) => overrides || owner_domain.is_none() || *owner_domain == domain,
         };
         if !may_write {
             continue;

@@ -5,8 +5,8 @@
 //! `body`; the per-node pieces `object_watch`, `stream` and `auth::rate_limit`;
 //! `state` (`AppState`, `Config`); `auth` (who is calling); the engines every API
 //! shares (`scoped`, `ingest`, `clear`, `actions`, `objects`, `csv_export`); the translating modules
-//! `native/` and `dialects/`; `ui` (the web UI's static pages, a client of the APIs);
-//! and `router` at the top. See ARCHITECTURE.md.
+//! `native/`, `dialects/` and `protocols/` (the shippers' ingest); `ui` (the web UI's
+//! static pages, a client of the APIs); and `router` at the top. See ARCHITECTURE.md.
 //!
 //! Invariants:
 //! - *A dialect only translates*: its parameters into a core `Query`, core values
@@ -28,6 +28,7 @@ pub mod native;
 pub mod object_watch;
 pub mod objects;
 pub mod params;
+pub mod protocols;
 pub mod router;
 pub mod scoped;
 pub mod state;

@@ -3,18 +3,20 @@
 
 use crate::error::ApiError;
 use crate::state::AppState;
-use crate::{dialects, native, ui};
+use crate::{dialects, native, protocols, ui};
 use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{json, Value};
 
-/// The whole service: health check, native API, dialects and the web UI.
+/// The whole service: health check, native API, dialects, shipper protocols and the
+/// web UI.
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .merge(native::router())
         .merge(dialects::router())
+        .merge(protocols::router())
         .merge(ui::router())
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)

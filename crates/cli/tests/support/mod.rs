@@ -2,6 +2,7 @@
 //! exactly as a client would. Each test gets its own store (a temporary data
 //! directory, or its own PostgreSQL schema), so tests run in parallel safely.
 
+pub mod npm;
 pub mod postgres;
 pub mod process;
 pub mod python;
@@ -19,6 +20,13 @@ use std::sync::Arc;
 use tokio::sync::watch;
 
 pub const ADMIN_PASSWORD: &str = "admin-password-for-tests";
+
+/// A stable digest (FNV-1a) of what a marker file stands for: pins, a lock file.
+pub fn digest(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, b| {
+        (hash ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
 
 /// Which store a behavioural test runs against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

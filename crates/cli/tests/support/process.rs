@@ -16,6 +16,13 @@ impl Node {
     /// Starts `logbook serve` on an ephemeral port with `args` (e.g. `--data DIR`)
     /// and waits until it announces its address.
     pub fn spawn(args: &[&str], token: &str) -> Node {
+        Node::spawn_announcing(args, token).0
+    }
+
+    /// As [`Node::spawn`], also returning what the node printed before its HTTP
+    /// address (e.g. the syslog receivers' addresses).
+    pub fn spawn_announcing(args: &[&str], token: &str) -> (Node, Vec<String>) {
+        let mut announced = Vec::new();
         let mut child = Command::new(super::binary())
             .arg("serve")
             .args(["--listen", "127.0.0.1:0"])
@@ -38,14 +45,16 @@ impl Node {
             if let Some(rest) = line.strip_prefix("logbook listening on ") {
                 break rest.split_whitespace().next().expect("address").to_string();
             }
+            announced.push(line);
         };
         // Keep draining (and showing) its log so the child never blocks on a full pipe.
         std::thread::spawn(move || lines.map_while(Result::ok).for_each(|l| eprintln!("{l}")));
-        Node {
+        let node = Node {
             child,
             base,
             token: token.into(),
-        }
+        };
+        (node, announced)
     }
 
     pub fn spawn_on_dir(dir: &Path, token: &str) -> Node {

@@ -6,8 +6,6 @@
 
 use crate::support::{self, Backend, TestServer};
 use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::sync::OnceLock;
 
 /// Where Debian's `chromium` package puts the browser; `CHROMIUM` overrides it.
 const CHROMIUM: &str = "/usr/bin/chromium";
@@ -19,46 +17,7 @@ fn tests_dir() -> PathBuf {
 /// The folder holding `node_modules/playwright-core`, installed on first use with
 /// `npm ci` from the committed lock file; reinstalled when the lock file changes.
 fn node_modules() -> PathBuf {
-    static READY: OnceLock<Result<PathBuf, String>> = OnceLock::new();
-    let result = READY.get_or_init(|| {
-        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("ui-node");
-        let lock =
-            std::fs::read(tests_dir().join("package-lock.json")).map_err(|e| e.to_string())?;
-        let marker = dir.join(format!(".ready-{:016x}", fnv1a(&lock)));
-        if marker.exists() {
-            return Ok(dir);
-        }
-        std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
-        for file in ["package.json", "package-lock.json"] {
-            std::fs::copy(tests_dir().join(file), dir.join(file))
-                .map_err(|e| format!("{file}: {e}"))?;
-        }
-        let output = Command::new("npm")
-            .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
-            .current_dir(&dir)
-            .output()
-            .map_err(|e| format!("npm: {e} (Node.js and npm are needed for the browser tests)"))?;
-        if !output.status.success() {
-            return Err(format!(
-                "npm ci failed:\n{}\n{}",
-                String::from_utf8_lossy(&output.stdout),
-                String::from_utf8_lossy(&output.stderr)
-            ));
-        }
-        std::fs::write(&marker, b"").map_err(|e| e.to_string())?;
-        Ok(dir)
-    });
-    match result {
-        Ok(dir) => dir.join("node_modules"),
-        Err(e) => panic!("cannot install playwright-core: {e}"),
-    }
-}
-
-/// A stable digest of the lock file, to notice when it changes.
-fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, b| {
-        (hash ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3)
-    })
+    support::npm::node_modules(&tests_dir(), "ui-node")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,4 +1,6 @@
 //! Reading credentials from request headers, in one place for every API.
+//! Elasticsearch clients send `Authorization: ApiKey ...`: either base64 of
+//! `user:token` (the client's `(id, key)` form) or a token as it is.
 
 use axum::http::HeaderMap;
 use base64::Engine;
@@ -21,6 +23,10 @@ impl Presented {
             return match scheme.to_ascii_lowercase().as_str() {
                 "bearer" | "token" if !rest.is_empty() => Some(Presented::Token(rest.to_string())),
                 "basic" => basic(rest),
+                // Elasticsearch clients: `ApiKey base64(id:key)`, or the key as given.
+                "apikey" if !rest.is_empty() => {
+                    basic(rest).or_else(|| Some(Presented::Token(rest.to_string())))
+                }
                 _ => None,
             };
         }
@@ -102,6 +108,17 @@ mod tests {
         assert_eq!(
             Presented::from_headers(&headers(&[("cookie", "a=b; logbook_session=xyz")])),
             Some(Presented::Session("xyz".into()))
+        );
+        assert_eq!(
+            Presented::from_headers(&headers(&[("authorization", "ApiKey abc")])),
+            token
+        );
+        assert_eq!(
+            Presented::from_headers(&headers(&[("authorization", "ApiKey YWxpY2U6czNjcjN0")])),
+            Some(Presented::Basic {
+                user: "alice".into(),
+                secret: "s3cr3t".into()
+            })
         );
         assert_eq!(
             Presented::from_headers(&headers(&[("authorization", "Negotiate x")])),

@@ -1,5 +1,6 @@
-//! Who is calling. Five ways of presenting the same credentials are accepted on
+//! Who is calling. Six ways of presenting the same credentials are accepted on
 //! every API: `Authorization: Bearer <token>`, `Authorization: Token <token>`,
+//! `Authorization: ApiKey ...` (Elasticsearch clients),
 //! `X-Auth-Token: <token>`, HTTP Basic with `user:password` or `user:token`, and the
 //! session cookie set by a login. The result is a [`Principal`]; what it may see and
 //! do is decided by its role and domain (tenancy), here and in core.
