@@ -5,7 +5,7 @@
 //! level, source, user, domain, ...), so a record reaches only the filters that
 //! share its value; the rest of each filter is evaluated once per distinct filter,
 //! however many subscribers share it; a matching record is copied once and shared
-//! by all of them (with its native JSON rendered once, see [`LiveRecord`]). A
+//! by all of them (each wire shape rendered once, see [`LiveRecord`]). A
 //! subscriber whose filter nothing matches is never woken.
 //!
 //! Each subscriber has a bounded queue. One that cannot keep up is not slowed down
@@ -502,7 +502,11 @@ mod tests {
             Taken::Items(items) => items,
             other => panic!("{other:?}"),
         };
-        assert_eq!(shared[0].native_json(), shared[0].native_json());
+        let (once, again) = (
+            shared[0].rendered(&super::super::NATIVE_JSON),
+            shared[0].rendered(&super::super::NATIVE_JSON),
+        );
+        assert_eq!(once.as_ptr(), again.as_ptr(), "rendered once, then shared");
         assert!(
             matches!(b.slot.take(), Taken::Empty),
             "bob's filter matched nothing"
