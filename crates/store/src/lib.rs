@@ -161,6 +161,13 @@ pub trait RecordStore: Send + Sync {
     async fn group(&self, query: &Query, groups: &GroupQuery) -> Result<Vec<Group>>;
     /// How many groups `group` has in all, before offset and limit.
     async fn count_groups(&self, query: &Query, fields: &[logbook_core::Field]) -> Result<u64>;
+    /// The non-empty buckets of matching records, exactly as
+    /// [`Histogram::count`](logbook_core::Histogram::count) defines them.
+    async fn histogram(
+        &self,
+        query: &Query,
+        histogram: &logbook_core::Histogram,
+    ) -> Result<Vec<logbook_core::histogram::Bucket>>;
     /// Bytes the matching kind of records take on disk (rows and their indexes), as
     /// well as the store can measure it.
     async fn size_on_disk(&self, kind: logbook_core::Kind) -> Result<u64>;

@@ -4,6 +4,7 @@ pub mod accounts;
 pub mod actions;
 pub mod export;
 pub mod filters;
+mod histogram;
 mod login;
 pub mod objects;
 mod records;
@@ -22,6 +23,7 @@ pub fn router() -> Router<AppState> {
         .route("/logbook/v1/records/count", get(records::count))
         .route("/logbook/v1/records/{id}", get(records::get_one))
         .route("/logbook/v1/export", get(export::export))
+        .route("/logbook/v1/histogram", get(histogram::histogram))
         .route("/logbook/v1/stream", get(stream::stream))
         .route(
             "/logbook/v1/objects/{object_type}/{object_id}",

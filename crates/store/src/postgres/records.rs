@@ -9,8 +9,9 @@ use crate::{Appended, ClearRecord, Group, GroupQuery, Page, RecordStore, Result,
 use async_trait::async_trait;
 use deadpool_postgres::{GenericClient, Pool};
 use futures_util::stream::BoxStream;
+use logbook_core::histogram::Bucket;
 use logbook_core::query::{Comparison, Condition, Field, Scalar};
-use logbook_core::{Kind, Level, NewRecord, Order, Query, Record, Timestamp};
+use logbook_core::{Histogram, Kind, Level, NewRecord, Order, Query, Record, Timestamp};
 use tokio_postgres::IsolationLevel;
 use tokio_stream::wrappers::ReceiverStream;
 
@@ -183,6 +184,42 @@ impl RecordStore for PostgresStore {
         Ok(n.max(0) as u64)
     }
 
+    async fn histogram(&self, query: &Query, histogram: &Histogram) -> Result<Vec<Bucket>> {
+        let mut b = SqlBuilder::new(Placeholders::Dollar);
+        let filter = filter(&mut b, &query.conditions);
+        let interval = histogram.interval_micros();
+        let (key, group, order) = match histogram.by().map(crate::sql::column) {
+            Some(column) => (
+                column,
+                format!(", {column}"),
+                format!(", {column} NULLS FIRST"),
+            ),
+            None => ("NULL::text", String::new(), String::new()),
+        };
+        // NULLs first and bytewise text order, as the embedded store sorts.
+        let sql = format!(
+            "SELECT ts - ts % {interval} AS bucket, {key}, count(*) FROM records \
+             WHERE {filter} GROUP BY 1{group} ORDER BY 1{order}"
+        );
+        let client = self.pool.get().await?;
+        let params = params_of(&b.params);
+        let rows = client.query(&sql, &refs(&params)).await?;
+        let integer_key = histogram.by().is_some_and(Field::is_integer);
+        let mut buckets = Vec::with_capacity(rows.len());
+        for row in rows {
+            let key = match integer_key {
+                true => row.try_get::<_, Option<i64>>(1)?.map(Scalar::Int),
+                false => row.try_get::<_, Option<String>>(1)?.map(Scalar::Text),
+            };
+            buckets.push(Bucket {
+                start: Timestamp(row.try_get(0)?),
+                key,
+                count: row.try_get::<_, i64>(2)?.max(0) as u64,
+            });
+        }
+        Ok(buckets)
+    }
+
     async fn size_on_disk(&self, kind: Kind) -> Result<u64> {
         let client = self.pool.get().await?;
         let row = client
@@ -229,12 +266,25 @@ fn filter_with(b: &mut SqlBuilder, conditions: &[Condition], search_index: bool)
     }
     let mut parts = Vec::with_capacity(conditions.len() + 1);
     let mut rest = conditions.to_vec();
-    let searched = conditions.iter().position(
-        |c| matches!(c, Condition::Contains(Field::Message, needle) if needle.chars().count() >= 3),
-    );
+    let searched = conditions.iter().position(|c| {
+        matches!(c, Condition::Contains(Field::Message, needle)
+            | Condition::ContainsCaseSensitive(Field::Message, needle)
+            if needle.chars().count() >= 3)
+    });
     if let Some(position) = searched {
-        if let Condition::Contains(_, needle) = rest.remove(position) {
-            let pattern = format!("%{}%", escape_like(&needle.to_lowercase()));
+        let pattern = match &rest[position] {
+            // The case-sensitive condition stays in the filter and decides among the
+            // LIKE's superset. `lower` folds only ASCII in the "C" collation of the
+            // column, so only ASCII is folded in the pattern, or it would miss.
+            Condition::ContainsCaseSensitive(_, needle) => Some(needle.to_ascii_lowercase()),
+            // The case-insensitive condition is the LIKE itself.
+            _ => match rest.remove(position) {
+                Condition::Contains(_, needle) => Some(needle.to_lowercase()),
+                _ => None,
+            },
+        };
+        if let Some(pattern) = pattern {
+            let pattern = format!("%{}%", escape_like(&pattern));
             let p = b.bind(Scalar::Text(pattern));
             parts.push(format!("lower(message) LIKE {p}"));
         }

@@ -7,8 +7,9 @@ use crate::sql::{Placeholders, SqlBuilder};
 use crate::{Appended, ClearRecord, Group, GroupQuery, Page, RecordStore, Result, StoreError};
 use async_trait::async_trait;
 use futures_util::stream::BoxStream;
+use logbook_core::histogram::Bucket;
 use logbook_core::query::{Condition, Field, Scalar};
-use logbook_core::{Kind, Level, NewRecord, Order, Query, Record, Timestamp};
+use logbook_core::{Histogram, Kind, Level, NewRecord, Order, Query, Record, Timestamp};
 use rusqlite::{params_from_iter, CachedStatement, Connection, ToSql};
 
 #[async_trait]
@@ -104,6 +105,42 @@ impl RecordStore for SqliteStore {
                         key,
                         count: row.get::<_, i64>(n)?.max(0) as u64,
                         last_ts: Timestamp(row.get::<_, Option<i64>>(n + 1)?.unwrap_or(0)),
+                    })
+                })?;
+                Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+            })
+            .await
+    }
+
+    async fn histogram(&self, query: &Query, histogram: &Histogram) -> Result<Vec<Bucket>> {
+        let query = query.clone();
+        let histogram = *histogram;
+        self.readers
+            .read(move |conn| {
+                let mut b = SqlBuilder::new(Placeholders::Question);
+                let filter = b.all(&query.conditions, "");
+                let interval = histogram.interval_micros();
+                let (key, group) = match histogram.by().map(crate::sql::column) {
+                    Some(column) => (column, format!(", {column}")),
+                    None => ("NULL", String::new()),
+                };
+                // Timestamps are never negative, so `%` (truncating) is the floor.
+                let sql = format!(
+                    "SELECT ts - ts % {interval} AS bucket, {key}, count(*) FROM records \
+                     WHERE {filter} GROUP BY bucket{group} ORDER BY bucket{group}"
+                );
+                let params = sql_params(&b.params);
+                let mut stmt = conn.prepare(&sql)?;
+                let integer_key = histogram.by().is_some_and(Field::is_integer);
+                let rows = stmt.query_map(params_from_iter(params.iter()), |row| {
+                    let key = match integer_key {
+                        true => row.get::<_, Option<i64>>(1)?.map(Scalar::Int),
+                        false => row.get::<_, Option<String>>(1)?.map(Scalar::Text),
+                    };
+                    Ok(Bucket {
+                        start: Timestamp(row.get(0)?),
+                        key,
+                        count: row.get::<_, i64>(2)?.max(0) as u64,
                     })
                 })?;
                 Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
