@@ -66,6 +66,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             per_address: args.login_failures_per_address,
             ..Default::default()
         },
+        ..Config::default()
     };
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let app = router(AppState::new(store.clone(), config, stopped));

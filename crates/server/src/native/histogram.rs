@@ -7,7 +7,7 @@ use super::filters;
 use crate::auth::Principal;
 use crate::error::ApiError;
 use crate::params::Params;
-use crate::AppState;
+use crate::state::AppState;
 use axum::extract::{RawQuery, State};
 use axum::Json;
 use logbook_core::histogram::{Bucket, MAX_BUCKETS};
