@@ -54,6 +54,14 @@ pub struct AppState {
     pub streams: Arc<Hub>,
 }
 
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
 impl AppState {
     pub fn new(store: Arc<dyn Store>, config: Config, shutdown: watch::Receiver<bool>) -> AppState {
         AppState {

@@ -18,7 +18,7 @@ use axum::extract::State;
 use axum::response::Response;
 use logbook_core::{Kind, Query, Record};
 
-pub async fn events(
+pub(super) async fn events(
     State(state): State<AppState>,
     principal: Result<Principal, ApiError>,
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
