@@ -2,8 +2,8 @@
 //! envelope, log frames and event stream messages.
 
 use crate::actions::resource_uri as action_uri;
-use crate::objects::ObjectEvent;
-use logbook_core::{Action, Object, ObjectRef, Record, Timestamp};
+use crate::objects::SeenChange;
+use logbook_core::{Action, ObjectRef, Record, Timestamp};
 use logbook_store::ActionLogLine;
 use serde_json::{json, Value};
 
@@ -111,23 +111,20 @@ pub(super) fn action_event(record: &Record) -> Option<String> {
 /// The event stream message for a change to a registered object: its identity and
 /// the state the change set (or its current one), with its URI and its parent's as
 /// the registry holds them.
-pub(super) fn object_event(
-    event: &ObjectEvent,
-    current: Option<&Object>,
-    parent_uri: Option<String>,
-    at: Timestamp,
-) -> String {
-    let state = event
+pub(super) fn object_event(seen: &SeenChange, at: Timestamp) -> String {
+    let current = seen.current.as_ref();
+    let state = seen
+        .event
         .state
         .clone()
         .or_else(|| current.and_then(|o| o.state.clone()));
     json!({
-        "type": event.key.object_type,
+        "type": seen.event.key.object_type,
         "action": "update",
         "resource_uri": current.and_then(|o| o.uri.clone()).unwrap_or_default(),
         "state": state,
-        "uuid": event.key.object_id,
-        "parents": parent_uri.into_iter().collect::<Vec<_>>(),
+        "uuid": seen.event.key.object_id,
+        "parents": seen.parent_uri.iter().collect::<Vec<_>>(),
         "datetime": at.rfc2822(),
     })
     .to_string()
