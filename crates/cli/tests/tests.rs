@@ -26,4 +26,5 @@ mod sessions;
 mod store;
 mod stream;
 mod tokens;
+mod ui;
 mod waldur;

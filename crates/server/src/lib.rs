@@ -5,13 +5,15 @@
 //! `body`; the per-node pieces `object_watch`, `stream` and `auth::rate_limit`;
 //! `state` (`AppState`, `Config`); `auth` (who is calling); the engines every API
 //! shares (`scoped`, `ingest`, `clear`, `actions`, `objects`, `csv_export`); the translating modules
-//! `native/` and `dialects/`; and `router` at the top. See ARCHITECTURE.md.
+//! `native/` and `dialects/`; `ui` (the web UI's static pages, a client of the APIs);
+//! and `router` at the top. See ARCHITECTURE.md.
 //!
 //! Invariants:
 //! - *A dialect only translates*: its parameters into a core `Query`, core values
 //!   into its shapes, errors into its body. Filtering, paging, tenancy and waiting
 //!   live in the engines, core and store, once.
-//! - *Every endpoint but `/healthz` authenticates* through [`auth::Principal`].
+//! - *Every endpoint but `/healthz` and the UI's static pages authenticates*
+//!   through [`auth::Principal`]; the pages hold no data.
 //! - *Acknowledged means durable*: no handler answers 2xx before the store commits.
 
 pub mod actions;
@@ -30,6 +32,7 @@ pub mod router;
 pub mod scoped;
 pub mod state;
 pub mod stream;
+pub mod ui;
 
 pub use error::ApiError;
 pub use router::router;

@@ -83,6 +83,20 @@ impl Params {
         }
     }
 
+    /// `limit` for a listing: `default` when absent, else between 1 and `max`.
+    pub fn limit(&self, default: u64, max: u64) -> Result<u64, ApiError> {
+        let limit = self
+            .parsed::<u64>("limit", "a non-negative integer")?
+            .unwrap_or(default);
+        if limit == 0 || limit > max {
+            return Err(ApiError::bad_request(
+                "limit",
+                format!("must be between 1 and {max}"),
+            ));
+        }
+        Ok(limit)
+    }
+
     pub fn names(&self) -> impl Iterator<Item = &str> {
         self.pairs.iter().map(|(k, _)| k.as_str())
     }

@@ -1,20 +1,21 @@
 //! The top of the crate: one axum router that serves the health check, the native
-//! API and every dialect on one port. Nothing in the crate imports this module.
+//! API, every dialect and the web UI on one port. Nothing in the crate imports this module.
 
 use crate::error::ApiError;
 use crate::state::AppState;
-use crate::{dialects, native};
+use crate::{dialects, native, ui};
 use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{json, Value};
 
-/// The whole service: health check, native API and dialects.
+/// The whole service: health check, native API, dialects and the web UI.
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .merge(native::router())
         .merge(dialects::router())
+        .merge(ui::router())
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)
 }

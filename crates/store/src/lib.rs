@@ -185,6 +185,8 @@ pub trait ObjectStore: Send + Sync {
     async fn remove_object(&self, key: &ObjectRef) -> Result<bool>;
     /// The object, its ancestors and its descendants (the "related" set).
     async fn related_objects(&self, key: &ObjectRef) -> Result<Vec<Object>>;
+    /// Objects matching the query, by type then id; returns the page and the total.
+    async fn list_objects(&self, query: &ObjectQuery) -> Result<(Vec<Object>, u64)>;
     /// The keys of the registered objects whose parent chain contains `key` (not
     /// `key` itself), in key order, at most `limit` of them. Chains are followed 32
     /// links deep, so a cycle written by a client cannot loop forever.
@@ -217,6 +219,19 @@ pub struct ObjectUpdate {
     /// Merged into the existing attributes, key by key (`null` removes a key).
     pub attributes: Option<Map<String, Value>>,
     pub domain_id: Option<String>,
+}
+
+/// Filters for listing objects (all optional; combined with AND).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ObjectQuery {
+    pub types: Vec<String>,
+    pub states: Vec<String>,
+    /// `Some(None)`: only objects without a parent (the roots of the tree);
+    /// `Some(Some(p))`: only the children of `p`.
+    pub parent: Option<Option<ObjectRef>>,
+    pub domains: Option<Vec<String>>,
+    pub offset: u64,
+    pub limit: Option<u64>,
 }
 
 /// Filters for listing actions (all optional; combined with AND).

@@ -32,6 +32,14 @@ impl Presented {
     }
 }
 
+impl Presented {
+    /// Whether a browser attaches these credentials by itself, to requests any site
+    /// makes it send (a cookie, cached Basic credentials): see [`super::cross_site`].
+    pub fn is_ambient(&self) -> bool {
+        matches!(self, Presented::Session(_) | Presented::Basic { .. })
+    }
+}
+
 fn basic(encoded: &str) -> Option<Presented> {
     let decoded = base64::engine::general_purpose::STANDARD
         .decode(encoded)

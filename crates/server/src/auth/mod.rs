@@ -7,6 +7,7 @@
 pub mod audit;
 mod bootstrap;
 mod credentials;
+pub mod cross_site;
 pub mod rate_limit;
 pub mod secrets;
 pub mod sessions;
@@ -116,6 +117,9 @@ impl FromRequestParts<AppState> for Principal {
         }
         let presented =
             Presented::from_headers(&parts.headers).ok_or_else(ApiError::unauthorized)?;
+        if presented.is_ambient() {
+            cross_site::check(&parts.method, &parts.headers)?;
+        }
         let client = client_address(parts);
         let principal = authenticate_from(state, presented, client).await?;
         parts.extensions.insert(principal.clone());

@@ -4,8 +4,9 @@
 use super::writer::append_locked;
 use super::PostgresStore;
 use crate::notifier::ObjectChange;
-use crate::sqlite::objects::merge;
-use crate::{Appended, ObjectStore, ObjectUpdate, ObjectWrite, Result, StoreError};
+use crate::sql::{Placeholders, SqlBuilder};
+use crate::sqlite::objects::{merge, object_filter};
+use crate::{Appended, ObjectQuery, ObjectStore, ObjectUpdate, ObjectWrite, Result, StoreError};
 use async_trait::async_trait;
 use deadpool_postgres::{GenericClient, Transaction};
 use logbook_core::{NewRecord, Object, ObjectRef, Timestamp};
@@ -160,6 +161,21 @@ impl ObjectStore for PostgresStore {
             .query(&sql, &[&key.object_type, &key.object_id])
             .await?;
         rows.iter().map(read_object).collect()
+    }
+
+    async fn list_objects(&self, query: &ObjectQuery) -> Result<(Vec<Object>, u64)> {
+        let mut b = SqlBuilder::new(Placeholders::Dollar);
+        let filter = object_filter(&mut b, query);
+        super::counted_page(
+            &self.pool,
+            "objects",
+            OBJECT_COLUMNS,
+            (&filter, &b.params),
+            "object_type, object_id",
+            (query.limit, query.offset),
+            read_object,
+        )
+        .await
     }
 }
 

@@ -8,7 +8,7 @@ use crate::{ActionLogLine, ActionQuery, ActionStore, Result, StoreError};
 use async_trait::async_trait;
 use logbook_core::query::Scalar;
 use logbook_core::{Action, ActionState, NewAction, Timestamp};
-use rusqlite::{params_from_iter, Connection, OptionalExtension, ToSql};
+use rusqlite::{Connection, OptionalExtension};
 use std::sync::Arc;
 
 const ACTION_COLUMNS: &str = "uuid, object, action, method, path, user_agent, start_date, end_date, state, ip, location, is_user_action, can_be_canceled, can_be_retried, \"user\", domain_id, retry_of";
@@ -30,31 +30,18 @@ impl ActionStore for SqliteStore {
         let query = query.clone();
         self.readers
             .read(move |conn| {
-                let tx = conn.transaction()?;
                 let mut b = SqlBuilder::new(Placeholders::Question);
                 let filter = action_filter(&mut b, &query);
-                let params = to_sql(&b.params);
-                let total: i64 = tx.query_row(
-                    &format!("SELECT count(*) FROM actions WHERE {filter}"),
-                    params_from_iter(params.iter()),
-                    |r| r.get(0),
-                )?;
-                let limit = query.limit.map(|l| l as i64).unwrap_or(-1);
-                let sql = format!(
-                    "SELECT {ACTION_COLUMNS} FROM actions WHERE {filter} \
-                     ORDER BY start_date, seq LIMIT {limit} OFFSET {}",
-                    query.offset
-                );
-                let mut actions = Vec::new();
-                {
-                    let mut stmt = tx.prepare(&sql)?;
-                    let rows = stmt.query_map(params_from_iter(params.iter()), read_action)?;
-                    for row in rows {
-                        actions.push(row??);
-                    }
-                }
-                tx.commit()?;
-                Ok((actions, total.max(0) as u64))
+                super::counted_page(
+                    conn,
+                    "actions",
+                    ACTION_COLUMNS,
+                    &filter,
+                    "start_date, seq",
+                    &b.params,
+                    (query.limit, query.offset),
+                    read_action,
+                )
             })
             .await
     }
@@ -215,18 +202,6 @@ pub(super) fn apply_transition(
         .announcements
         .push(Announcement::Action(Box::new(action.clone())));
     Ok(action)
-}
-
-fn to_sql(values: &[Scalar]) -> Vec<Box<dyn ToSql>> {
-    values
-        .iter()
-        .map(|v| -> Box<dyn ToSql> {
-            match v {
-                Scalar::Int(n) => Box::new(*n),
-                Scalar::Text(t) => Box::new(t.clone()),
-            }
-        })
-        .collect()
 }
 
 /// The WHERE clause for an action listing; shared SQL shape with the other store.
