@@ -97,6 +97,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             per_address: args.login_failures_per_address,
             ..Default::default()
         },
+        ..Config::default()
     };
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let state = AppState::new(store.clone(), config, stopped);

@@ -101,3 +101,48 @@ pub fn event_of(record: &Record) -> Option<ObjectEvent> {
         },
     })
 }
+
+/// An object change as a principal's stream shows it: what the event did, the
+/// object as the registry holds it now and its parent's URI.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SeenChange {
+    pub event: ObjectEvent,
+    /// `None` once the object is gone.
+    pub current: Option<Object>,
+    pub parent_uri: Option<String>,
+}
+
+/// The object change `record` stands for, as `principal` may see it; `None` for a
+/// record that changes no object, or one about an object of a domain the principal
+/// may not read (an event the registry refused to apply).
+pub async fn seen_change(
+    state: &AppState,
+    principal: &Principal,
+    record: &Record,
+) -> Result<Option<SeenChange>, ApiError> {
+    let Some(event) = event_of(record) else {
+        return Ok(None);
+    };
+    if event.removed {
+        return Ok(Some(SeenChange {
+            event,
+            current: None,
+            parent_uri: None,
+        }));
+    }
+    let current = state.store.get_object(&event.key).await?;
+    if current.as_ref().is_some_and(|o| !principal.may_read(o)) {
+        return Ok(None);
+    }
+    let parent_uri = match current.as_ref().and_then(|o| o.parent.as_ref()) {
+        Some(parent) => scoped::object_or_none(state, principal, parent)
+            .await?
+            .and_then(|p| p.uri),
+        None => None,
+    };
+    Ok(Some(SeenChange {
+        event,
+        current,
+        parent_uri,
+    }))
+}

@@ -5,7 +5,7 @@
 
 use crate::auth::rate_limit::{LoginLimits, LoginThrottle};
 use crate::object_watch::ObjectWatch;
-use crate::stream::Hub;
+use crate::stream::hub::{Hub, LIVE_QUEUE};
 use logbook_store::Store;
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,6 +22,9 @@ pub struct Config {
     pub tls: bool,
     /// Failed logins allowed per account and per address before 429.
     pub login_limits: LoginLimits,
+    /// Live records a stream subscriber may have queued; one that falls further
+    /// behind catches up from the store instead (nothing is dropped either way).
+    pub live_queue: usize,
 }
 
 impl Default for Config {
@@ -31,6 +34,7 @@ impl Default for Config {
             session_ttl: Duration::from_secs(12 * 3600),
             tls: false,
             login_limits: LoginLimits::default(),
+            live_queue: LIVE_QUEUE,
         }
     }
 }
@@ -50,15 +54,23 @@ pub struct AppState {
     pub streams: Arc<Hub>,
 }
 
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
 impl AppState {
     pub fn new(store: Arc<dyn Store>, config: Config, shutdown: watch::Receiver<bool>) -> AppState {
         AppState {
             store,
             logins: Arc::new(LoginThrottle::new(config.login_limits.clone())),
+            streams: Arc::new(Hub::new(config.live_queue)),
             config: Arc::new(config),
             shutdown,
             object_watch: Arc::default(),
-            streams: Arc::default(),
         }
     }
 }

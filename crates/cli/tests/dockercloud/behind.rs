@@ -4,7 +4,7 @@
 use crate::support::{Backend, TestServer};
 use base64::Engine;
 use futures_util::StreamExt;
-use logbook_server::stream::hub::LIVE_QUEUE;
+use logbook_server::Config;
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message;
@@ -12,10 +12,16 @@ use tokio_tungstenite::tungstenite::Message;
 store_tests!(an_events_subscriber_that_fell_behind_still_gets_every_event);
 
 async fn an_events_subscriber_that_fell_behind_still_gets_every_event(backend: Backend) {
-    // More action events in one commit than a subscriber's live queue holds: the
-    // subscriber cannot have taken them live, whatever its speed.
-    const EVENTS: usize = LIVE_QUEUE + 1500;
-    let server = TestServer::start(backend).await;
+    // A live queue of 8 records, and commits of hundreds of matching events: every
+    // batch the store announces overflows it, so the subscriber cannot have taken
+    // them live whatever its speed, and must have been caught up from the store.
+    const QUEUE: usize = 8;
+    const EVENTS: usize = 2000;
+    let config = Config {
+        live_queue: QUEUE,
+        ..Config::default()
+    };
+    let server = TestServer::start_with(backend, config).await;
     let basic = base64::engine::general_purpose::STANDARD.encode(format!("admin:{}", server.token));
     let mut request = format!("ws://{}/api/audit/v1/events", server.addr)
         .into_client_request()
@@ -36,7 +42,7 @@ async fn an_events_subscriber_that_fell_behind_still_gets_every_event(backend: B
         })
         .collect();
     server.ingest(Value::Array(records)).await;
-    // A burst of small commits on top, while the subscriber catches up.
+    // A burst of small commits on top, which arrive live or are caught up with.
     for i in EVENTS..EVENTS + 50 {
         server
             .ingest(

@@ -65,18 +65,21 @@ impl Node {
         format!("{}{path}", self.base)
     }
 
-    /// Sends SIGTERM and waits (bounded) for a clean exit; returns whether it exited 0.
+    /// Sends SIGTERM and waits for the exit; returns whether it exited 0. A node that
+    /// has not exited after 30 s is killed (a guard against hanging, which then
+    /// counts as an unclean exit).
     pub fn terminate(mut self) -> bool {
         let pid = self.child.id().to_string();
         let _ = Command::new("kill").args(["-TERM", &pid]).status();
-        for _ in 0..300 {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                return status.success();
+        let (exited, guard) = std::sync::mpsc::channel::<()>();
+        std::thread::spawn(move || {
+            if guard.recv_timeout(Duration::from_secs(30)).is_err() {
+                let _ = Command::new("kill").args(["-KILL", &pid]).status();
             }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        let _ = self.child.kill();
-        false
+        });
+        let status = self.child.wait();
+        let _ = exited.send(());
+        status.is_ok_and(|s| s.success())
     }
 }
 

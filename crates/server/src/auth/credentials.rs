@@ -5,7 +5,7 @@
 use axum::http::HeaderMap;
 use base64::Engine;
 
-pub const SESSION_COOKIE: &str = "logbook_session";
+pub(super) const SESSION_COOKIE: &str = "logbook_session";
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Presented {
@@ -59,7 +59,7 @@ fn basic(encoded: &str) -> Option<Presented> {
 }
 
 /// The session id from the `Cookie` header(s), if present.
-pub fn session_cookie(headers: &HeaderMap) -> Option<String> {
+pub(super) fn session_cookie(headers: &HeaderMap) -> Option<String> {
     headers
         .get_all("cookie")
         .iter()

@@ -13,7 +13,7 @@ use axum::Json;
 use serde_json::Value;
 
 /// Moves a cancelable action to Canceling; the platform finishes it.
-pub async fn cancel(
+pub(super) async fn cancel(
     State(state): State<AppState>,
     principal: Principal,
     Path(uuid): Path<String>,
@@ -23,7 +23,7 @@ pub async fn cancel(
 }
 
 /// Starts a new Pending action that repeats a finished one; answers the new action.
-pub async fn retry(
+pub(super) async fn retry(
     State(state): State<AppState>,
     principal: Principal,
     Path(uuid): Path<String>,

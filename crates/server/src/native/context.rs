@@ -14,11 +14,11 @@ use logbook_core::query::field_value;
 use logbook_core::{Condition, Cursor, Field, Order, Query};
 use serde_json::{json, Value};
 
-pub const DEFAULT_RECORDS: u64 = 10;
-pub const MAX_RECORDS: u64 = 500;
+pub(super) const DEFAULT_RECORDS: u64 = 10;
+pub(super) const MAX_RECORDS: u64 = 500;
 const DEFAULT_BY: [Field; 2] = [Field::Source, Field::Instance];
 
-pub async fn context(
+pub(super) async fn context(
     State(state): State<AppState>,
     principal: Principal,
     Path(id): Path<String>,

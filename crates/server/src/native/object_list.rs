@@ -15,10 +15,10 @@ use logbook_core::ObjectRef;
 use logbook_store::ObjectQuery;
 use serde_json::{json, Value};
 
-pub const DEFAULT_LIMIT: u64 = 100;
-pub const MAX_LIMIT: u64 = 1000;
+pub(super) const DEFAULT_LIMIT: u64 = 100;
+pub(super) const MAX_LIMIT: u64 = 1000;
 
-pub async fn list(
+pub(super) async fn list(
     State(state): State<AppState>,
     principal: Principal,
     RawQuery(raw): RawQuery,

@@ -15,7 +15,7 @@ use logbook_core::{Cursor, NewRecord, Query};
 use serde_json::{json, Value};
 
 /// `POST /logbook/v1/records`: one object, an array of objects, or NDJSON.
-pub async fn ingest(
+pub(super) async fn ingest(
     State(state): State<AppState>,
     principal: Principal,
     headers: HeaderMap,
@@ -99,7 +99,7 @@ fn ndjson(bytes: &[u8]) -> Result<Vec<Value>, ApiError> {
 }
 
 /// `GET /logbook/v1/records`
-pub async fn list(
+pub(super) async fn list(
     State(state): State<AppState>,
     principal: Principal,
     RawQuery(raw): RawQuery,
@@ -115,7 +115,7 @@ pub async fn list(
 }
 
 /// `GET /logbook/v1/records/count`
-pub async fn count(
+pub(super) async fn count(
     State(state): State<AppState>,
     principal: Principal,
     RawQuery(raw): RawQuery,
@@ -131,7 +131,7 @@ pub async fn count(
 }
 
 /// `GET /logbook/v1/records/{id}`; a record of another domain is simply not found.
-pub async fn get_one(
+pub(super) async fn get_one(
     State(state): State<AppState>,
     principal: Principal,
     Path(id): Path<String>,

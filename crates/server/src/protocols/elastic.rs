@@ -24,7 +24,7 @@ use std::time::Instant;
 /// and the 8.x and 9.x clients all speak for `_bulk`.
 const VERSION: &str = "8.17.0";
 
-pub fn router() -> Router<AppState> {
+pub(super) fn router() -> Router<AppState> {
     Router::new()
         .route("/es", get(root))
         .route("/es/", get(root))

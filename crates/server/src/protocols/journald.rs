@@ -26,9 +26,9 @@ use logbook_core::{Condition, Field, Level, NewRecord, Query, Shipped, Timestamp
 use serde_json::{json, Map, Value};
 use std::collections::HashSet;
 
-pub const MEDIA_TYPE: &str = "application/vnd.fdo.journal";
+pub(super) const MEDIA_TYPE: &str = "application/vnd.fdo.journal";
 
-pub fn router() -> Router<AppState> {
+pub(super) fn router() -> Router<AppState> {
     Router::new().route("/upload", post(upload))
 }
 

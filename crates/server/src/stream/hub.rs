@@ -5,7 +5,7 @@
 //! level, source, user, domain, ...), so a record reaches only the filters that
 //! share its value; the rest of each filter is evaluated once per distinct filter,
 //! however many subscribers share it; a matching record is copied once and shared
-//! by all of them (with its native JSON rendered once, see [`LiveRecord`]). A
+//! by all of them (each wire shape rendered once, see [`LiveRecord`]). A
 //! subscriber whose filter nothing matches is never woken.
 //!
 //! Each subscriber has a bounded queue. One that cannot keep up is not slowed down
@@ -22,12 +22,15 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::{broadcast, Notify};
 
-/// Live records one subscriber may have queued before it is told it lagged.
+/// Live records one subscriber may have queued before it is told it lagged, by
+/// default (`Config::live_queue`).
 pub const LIVE_QUEUE: usize = 4096;
 
 /// The registry of record subscriptions and its dispatcher.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Hub {
+    /// Records a subscriber's queue holds before it lags.
+    capacity: usize,
     registry: Mutex<Registry>,
     /// Every batch up to this id has been handed to every slot registered then.
     dispatched: AtomicI64,
@@ -104,7 +107,24 @@ pub struct Registration {
     pub filter: Arc<Query>,
 }
 
+impl Default for Hub {
+    fn default() -> Self {
+        Hub::new(LIVE_QUEUE)
+    }
+}
+
 impl Hub {
+    /// A hub whose subscribers may queue `capacity` live records each.
+    pub fn new(capacity: usize) -> Hub {
+        Hub {
+            capacity: capacity.max(1),
+            registry: Mutex::default(),
+            dispatched: AtomicI64::default(),
+            lags: AtomicU64::default(),
+            dispatcher: OnceLock::new(),
+        }
+    }
+
     /// Registers a subscriber of records matching `filter` (conditions only). It
     /// receives every matching record of every batch dispatched from now on.
     pub fn register(self: &Arc<Self>, notifier: &Notifier, filter: Query) -> Registration {
@@ -181,7 +201,7 @@ impl Hub {
             for (id, records) in matched {
                 if let Some(group) = registry.filters.get(&id) {
                     for slot in group.slots.values() {
-                        if slot.offer(&records) == Offered::Overflowed {
+                        if slot.offer(&records, self.capacity) == Offered::Overflowed {
                             self.lags.fetch_add(1, Ordering::Relaxed);
                         }
                     }
@@ -369,13 +389,13 @@ fn selectivity(field: Field) -> Option<u8> {
 impl Slot {
     /// Queues a batch's matching records, or marks the slot lagged (dropping its
     /// queue, which the store will replay) if they do not fit.
-    fn offer(&self, records: &[Arc<LiveRecord>]) -> Offered {
+    fn offer(&self, records: &[Arc<LiveRecord>], capacity: usize) -> Offered {
         let offered = {
             let mut queue = self.lock();
             if queue.lagged {
                 return Offered::AlreadyLagging;
             }
-            if queue.items.len() + records.len() > LIVE_QUEUE {
+            if queue.items.len() + records.len() > capacity {
                 queue.lagged = true;
                 queue.items = VecDeque::new();
                 Offered::Overflowed
@@ -502,7 +522,11 @@ mod tests {
             Taken::Items(items) => items,
             other => panic!("{other:?}"),
         };
-        assert_eq!(shared[0].native_json(), shared[0].native_json());
+        let (once, again) = (
+            shared[0].rendered(&super::super::NATIVE_JSON),
+            shared[0].rendered(&super::super::NATIVE_JSON),
+        );
+        assert_eq!(once.as_ptr(), again.as_ptr(), "rendered once, then shared");
         assert!(
             matches!(b.slot.take(), Taken::Empty),
             "bob's filter matched nothing"
@@ -517,17 +541,16 @@ mod tests {
     #[tokio::test]
     async fn an_overflowing_queue_lags_instead_of_growing() {
         let notifier = Notifier::new(0);
-        let hub = Arc::new(Hub::default());
+        let hub = Arc::new(Hub::new(3));
         let slow = hub.register(&notifier, filter("image", None));
-        let burst: Vec<Record> = (1..=LIVE_QUEUE as i64 + 1)
-            .map(|id| record(id, "image", None))
-            .collect();
+        hub.dispatch_batch(&[record(1, "image", None), record(2, "image", None)]);
+        let burst: Vec<Record> = (3..=4).map(|id| record(id, "image", None)).collect();
         hub.dispatch_batch(&burst);
         assert_eq!(hub.lags(), 1);
         assert!(matches!(slow.slot.take(), Taken::Lagged));
         assert!(slow.slot.is_idle(), "the overflow was dropped, not kept");
-        hub.dispatch_batch(&[record(LIVE_QUEUE as i64 + 2, "image", None)]);
-        assert_eq!(ids(slow.slot.take()), [LIVE_QUEUE as i64 + 2]);
+        hub.dispatch_batch(&[record(5, "image", None)]);
+        assert_eq!(ids(slow.slot.take()), [5]);
     }
 
     #[test]

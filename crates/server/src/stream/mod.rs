@@ -11,5 +11,5 @@ pub mod records;
 pub mod subscription;
 
 pub use hub::Hub;
-pub use records::{LiveRecord, RecordFeed};
+pub use records::{LiveRecord, RecordFeed, Shape, NATIVE_JSON};
 pub use subscription::{Arrival, Caught, End, Feed, Subscription};

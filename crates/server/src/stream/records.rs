@@ -5,31 +5,51 @@
 
 use super::hub::{Hub, Registration, Taken};
 use super::subscription::{Arrival, Caught, Feed, Subscription};
+use bytes::Bytes;
 use logbook_core::{Cursor, Order, Query, Record};
 use logbook_store::{Store, StoreError};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex};
 use tokio::sync::watch;
 
-/// A record as streams deliver it: shared by every subscriber it matches, with its
-/// native JSON rendered at most once however many of them send it.
+/// A record as streams deliver it: shared by every subscriber it matches, with each
+/// shape it is sent in rendered at most once however many subscribers send it.
 #[derive(Debug)]
 pub struct LiveRecord {
     pub record: Record,
-    native: OnceLock<String>,
+    renders: Mutex<Vec<(&'static Shape, Bytes)>>,
 }
+
+/// One way of rendering a record for the wire (the native JSON, an SSE frame, a
+/// dialect's message). Declared as a `static`, which is its identity.
+#[derive(Debug)]
+pub struct Shape {
+    pub render: fn(&Record) -> Bytes,
+}
+
+/// The record as the native API renders it.
+pub static NATIVE_JSON: Shape = Shape {
+    render: |record| Bytes::from(record.to_json().to_string()),
+};
 
 impl LiveRecord {
     pub fn new(record: Record) -> LiveRecord {
         LiveRecord {
             record,
-            native: OnceLock::new(),
+            renders: Mutex::new(Vec::new()),
         }
     }
 
-    /// The record as the native API renders it, as text.
-    pub fn native_json(&self) -> &str {
-        self.native
-            .get_or_init(|| self.record.to_json().to_string())
+    /// The record in `shape`, rendered by the first subscriber that asks and shared
+    /// (a reference count, no copy) with every other.
+    pub fn rendered(&self, shape: &'static Shape) -> Bytes {
+        // Rendering cannot panic halfway through an update of the list.
+        let mut renders = self.renders.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((_, bytes)) = renders.iter().find(|(s, _)| std::ptr::eq(*s, shape)) {
+            return bytes.clone();
+        }
+        let bytes = (shape.render)(&self.record);
+        renders.push((shape, bytes.clone()));
+        bytes
     }
 }
 

@@ -11,9 +11,10 @@
 //! Content-Security-Policy: scripts and styles only from this origin, no inline
 //! script, no `eval`, connections only to this origin, no framing.
 
+use crate::error::ApiError;
 use crate::state::AppState;
 use axum::extract::Path;
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
@@ -150,7 +151,7 @@ async fn asset(Path((version, file)): Path<(String, String)>, headers: HeaderMap
         }
         // Another build's asset (a node of another version behind the same name):
         // not found rather than the wrong bytes under a name cached for a year.
-        _ => (StatusCode::NOT_FOUND, [(header::CACHE_CONTROL, "no-store")]).into_response(),
+        _ => ([(header::CACHE_CONTROL, "no-store")], ApiError::not_found()).into_response(),
     }
 }
 

@@ -104,13 +104,7 @@ impl ActionStore for SqliteStore {
                     "SELECT seq, ts, line FROM (SELECT seq, ts, line FROM action_logs WHERE uuid = ?1 \
                      ORDER BY seq DESC LIMIT ?2) ORDER BY seq",
                 )?;
-                let rows = stmt.query_map(rusqlite::params![uuid, tail], |r| {
-                    Ok(ActionLogLine {
-                        seq: r.get(0)?,
-                        ts: Timestamp(r.get(1)?),
-                        line: r.get(2)?,
-                    })
-                })?;
+                let rows = stmt.query_map(rusqlite::params![uuid, tail], read_line)?;
                 Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
             })
             .await
@@ -130,17 +124,19 @@ impl ActionStore for SqliteStore {
                     "SELECT seq, ts, line FROM action_logs WHERE uuid = ?1 AND seq > ?2 \
                      ORDER BY seq LIMIT ?3",
                 )?;
-                let rows = stmt.query_map(rusqlite::params![uuid, seq, limit], |r| {
-                    Ok(ActionLogLine {
-                        seq: r.get(0)?,
-                        ts: Timestamp(r.get(1)?),
-                        line: r.get(2)?,
-                    })
-                })?;
+                let rows = stmt.query_map(rusqlite::params![uuid, seq, limit], read_line)?;
                 Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
             })
             .await
     }
+}
+
+fn read_line(row: &rusqlite::Row<'_>) -> rusqlite::Result<ActionLogLine> {
+    Ok(ActionLogLine {
+        seq: row.get(0)?,
+        ts: Timestamp(row.get(1)?),
+        line: row.get(2)?,
+    })
 }
 
 /// Inserts a new action (its uuid chosen here) inside a writer batch.

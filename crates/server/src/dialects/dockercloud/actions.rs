@@ -18,8 +18,8 @@ use serde_json::Value;
 
 /// Page size without `limit` (Docker Cloud's), and the largest page (Tastypie's
 /// `max_limit`; `limit=0` asks for it).
-pub const DEFAULT_LIMIT: u64 = 25;
-pub const MAX_LIMIT: u64 = 1000;
+pub(super) const DEFAULT_LIMIT: u64 = 25;
+pub(super) const MAX_LIMIT: u64 = 1000;
 
 /// The filters the document defines, in the order they are echoed in `meta.next`.
 const FILTERS: [&str; 8] = [
@@ -35,7 +35,7 @@ const FILTERS: [&str; 8] = [
 
 type Answer<T> = Result<T, DockerCloudError>;
 
-pub async fn list(
+pub(super) async fn list(
     State(state): State<AppState>,
     principal: Result<Principal, ApiError>,
     RawQuery(raw): RawQuery,
@@ -154,7 +154,7 @@ impl ListRequest {
     }
 }
 
-pub async fn get_one(
+pub(super) async fn get_one(
     State(state): State<AppState>,
     principal: Result<Principal, ApiError>,
     Path(uuid): Path<String>,
@@ -163,7 +163,7 @@ pub async fn get_one(
     Ok(Json(render::action(&action)))
 }
 
-pub async fn cancel(
+pub(super) async fn cancel(
     State(state): State<AppState>,
     principal: Result<Principal, ApiError>,
     Path(uuid): Path<String>,
@@ -172,7 +172,7 @@ pub async fn cancel(
     Ok(with_action_header(&action))
 }
 
-pub async fn retry(
+pub(super) async fn retry(
     State(state): State<AppState>,
     principal: Result<Principal, ApiError>,
     Path(uuid): Path<String>,

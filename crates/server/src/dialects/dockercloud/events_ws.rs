@@ -9,7 +9,6 @@ use super::{render, DockerCloudError};
 use crate::auth::Principal;
 use crate::error::ApiError;
 use crate::objects;
-use crate::scoped;
 use crate::state::AppState;
 use crate::stream::{RecordFeed, Subscription};
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
@@ -18,7 +17,7 @@ use axum::extract::State;
 use axum::response::Response;
 use logbook_core::{Kind, Query, Record};
 
-pub async fn events(
+pub(super) async fn events(
     State(state): State<AppState>,
     principal: Result<Principal, ApiError>,
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
@@ -69,33 +68,20 @@ async fn stream(
 }
 
 /// The Docker Cloud message for an event record, if it is an action or object
-/// change the caller may see. An object's URI and parent are read from the registry.
+/// change the caller may see.
 async fn message(state: &AppState, principal: &Principal, record: &Record) -> Option<String> {
     if let Some(message) = render::action_event(record) {
         return Some(message);
     }
-    let event = objects::event_of(record)?;
-    if event.removed {
-        return Some(render::object_removed(&event.key, record.ts));
-    }
-    let current = state.store.get_object(&event.key).await.ok().flatten();
-    if current.as_ref().is_some_and(|o| !principal.may_read(o)) {
-        // The record is the caller's, the object another domain's (a change the
-        // registry refused): nothing of the object is shown.
-        return None;
-    }
-    let parent_uri = match current.as_ref().and_then(|o| o.parent.as_ref()) {
-        Some(parent) => scoped::object_or_none(state, principal, parent)
-            .await
-            .ok()
-            .flatten()
-            .and_then(|p| p.uri),
-        None => None,
+    let seen = match objects::seen_change(state, principal, record).await {
+        Ok(seen) => seen?,
+        Err(e) => {
+            tracing::warn!(error = e.message(), "an object change could not be read");
+            return None;
+        }
     };
-    Some(render::object_event(
-        &event,
-        current.as_ref(),
-        parent_uri,
-        record.ts,
-    ))
+    Some(match seen.event.removed {
+        true => render::object_removed(&seen.event.key, record.ts),
+        false => render::object_event(&seen, record.ts),
+    })
 }

@@ -18,13 +18,13 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 /// Lines sent on connect without `tail` (the document's default).
-pub const DEFAULT_TAIL: u64 = 300;
+pub(super) const DEFAULT_TAIL: u64 = 300;
 /// The most lines one connection replays.
-pub const MAX_TAIL: u64 = 100_000;
+pub(super) const MAX_TAIL: u64 = 100_000;
 /// How long to wait for the client's answer to our close frame before dropping TCP.
 const CLOSE_GRACE: Duration = Duration::from_secs(2);
 
-pub async fn logs(
+pub(super) async fn logs(
     State(state): State<AppState>,
     principal: Result<Principal, ApiError>,
     Path(path): Path<HashMap<String, String>>,

@@ -31,6 +31,7 @@ pub fn router() -> Router<AppState> {
 }
 
 /// An error in the dialect's body shape, `{"error": "..."}`, with the shared status.
+#[derive(Debug)]
 pub struct DockerCloudError(pub ApiError);
 
 impl From<ApiError> for DockerCloudError {

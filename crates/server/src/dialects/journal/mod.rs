@@ -23,11 +23,11 @@ use logbook_store::StoreError;
 use serde_json::{json, Value};
 
 /// Entries per page when the client gives no `limit`.
-pub const DEFAULT_LIMIT: u64 = 100;
+pub(super) const DEFAULT_LIMIT: u64 = 100;
 /// Larger `limit`s are lowered to this (the OpenStack `max_limit` convention).
-pub const MAX_LIMIT: u64 = 1000;
+pub(super) const MAX_LIMIT: u64 = 1000;
 
-pub fn router() -> Router<AppState> {
+pub(super) fn router() -> Router<AppState> {
     Router::new()
         .route("/v1/journal/", get(list).post(create))
         .route("/v1/journal", get(list).post(create))
@@ -39,7 +39,7 @@ pub fn router() -> Router<AppState> {
 
 /// An error in the OpenStack shape: `{"error": {"code", "title", "message", "field"}}`.
 #[derive(Debug)]
-pub struct JournalError(ApiError);
+pub(super) struct JournalError(ApiError);
 
 type Answer<T> = Result<T, JournalError>;
 

@@ -10,18 +10,18 @@ use logbook_core::ObjectRef;
 use std::collections::BTreeMap;
 
 /// The registry type of a project object.
-pub const PROJECT_TYPE: &str = "project";
+pub(super) const PROJECT_TYPE: &str = "project";
 
 /// Most objects (or accounts) one filter may expand to: each becomes a bound value,
 /// and SQLite allows at most 32766 per statement.
-pub const MAX_EXPANSION: usize = 10_000;
+pub(super) const MAX_EXPANSION: usize = 10_000;
 
 /// Entries of project `P`: entries recorded in it (`project_id = P`, as
 /// `POST /v1/P/journal/` sets), entries about the project object itself
 /// (`object_type = project, object_id = P`), and entries about every registered
 /// object whose parent chain contains `{"type": "project", "id": P}` (the store's
 /// `descendants`).
-pub async fn project(state: &AppState, project_id: &str) -> Result<Condition, ApiError> {
+pub(super) async fn project(state: &AppState, project_id: &str) -> Result<Condition, ApiError> {
     let project = ObjectRef::new(PROJECT_TYPE, project_id);
     let below = state
         .store
@@ -52,7 +52,7 @@ pub async fn project(state: &AppState, project_id: &str) -> Result<Condition, Ap
 
 /// Entries of domain `D`: entries recorded in it (`domain_id = D`) and entries whose
 /// `user_id` is the id of an account of `D` (entries made by its users elsewhere).
-pub async fn domain(state: &AppState, domain: &str) -> Result<Condition, ApiError> {
+pub(super) async fn domain(state: &AppState, domain: &str) -> Result<Condition, ApiError> {
     let users = state
         .store
         .users_in_domain(domain, MAX_EXPANSION as u64 + 1)

@@ -15,12 +15,12 @@ use serde_json::{json, Value};
 use std::fmt::Write;
 
 /// Without `index`: the latest this many events, as the document says.
-pub const LATEST: u64 = 20;
+pub(super) const LATEST: u64 = 20;
 /// With `index`: at most this many events per answer, oldest first from the cursor,
 /// so a client that fell behind catches up in a few polls.
-pub const PER_POLL: u64 = 100;
+pub(super) const PER_POLL: u64 = 100;
 
-pub async fn list(
+pub(super) async fn list(
     State(state): State<AppState>,
     principal: Result<Principal, ApiError>,
     RawQuery(raw): RawQuery,
@@ -77,7 +77,7 @@ fn clamp(n: u64) -> i64 {
 }
 
 /// `category:user:ts:JSON`, the JSON as the original's Python wrote it.
-pub fn message(record: &Record) -> String {
+pub(super) fn message(record: &Record) -> String {
     let mut out = format!(
         "{}:{}:{}:",
         record.category.as_deref().unwrap_or(""),
@@ -93,7 +93,7 @@ pub fn message(record: &Record) -> String {
 
 /// `json.dumps` with its defaults: `", "` and `": "` separators, keys in the order
 /// they were written, non-ASCII escaped as `\uXXXX`.
-pub fn python_json(value: &Value, out: &mut String) {
+pub(super) fn python_json(value: &Value, out: &mut String) {
     match value {
         Value::Object(map) => {
             out.push('{');

@@ -14,7 +14,7 @@ use std::borrow::Cow;
 
 const HEADER: &[&str] = &["Date", "Level", "Category", "User", "Message"];
 
-pub async fn export(
+pub(super) async fn export(
     State(state): State<AppState>,
     principal: Result<Principal, ApiError>,
     RawQuery(raw): RawQuery,

@@ -13,13 +13,13 @@ use logbook_core::{Field, Kind, Query, Record, Timestamp};
 use serde_json::{json, Value};
 
 /// The document's default page size.
-pub const DEFAULT_LIMIT: u64 = 20;
+pub(super) const DEFAULT_LIMIT: u64 = 20;
 /// The largest page one call returns; larger requests get this many.
-pub const MAX_LIMIT: u64 = 1000;
+pub(super) const MAX_LIMIT: u64 = 1000;
 
 /// The filters of the list and the export: `time_start`, `time_end`, `user`,
 /// `level` and `category` (comma lists) and `text`, on `kind: log` records.
-pub fn filters(params: &Params, query: Query) -> Result<Query, ApiError> {
+pub(super) fn filters(params: &Params, query: Query) -> Result<Query, ApiError> {
     let mut query = query.kinds(&[Kind::Log]);
     if let Some(start) = epoch(params, "time_start")? {
         query = query.since(start);
@@ -66,7 +66,7 @@ fn epoch(params: &Params, name: &str) -> Result<Option<Timestamp>, ApiError> {
         })
 }
 
-pub async fn list(
+pub(super) async fn list(
     State(state): State<AppState>,
     principal: Result<Principal, ApiError>,
     RawQuery(raw): RawQuery,
@@ -107,7 +107,7 @@ fn log_json(record: &Record) -> Value {
 
 /// Deletes every system-log record (events and journal entries stay); the clear
 /// engine journals who cleared how many.
-pub async fn clear(
+pub(super) async fn clear(
     State(state): State<AppState>,
     principal: Result<Principal, ApiError>,
     RawQuery(raw): RawQuery,

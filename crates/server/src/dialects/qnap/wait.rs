@@ -18,14 +18,14 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 /// The document's default.
-pub const DEFAULT_DURATION: Duration = Duration::from_secs(60);
+pub(super) const DEFAULT_DURATION: Duration = Duration::from_secs(60);
 /// Longer waits are shortened to this, so a forgotten client cannot hold a request
 /// (and a proxy's connection) open indefinitely.
-pub const MAX_DURATION: Duration = Duration::from_secs(300);
+pub(super) const MAX_DURATION: Duration = Duration::from_secs(300);
 
 const STATES: [&str; 2] = ["running", "stopped"];
 
-pub async fn wait(
+pub(super) async fn wait(
     State(state): State<AppState>,
     principal: Result<Principal, ApiError>,
     Path((container_type, container_id, target)): Path<(String, String, String)>,

@@ -14,9 +14,9 @@ use logbook_core::Field;
 use logbook_store::{Group, GroupBy, GroupQuery, GroupSort};
 use serde_json::{json, Value};
 
-pub const PATH: &str = "/api/system-logs/instances/";
+pub(super) const PATH: &str = "/api/system-logs/instances/";
 
-pub async fn list(
+pub(super) async fn list(
     State(state): State<AppState>,
     Caller(principal): Caller,
     method: Method,
@@ -77,7 +77,7 @@ fn sort(name: &str, descending: bool) -> GroupSort {
 }
 
 /// Shared by `/stats/`: the group's `(source, instance)` as text.
-pub fn key_text(group: &Group, i: usize) -> String {
+pub(super) fn key_text(group: &Group, i: usize) -> String {
     group.key.get(i).cloned().flatten().unwrap_or_default()
 }
 

@@ -14,10 +14,10 @@ use axum::Json;
 use logbook_core::Record;
 use serde_json::{json, Value};
 
-pub const PATH: &str = "/api/system-logs/";
+pub(super) const PATH: &str = "/api/system-logs/";
 
 /// The list; HEAD (the client's `system_logs_count`) only counts, whatever the page.
-pub async fn list(
+pub(super) async fn list(
     State(state): State<AppState>,
     Caller(principal): Caller,
     method: Method,
@@ -48,7 +48,7 @@ pub async fn list(
 }
 
 /// One record; anything outside the view or the caller's domains is "Not found.".
-pub async fn retrieve(
+pub(super) async fn retrieve(
     State(state): State<AppState>,
     Caller(principal): Caller,
     Path(id): Path<String>,
@@ -60,7 +60,7 @@ pub async fn retrieve(
 }
 
 /// A record as `SystemLog`: every key present, absent text as `""`, `context` `{}`.
-pub fn render(record: &Record) -> Value {
+pub(super) fn render(record: &Record) -> Value {
     let text = |v: &Option<String>| Value::from(v.clone().unwrap_or_default());
     // The view only holds leveled records; Python's NOTSET covers the impossible rest.
     let (level, level_number) = record

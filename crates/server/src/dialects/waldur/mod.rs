@@ -110,6 +110,7 @@ impl IntoResponse for DrfError {
 }
 
 /// The authenticated caller, with authentication failures in DRF's shape.
+#[derive(Debug)]
 pub struct Caller(pub Principal);
 
 impl FromRequestParts<AppState> for Caller {

@@ -14,7 +14,7 @@ use logbook_core::{Field, Kind};
 use logbook_store::GroupQuery;
 use serde_json::json;
 
-pub async fn stats(
+pub(super) async fn stats(
     State(state): State<AppState>,
     Caller(principal): Caller,
     RawQuery(raw): RawQuery,

@@ -25,9 +25,9 @@ use std::time::Duration;
 type RecordStream = Subscription<RecordFeed>;
 
 /// Idle connections get a heartbeat this often, well under common proxy timeouts.
-pub const HEARTBEAT: Duration = Duration::from_secs(15);
+pub(super) const HEARTBEAT: Duration = Duration::from_secs(15);
 
-pub async fn stream(
+pub(super) async fn stream(
     State(state): State<AppState>,
     principal: Principal,
     headers: HeaderMap,

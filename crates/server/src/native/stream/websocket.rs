@@ -4,8 +4,8 @@
 //! `{"end": {"reason", "resume_after"}}` message and closes.
 
 use super::{RecordStream, HEARTBEAT};
-use crate::stream::End;
-use axum::extract::ws::{CloseFrame, Message, WebSocket};
+use crate::stream::{End, NATIVE_JSON};
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
 use serde_json::json;
 use std::time::Duration;
 
@@ -19,8 +19,11 @@ pub(super) async fn serve(mut socket: WebSocket, mut subscription: RecordStream)
         tokio::select! {
             next = subscription.next() => match next {
                 Ok(live) => {
-                    let text = live.native_json().to_string();
-                    match tokio::time::timeout(SEND_TIMEOUT, socket.send(Message::Text(text.into()))).await {
+                    // Native JSON is UTF-8 by construction; the check is a scan, not a copy.
+                    let Ok(text) = Utf8Bytes::try_from(live.rendered(&NATIVE_JSON)) else {
+                        break End::StoreFailed("a record did not render as UTF-8".into());
+                    };
+                    match tokio::time::timeout(SEND_TIMEOUT, socket.send(Message::Text(text))).await {
                         Ok(Ok(())) => {}
                         Ok(Err(_)) => return,
                         Err(_) => break End::TooSlow,

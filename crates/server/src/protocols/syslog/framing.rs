@@ -10,13 +10,13 @@ use bytes::{Buf, Bytes, BytesMut};
 pub const MAX_FRAME: usize = logbook_core::record::MAX_TEXT_BYTES + 2048;
 
 #[derive(Debug, PartialEq)]
-pub struct Frame {
+pub(crate) struct Frame {
     pub bytes: Bytes,
     pub truncated: bool,
 }
 
 #[derive(Default)]
-pub struct Framer {
+pub(crate) struct Framer {
     pub buf: BytesMut,
     /// Octets of a cut octet-counted frame still to drop.
     skipping: usize,
@@ -26,7 +26,7 @@ pub struct Framer {
 
 impl Framer {
     /// The next complete frame in the buffer, if there is one.
-    pub fn next_frame(&mut self) -> Option<Frame> {
+    pub(crate) fn next_frame(&mut self) -> Option<Frame> {
         loop {
             if self.skipping > 0 {
                 let n = self.skipping.min(self.buf.len());
@@ -125,7 +125,7 @@ impl Framer {
     }
 
     /// What is left when the sender closes: a last line without its LF.
-    pub fn finish(&mut self) -> Option<Frame> {
+    pub(crate) fn finish(&mut self) -> Option<Frame> {
         if let Some(frame) = self.next_frame() {
             return Some(frame);
         }

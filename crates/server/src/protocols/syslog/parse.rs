@@ -47,7 +47,7 @@ const FACILITIES: [&str; 24] = [
 const BOM: &[u8] = b"\xEF\xBB\xBF";
 
 /// Maps one message (a frame or a datagram) onto a record.
-pub fn record(message: &[u8], truncated: bool, now: Timestamp) -> NewRecord {
+pub(crate) fn record(message: &[u8], truncated: bool, now: Timestamp) -> NewRecord {
     let trimmed = trim_trailer(message);
     let mapped = match priority(trimmed) {
         Err(problem) => Err(problem),
