@@ -593,8 +593,9 @@ pub fn decode_all(blob: &[u8]) -> Result<Vec<Record>, Corrupt> {
                 dictionaries[c].as_ref(),
             )?);
         }
+        let pages: Vec<&Page> = pages.iter().collect();
         for (i, offset) in rows.enumerate() {
-            out.push(record_at(&layout, &pages, page, i, offset)?);
+            out.push(record_at(&layout, &pages, i, offset)?);
         }
     }
     Ok(out)
@@ -608,12 +609,17 @@ fn slice(blob: &[u8], r: Range<usize>) -> Result<&[u8], Corrupt> {
 /// The record at row `i` of a page (`offset` rows into the block), from its columns.
 pub fn record_at(
     layout: &Layout,
-    pages: &[Page],
-    _page: usize,
+    pages: &[&Page],
     i: usize,
     offset: usize,
 ) -> Result<Record, Corrupt> {
-    let id = match &pages[IDS] {
+    if pages.len() != COLUMNS {
+        return Err(Corrupt(format!(
+            "{} columns, expected {COLUMNS}",
+            pages.len()
+        )));
+    }
+    let id = match pages[IDS] {
         Page::Absent => layout.first_id + offset as i64,
         p => p.int(i).ok_or_else(|| Corrupt("id missing".into()))?,
     };

@@ -5,8 +5,10 @@
 //! [`filter`] the bloom filters the summary uses. No I/O here: the stores keep the
 //! blobs and summaries in their own database.
 
+pub mod engine;
 pub mod filter;
 pub mod format;
+pub mod segment;
 pub mod summary;
 pub mod wire;
 

@@ -4,6 +4,7 @@
 //! run in parallel. [`store_suite!`] runs each test once per store.
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
+pub mod generate;
 pub mod records;
 
 use logbook_store::postgres::PostgresStore;
