@@ -30,6 +30,33 @@ store_suite!(
     every_field_round_trips,
 );
 
+/// The tiered layout's own promise: the sealer moves the oldest records into full
+/// blocks in id order, keeps the hot tier within its bound, and changes no answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sealer_moves_old_records_into_blocks_without_changing_any_answer() {
+    let mut t = TestStore::open(Backend::SqliteTiered).await;
+    for b in 0..10 {
+        t.store
+            .append(numbered(&format!("b{b}"), 1 + b % 4))
+            .await
+            .expect("append");
+    }
+    let before = all_records(t.store.as_ref()).await;
+    t.seal().await;
+    let store = t.tiered.clone().expect("tiered store");
+    let status = store.tier_status().expect("tiered");
+    assert_eq!(status.sealed_records + status.hot_records, 23);
+    assert!(status.hot_records <= 10, "{status:?}");
+    assert_eq!(status.sealed_records % 7, 0, "full blocks of 7: {status:?}");
+    assert_eq!(status.blocks * 7, status.sealed_records);
+    assert_eq!(all_records(t.store.as_ref()).await, before);
+    // A restart reads the same tiers back.
+    drop(store);
+    t.reopen().await;
+    assert_eq!(all_records(t.store.as_ref()).await, before);
+    t.close().await;
+}
+
 async fn all_records(store: &dyn Store) -> Vec<Record> {
     let mut out = Vec::new();
     let mut query = Query::oldest_first();

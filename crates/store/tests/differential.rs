@@ -46,7 +46,8 @@ async fn every_page(store: &dyn Store, query: &Query) -> Result<Vec<Record>, Tes
     Err(TestCaseError::fail("paging did not end"))
 }
 
-async fn run_case(store: &dyn Store, case: &Case) -> Result<(), TestCaseError> {
+async fn run_case(t: &TestStore, case: &Case) -> Result<(), TestCaseError> {
+    let store = t.store.as_ref();
     let fail = |e: logbook_store::StoreError| TestCaseError::fail(e.to_string());
     let now = Timestamp::now();
     let mut all = Vec::new();
@@ -59,6 +60,7 @@ async fn run_case(store: &dyn Store, case: &Case) -> Result<(), TestCaseError> {
             all.push(new.clone().into_record(first + i as i64, now));
         }
     }
+    t.seal().await;
     for (query, fields) in &case.queries {
         let page = store.query(query).await.map_err(fail)?;
         let expected = records::page(&all, query);
@@ -158,7 +160,7 @@ fn differential(backend: Backend) {
     let outcome = runner.run(&case(), |case| {
         runtime.block_on(async {
             let t = TestStore::open(backend).await;
-            let outcome = run_case(t.store.as_ref(), &case).await;
+            let outcome = run_case(&t, &case).await;
             t.close().await;
             outcome
         })
@@ -171,6 +173,11 @@ fn differential(backend: Backend) {
 #[test]
 fn sqlite_answers_as_the_query_model_defines() {
     differential(Backend::Sqlite);
+}
+
+#[test]
+fn sqlite_tiered_answers_as_the_query_model_defines() {
+    differential(Backend::SqliteTiered);
 }
 
 #[test]

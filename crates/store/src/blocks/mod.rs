@@ -8,8 +8,10 @@
 pub mod engine;
 pub mod filter;
 pub mod format;
+pub mod rows;
 pub mod segment;
 pub mod summary;
+pub mod tiers;
 pub mod wire;
 
 #[cfg(test)]

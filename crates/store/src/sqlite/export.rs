@@ -96,3 +96,47 @@ fn export_batch(
     );
     fetch(conn, &sql, &b.params)
 }
+
+/// The export of the tiered layout: batches from the shared engine, each read from
+/// the catalog current when it is read, none above the high-water mark at the start.
+pub fn export_tiered(
+    readers: Arc<ReadPool>,
+    tiered: Arc<super::tiered::Tiered>,
+    query: Query,
+    high_water: i64,
+) -> BoxStream<'static, Result<Vec<Record>>> {
+    let (sender, receiver) = tokio::sync::mpsc::channel(4);
+    tokio::spawn(async move {
+        let mut after: Option<i64> = None;
+        loop {
+            let (tiered, query) = (Arc::clone(&tiered), query.clone());
+            let batch = readers
+                .read(move |conn| {
+                    tiered.read(conn, |segments, _| {
+                        crate::blocks::engine::export_batch(
+                            segments,
+                            &query,
+                            high_water,
+                            after,
+                            BATCH as usize,
+                        )
+                    })
+                })
+                .await;
+            let last = match &batch {
+                Ok(records) if records.is_empty() => break,
+                Ok(records) => records.last().map(|r| r.id),
+                Err(_) => None,
+            };
+            let full = matches!(&batch, Ok(records) if records.len() as u64 >= BATCH);
+            if sender.send(batch).await.is_err() {
+                break; // the client went away
+            }
+            match last {
+                Some(last) if full => after = Some(last),
+                _ => break,
+            }
+        }
+    });
+    Box::pin(ReceiverStream::new(receiver))
+}

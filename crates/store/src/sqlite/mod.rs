@@ -11,8 +11,11 @@ pub(crate) mod plan;
 mod pool;
 mod records;
 mod schema;
+mod sealer;
+mod tiered;
 mod writer;
 
+use crate::blocks::tiers::TierOptions;
 use crate::{Notifier, Result, Store, StoreError};
 use pool::ReadPool;
 use rusqlite::Connection;
@@ -20,13 +23,29 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use writer::Writer;
 
+pub use crate::blocks::tiers::TierOptions as Tiers;
 pub use schema::latest_version as latest_schema_version;
 
 const DATABASE_FILE: &str = "logbook.db";
 const READERS: usize = 8;
 
+/// How records are laid out.
+#[derive(Debug, Clone, Default)]
+pub enum RecordLayout {
+    /// One indexed row per record (the layout of versions up to schema 3).
+    #[default]
+    Rows,
+    /// Hot segments and sealed column blocks (docs/storage.md); `seal` runs the
+    /// background sealer in this process.
+    Tiered { options: TierOptions, seal: bool },
+}
+
 pub struct SqliteStore {
     path: PathBuf,
+    /// Held for its `Drop`, which stops it before the writer (whose queue it feeds)
+    /// is dropped: fields drop in order.
+    _sealer: Option<sealer::Sealer>,
+    tiered: Option<Arc<tiered::Tiered>>,
     writer: Writer,
     readers: Arc<ReadPool>,
     notifier: Arc<Notifier>,
@@ -35,6 +54,11 @@ pub struct SqliteStore {
 impl SqliteStore {
     /// Opens (creating if needed) the store in `dir` and brings its schema up to date.
     pub fn open(dir: &Path) -> Result<SqliteStore> {
+        SqliteStore::open_with(dir, RecordLayout::Rows)
+    }
+
+    /// As [`SqliteStore::open`], with the records in `layout`.
+    pub fn open_with(dir: &Path, layout: RecordLayout) -> Result<SqliteStore> {
         std::fs::create_dir_all(dir).map_err(|e| {
             StoreError::Unavailable(format!(
                 "cannot create data directory {}: {e}",
@@ -50,17 +74,73 @@ impl SqliteStore {
         let last_record_id = counter("last_record_id")?;
         let last_action_seq = counter("last_action_seq")?;
         let notifier = Arc::new(Notifier::new(last_record_id));
+        let (tiered, seal) = match layout {
+            RecordLayout::Rows => (None, false),
+            RecordLayout::Tiered { options, seal } => (
+                Some(tiered::Tiered::open(&conn, path.clone(), options)?),
+                seal,
+            ),
+        };
         let writer = Writer::start(
             conn,
             (last_record_id + 1, last_action_seq + 1),
             Arc::clone(&notifier),
+            tiered.clone(),
         );
+        let sealer = match (&tiered, seal, writer.handle()) {
+            (Some(tiered), true, Some(handle)) => {
+                Some(sealer::Sealer::start(Arc::clone(tiered), handle))
+            }
+            _ => None,
+        };
         Ok(SqliteStore {
             readers: Arc::new(ReadPool::new(path.clone(), READERS)),
             path,
+            _sealer: sealer,
+            tiered,
             writer,
             notifier,
         })
+    }
+
+    /// What each tier holds now (`None` in the row layout).
+    pub fn tier_status(&self) -> Option<crate::blocks::tiers::TierStatus> {
+        self.tiered
+            .as_ref()
+            .map(|t| crate::blocks::tiers::TierStatus::of(&t.tiers.snapshot()))
+    }
+
+    /// Seals every block the hot tier's bounds call for, now (tests, tools).
+    pub async fn seal_pending(&self) -> Result<u64> {
+        let Some(tiered) = &self.tiered else {
+            return Ok(0);
+        };
+        let mut sealed = 0;
+        loop {
+            let (sender, receiver) = std::sync::mpsc::channel();
+            let tiered = Arc::clone(tiered);
+            let planned = tokio::task::spawn_blocking(move || {
+                sealer::seal_once(&tiered, &|job| {
+                    let _ = sender.send(job);
+                    Ok(true)
+                })
+            })
+            .await
+            .map_err(|e| StoreError::Internal(format!("sealer task failed: {e}")))??;
+            let Ok(job) = receiver.try_recv() else {
+                return Ok(sealed);
+            };
+            if !planned {
+                return Ok(sealed);
+            }
+            if self
+                .writer
+                .write(move |conn, batch| job(conn, batch))
+                .await?
+            {
+                sealed += 1;
+            }
+        }
     }
 
     pub fn path(&self) -> &Path {

@@ -3,6 +3,7 @@
 use super::plan::{self, record_columns, Driver, PROBE_CAP, RECORD_COLUMNS, WINDOW};
 use super::writer::{Announcement, Batch};
 use super::SqliteStore;
+use crate::blocks::engine;
 use crate::sql::{Placeholders, SqlBuilder};
 use crate::{Appended, Group, Page, RecordStore, Result, StoreError};
 use async_trait::async_trait;
@@ -28,6 +29,19 @@ impl RecordStore for SqliteStore {
 
     async fn query(&self, query: &Query) -> Result<Page> {
         let query = query.clone();
+        if let Some(tiered) = self.tiered.clone() {
+            return self
+                .readers
+                .read(move |conn| {
+                    tiered.read(conn, |segments, catalog| {
+                        Ok(Page {
+                            records: engine::query(segments, &query)?,
+                            high_water: catalog.high_water,
+                        })
+                    })
+                })
+                .await;
+        }
         self.readers
             .read(move |conn| query_page(conn, &query))
             .await
@@ -35,10 +49,22 @@ impl RecordStore for SqliteStore {
 
     async fn count(&self, query: &Query) -> Result<u64> {
         let query = query.clone();
+        if let Some(tiered) = self.tiered.clone() {
+            return self
+                .readers
+                .read(move |conn| tiered.read(conn, |segments, _| engine::count(segments, &query)))
+                .await;
+        }
         self.readers.read(move |conn| count(conn, &query)).await
     }
 
     async fn get(&self, id: i64) -> Result<Option<Record>> {
+        if let Some(tiered) = self.tiered.clone() {
+            return self
+                .readers
+                .read(move |conn| tiered.read(conn, |segments, _| engine::get(segments, id)))
+                .await;
+        }
         self.readers
             .read(move |conn| {
                 let sql = format!("SELECT {RECORD_COLUMNS} FROM records WHERE id = ?1");
@@ -53,6 +79,14 @@ impl RecordStore for SqliteStore {
     }
 
     fn export(&self, query: Query) -> BoxStream<'static, Result<Vec<Record>>> {
+        if let Some(tiered) = self.tiered.clone() {
+            return super::export::export_tiered(
+                std::sync::Arc::clone(&self.readers),
+                tiered,
+                query,
+                self.notifier.high_water(),
+            );
+        }
         super::export::export(
             std::sync::Arc::clone(&self.readers),
             query,
@@ -62,6 +96,12 @@ impl RecordStore for SqliteStore {
 
     async fn delete(&self, query: &Query) -> Result<u64> {
         let query = query.clone();
+        if let Some(tiered) = self.tiered.clone() {
+            return self
+                .writer
+                .write(move |conn, batch| super::tiered::delete(&tiered, conn, batch, &query))
+                .await;
+        }
         self.writer
             .write(move |conn, _batch| {
                 let mut b = SqlBuilder::new(Placeholders::Question);
@@ -86,6 +126,14 @@ impl RecordStore for SqliteStore {
     async fn group(&self, query: &Query, fields: &[Field]) -> Result<Vec<Group>> {
         let query = query.clone();
         let fields = fields.to_vec();
+        if let Some(tiered) = self.tiered.clone() {
+            return self
+                .readers
+                .read(move |conn| {
+                    tiered.read(conn, |segments, _| engine::group(segments, &query, &fields))
+                })
+                .await;
+        }
         self.readers
             .read(move |conn| {
                 let mut b = SqlBuilder::new(Placeholders::Question);
@@ -119,6 +167,23 @@ impl RecordStore for SqliteStore {
     }
 
     async fn size_on_disk(&self, kind: Kind) -> Result<u64> {
+        if let Some(tiered) = self.tiered.clone() {
+            return self
+                .readers
+                .read(move |conn| {
+                    let bytes = super::tiered::stored_bytes(conn)?.max(0) as u128;
+                    tiered.read(conn, |segments, _| {
+                        let all = engine::count(segments, &Query::newest_first())?;
+                        let of_kind =
+                            engine::count(segments, &Query::newest_first().kinds(&[kind]))?;
+                        Ok(match all {
+                            0 => 0,
+                            all => (bytes * u128::from(of_kind) / u128::from(all)) as u64,
+                        })
+                    })
+                })
+                .await;
+        }
         self.readers
             .read(move |conn| {
                 // dbstat walks every page it is asked about (seconds at ten million
@@ -184,6 +249,9 @@ pub(super) fn insert_records(
     batch: &mut Batch,
     records: &[NewRecord],
 ) -> Result<Appended> {
+    if batch.catalog.is_some() {
+        return super::tiered::insert_records(conn, batch, records);
+    }
     let now = Timestamp::now();
     let (mut insert, mut index) = insert_statements(conn)?;
     let first_id = batch.next_record_id;

@@ -147,6 +147,25 @@ const MIGRATIONS: &[&str] = &[
     -- Counts by category and level (the commonest dashboard question) read only this.
     CREATE INDEX records_category_level ON records (category, level);
     "#,
+    // 4: the tiered layout (docs/storage.md): hot segments, one row per group-committed
+    // batch in row form, and sealed column blocks with their headers and summaries.
+    // `catalog_version` is bumped by every change to them but an append.
+    r#"
+    CREATE TABLE hot_segments (
+        first_id INTEGER PRIMARY KEY,
+        last_id INTEGER NOT NULL,
+        records BLOB NOT NULL
+    );
+    CREATE TABLE blocks (
+        first_id INTEGER PRIMARY KEY,
+        last_id INTEGER NOT NULL,
+        rows INTEGER NOT NULL,
+        header BLOB NOT NULL,
+        summary BLOB NOT NULL,
+        data BLOB NOT NULL
+    );
+    INSERT INTO meta (key, value) VALUES ('catalog_version', 0);
+    "#,
 ];
 
 pub fn latest_version() -> i64 {

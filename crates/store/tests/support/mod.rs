@@ -8,7 +8,7 @@ pub mod generate;
 pub mod records;
 
 use logbook_store::postgres::PostgresStore;
-use logbook_store::sqlite::SqliteStore;
+use logbook_store::sqlite::{RecordLayout, SqliteStore, Tiers};
 use logbook_store::Store;
 use std::fs::File;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -19,6 +19,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
     Sqlite,
+    /// The embedded store in the tiered layout, with tiny blocks and pages and a
+    /// sealer that runs beside every test, so records move between tiers under it.
+    SqliteTiered,
     Postgres,
 }
 
@@ -32,6 +35,14 @@ macro_rules! store_suite {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
                     super::$name($crate::support::Backend::Sqlite).await
+                }
+            )*
+        }
+        mod sqlite_tiered {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::support::Backend::SqliteTiered).await
                 }
             )*
         }
@@ -58,6 +69,8 @@ fn base_url() -> String {
 pub struct TestStore {
     pub backend: Backend,
     pub store: Arc<dyn Store>,
+    /// The same store, typed, when it is the tiered SQLite store.
+    pub tiered: Option<Arc<SqliteStore>>,
     dir: Option<tempfile::TempDir>,
     schema: Option<(String, String)>,
     /// The PostgreSQL restart test (in the cli crate) takes this lock exclusively;
@@ -76,6 +89,22 @@ impl TestStore {
                 TestStore {
                     backend,
                     store: Arc::new(store),
+                    tiered: None,
+                    dir: Some(dir),
+                    schema: None,
+                    _lock: None,
+                }
+            }
+            Backend::SqliteTiered => {
+                let dir = tempfile::tempdir().expect("temporary directory");
+                let store = Arc::new(
+                    SqliteStore::open_with(dir.path(), tiny_tiers())
+                        .expect("open the SQLite store"),
+                );
+                TestStore {
+                    backend,
+                    store: Arc::clone(&store) as Arc<dyn Store>,
+                    tiered: Some(store),
                     dir: Some(dir),
                     schema: None,
                     _lock: None,
@@ -92,6 +121,7 @@ impl TestStore {
                 TestStore {
                     backend,
                     store: Arc::new(store),
+                    tiered: None,
                     dir: None,
                     schema: Some((schema, url)),
                     _lock: Some(lock),
@@ -103,15 +133,28 @@ impl TestStore {
     /// Drops the store (its writer finishes what is queued) and opens it again on
     /// the same data, as a restarted server would.
     pub async fn reopen(&mut self) {
+        self.tiered = None;
         self.store = self.open_again().await;
+    }
+
+    /// Seals what the hot tier's bounds call for, now (a no-op on other stores).
+    pub async fn seal(&self) {
+        if let Some(store) = &self.tiered {
+            store.seal_pending().await.expect("seal");
+        }
     }
 
     /// Another store on the same data, beside this one (another process or node).
     pub async fn open_again(&self) -> Arc<dyn Store> {
         match (&self.dir, &self.schema) {
             (Some(dir), _) => {
-                // The old store must let go of its writer first; the caller replaces it.
-                Arc::new(SqliteStore::open(dir.path()).expect("reopen the SQLite store"))
+                let layout = match self.backend {
+                    Backend::SqliteTiered => tiny_tiers(),
+                    _ => RecordLayout::Rows,
+                };
+                Arc::new(
+                    SqliteStore::open_with(dir.path(), layout).expect("reopen the SQLite store"),
+                )
             }
             (None, Some((_, url))) => Arc::new(
                 PostgresStore::open(url)
@@ -131,6 +174,20 @@ impl TestStore {
                 .batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
                 .await;
         }
+    }
+}
+
+/// Blocks of 7 records in pages of 3, sealed once more than 10 are hot.
+fn tiny_tiers() -> RecordLayout {
+    RecordLayout::Tiered {
+        options: Tiers {
+            block_rows: 7,
+            page_rows: 3,
+            hot_records: 10,
+            hot_age: std::time::Duration::from_secs(3600),
+            zstd_level: 1,
+        },
+        seal: true,
     }
 }
 
