@@ -44,7 +44,7 @@ async fn the_sealer_moves_old_records_into_blocks_without_changing_any_answer() 
     let before = all_records(t.store.as_ref()).await;
     t.seal().await;
     let store = t.tiered.clone().expect("tiered store");
-    let status = store.tier_status().expect("tiered");
+    let status = store.tier_status();
     assert_eq!(status.sealed_records + status.hot_records, 23);
     assert!(status.hot_records <= 10, "{status:?}");
     assert_eq!(status.sealed_records % 7, 0, "full blocks of 7: {status:?}");

@@ -158,6 +158,9 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             eprintln!("  ... {} of {count} records written", done);
         }
         written = target;
+        if pg_run.is_none() {
+            sealer(&data, http_time, count).await?;
+        }
         let http_rate = count as f64 / http_time.as_secs_f64();
         if raw_rows > 0 {
             raw_rate = raw_rows as f64 / raw_time.as_secs_f64();
@@ -262,6 +265,32 @@ async fn single_posts(
         client.await??;
     }
     Ok(started.elapsed())
+}
+
+/// The sealer beside ingest: how far behind it was when ingest ended (hot records),
+/// and its rate once ingest stopped, until the hot tier is back within its bound.
+async fn sealer(data: &std::path::Path, ingest: Duration, ingested: u64) -> anyhow::Result<()> {
+    let (sealed, hot) = logbook_store::sqlite::tier_counts(data)?;
+    let started = Instant::now();
+    let bound = 131_072u64; // the server's default hot_records
+    let mut now = (sealed, hot);
+    while now.1 > bound && started.elapsed() < Duration::from_secs(600) {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        now = logbook_store::sqlite::tier_counts(data)?;
+    }
+    let drained = started.elapsed();
+    println!(
+        "sealer: {} records sealed in the {:.1} s of ingest ({:.0}/s beside it); {} hot when ingest ended; {} sealed in the {:.1} s after ({:.0}/s)",
+        sealed,
+        ingest.as_secs_f64(),
+        sealed as f64 / ingest.as_secs_f64(),
+        hot,
+        now.0 - sealed,
+        drained.as_secs_f64(),
+        if drained.as_secs_f64() > 0.0 { (now.0 - sealed) as f64 / drained.as_secs_f64() } else { 0.0 },
+    );
+    let _ = ingested;
+    Ok(())
 }
 
 /// Uploads the NDJSON bodies from `--uploaders` connections; returns the time taken.

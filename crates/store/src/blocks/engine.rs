@@ -74,7 +74,14 @@ impl<'a> PageView<'a> {
     fn load(&mut self, columns: &[usize]) -> Result<()> {
         for &c in columns {
             if self.columns[c].is_none() {
-                self.columns[c] = Some(self.segment.source.page(c, self.page)?);
+                let page = self.segment.source.page(c, self.page)?;
+                if c == IDS {
+                    if let Page::Ints(ids) = &*page {
+                        // Ids with gaps: the page holds as many rows as it has ids.
+                        self.rows = ids.len();
+                    }
+                }
+                self.columns[c] = Some(page);
             }
         }
         Ok(())
@@ -238,7 +245,9 @@ fn holds_for_whole(segment: &Segment, condition: &Condition) -> bool {
     let s = &segment.summary;
     let (lo, hi, cmp, bound) = match condition {
         Condition::Compare(Field::Id, cmp, Scalar::Int(b)) => (s.first_id, s.last_id, cmp, *b),
-        Condition::Compare(Field::Ts, cmp, Scalar::Int(b)) => (s.ts_min, s.ts_max, cmp, *b),
+        Condition::Compare(Field::Ts, cmp, Scalar::Int(b)) if !s.opaque => {
+            (s.ts_min, s.ts_max, cmp, *b)
+        }
         _ => return false,
     };
     match cmp {
@@ -349,6 +358,14 @@ pub fn get(segments: &[Segment], id: i64) -> Result<Option<Record>> {
         return Ok(None);
     };
     let layout = segment.source.layout();
+    if let Some(page) = segment.source.page_of_id(id) {
+        let mut view = PageView::new(segment, page);
+        view.load(&[IDS])?;
+        let Some(row) = (0..view.rows).find(|i| view.id(*i) == id) else {
+            return Ok(None);
+        };
+        return view.record(row).map(Some);
+    }
     if matches!(*segment.source.page(IDS, 0)?, Page::Absent) {
         // Contiguous ids: the row is the id's offset, its page found by arithmetic.
         let offset = usize::try_from(id - layout.first_id).unwrap_or(usize::MAX);

@@ -16,6 +16,11 @@ pub trait PageSource: Send + Sync {
     fn layout(&self) -> &Layout;
     /// The page of a column; [`Page::Absent`] for a column the segment does not store.
     fn page(&self, column: usize, page: usize) -> Result<Arc<Page>>;
+    /// The page that would hold this id, when pages are cut by id rather than by
+    /// row (rows with gaps, e.g. those of the previous layout).
+    fn page_of_id(&self, _id: i64) -> Option<usize> {
+        None
+    }
 }
 
 #[derive(Clone)]
@@ -73,65 +78,73 @@ pub struct HotSegment {
     summary: Summary,
 }
 
-impl HotSegment {
-    pub fn new(records: &[Record]) -> HotSegment {
-        let rows = records.len();
-        let ints = |value: &dyn Fn(&Record) -> i64| Page::Ints(records.iter().map(value).collect());
-        let bytes =
-            |value: &dyn Fn(&Record) -> u8| Page::Bytes(records.iter().map(value).collect());
-        let text = |values: Vec<Option<&str>>| {
-            let mut bytes = String::with_capacity(values.iter().flatten().map(|v| v.len()).sum());
-            let spans = values
-                .iter()
-                .map(|v| match v {
-                    None => (u32::MAX, 0),
-                    Some(v) => {
-                        let start = bytes.len() as u32;
-                        bytes.push_str(v);
-                        (start, bytes.len() as u32)
-                    }
-                })
-                .collect();
-            Page::Text { spans, bytes }
-        };
-        let mut summary = SummaryBuilder::new(records);
-        let mut pages = Vec::with_capacity(COLUMNS);
-        pages.push(ints(&|r| r.ts.micros()));
-        pages.push(bytes(&|r| r.kind.code() as u8));
-        pages.push(bytes(&|r| r.level.map_or(0, |l| l.number() as u8)));
-        for field in 0..TEXT_FIELDS {
-            let values: Vec<Option<&str>> = records
-                .iter()
-                .map(|r| r.text_fields()[field].1.as_deref())
-                .collect();
-            summary.text_field(field, &values);
-            pages.push(text(values));
-        }
-        let data: Vec<Option<String>> = records
+/// The columns of records as decoded pages, one page holding them all (a hot
+/// segment, or one page of rows read back from the previous layout); fills in the
+/// summary's text fields when given one.
+pub fn pages_of(records: &[Record], mut summary: Option<&mut SummaryBuilder<'_>>) -> Vec<Page> {
+    let ints = |value: &dyn Fn(&Record) -> i64| Page::Ints(records.iter().map(value).collect());
+    let bytes = |value: &dyn Fn(&Record) -> u8| Page::Bytes(records.iter().map(value).collect());
+    let text = |values: Vec<Option<&str>>| {
+        let mut bytes = String::with_capacity(values.iter().flatten().map(|v| v.len()).sum());
+        let spans = values
             .iter()
-            // Serialising a map of JSON values cannot fail.
-            .map(|r| {
-                r.data
-                    .as_ref()
-                    .map(|d| serde_json::to_string(d).unwrap_or_default())
+            .map(|v| match v {
+                None => (u32::MAX, 0),
+                Some(v) => {
+                    let start = bytes.len() as u32;
+                    bytes.push_str(v);
+                    (start, bytes.len() as u32)
+                }
             })
             .collect();
-        pages.push(text(data.iter().map(|d| d.as_deref()).collect()));
-        let contiguous = records
-            .windows(2)
-            .all(|w| w[1].id == w[0].id.wrapping_add(1));
-        pages.push(if contiguous {
-            Page::Absent
-        } else {
-            ints(&|r| r.id)
-        });
-        debug_assert_eq!(pages.len(), COLUMNS);
+        Page::Text { spans, bytes }
+    };
+    let mut pages = Vec::with_capacity(COLUMNS);
+    pages.push(ints(&|r| r.ts.micros()));
+    pages.push(bytes(&|r| r.kind.code() as u8));
+    pages.push(bytes(&|r| r.level.map_or(0, |l| l.number() as u8)));
+    for field in 0..TEXT_FIELDS {
+        let values: Vec<Option<&str>> = records
+            .iter()
+            .map(|r| r.text_fields()[field].1.as_deref())
+            .collect();
+        if let Some(summary) = summary.as_mut() {
+            summary.text_field(field, &values);
+        }
+        pages.push(text(values));
+    }
+    let data: Vec<Option<String>> = records
+        .iter()
+        // Serialising a map of JSON values cannot fail.
+        .map(|r| {
+            r.data
+                .as_ref()
+                .map(|d| serde_json::to_string(d).unwrap_or_default())
+        })
+        .collect();
+    pages.push(text(data.iter().map(|d| d.as_deref()).collect()));
+    let contiguous = records
+        .windows(2)
+        .all(|w| w[1].id == w[0].id.wrapping_add(1));
+    pages.push(if contiguous {
+        Page::Absent
+    } else {
+        ints(&|r| r.id)
+    });
+    debug_assert_eq!(pages.len(), COLUMNS);
+    pages
+}
+
+impl HotSegment {
+    pub fn new(records: &[Record]) -> HotSegment {
+        let mut summary = SummaryBuilder::new(records);
+        let pages = pages_of(records, Some(&mut summary));
         HotSegment {
             layout: Layout {
                 first_id: records.first().map_or(0, |r| r.id),
                 last_id: records.last().map_or(0, |r| r.id),
-                rows,
-                page_rows: rows.max(1),
+                rows: records.len(),
+                page_rows: records.len().max(1),
                 columns: Vec::new(),
                 body_offset: 0,
             },

@@ -46,6 +46,9 @@ pub struct Summary {
     /// Rows per (kind code, level number or 0, index into the category list + 1 or 0
     /// for none); empty when the categories are too many to list.
     pub counts: Vec<(u8, u8, u32, u64)>,
+    /// Nothing is known but the id range (rows of the previous layout, being
+    /// sealed): every record may match, nothing is counted from here. Never stored.
+    pub opaque: bool,
 }
 
 pub struct SummaryBuilder<'a> {
@@ -130,6 +133,7 @@ impl<'a> SummaryBuilder<'a> {
             fields: self.fields,
             trigrams: self.trigrams,
             counts,
+            opaque: false,
         }
     }
 }
@@ -151,9 +155,32 @@ fn text_index(field: Field) -> Option<usize> {
 }
 
 impl Summary {
+    /// What is known of a run of ids and nothing else.
+    pub fn opaque(first_id: i64, last_id: i64, rows: u64) -> Summary {
+        Summary {
+            first_id,
+            last_id,
+            rows,
+            ts_min: i64::MIN,
+            ts_max: i64::MAX,
+            fields: Vec::new(),
+            trigrams: None,
+            counts: Vec::new(),
+            opaque: true,
+        }
+    }
+
     /// False when no record of the block can satisfy the condition; true when some
     /// may (the block must then be read).
     pub fn may_match(&self, condition: &Condition) -> bool {
+        if self.opaque {
+            return match condition {
+                Condition::In(Field::Id, _) | Condition::Compare(Field::Id, _, _) => {
+                    self.range_may_match(condition, self.first_id, self.last_id)
+                }
+                _ => true,
+            };
+        }
         match condition {
             Condition::Any(cs) => cs.iter().any(|c| self.may_match(c)),
             Condition::All(cs) => cs.iter().all(|c| self.may_match(c)),
@@ -230,7 +257,7 @@ impl Summary {
     /// The rows of the block matching every condition, when the summary alone can
     /// tell (conditions on kind, level and category only); `None` otherwise.
     pub fn count(&self, conditions: &[Condition]) -> Option<u64> {
-        if self.counts.is_empty() {
+        if self.counts.is_empty() || self.opaque {
             return None;
         }
         let Some(Values::Listed { values, .. }) = self.fields.get(CATEGORY) else {
@@ -363,6 +390,7 @@ impl Summary {
             fields,
             trigrams,
             counts,
+            opaque: false,
         })
     }
 

@@ -7,10 +7,9 @@ pub(crate) mod actions;
 pub mod baseline;
 mod export;
 pub(crate) mod objects;
-pub(crate) mod plan;
 mod pool;
 mod records;
-mod schema;
+pub(crate) mod schema;
 mod sealer;
 mod tiered;
 mod writer;
@@ -25,19 +24,26 @@ use writer::Writer;
 
 pub use crate::blocks::tiers::TierOptions as Tiers;
 pub use schema::latest_version as latest_schema_version;
+pub use schema::migrate_up_to;
 
 const DATABASE_FILE: &str = "logbook.db";
 const READERS: usize = 8;
 
-/// How records are laid out.
-#[derive(Debug, Clone, Default)]
-pub enum RecordLayout {
-    /// One indexed row per record (the layout of versions up to schema 3).
-    #[default]
-    Rows,
-    /// Hot segments and sealed column blocks (docs/storage.md); `seal` runs the
-    /// background sealer in this process.
-    Tiered { options: TierOptions, seal: bool },
+/// How the records' tiers are sized, and whether this process runs the sealer.
+#[derive(Debug, Clone)]
+pub struct RecordLayout {
+    pub options: TierOptions,
+    /// Runs the background sealer (and the upgrade of rows of the previous layout).
+    pub seal: bool,
+}
+
+impl Default for RecordLayout {
+    fn default() -> Self {
+        RecordLayout {
+            options: TierOptions::default(),
+            seal: true,
+        }
+    }
 }
 
 pub struct SqliteStore {
@@ -45,7 +51,7 @@ pub struct SqliteStore {
     /// Held for its `Drop`, which stops it before the writer (whose queue it feeds)
     /// is dropped: fields drop in order.
     _sealer: Option<sealer::Sealer>,
-    tiered: Option<Arc<tiered::Tiered>>,
+    tiered: Arc<tiered::Tiered>,
     writer: Writer,
     readers: Arc<ReadPool>,
     notifier: Arc<Notifier>,
@@ -54,7 +60,7 @@ pub struct SqliteStore {
 impl SqliteStore {
     /// Opens (creating if needed) the store in `dir` and brings its schema up to date.
     pub fn open(dir: &Path) -> Result<SqliteStore> {
-        SqliteStore::open_with(dir, RecordLayout::Rows)
+        SqliteStore::open_with(dir, RecordLayout::default())
     }
 
     /// As [`SqliteStore::open`], with the records in `layout`.
@@ -74,23 +80,15 @@ impl SqliteStore {
         let last_record_id = counter("last_record_id")?;
         let last_action_seq = counter("last_action_seq")?;
         let notifier = Arc::new(Notifier::new(last_record_id));
-        let (tiered, seal) = match layout {
-            RecordLayout::Rows => (None, false),
-            RecordLayout::Tiered { options, seal } => (
-                Some(tiered::Tiered::open(&conn, path.clone(), options)?),
-                seal,
-            ),
-        };
+        let tiered = tiered::Tiered::open(&conn, path.clone(), layout.options)?;
         let writer = Writer::start(
             conn,
             (last_record_id + 1, last_action_seq + 1),
             Arc::clone(&notifier),
-            tiered.clone(),
+            Some(Arc::clone(&tiered)),
         );
-        let sealer = match (&tiered, seal, writer.handle()) {
-            (Some(tiered), true, Some(handle)) => {
-                Some(sealer::Sealer::start(Arc::clone(tiered), handle))
-            }
+        let sealer = match (layout.seal, writer.handle()) {
+            (true, Some(handle)) => Some(sealer::Sealer::start(Arc::clone(&tiered), handle)),
             _ => None,
         };
         Ok(SqliteStore {
@@ -103,27 +101,27 @@ impl SqliteStore {
         })
     }
 
-    /// What each tier holds now (`None` in the row layout).
-    pub fn tier_status(&self) -> Option<crate::blocks::tiers::TierStatus> {
-        self.tiered
-            .as_ref()
-            .map(|t| crate::blocks::tiers::TierStatus::of(&t.tiers.snapshot()))
+    /// What each tier holds now.
+    pub fn tier_status(&self) -> crate::blocks::tiers::TierStatus {
+        crate::blocks::tiers::TierStatus::of(&self.tiered.tiers.snapshot())
     }
 
     /// Seals every block the hot tier's bounds call for, now (tests, tools).
     pub async fn seal_pending(&self) -> Result<u64> {
-        let Some(tiered) = &self.tiered else {
-            return Ok(0);
-        };
+        let tiered = &self.tiered;
         let mut sealed = 0;
         loop {
             let (sender, receiver) = std::sync::mpsc::channel();
             let tiered = Arc::clone(tiered);
             let planned = tokio::task::spawn_blocking(move || {
-                sealer::seal_once(&tiered, &|job| {
+                let hand_over = |job| {
                     let _ = sender.send(job);
                     Ok(true)
-                })
+                };
+                match sealer::seal_once(&tiered, &hand_over)? {
+                    true => Ok(true),
+                    false => tiered::upgrade_once(&tiered, &hand_over),
+                }
             })
             .await
             .map_err(|e| StoreError::Internal(format!("sealer task failed: {e}")))??;
@@ -146,6 +144,19 @@ impl SqliteStore {
     pub fn path(&self) -> &Path {
         &self.path
     }
+}
+
+/// Sealed and hot records in the store in `dir`, read from its file beside a server
+/// that may be running (the benchmark watches the sealer with it).
+pub fn tier_counts(dir: &Path) -> Result<(u64, u64)> {
+    let conn = pool::open_reader(&dir.join(DATABASE_FILE))?;
+    let (sealed, hot): (i64, i64) = conn.query_row(
+        "SELECT (SELECT coalesce(sum(rows), 0) FROM blocks), \
+                (SELECT coalesce(sum(last_id - first_id + 1), 0) FROM hot_segments)",
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    Ok((sealed.max(0) as u64, hot.max(0) as u64))
 }
 
 fn open_writer(path: &Path) -> Result<Connection> {

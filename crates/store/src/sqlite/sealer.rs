@@ -28,7 +28,16 @@ impl Sealer {
                 .name("logbook-sealer".into())
                 .spawn(move || {
                     while !stop.load(Ordering::Relaxed) {
-                        match seal_once(&tiered, &|job| writer.write_blocking(job)) {
+                        let apply = |job| writer.write_blocking(job);
+                        // New records first; then the rows an upgrade left behind.
+                        let work = seal_once(&tiered, &apply).and_then(|sealed| {
+                            if sealed {
+                                Ok(true)
+                            } else {
+                                tiered::upgrade_once(&tiered, &apply)
+                            }
+                        });
+                        match work {
                             Ok(true) => continue,
                             Ok(false) => {}
                             Err(e) => tracing::warn!(error = %e, "sealing failed; retrying"),

@@ -76,6 +76,13 @@ impl Tiered {
                 seen: now,
             });
         }
+        if let Some(legacy) = self.legacy_segment(conn)? {
+            catalog.insert(Entry {
+                segment: legacy,
+                hot: false,
+                seen: now,
+            });
+        }
         let mut hot = conn.prepare_cached("SELECT records FROM hot_segments ORDER BY first_id")?;
         let rows = hot.query_map([], |r| r.get::<_, Vec<u8>>(0))?;
         for row in rows {
@@ -107,6 +114,34 @@ impl Tiered {
                 tiered: Arc::downgrade(self),
             }),
         })
+    }
+
+    /// The rows the previous layout left in `records`, not yet sealed, as one
+    /// segment read page by page by id.
+    fn legacy_segment(self: &Arc<Self>, conn: &Connection) -> Result<Option<Segment>> {
+        let (first, last, rows): (Option<i64>, Option<i64>, i64) = conn
+            .prepare_cached("SELECT min(id), max(id), count(*) FROM records")?
+            .query_row([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+        let (Some(first), Some(last)) = (first, last) else {
+            return Ok(None);
+        };
+        let page_rows = self.tiers.options.page_rows.max(1);
+        let positions = usize::try_from(last - first + 1).unwrap_or(usize::MAX);
+        Ok(Some(Segment {
+            summary: Arc::new(Summary::opaque(first, last, rows.max(0) as u64)),
+            source: Arc::new(LegacyRows {
+                serial: self.serial.fetch_add(1, Ordering::Relaxed),
+                layout: Layout {
+                    first_id: first,
+                    last_id: last,
+                    rows: positions,
+                    page_rows,
+                    columns: Vec::new(),
+                    body_offset: 0,
+                },
+                tiered: Arc::downgrade(self),
+            }),
+        }))
     }
 
     fn with_connection<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
@@ -154,8 +189,14 @@ impl Tiered {
         let mut attempt = 0;
         loop {
             let catalog = self.catalog(conn)?;
-            match f(&catalog.segments(), &catalog) {
+            let answer = f(&catalog.segments(), &catalog);
+            // Rows of the previous layout are read as they are now: if they were
+            // sealed meanwhile (the version moved), read again from the new catalog.
+            let moved = catalog.entries.iter().any(|e| e.segment.summary.opaque)
+                && meta(conn, "catalog_version")? != catalog.version;
+            match answer {
                 Err(StoreError::NotFound) if attempt < 3 => attempt += 1,
+                Ok(_) if moved && attempt < 8 => attempt += 1,
                 other => return other,
             }
         }
@@ -243,6 +284,137 @@ impl PageSource for DbBlock {
         );
         Ok(decoded)
     }
+}
+
+/// Rows of the previous layout still in the `records` table, pages cut by id.
+struct LegacyRows {
+    serial: u64,
+    layout: Layout,
+    tiered: std::sync::Weak<Tiered>,
+}
+
+impl PageSource for LegacyRows {
+    fn layout(&self) -> &Layout {
+        &self.layout
+    }
+
+    fn page(&self, column: usize, page: usize) -> Result<Arc<Page>> {
+        let tiered = self.tiered.upgrade().ok_or(StoreError::Closed)?;
+        let key = (self.serial, column as u16, page as u32);
+        if let Some(CacheEntry::Page(p)) = tiered.cache.get(&key) {
+            return Ok(p);
+        }
+        let lo = self.layout.first_id + (page * self.layout.page_rows) as i64;
+        let hi = (lo + self.layout.page_rows as i64 - 1).min(self.layout.last_id);
+        let records = tiered.with_connection(|conn| {
+            let sql = format!(
+                "SELECT {} FROM records WHERE id BETWEEN ?1 AND ?2 ORDER BY id",
+                super::records::RECORD_COLUMNS
+            );
+            let mut statement = conn.prepare_cached(&sql)?;
+            let rows = statement.query_map([lo, hi], super::records::read_record)?;
+            let mut out = Vec::new();
+            for row in rows {
+                out.push(row??);
+            }
+            Ok(out)
+        })?;
+        let mut pages = crate::blocks::segment::pages_of(&records, None);
+        // Always explicit: the page's rows need not start at its first id.
+        pages[crate::blocks::format::IDS] = Page::Ints(records.iter().map(|r| r.id).collect());
+        let mut wanted = Arc::new(Page::Absent);
+        for (c, p) in pages.into_iter().enumerate() {
+            let p = Arc::new(p);
+            let bytes = page_bytes(&p);
+            if c == column {
+                wanted = Arc::clone(&p);
+            }
+            tiered.cache.put(
+                (self.serial, c as u16, page as u32),
+                CacheEntry::Page(p),
+                bytes,
+            );
+        }
+        Ok(wanted)
+    }
+
+    fn page_of_id(&self, id: i64) -> Option<usize> {
+        usize::try_from(id - self.layout.first_id)
+            .ok()
+            .map(|offset| offset / self.layout.page_rows)
+    }
+}
+
+/// Seals the oldest rows of the previous layout into a block: the block appears
+/// and the rows go in one transaction. True if there was anything to seal.
+pub fn upgrade_once(
+    tiered: &Arc<Tiered>,
+    apply: &dyn Fn(super::sealer::SealJob) -> Result<bool>,
+) -> Result<bool> {
+    let catalog = tiered.tiers.snapshot();
+    let Some(legacy) = catalog.entries.iter().find(|e| e.segment.summary.opaque) else {
+        return Ok(false);
+    };
+    let (first, block_rows) = (legacy.segment.first_id(), tiered.tiers.options.block_rows);
+    let records = tiered.with_connection(|conn| {
+        let sql = format!(
+            "SELECT {} FROM records WHERE id >= ?1 ORDER BY id LIMIT ?2",
+            super::records::RECORD_COLUMNS
+        );
+        let mut statement = conn.prepare_cached(&sql)?;
+        let rows = statement.query_map([first, block_rows as i64], super::records::read_record)?;
+        let mut out = Vec::new();
+        for row in rows {
+            out.push(row??);
+        }
+        Ok(out)
+    })?;
+    let Some(last) = records.last().map(|r| r.id) else {
+        return Ok(false);
+    };
+    let options = &tiered.tiers.options;
+    let block = Arc::new(format::encode(
+        &records,
+        &format::Options {
+            page_rows: options.page_rows,
+            zstd_level: options.zstd_level,
+        },
+    ));
+    let tiered = Arc::clone(tiered);
+    apply(Box::new(move |conn, batch| {
+        let Some(draft) = batch.catalog.as_mut() else {
+            return Ok(false);
+        };
+        let Some(legacy) = draft
+            .entries
+            .iter()
+            .find(|e| e.segment.summary.opaque)
+            .map(|e| e.segment.first_id())
+        else {
+            return Ok(false);
+        };
+        if legacy != first {
+            return Ok(false); // another process sealed these first
+        }
+        conn.prepare_cached("DELETE FROM records WHERE id <= ?1")?
+            .execute([last])?;
+        draft.remove(legacy);
+        let segment = insert_block(&tiered, conn, &block)?;
+        draft.insert(Entry {
+            segment,
+            hot: false,
+            seen: Instant::now(),
+        });
+        if let Some(rest) = tiered.legacy_segment(conn)? {
+            draft.insert(Entry {
+                segment: rest,
+                hot: false,
+                seen: Instant::now(),
+            });
+        }
+        draft.version = bump_version(conn)?;
+        Ok(true)
+    }))
 }
 
 fn page_bytes(page: &Page) -> usize {
@@ -373,6 +545,23 @@ pub fn delete(
     for entry in entries {
         let segment = std::slice::from_ref(&entry.segment);
         if engine::count(segment, &filter)? == 0 {
+            continue;
+        }
+        if entry.segment.summary.opaque {
+            // Rows of the previous layout: deleted where they are.
+            let matched = engine::export_batch(segment, &filter, i64::MAX, None, usize::MAX)?;
+            let mut statement = conn.prepare_cached("DELETE FROM records WHERE id = ?1")?;
+            for record in &matched {
+                statement.execute([record.id])?;
+            }
+            deleted += matched.len() as u64;
+            draft.remove(entry.segment.first_id());
+            if let Some(rest) = tiered.legacy_segment(conn)? {
+                draft.insert(Entry {
+                    segment: rest,
+                    ..entry
+                });
+            }
             continue;
         }
         let all =

@@ -19,8 +19,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
     Sqlite,
-    /// The embedded store in the tiered layout, with tiny blocks and pages and a
-    /// sealer that runs beside every test, so records move between tiers under it.
+    /// The embedded store with tiny blocks and pages and a sealer that runs beside
+    /// every test, so records move between tiers under it.
     SqliteTiered,
     Postgres,
 }
@@ -69,7 +69,7 @@ fn base_url() -> String {
 pub struct TestStore {
     pub backend: Backend,
     pub store: Arc<dyn Store>,
-    /// The same store, typed, when it is the tiered SQLite store.
+    /// The same store, typed, when it is a SQLite store.
     pub tiered: Option<Arc<SqliteStore>>,
     dir: Option<tempfile::TempDir>,
     schema: Option<(String, String)>,
@@ -86,10 +86,11 @@ impl TestStore {
             Backend::Sqlite => {
                 let dir = tempfile::tempdir().expect("temporary directory");
                 let store = SqliteStore::open(dir.path()).expect("open the SQLite store");
+                let store = Arc::new(store);
                 TestStore {
                     backend,
-                    store: Arc::new(store),
-                    tiered: None,
+                    store: Arc::clone(&store) as Arc<dyn Store>,
+                    tiered: Some(store),
                     dir: Some(dir),
                     schema: None,
                     _lock: None,
@@ -150,7 +151,7 @@ impl TestStore {
             (Some(dir), _) => {
                 let layout = match self.backend {
                     Backend::SqliteTiered => tiny_tiers(),
-                    _ => RecordLayout::Rows,
+                    _ => RecordLayout::default(),
                 };
                 Arc::new(
                     SqliteStore::open_with(dir.path(), layout).expect("reopen the SQLite store"),
@@ -179,7 +180,7 @@ impl TestStore {
 
 /// Blocks of 7 records in pages of 3, sealed once more than 10 are hot.
 fn tiny_tiers() -> RecordLayout {
-    RecordLayout::Tiered {
+    RecordLayout {
         options: Tiers {
             block_rows: 7,
             page_rows: 3,
