@@ -1,12 +1,10 @@
 //! What only a real process can show: records survive a restart, and SIGTERM during
 //! a stream of writes loses nothing that was acknowledged.
 
-mod support;
-
+use crate::support::process::Node;
 use serde_json::{json, Value};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use support::process::Node;
 
 const TOKEN: &str = "lbk_durability_test_token_0123456789";
 

@@ -1,10 +1,9 @@
 //! The native API (`/logbook/v1/`), against every store.
 
-mod support;
-
+use crate::support::{Backend, TestServer};
+use logbook_core::Role;
 use reqwest::Method;
 use serde_json::{json, Value};
-use support::{Backend, TestServer};
 
 async fn ingests_one_object_an_array_and_ndjson(backend: Backend) {
     let server = TestServer::start(backend).await;
@@ -54,6 +53,7 @@ store_tests!(
     export_streams_every_match_oldest_first,
     rare_values_far_behind_the_newest_records_are_found,
     setting_an_object_is_recorded_as_an_event,
+    histogram_counts_every_bucket_of_the_range,
 );
 
 /// The ids of a `GET /logbook/v1/records` answer, in answer order.
@@ -383,7 +383,7 @@ async fn missing_or_wrong_credentials_get_401(backend: Backend) {
         http.get(server.url("/logbook/v1/records"))
             .basic_auth("admin", Some(&server.token)),
         http.get(server.url("/logbook/v1/records"))
-            .basic_auth("admin", Some(support::ADMIN_PASSWORD)),
+            .basic_auth("admin", Some(crate::support::ADMIN_PASSWORD)),
     ] {
         assert_eq!(request.send().await.expect("send").status(), 200);
     }
@@ -643,5 +643,91 @@ async fn setting_an_object_is_recorded_as_an_event(backend: Backend) {
         .get_json("/logbook/v1/records/count?kind=event&category=object")
         .await;
     assert_eq!(count["count"], 1);
+    server.stop().await;
+}
+
+/// The `GET /logbook/v1/histogram` answer for `query`, with its status.
+async fn histogram(server: &TestServer, token: Option<&str>, query: &str) -> (u16, Value) {
+    let path = format!("/logbook/v1/histogram?{query}");
+    let request = match token {
+        Some(token) => reqwest::Client::new()
+            .get(server.url(&path))
+            .bearer_auth(token),
+        None => server.request(Method::GET, &path),
+    };
+    let response = request.send().await.expect("send");
+    let status = response.status().as_u16();
+    (status, response.json().await.expect("json"))
+}
+
+async fn histogram_counts_every_bucket_of_the_range(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    // Minute buckets from 2026-01-01T00:00:00Z (1767225600).
+    let t0 = 1_767_225_600i64;
+    server
+        .ingest(json!([
+            {"kind": "log", "ts": t0 + 5, "level": "INFO", "category": "image", "message": "pull ok"},
+            {"kind": "log", "ts": t0 + 59, "level": "ERROR", "category": "image", "message": "pull timeout"},
+            {"kind": "log", "ts": t0 + 60, "level": "INFO", "category": "network", "message": "up"},
+            {"kind": "event", "ts": t0 + 185, "category": "image", "message": "timeout again"},
+            {"kind": "log", "ts": t0 + 170, "level": "INFO", "domain_id": "acme", "message": "acme's"},
+            {"kind": "log", "ts": t0 + 400, "level": "INFO", "message": "after the range"},
+        ]))
+        .await;
+    let range = format!("since={t0}&until={}", t0 + 239);
+    let (status, all) = histogram(&server, None, &format!("{range}&interval=1m&by=level")).await;
+    assert_eq!(status, 200, "{all}");
+    assert_eq!(all["interval_seconds"], json!(60.0));
+    assert_eq!(all["by"], json!("level"));
+    assert_eq!(all["total"], json!(5));
+    assert_eq!(
+        all["buckets"],
+        json!([
+            {"ts": "2026-01-01T00:00:00.000000Z", "count": 2, "by": {"INFO": 1, "ERROR": 1}},
+            {"ts": "2026-01-01T00:01:00.000000Z", "count": 1, "by": {"INFO": 1}},
+            {"ts": "2026-01-01T00:02:00.000000Z", "count": 1, "by": {"INFO": 1}},
+            {"ts": "2026-01-01T00:03:00.000000Z", "count": 1, "by": {"": 1}},
+        ])
+    );
+
+    // Filters are the list's filters; without `by` there is no split.
+    let (_, filtered) = histogram(&server, None, &format!("{range}&interval=120&q=TIMEOUT")).await;
+    let counts: Vec<i64> = filtered["buckets"]
+        .as_array()
+        .expect("buckets")
+        .iter()
+        .map(|b| b["count"].as_i64().expect("count"))
+        .collect();
+    assert_eq!(counts, [1, 1]);
+    assert!(filtered["buckets"][0].get("by").is_none(), "{filtered}");
+
+    // A domain's user counts only its domain's records.
+    let acme = server
+        .user_with_token("acme-reader", Role::User, "acme")
+        .await;
+    let (_, scoped) = histogram(&server, Some(&acme), &format!("{range}&interval=4m")).await;
+    assert_eq!(scoped["total"], json!(1), "{scoped}");
+
+    // Without `since`, the last 24 hours, in about a hundred round buckets.
+    server
+        .ingest(json!({"kind": "log", "message": "now"}))
+        .await;
+    let (_, recent) = histogram(&server, None, "").await;
+    assert_eq!(recent["total"], json!(1), "{recent}");
+    assert_eq!(recent["interval_seconds"], json!(900.0));
+
+    for (query, field) in [
+        ("interval=0", "interval"),
+        ("interval=soon", "interval"),
+        ("by=message", "by"),
+        ("by=colour", "by"),
+        ("since=0&until=86400&interval=1s", "interval"),
+        ("since=200&until=100", "since"),
+        ("bucket=5", "bucket"),
+    ] {
+        let (status, body) = histogram(&server, None, query).await;
+        assert_eq!(status, 400, "{query}: {body}");
+        assert_eq!(body["field"], json!(field), "{query}: {body}");
+    }
     server.stop().await;
 }

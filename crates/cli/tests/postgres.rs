@@ -2,8 +2,8 @@
 //! share writes, sessions and tokens; changes through one node wake waiters on
 //! another; concurrent writers on two nodes never make a tailing reader skip a record.
 
-mod support;
-
+use crate::support::postgres::TestDatabase;
+use crate::support::process::Node;
 use logbook_core::ObjectRef;
 use logbook_store::postgres::PostgresStore;
 use logbook_store::{ObjectStore, ObjectUpdate, RecordStore, Store};
@@ -11,8 +11,6 @@ use reqwest::Client;
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
-use support::postgres::TestDatabase;
-use support::process::Node;
 
 fn spawn_node(database: &TestDatabase, token: &str) -> Node {
     Node::spawn(&["--database", &database.url], token)
@@ -78,7 +76,7 @@ async fn two_processes_on_one_database_behave_as_one_service() {
     // A session opened through A works on B; logging out through B ends it on A.
     let login = http
         .post(a.url("/logbook/v1/login"))
-        .json(&json!({"username": "admin", "password": support::ADMIN_PASSWORD}))
+        .json(&json!({"username": "admin", "password": crate::support::ADMIN_PASSWORD}))
         .send()
         .await
         .expect("login");

@@ -4,16 +4,14 @@
 //! PostgreSQL tests' lock exclusively (see support/postgres.rs), because it stops the
 //! server every other PostgreSQL test uses.
 
-mod support;
-
+use crate::support::postgres::{exclusive_lock, TestDatabase};
+use crate::support::process::Node;
 use reqwest::Client;
 use serde_json::{json, Value};
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use support::postgres::{exclusive_lock, TestDatabase};
-use support::process::Node;
 
 /// Restarts the local server: `LOGBOOK_TEST_PG_RESTART` if set (a shell command),
 /// else the Debian cluster tool, else the service manager.

@@ -5,6 +5,8 @@
 pub mod account;
 pub mod action;
 pub mod error;
+pub mod histogram;
+pub mod integrity;
 pub mod level;
 pub mod object;
 pub mod query;
@@ -15,6 +17,7 @@ pub mod time;
 pub use account::Role;
 pub use action::{Action, ActionState, NewAction};
 pub use error::{Error, FieldError};
+pub use histogram::Histogram;
 pub use level::Level;
 pub use object::{Object, ObjectRef};
 pub use query::{Condition, Cursor, Field, Order, Query, SortKey};

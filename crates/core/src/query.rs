@@ -110,6 +110,21 @@ impl Field {
         matches!(self, Field::Id | Field::Ts | Field::Kind | Field::Level)
     }
 
+    /// A stored value as clients read it: level and kind names instead of their codes.
+    /// The inverse of [`Field::parse_value`].
+    pub fn render_value(self, value: &Scalar) -> String {
+        match (self, value) {
+            (Field::Level, Scalar::Int(n)) => Level::from_number(*n)
+                .map(|l| l.name().to_string())
+                .unwrap_or_else(|| n.to_string()),
+            (Field::Kind, Scalar::Int(n)) => Kind::from_code(*n)
+                .map(|k| k.name().to_string())
+                .unwrap_or_else(|| n.to_string()),
+            (_, Scalar::Int(n)) => n.to_string(),
+            (_, Scalar::Text(t)) => t.clone(),
+        }
+    }
+
     /// Reads a client's text as a value of this field, e.g. `WARNING` -> 30 for levels.
     pub fn parse_value(self, text: &str) -> Result<Scalar, FieldError> {
         let name = self.name();
@@ -152,7 +167,7 @@ pub enum Scalar {
     Text(String),
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Comparison {
     Lt,
     Le,
@@ -160,7 +175,7 @@ pub enum Comparison {
     Ge,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Condition {
     /// The field equals one of the values (a one-element list is plain equality).
     In(Field, Vec<Scalar>),
@@ -168,11 +183,17 @@ pub enum Condition {
     Compare(Field, Comparison, Scalar),
     /// Case-insensitive substring.
     Contains(Field, String),
+    /// Case-sensitive substring (Loki's `|=`); an absent field contains nothing.
+    ContainsCaseSensitive(Field, String),
     StartsWith(Field, String),
     /// Any of the conditions holds (an empty list matches nothing).
     Any(Vec<Condition>),
     /// Every condition holds (an empty list matches everything).
     All(Vec<Condition>),
+    /// The condition does not hold. Conditions on an absent field never hold, so
+    /// their negation always does (`Not(Contains(message, "x"))` matches a record
+    /// without a message).
+    Not(Box<Condition>),
 }
 
 /// The direction records are returned in when no explicit sort is given.
@@ -347,12 +368,19 @@ impl Condition {
                 FieldRef::Text(text) => contains_ignoring_case(&text, needle),
                 FieldRef::Int(_) => false,
             }),
+            Condition::ContainsCaseSensitive(field, needle) => {
+                record.field(*field).is_some_and(|v| match v {
+                    FieldRef::Text(text) => text.contains(needle.as_str()),
+                    FieldRef::Int(n) => n.to_string().contains(needle.as_str()),
+                })
+            }
             Condition::StartsWith(field, prefix) => record.field(*field).is_some_and(|v| match v {
                 FieldRef::Text(text) => text.starts_with(prefix.as_str()),
                 FieldRef::Int(n) => n.to_string().starts_with(prefix.as_str()),
             }),
             Condition::Any(conditions) => conditions.iter().any(|c| c.matches_fields(record)),
             Condition::All(conditions) => conditions.iter().all(|c| c.matches_fields(record)),
+            Condition::Not(condition) => !condition.matches_fields(record),
         }
     }
 }
@@ -379,7 +407,7 @@ fn contains_ignoring_case(text: &str, needle: &str) -> bool {
     }
 }
 
-/// A field's value read in place.
+/// A field's value read in place, without copying it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FieldRef<'a> {
     Int(i64),
@@ -422,7 +450,8 @@ fn text_ref(value: &Option<String>) -> Option<FieldRef<'_>> {
     value.as_deref().map(|s| FieldRef::Text(Cow::Borrowed(s)))
 }
 
-fn field_ref(record: &Record, field: Field) -> Option<FieldRef<'_>> {
+/// A record's value of `field`, read in place (`None` when absent).
+pub fn field_ref(record: &Record, field: Field) -> Option<FieldRef<'_>> {
     let text = text_ref;
     match field {
         Field::Id => Some(FieldRef::Int(record.id)),
@@ -548,6 +577,27 @@ mod tests {
             None,
             "not a native parameter"
         );
+    }
+
+    #[test]
+    fn case_sensitive_substrings_and_negation() {
+        let r = record(Level::Error, "image", "Pull TIMEOUT");
+        let exact = |needle: &str| Condition::ContainsCaseSensitive(Field::Message, needle.into());
+        assert!(exact("TIMEOUT").matches(&r));
+        assert!(!exact("timeout").matches(&r));
+        assert!(Condition::Not(Box::new(exact("timeout"))).matches(&r));
+        assert!(!Condition::Not(Box::new(exact("Pull"))).matches(&r));
+        // An absent field satisfies no condition, so it satisfies every negation.
+        let mut silent = r.clone();
+        silent.message = None;
+        assert!(!exact("").matches(&silent));
+        assert!(Condition::Not(Box::new(exact("x"))).matches(&silent));
+        assert!(Condition::Not(Box::new(Condition::Compare(
+            Field::Message,
+            Comparison::Gt,
+            Scalar::Text(String::new())
+        )))
+        .matches(&silent));
     }
 
     #[test]

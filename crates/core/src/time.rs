@@ -145,12 +145,15 @@ mod tests {
     }
 }
 
-/// Parses a relative duration such as `90s`, `15m`, `2h`, `30d` or `1w`.
+/// Parses a relative duration such as `250ms`, `90s`, `15m`, `2h`, `30d` or `1w`.
 pub fn parse_duration(text: &str) -> Option<std::time::Duration> {
     let t = text.trim();
     let split = t.find(|c: char| !c.is_ascii_digit())?;
     let (number, unit) = t.split_at(split);
     let n: u64 = number.parse().ok()?;
+    if unit == "ms" {
+        return Some(std::time::Duration::from_millis(n));
+    }
     let seconds = match unit {
         "s" => 1,
         "m" => 60,
@@ -170,6 +173,7 @@ mod duration_tests {
     fn durations_parse_with_units_only() {
         assert_eq!(parse_duration("30d").map(|d| d.as_secs()), Some(2_592_000));
         assert_eq!(parse_duration("15m").map(|d| d.as_secs()), Some(900));
+        assert_eq!(parse_duration("250ms").map(|d| d.as_millis()), Some(250));
         assert_eq!(parse_duration("15"), None);
         assert_eq!(parse_duration("h"), None);
         assert_eq!(parse_duration("3y"), None);

@@ -1,19 +1,18 @@
 //! Reading request bodies with the configured size limit, so an oversize body is a
 //! clear 413 naming the limit rather than a dropped connection.
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorKind};
 use axum::body::{Body, Bytes};
-use axum::http::StatusCode;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 
 pub async fn read_limited(body: Body, limit: usize) -> Result<Bytes, ApiError> {
     match Limited::new(body, limit).collect().await {
         Ok(collected) => Ok(collected.to_bytes()),
-        Err(e) if e.is::<LengthLimitError>() => Err(ApiError::field(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "body",
+        Err(e) if e.is::<LengthLimitError>() => Err(ApiError::new(
+            ErrorKind::TooLarge,
             format!("is larger than the limit of {limit} bytes"),
-        )),
+        )
+        .at("body")),
         Err(e) => Err(ApiError::bad_request(
             "body",
             format!("could not be read: {e}"),

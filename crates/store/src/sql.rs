@@ -47,6 +47,40 @@ pub fn column(field: Field) -> &'static str {
     }
 }
 
+/// `ORDER BY ... [LIMIT ... OFFSET ...]` of a group query over the grouped
+/// columns `cols`, binding the limit and offset. PostgreSQL needs the placement of
+/// NULLs spelled out to sort as SQLite does (first ascending, last descending).
+pub fn group_order(b: &mut SqlBuilder, groups: &crate::GroupQuery, cols: &[&str]) -> String {
+    let explicit_nulls = b.style == Placeholders::Dollar;
+    let term = |expr: &str, descending: bool| match (descending, explicit_nulls) {
+        (false, false) => format!("{expr} ASC"),
+        (true, false) => format!("{expr} DESC"),
+        (false, true) => format!("{expr} ASC NULLS FIRST"),
+        (true, true) => format!("{expr} DESC NULLS LAST"),
+    };
+    let mut terms: Vec<String> = groups
+        .sort
+        .iter()
+        .filter_map(|s| match s.by {
+            crate::GroupBy::LastTs => Some(term("max(ts)", s.descending)),
+            crate::GroupBy::Key(i) => cols.get(i).map(|c| term(c, s.descending)),
+        })
+        .collect();
+    terms.extend(cols.iter().map(|c| term(c, false)));
+    let mut sql = format!("ORDER BY {}", terms.join(", "));
+    if groups.limit.is_some() || groups.offset > 0 {
+        // SQLite needs a LIMIT to take an OFFSET; -1 (all) is refused by PostgreSQL.
+        let limit = groups
+            .limit
+            .map_or(i64::MAX, |l| i64::try_from(l).unwrap_or(i64::MAX));
+        let offset = i64::try_from(groups.offset).unwrap_or(i64::MAX);
+        let limit = b.bind(Scalar::Int(limit));
+        let offset = b.bind(Scalar::Int(offset));
+        sql.push_str(&format!(" LIMIT {limit} OFFSET {offset}"));
+    }
+    sql
+}
+
 impl SqlBuilder {
     pub fn new(style: Placeholders) -> SqlBuilder {
         SqlBuilder {
@@ -118,6 +152,14 @@ impl SqlBuilder {
                     Placeholders::Dollar => format!("strpos(lower({col}), {p}) > 0"),
                 }
             }
+            Condition::ContainsCaseSensitive(field, needle) => {
+                let col = self.column_expr(prefix, *field);
+                let p = self.bind(Scalar::Text(needle.clone()));
+                match self.style {
+                    Placeholders::Question => format!("instr(CAST({col} AS TEXT), {p}) > 0"),
+                    Placeholders::Dollar => format!("strpos({col}::text, {p}) > 0"),
+                }
+            }
             Condition::StartsWith(field, prefix_text) => {
                 let col = self.column_expr(prefix, *field);
                 let n = prefix_text.chars().count();
@@ -138,6 +180,12 @@ impl SqlBuilder {
                 format!("({})", parts.join(" OR "))
             }
             Condition::All(conditions) => format!("({})", self.all(conditions, prefix)),
+            // A condition on an absent field is NULL in SQL and false in
+            // `Condition::matches`; coalescing first keeps `NOT` true for it, as there.
+            Condition::Not(condition) => {
+                let inner = self.condition(condition, prefix);
+                format!("NOT coalesce(({inner}), FALSE)")
+            }
         }
     }
 
@@ -202,6 +250,25 @@ mod tests {
             "r.\"level\" >= $1 AND r.\"category\" IN ($2, $3) AND strpos(lower(r.\"message\"), $4) > 0"
         );
         assert_eq!(b.params[3], Scalar::Text("time".into()));
+    }
+
+    #[test]
+    fn case_sensitive_substrings_and_negations_are_bound() {
+        let negated = Condition::Not(Box::new(Condition::ContainsCaseSensitive(
+            Field::Message,
+            "Err".into(),
+        )));
+        let mut b = SqlBuilder::new(Placeholders::Question);
+        assert_eq!(
+            b.condition(&negated, ""),
+            "NOT coalesce((instr(CAST(\"message\" AS TEXT), ?) > 0), FALSE)"
+        );
+        let mut b = SqlBuilder::new(Placeholders::Dollar);
+        assert_eq!(
+            b.condition(&negated, "r."),
+            "NOT coalesce((strpos(r.\"message\"::text, $1) > 0), FALSE)"
+        );
+        assert_eq!(b.params, [Scalar::Text("Err".into())]);
     }
 
     #[test]

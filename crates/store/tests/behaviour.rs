@@ -8,7 +8,7 @@ mod support;
 
 use logbook_core::query::{Comparison, Condition, Field, Scalar};
 use logbook_core::{Cursor, Kind, Level, NewRecord, ObjectRef, Query, Record, Timestamp};
-use logbook_store::{ObjectUpdate, ObjectWrite, Store};
+use logbook_store::{GroupQuery, ObjectUpdate, ObjectWrite, Store};
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use support::records::{self, log};
@@ -69,6 +69,15 @@ async fn all_records(store: &dyn Store) -> Vec<Record> {
         out.extend(page.records);
         query.after = Some(Cursor(last));
     }
+}
+
+/// The journal record a clear leaves, from how many it deleted.
+fn clear_record() -> logbook_store::ClearRecord {
+    Box::new(|n| {
+        let mut r = NewRecord::new(Kind::Journal);
+        r.message = Some(format!("cleared {n}"));
+        r
+    })
 }
 
 fn numbered(prefix: &str, n: usize) -> Vec<NewRecord> {
@@ -363,19 +372,44 @@ async fn delete_removes_exactly_the_matches_and_ids_are_never_reused(backend: Ba
     let mut narrowed = gone.clone();
     narrowed.limit = Some(1);
     narrowed.after = Some(Cursor(2));
-    assert_eq!(t.store.delete(&narrowed).await.expect("delete"), 10);
+    assert_eq!(
+        t.store
+            .delete_recorded(&narrowed, clear_record())
+            .await
+            .expect("delete"),
+        10
+    );
     let after = all_records(t.store.as_ref()).await;
+    let (journal, after) = after.split_last().expect("the clear's journal record");
+    assert_eq!(
+        journal.message.as_deref(),
+        Some("cleared 10"),
+        "one transaction with the delete"
+    );
+    assert_eq!(journal.id, 31);
     let expected: Vec<Record> = before.into_iter().filter(|r| !gone.matches(r)).collect();
     assert_eq!(after, expected, "only the matches went");
     assert_eq!(t.store.get(1).await.expect("get"), None);
     assert_eq!(t.store.count(&gone).await.expect("count"), 0);
-    assert_eq!(t.store.delete(&gone).await.expect("again"), 0);
+    assert_eq!(
+        t.store
+            .delete_recorded(&gone, clear_record())
+            .await
+            .expect("again"),
+        0
+    );
     // Deleting the newest does not make their ids available again.
-    let newest = Query::newest_first().with(records::id_is(Comparison::Ge, 29));
-    assert_eq!(t.store.delete(&newest).await.expect("delete"), 2);
+    let newest = Query::newest_first().with(records::id_is(Comparison::Ge, 31));
+    assert_eq!(
+        t.store
+            .delete_recorded(&newest, clear_record())
+            .await
+            .expect("delete"),
+        2
+    );
     let next = t.store.append(numbered("next", 1)).await.expect("append");
-    assert_eq!(next.first_id, Some(31));
-    assert_eq!(t.store.high_water().await.expect("hw"), 31);
+    assert_eq!(next.first_id, Some(34));
+    assert_eq!(t.store.high_water().await.expect("hw"), 34);
     t.close().await;
 }
 
@@ -409,13 +443,17 @@ async fn group_counts_per_key_in_key_order_with_the_latest_ts(backend: Backend) 
             vec![Field::Kind],
         ),
     ] {
-        let groups = t.store.group(&query, &fields).await.expect("group");
+        let groups = t
+            .store
+            .group(&query, &GroupQuery::by(&fields))
+            .await
+            .expect("group");
         assert_eq!(groups, records::groups(&all, &query, &fields), "{fields:?}");
     }
     let none = Query::newest_first().with(Condition::Any(Vec::new()));
     assert!(t
         .store
-        .group(&none, &[Field::Category])
+        .group(&none, &GroupQuery::by(&[Field::Category]))
         .await
         .expect("group")
         .is_empty());

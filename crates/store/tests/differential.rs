@@ -10,7 +10,7 @@
 mod support;
 
 use logbook_core::{Cursor, Query, Record, Timestamp};
-use logbook_store::Store;
+use logbook_store::{GroupQuery, Store};
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use support::generate::{case, Case};
 use support::records;
@@ -87,10 +87,23 @@ async fn run_case(t: &TestStore, case: &Case) -> Result<(), TestCaseError> {
         check(count == expected, || {
             format!("count {query:?}: got {count}, want {expected}")
         })?;
-        let groups = store.group(query, fields).await.map_err(fail)?;
+        let groups = store
+            .group(query, &GroupQuery::by(fields))
+            .await
+            .map_err(fail)?;
         let expected = records::groups(&all, query, fields);
         check(groups == expected, || {
             format!("group {fields:?} of {query:?}\n got {groups:?}\nwant {expected:?}")
+        })?;
+        let counted = store.count_groups(query, fields).await.map_err(fail)?;
+        check(counted == expected.len() as u64, || {
+            format!("count_groups {fields:?} of {query:?}: got {counted}")
+        })?;
+        let histogram = records::histogram_for(fields, query);
+        let buckets = store.histogram(query, &histogram).await.map_err(fail)?;
+        let expected = histogram.count(all.iter().filter(|r| query.matches(r)));
+        check(buckets == expected, || {
+            format!("histogram {histogram:?} of {query:?}\n got {buckets:?}\nwant {expected:?}")
         })?;
         let exported = export(store, query).await?;
         let expected = records::export(&all, query, i64::MAX);
@@ -102,12 +115,23 @@ async fn run_case(t: &TestStore, case: &Case) -> Result<(), TestCaseError> {
             )
         })?;
     }
-    let deleted = store.delete(&case.delete).await.map_err(fail)?;
+    let journal = |n: u64| {
+        let mut r = logbook_core::NewRecord::new(logbook_core::Kind::Journal);
+        r.ts = Some(Timestamp(1_700_000_000_000_000));
+        r.message = Some(format!("cleared {n}"));
+        r
+    };
+    let deleted = store
+        .delete_recorded(&case.delete, Box::new(journal))
+        .await
+        .map_err(fail)?;
     let expected = all.iter().filter(|r| case.delete.matches(r)).count() as u64;
     check(deleted == expected, || {
         format!("delete {:?}: got {deleted}, want {expected}", case.delete)
     })?;
+    let next = store.high_water().await.map_err(fail)?;
     all.retain(|r| !case.delete.matches(r));
+    all.push(journal(deleted).into_record(next, now));
     let remaining = every_page(store, &Query::oldest_first()).await?;
     check(remaining == all, || {
         format!(

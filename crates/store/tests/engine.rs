@@ -111,10 +111,17 @@ fn run(
         check(count == expected, || {
             format!("count {query:?}: got {count}, want {expected}")
         })?;
-        let groups = engine::group(&segments, query, fields).map_err(fail)?;
+        let groups = engine::group(&segments, query, &logbook_store::GroupQuery::by(fields))
+            .map_err(fail)?;
         let expected = records::groups(&all, query, fields);
         check(groups == expected, || {
             format!("group {fields:?} of {query:?}\n got {groups:?}\nwant {expected:?}")
+        })?;
+        let histogram = records::histogram_for(fields, query);
+        let buckets = engine::histogram(&segments, query, &histogram).map_err(fail)?;
+        let expected = histogram.count(all.iter().filter(|r| query.matches(r)));
+        check(buckets == expected, || {
+            format!("histogram {histogram:?} of {query:?}\n got {buckets:?}\nwant {expected:?}")
         })?;
         let high_water = next - 3;
         let mut exported = Vec::new();

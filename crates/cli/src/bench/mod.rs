@@ -346,9 +346,11 @@ async fn queries(
     workload: &Workload,
     records: u64,
 ) -> anyhow::Result<()> {
-    // A window in the middle of the store.
+    // A window in the middle of the store, and the day up to the newest record.
     let window_start = workload.ts_of(records / 2);
     let window_end = logbook_core::Timestamp(window_start.micros() + 5 * 60 * 1_000_000);
+    let day_end = workload.ts_of(records);
+    let day_start = logbook_core::Timestamp(day_end.micros() - 24 * 3_600_000_000);
     let cases = [
         ("latest 20", "/logbook/v1/records?limit=20".to_string()),
         (
@@ -377,6 +379,14 @@ async fn queries(
                 "/logbook/v1/records/count?category=network&since={}&until={}",
                 window_start.epoch_seconds_f64(),
                 window_end.epoch_seconds_f64()
+            ),
+        ),
+        (
+            "histogram, 24 hours in 100 buckets",
+            format!(
+                "/logbook/v1/histogram?since={}&until={}&interval=864s",
+                day_start.epoch_seconds_f64(),
+                day_end.epoch_seconds_f64()
             ),
         ),
     ];

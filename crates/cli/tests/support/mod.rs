@@ -1,7 +1,6 @@
 //! The test harness: a real Logbook node on an ephemeral port, spoken to over HTTP
 //! exactly as a client would. Each test gets its own store (a temporary data
 //! directory, or its own PostgreSQL schema), so tests run in parallel safely.
-#![allow(dead_code)] // each test binary uses a different part of the harness
 
 pub mod postgres;
 pub mod process;
@@ -59,6 +58,9 @@ pub struct TestServer {
     pub token: String,
     pub http: reqwest::Client,
     pub store: Arc<dyn Store>,
+    /// The node's state, for tests that wait on an observable signal (a waiter
+    /// registered, a subscription open) instead of sleeping.
+    pub state: AppState,
     stop: watch::Sender<bool>,
     task: tokio::task::JoinHandle<()>,
     _dir: Option<tempfile::TempDir>,
@@ -105,7 +107,8 @@ impl TestServer {
         dir: Option<tempfile::TempDir>,
     ) -> TestServer {
         let (stop, stopped) = watch::channel(false);
-        let app = router(AppState::new(Arc::clone(&store), config, stopped));
+        let state = AppState::new(Arc::clone(&store), config, stopped);
+        let app = router(state.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
@@ -127,6 +130,7 @@ impl TestServer {
             token,
             http: reqwest::Client::new(),
             store,
+            state,
             stop,
             task,
             _dir: dir,
@@ -204,11 +208,24 @@ impl TestServer {
         token
     }
 
+    /// Resolves once at least `n` object waiters are subscribed on this node.
+    pub async fn object_waiters(&self, n: usize) {
+        let mut waiters = self.state.object_watch.waiters();
+        tokio::time::timeout(
+            std::time::Duration::from_secs(30),
+            waiters.wait_for(|w| *w >= n),
+        )
+        .await
+        .expect("waiters subscribe within 30 s")
+        .expect("the node is running");
+    }
+
     pub async fn stop(self) {
         let _ = self.stop.send(true);
         let _ = self.task.await;
         if let Some(database) = self.database {
             drop(self.store);
+            drop(self.state);
             database.drop().await;
         }
     }

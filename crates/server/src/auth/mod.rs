@@ -13,7 +13,7 @@ pub mod sessions;
 pub mod tokens;
 
 use crate::error::ApiError;
-use crate::AppState;
+use crate::state::AppState;
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
 use logbook_core::{Query, Role, Timestamp};
@@ -99,11 +99,7 @@ impl Principal {
             None => Ok(self.domain.clone()),
             Some(d) if d == self.domain => Ok(self.domain.clone()),
             Some(d) if self.role.is_admin() || self.any_domain => Ok(d.to_string()),
-            Some(_) => Err(ApiError::field(
-                axum::http::StatusCode::FORBIDDEN,
-                field,
-                "may only name your own domain",
-            )),
+            Some(_) => Err(ApiError::forbidden("may only name your own domain").at(field)),
         }
     }
 }

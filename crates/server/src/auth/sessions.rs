@@ -5,7 +5,7 @@ use super::audit::{self, actions, SecurityEvent};
 use super::credentials::SESSION_COOKIE;
 use super::secrets;
 use crate::error::ApiError;
-use crate::AppState;
+use crate::state::AppState;
 use logbook_core::Timestamp;
 use logbook_store::User;
 use std::net::IpAddr;

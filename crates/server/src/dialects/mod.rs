@@ -6,7 +6,7 @@ mod journal;
 mod qnap;
 pub mod waldur;
 
-use crate::AppState;
+use crate::state::AppState;
 use axum::Router;
 
 pub fn router() -> Router<AppState> {

@@ -3,7 +3,7 @@
 use crate::auth::{sessions, ClientAddr, Credential, Principal};
 use crate::body::read_limited;
 use crate::error::ApiError;
-use crate::AppState;
+use crate::state::AppState;
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{header, HeaderMap};

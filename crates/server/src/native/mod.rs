@@ -4,11 +4,13 @@ pub mod accounts;
 pub mod actions;
 pub mod export;
 pub mod filters;
+mod histogram;
 mod login;
 pub mod objects;
 mod records;
+mod stream;
 
-use crate::AppState;
+use crate::state::AppState;
 use axum::routing::{delete, get, patch, post, put};
 use axum::Router;
 
@@ -21,7 +23,8 @@ pub fn router() -> Router<AppState> {
         .route("/logbook/v1/records/count", get(records::count))
         .route("/logbook/v1/records/{id}", get(records::get_one))
         .route("/logbook/v1/export", get(export::export))
-        .route("/logbook/v1/stream", get(crate::stream::stream))
+        .route("/logbook/v1/histogram", get(histogram::histogram))
+        .route("/logbook/v1/stream", get(stream::stream))
         .route(
             "/logbook/v1/objects/{object_type}/{object_id}",
             put(objects::put).get(objects::get_one),

@@ -9,9 +9,11 @@
 
 use super::format::{self, Layout, Page, COLUMNS, DATA, IDS, KIND, LEVEL, TEXT, TS};
 use super::segment::Segment;
-use crate::{Group, Result};
+use crate::{Group, GroupBy, GroupQuery, Result};
+use logbook_core::histogram::Bucket;
 use logbook_core::query::{field_value, Comparison, Condition, Field, FieldRef, Fields, Scalar};
 use logbook_core::record::TEXT_FIELD_NAMES;
+use logbook_core::Histogram;
 use logbook_core::{Order, Query, Record};
 use std::borrow::Cow;
 use std::cmp::Ordering;
@@ -40,8 +42,10 @@ fn columns_of(conditions: &[Condition], out: &mut Vec<usize>) {
             | Condition::NotIn(f, _)
             | Condition::Compare(f, _, _)
             | Condition::Contains(f, _)
+            | Condition::ContainsCaseSensitive(f, _)
             | Condition::StartsWith(f, _) => out.push(column_of(*f)),
             Condition::Any(cs) | Condition::All(cs) => columns_of(cs, out),
+            Condition::Not(c) => columns_of(std::slice::from_ref(&**c), out),
         }
     }
 }
@@ -291,9 +295,48 @@ pub fn count(segments: &[Segment], query: &Query) -> Result<u64> {
     Ok(total)
 }
 
-/// Matching records per distinct value of `fields`, in key order (absent first);
-/// the cursor does not apply.
-pub fn group(segments: &[Segment], query: &Query, fields: &[Field]) -> Result<Vec<Group>> {
+/// Matching records per distinct value of the group fields, ordered and paged as
+/// `groups` says (ties, and no order, go by the key ascending, absent first); the
+/// cursor does not apply.
+pub fn group(segments: &[Segment], query: &Query, groups: &GroupQuery) -> Result<Vec<Group>> {
+    let mut all = all_groups(segments, query, &groups.fields)?;
+    all.sort_by(|(a_key, a), (b_key, b)| {
+        for sort in &groups.sort {
+            let ordering = match sort.by {
+                GroupBy::LastTs => a.last_ts.cmp(&b.last_ts),
+                GroupBy::Key(i) => a_key.get(i).cmp(&b_key.get(i)),
+            };
+            let ordering = if sort.descending {
+                ordering.reverse()
+            } else {
+                ordering
+            };
+            if ordering != Ordering::Equal {
+                return ordering;
+            }
+        }
+        a_key.cmp(b_key)
+    });
+    let limit = groups.limit.map_or(usize::MAX, |l| l as usize);
+    Ok(all
+        .into_iter()
+        .skip(groups.offset as usize)
+        .take(limit)
+        .map(|(_, g)| g)
+        .collect())
+}
+
+/// How many groups [`group`] has in all.
+pub fn count_groups(segments: &[Segment], query: &Query, fields: &[Field]) -> Result<u64> {
+    Ok(all_groups(segments, query, fields)?.len() as u64)
+}
+
+/// Every group of `fields` in key order, with the key as values.
+fn all_groups(
+    segments: &[Segment],
+    query: &Query,
+    fields: &[Field],
+) -> Result<Vec<(Vec<Option<Scalar>>, Group)>> {
     let mut groups: BTreeMap<Vec<Option<Scalar>>, (u64, i64)> = BTreeMap::new();
     scan(segments, &query.conditions, Order::OldestFirst, |record| {
         let key = fields.iter().map(|f| field_value(&record, *f)).collect();
@@ -304,19 +347,86 @@ pub fn group(segments: &[Segment], query: &Query, fields: &[Field]) -> Result<Ve
     })?;
     Ok(groups
         .into_iter()
-        .map(|(key, (count, last_ts))| Group {
-            key: key
-                .into_iter()
+        .map(|(key, (count, last_ts))| {
+            let text = key
+                .iter()
                 .map(|v| {
-                    v.map(|v| match v {
+                    v.as_ref().map(|v| match v {
                         Scalar::Int(n) => n.to_string(),
-                        Scalar::Text(t) => t,
+                        Scalar::Text(t) => t.clone(),
                     })
                 })
-                .collect(),
-            count,
-            last_ts: logbook_core::Timestamp(last_ts),
+                .collect();
+            (
+                key,
+                Group {
+                    key: text,
+                    count,
+                    last_ts: logbook_core::Timestamp(last_ts),
+                },
+            )
         })
+        .collect())
+}
+
+/// The non-empty buckets of matching records, as `Histogram::count` defines them
+/// (the cursor does not apply). A segment whose `ts` range lies in one bucket is
+/// counted from its summary when the conditions and the split allow; the others are
+/// read row by row.
+pub fn histogram(
+    segments: &[Segment],
+    query: &Query,
+    histogram: &Histogram,
+) -> Result<Vec<Bucket>> {
+    let conditions = &query.conditions;
+    let mut counts: BTreeMap<(logbook_core::Timestamp, Option<Scalar>), u64> = BTreeMap::new();
+    let summary_split = match histogram.by() {
+        None => true,
+        Some(f) => matches!(f, Field::Kind | Field::Level | Field::Category),
+    };
+    let mut rest = Vec::new();
+    for segment in segments {
+        if !conditions.iter().all(|c| segment.summary.may_match(c)) {
+            continue;
+        }
+        let s = &segment.summary;
+        let start = histogram.bucket_start(logbook_core::Timestamp(s.ts_min));
+        let one_bucket =
+            !s.opaque && start == histogram.bucket_start(logbook_core::Timestamp(s.ts_max));
+        let remaining: Vec<Condition> = conditions
+            .iter()
+            .filter(|c| !holds_for_whole(segment, c))
+            .cloned()
+            .collect();
+        let counted = match (one_bucket && summary_split, &remaining) {
+            (true, remaining) => s.count_by(remaining, |r| histogram.key_of(r)),
+            _ => None,
+        };
+        match counted {
+            Some(by_key) => {
+                for (key, n) in by_key {
+                    *counts.entry((start, key)).or_default() += n;
+                }
+            }
+            None => rest.push((segment.clone(), remaining)),
+        }
+    }
+    for (segment, remaining) in rest {
+        scan(
+            std::slice::from_ref(&segment),
+            &remaining,
+            Order::OldestFirst,
+            |record| {
+                *counts
+                    .entry((histogram.bucket_start(record.ts), histogram.key_of(&record)))
+                    .or_default() += 1;
+                true
+            },
+        )?;
+    }
+    Ok(counts
+        .into_iter()
+        .map(|((start, key), count)| Bucket { start, key, count })
         .collect())
 }
 

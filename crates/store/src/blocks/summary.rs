@@ -138,6 +138,20 @@ impl<'a> SummaryBuilder<'a> {
     }
 }
 
+/// Whether a condition reads only kind, level and category (what counts keep).
+fn countable(c: &Condition) -> bool {
+    match c {
+        Condition::In(f, _)
+        | Condition::NotIn(f, _)
+        | Condition::Compare(f, _, _)
+        | Condition::Contains(f, _)
+        | Condition::ContainsCaseSensitive(f, _)
+        | Condition::StartsWith(f, _) => matches!(f, Field::Kind | Field::Level | Field::Category),
+        Condition::Any(cs) | Condition::All(cs) => cs.iter().all(countable),
+        Condition::Not(c) => countable(c),
+    }
+}
+
 /// A record with only `field` set to `value`: evaluating a condition on one field
 /// against it is evaluating it on every record with that value, through the one
 /// definition (`Condition::matches`).
@@ -184,7 +198,11 @@ impl Summary {
         match condition {
             Condition::Any(cs) => cs.iter().any(|c| self.may_match(c)),
             Condition::All(cs) => cs.iter().all(|c| self.may_match(c)),
-            Condition::Contains(Field::Message, needle) => {
+            // A negation may match wherever its condition does not match every record.
+            Condition::Not(_) => true,
+            // A case-sensitive match is also a case-insensitive one.
+            Condition::Contains(Field::Message, needle)
+            | Condition::ContainsCaseSensitive(Field::Message, needle) => {
                 match (&self.trigrams, needle_trigrams(needle)) {
                     (Some(bloom), Some(trigrams)) => trigrams.iter().all(|t| bloom.may_contain(*t)),
                     (None, _) => false, // no message in the block
@@ -213,6 +231,7 @@ impl Summary {
             | Condition::NotIn(field, _)
             | Condition::Compare(field, _, _)
             | Condition::Contains(field, _)
+            | Condition::ContainsCaseSensitive(field, _)
             | Condition::StartsWith(field, _) => self.field_may_match(*field, condition),
         }
     }
@@ -257,31 +276,31 @@ impl Summary {
     /// The rows of the block matching every condition, when the summary alone can
     /// tell (conditions on kind, level and category only); `None` otherwise.
     pub fn count(&self, conditions: &[Condition]) -> Option<u64> {
+        Some(
+            self.count_by(conditions, |_| ())?
+                .into_iter()
+                .map(|(_, n)| n)
+                .sum(),
+        )
+    }
+
+    /// As [`Summary::count`], per value of `key` (a function of kind, level and
+    /// category only), in no particular order.
+    pub fn count_by<K: PartialEq>(
+        &self,
+        conditions: &[Condition],
+        key: impl Fn(&Record) -> K,
+    ) -> Option<Vec<(K, u64)>> {
         if self.counts.is_empty() || self.opaque {
             return None;
         }
         let Some(Values::Listed { values, .. }) = self.fields.get(CATEGORY) else {
             return None;
         };
-        let countable = |c: &Condition| -> bool {
-            fn on(c: &Condition) -> bool {
-                match c {
-                    Condition::In(f, _)
-                    | Condition::NotIn(f, _)
-                    | Condition::Compare(f, _, _)
-                    | Condition::Contains(f, _)
-                    | Condition::StartsWith(f, _) => {
-                        matches!(f, Field::Kind | Field::Level | Field::Category)
-                    }
-                    Condition::Any(cs) | Condition::All(cs) => cs.iter().all(on),
-                }
-            }
-            on(c)
-        };
         if !conditions.iter().all(countable) {
             return None;
         }
-        let mut total = 0;
+        let mut out: Vec<(K, u64)> = Vec::new();
         for &(kind, level, category, n) in &self.counts {
             let mut new = NewRecord::new(Kind::from_code(i64::from(kind))?);
             new.level = Level::from_number(i64::from(level));
@@ -291,10 +310,14 @@ impl Summary {
             };
             let record = new.into_record(0, Timestamp(0));
             if conditions.iter().all(|c| c.matches(&record)) {
-                total += n;
+                let k = key(&record);
+                match out.iter_mut().find(|(existing, _)| *existing == k) {
+                    Some((_, total)) => *total += n,
+                    None => out.push((k, n)),
+                }
             }
         }
-        Some(total)
+        Some(out)
     }
 
     pub fn write(&self, out: &mut Vec<u8>) {

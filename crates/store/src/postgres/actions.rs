@@ -145,6 +145,24 @@ impl ActionStore for PostgresStore {
             .await?;
         rows.iter().map(read_line).collect()
     }
+
+    async fn action_logs_after(
+        &self,
+        uuid: &str,
+        seq: i64,
+        limit: u64,
+    ) -> Result<Vec<ActionLogLine>> {
+        let client = self.pool.get().await?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = client
+            .query(
+                "SELECT seq, ts, line FROM action_logs WHERE uuid = $1 AND seq > $2 \
+                 ORDER BY seq LIMIT $3",
+                &[&uuid, &seq, &limit],
+            )
+            .await?;
+        rows.iter().map(read_line).collect()
+    }
 }
 
 /// Inserts a new action inside `tx`.

@@ -108,6 +108,32 @@ impl ObjectStore for PostgresStore {
         Ok(removed)
     }
 
+    async fn descendants(&self, key: &ObjectRef, limit: u64) -> Result<Vec<ObjectRef>> {
+        let client = self.pool.get().await?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = client
+            .query(
+                "WITH RECURSIVE down(t, i, depth) AS (
+                   SELECT $1::text COLLATE \"C\", $2::text COLLATE \"C\", 0
+                   UNION
+                   SELECT o.object_type, o.object_id, down.depth + 1 FROM objects o
+                     JOIN down ON o.parent_type = down.t AND o.parent_id = down.i
+                     WHERE down.depth < 32)
+                 SELECT DISTINCT t, i FROM down WHERE NOT (t = $1 AND i = $2)
+                 ORDER BY t, i LIMIT $3",
+                &[&key.object_type, &key.object_id, &limit],
+            )
+            .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(ObjectRef::new(
+                    row.try_get::<_, String>(0)?,
+                    row.try_get::<_, String>(1)?,
+                ))
+            })
+            .collect()
+    }
+
     async fn related_objects(&self, key: &ObjectRef) -> Result<Vec<Object>> {
         let client = self.pool.get().await?;
         // Ancestors walk up the parent links; descendants walk down. Depth is bounded

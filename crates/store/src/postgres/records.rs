@@ -5,12 +5,13 @@
 use super::{params_of, refs, PostgresStore};
 use crate::blocks::engine as plan;
 use crate::sql::{Placeholders, SqlBuilder};
-use crate::{Appended, Group, Page, RecordStore, Result, StoreError};
+use crate::{Appended, ClearRecord, Group, GroupQuery, Page, RecordStore, Result, StoreError};
 use async_trait::async_trait;
 use deadpool_postgres::{GenericClient, Pool};
 use futures_util::stream::BoxStream;
+use logbook_core::histogram::Bucket;
 use logbook_core::query::{Comparison, Condition, Field, Scalar};
-use logbook_core::{Kind, Level, NewRecord, Order, Query, Record, Timestamp};
+use logbook_core::{Histogram, Kind, Level, NewRecord, Order, Query, Record, Timestamp};
 use tokio_postgres::IsolationLevel;
 use tokio_stream::wrappers::ReceiverStream;
 
@@ -114,50 +115,109 @@ impl RecordStore for PostgresStore {
         Box::pin(ReceiverStream::new(receiver))
     }
 
-    async fn delete(&self, query: &Query) -> Result<u64> {
+    async fn delete_recorded(&self, query: &Query, journal: ClearRecord) -> Result<u64> {
         let mut b = SqlBuilder::new(Placeholders::Dollar);
         let filter = filter(&mut b, &query.conditions);
-        let client = self.pool.get().await?;
+        let mut client = self.pool.get().await?;
         let params = params_of(&b.params);
-        let deleted = client
+        let tx = client.transaction().await?;
+        let deleted = tx
             .execute(
                 &format!("DELETE FROM records WHERE {filter}"),
                 &refs(&params),
             )
             .await?;
+        let (previous, stored) =
+            super::writer::append_locked(&tx, &self.target, vec![journal(deleted)]).await?;
+        tx.commit().await?;
+        // Give the connection back first: announcing may need one to catch up.
+        drop(client);
+        self.publisher.committed(previous, stored).await;
         Ok(deleted)
     }
 
-    async fn group(&self, query: &Query, fields: &[Field]) -> Result<Vec<Group>> {
+    async fn group(&self, query: &Query, groups: &GroupQuery) -> Result<Vec<Group>> {
         let mut b = SqlBuilder::new(Placeholders::Dollar);
         let filter = filter(&mut b, &query.conditions);
-        let cols: Vec<&str> = fields.iter().map(|f| crate::sql::column(*f)).collect();
+        let cols: Vec<&str> = groups
+            .fields
+            .iter()
+            .map(|f| crate::sql::column(*f))
+            .collect();
         let keys: Vec<String> = cols.iter().map(|c| format!("{c}::text")).collect();
-        // NULLs first and bytewise text order, as the embedded store sorts.
-        let order: Vec<String> = cols.iter().map(|c| format!("{c} NULLS FIRST")).collect();
+        let order = crate::sql::group_order(&mut b, groups, &cols);
         let sql = format!(
-            "SELECT {}, count(*), max(ts) FROM records WHERE {filter} GROUP BY {} ORDER BY {}",
+            "SELECT {}, count(*), max(ts) FROM records WHERE {filter} GROUP BY {} {order}",
             keys.join(", "),
             cols.join(", "),
-            order.join(", ")
         );
         let client = self.pool.get().await?;
         let params = params_of(&b.params);
         let rows = client.query(&sql, &refs(&params)).await?;
-        let n = fields.len();
-        let mut groups = Vec::with_capacity(rows.len());
+        let n = groups.fields.len();
+        let mut found = Vec::with_capacity(rows.len());
         for row in rows {
             let mut key = Vec::with_capacity(n);
             for i in 0..n {
                 key.push(row.try_get::<_, Option<String>>(i)?);
             }
-            groups.push(Group {
+            found.push(Group {
                 key,
                 count: row.try_get::<_, i64>(n)?.max(0) as u64,
                 last_ts: Timestamp(row.try_get::<_, Option<i64>>(n + 1)?.unwrap_or(0)),
             });
         }
-        Ok(groups)
+        Ok(found)
+    }
+
+    async fn count_groups(&self, query: &Query, fields: &[Field]) -> Result<u64> {
+        let mut b = SqlBuilder::new(Placeholders::Dollar);
+        let filter = filter(&mut b, &query.conditions);
+        let cols: Vec<&str> = fields.iter().map(|f| crate::sql::column(*f)).collect();
+        let sql = format!(
+            "SELECT count(*) FROM (SELECT 1 FROM records WHERE {filter} GROUP BY {}) AS g",
+            cols.join(", ")
+        );
+        let client = self.pool.get().await?;
+        let params = params_of(&b.params);
+        let n: i64 = client.query_one(&sql, &refs(&params)).await?.get(0);
+        Ok(n.max(0) as u64)
+    }
+
+    async fn histogram(&self, query: &Query, histogram: &Histogram) -> Result<Vec<Bucket>> {
+        let mut b = SqlBuilder::new(Placeholders::Dollar);
+        let filter = filter(&mut b, &query.conditions);
+        let interval = histogram.interval_micros();
+        let (key, group, order) = match histogram.by().map(crate::sql::column) {
+            Some(column) => (
+                column,
+                format!(", {column}"),
+                format!(", {column} NULLS FIRST"),
+            ),
+            None => ("NULL::text", String::new(), String::new()),
+        };
+        // NULLs first and bytewise text order, as the embedded store sorts.
+        let sql = format!(
+            "SELECT ts - ts % {interval} AS bucket, {key}, count(*) FROM records \
+             WHERE {filter} GROUP BY 1{group} ORDER BY 1{order}"
+        );
+        let client = self.pool.get().await?;
+        let params = params_of(&b.params);
+        let rows = client.query(&sql, &refs(&params)).await?;
+        let integer_key = histogram.by().is_some_and(Field::is_integer);
+        let mut buckets = Vec::with_capacity(rows.len());
+        for row in rows {
+            let key = match integer_key {
+                true => row.try_get::<_, Option<i64>>(1)?.map(Scalar::Int),
+                false => row.try_get::<_, Option<String>>(1)?.map(Scalar::Text),
+            };
+            buckets.push(Bucket {
+                start: Timestamp(row.try_get(0)?),
+                key,
+                count: row.try_get::<_, i64>(2)?.max(0) as u64,
+            });
+        }
+        Ok(buckets)
     }
 
     async fn size_on_disk(&self, kind: Kind) -> Result<u64> {
@@ -206,12 +266,25 @@ fn filter_with(b: &mut SqlBuilder, conditions: &[Condition], search_index: bool)
     }
     let mut parts = Vec::with_capacity(conditions.len() + 1);
     let mut rest = conditions.to_vec();
-    let searched = conditions.iter().position(
-        |c| matches!(c, Condition::Contains(Field::Message, needle) if needle.chars().count() >= 3),
-    );
+    let searched = conditions.iter().position(|c| {
+        matches!(c, Condition::Contains(Field::Message, needle)
+            | Condition::ContainsCaseSensitive(Field::Message, needle)
+            if needle.chars().count() >= 3)
+    });
     if let Some(position) = searched {
-        if let Condition::Contains(_, needle) = rest.remove(position) {
-            let pattern = format!("%{}%", escape_like(&needle.to_lowercase()));
+        let pattern = match &rest[position] {
+            // The case-sensitive condition stays in the filter and decides among the
+            // LIKE's superset. `lower` folds only ASCII in the "C" collation of the
+            // column, so only ASCII is folded in the pattern, or it would miss.
+            Condition::ContainsCaseSensitive(_, needle) => Some(needle.to_ascii_lowercase()),
+            // The case-insensitive condition is the LIKE itself.
+            _ => match rest.remove(position) {
+                Condition::Contains(_, needle) => Some(needle.to_lowercase()),
+                _ => None,
+            },
+        };
+        if let Some(pattern) = pattern {
+            let pattern = format!("%{}%", escape_like(&pattern));
             let p = b.bind(Scalar::Text(pattern));
             parts.push(format!("lower(message) LIKE {p}"));
         }

@@ -128,6 +128,32 @@ impl ActionStore for SqliteStore {
             })
             .await
     }
+
+    async fn action_logs_after(
+        &self,
+        uuid: &str,
+        seq: i64,
+        limit: u64,
+    ) -> Result<Vec<ActionLogLine>> {
+        let uuid = uuid.to_string();
+        self.readers
+            .read(move |conn| {
+                let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+                let mut stmt = conn.prepare_cached(
+                    "SELECT seq, ts, line FROM action_logs WHERE uuid = ?1 AND seq > ?2 \
+                     ORDER BY seq LIMIT ?3",
+                )?;
+                let rows = stmt.query_map(rusqlite::params![uuid, seq, limit], |r| {
+                    Ok(ActionLogLine {
+                        seq: r.get(0)?,
+                        ts: Timestamp(r.get(1)?),
+                        line: r.get(2)?,
+                    })
+                })?;
+                Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+            })
+            .await
+    }
 }
 
 /// Inserts a new action (its uuid chosen here) inside a writer batch.

@@ -81,6 +81,13 @@ impl ObjectStore for SqliteStore {
             .await
     }
 
+    async fn descendants(&self, key: &ObjectRef, limit: u64) -> Result<Vec<ObjectRef>> {
+        let key = key.clone();
+        self.readers
+            .read(move |conn| descendants(conn, &key, limit))
+            .await
+    }
+
     async fn related_objects(&self, key: &ObjectRef) -> Result<Vec<Object>> {
         let key = key.clone();
         self.readers
@@ -115,6 +122,31 @@ impl ObjectStore for SqliteStore {
             })
             .await
     }
+}
+
+/// The keys below `key`, as [`crate::ObjectStore::descendants`] describes.
+fn descendants(conn: &Connection, key: &ObjectRef, limit: u64) -> Result<Vec<ObjectRef>> {
+    let mut stmt = conn.prepare_cached(
+        "WITH RECURSIVE down(t, i, depth) AS (
+           SELECT ?1, ?2, 0
+           UNION
+           SELECT o.object_type, o.object_id, down.depth + 1 FROM objects o
+             JOIN down ON o.parent_type = down.t AND o.parent_id = down.i
+             WHERE down.depth < 32)
+         SELECT DISTINCT t, i FROM down WHERE NOT (t = ?1 AND i = ?2)
+         ORDER BY t, i LIMIT ?3",
+    )?;
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let rows = stmt.query_map(
+        rusqlite::params![key.object_type, key.object_id, limit],
+        |row| {
+            Ok(ObjectRef::new(
+                row.get::<_, String>(0)?,
+                row.get::<_, String>(1)?,
+            ))
+        },
+    )?;
+    Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
 }
 
 fn load(conn: &Connection, key: &ObjectRef) -> Result<Option<Object>> {

@@ -6,10 +6,12 @@ use super::tiered::{self, Tiered};
 use super::writer::Batch;
 use super::SqliteStore;
 use crate::blocks::engine;
-use crate::{Appended, Group, Page, RecordStore, Result, StoreError};
+use crate::{Appended, ClearRecord, Group, GroupQuery, Page, RecordStore, Result, StoreError};
 use async_trait::async_trait;
 use futures_util::stream::BoxStream;
+use logbook_core::histogram::Bucket;
 use logbook_core::query::Field;
+use logbook_core::Histogram;
 use logbook_core::{Kind, Level, NewRecord, Query, Record, Timestamp};
 use rusqlite::Connection;
 use std::sync::Arc;
@@ -76,18 +78,36 @@ impl RecordStore for SqliteStore {
         )
     }
 
-    async fn delete(&self, query: &Query) -> Result<u64> {
+    async fn delete_recorded(&self, query: &Query, journal: ClearRecord) -> Result<u64> {
         let query = query.clone();
         let tiered = Arc::clone(&self.tiered);
         self.writer
-            .write(move |conn, batch| tiered::delete(&tiered, conn, batch, &query))
+            .write(move |conn, batch| {
+                let deleted = tiered::delete(&tiered, conn, batch, &query)?;
+                insert_records(conn, batch, &[journal(deleted)])?;
+                Ok(deleted)
+            })
             .await
     }
 
-    async fn group(&self, query: &Query, fields: &[Field]) -> Result<Vec<Group>> {
+    async fn group(&self, query: &Query, groups: &GroupQuery) -> Result<Vec<Group>> {
+        let query = query.clone();
+        let groups = groups.clone();
+        self.read_tiers(move |segments, _| engine::group(segments, &query, &groups))
+            .await
+    }
+
+    async fn count_groups(&self, query: &Query, fields: &[Field]) -> Result<u64> {
         let query = query.clone();
         let fields = fields.to_vec();
-        self.read_tiers(move |segments, _| engine::group(segments, &query, &fields))
+        self.read_tiers(move |segments, _| engine::count_groups(segments, &query, &fields))
+            .await
+    }
+
+    async fn histogram(&self, query: &Query, histogram: &Histogram) -> Result<Vec<Bucket>> {
+        let query = query.clone();
+        let histogram = *histogram;
+        self.read_tiers(move |segments, _| engine::histogram(segments, &query, &histogram))
             .await
     }
 

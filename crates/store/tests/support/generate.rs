@@ -166,6 +166,7 @@ fn leaf_condition() -> impl Strategy<Value = Condition> {
         1 => field_and_value().prop_map(|(f, v)| Condition::NotIn(f, vec![v])),
         3 => (field_and_value(), comparison()).prop_map(|((f, v), c)| Condition::Compare(f, c, v)),
         4 => (substring_field(), needle()).prop_map(|(f, n)| Condition::Contains(f, n)),
+        1 => (substring_field(), needle()).prop_map(|(f, n)| Condition::ContainsCaseSensitive(f, n)),
         1 => (
             proptest::sample::select(&[Field::Message, Field::Source, Field::Level, Field::Id][..]),
             needle()
@@ -179,6 +180,7 @@ fn condition() -> impl Strategy<Value = Condition> {
         6 => leaf_condition(),
         1 => proptest::collection::vec(leaf_condition(), 0..3).prop_map(Condition::Any),
         1 => proptest::collection::vec(leaf_condition(), 0..3).prop_map(Condition::All),
+        1 => leaf_condition().prop_map(|c| Condition::Not(Box::new(c))),
     ]
 }
 

@@ -128,3 +128,17 @@ pub fn ids_after(all: &[Record], after: i64) -> Vec<i64> {
 pub fn id_is(cmp: Comparison, n: i64) -> Condition {
     Condition::Compare(Field::Id, cmp, Scalar::Int(n))
 }
+
+/// A histogram for a test case: its width and split drawn from the case's group
+/// fields, so every split field and a few widths are exercised.
+pub fn histogram_for(fields: &[Field], query: &Query) -> logbook_core::Histogram {
+    let widths = [1_000_000, 7_000_000, 3_600_000_000];
+    let width = widths[(query.conditions.len() + fields.len()) % widths.len()];
+    let by = fields
+        .first()
+        .copied()
+        .filter(|f| logbook_core::histogram::SPLIT_FIELDS.contains(f))
+        .filter(|_| fields.len() == 1);
+    logbook_core::Histogram::new(width, by)
+        .unwrap_or_else(|_| logbook_core::Histogram::new(width, None).expect("a positive width"))
+}

@@ -5,9 +5,9 @@ use super::{render, DockerCloudError};
 use crate::actions;
 use crate::auth::Principal;
 use crate::error::ApiError;
-use crate::native::actions::{parse_date, parse_state};
-use crate::params::Params;
-use crate::AppState;
+use crate::params::{parse_date, parse_state, Params};
+use crate::scoped;
+use crate::state::AppState;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::HeaderValue;
 use axum::response::{IntoResponse, Response};
@@ -159,7 +159,7 @@ pub async fn get_one(
     principal: Result<Principal, ApiError>,
     Path(uuid): Path<String>,
 ) -> Answer<Json<Value>> {
-    let action = actions::visible(&state, &principal?, &uuid).await?;
+    let action = scoped::action(&state, &principal?, &uuid).await?;
     Ok(Json(render::action(&action)))
 }
 
@@ -185,7 +185,7 @@ pub async fn retry(
 /// says every answer that creates or changes an action carries.
 fn with_action_header(action: &Action) -> Response {
     let mut response = Json(render::action(action)).into_response();
-    if let Ok(value) = HeaderValue::from_str(&super::action_uri(&action.uuid)) {
+    if let Ok(value) = HeaderValue::from_str(&actions::resource_uri(&action.uuid)) {
         response
             .headers_mut()
             .insert("x-dockercloud-action-uri", value);

@@ -1,8 +1,9 @@
 //! Core values in Docker Cloud's shapes: the action object, the Tastypie list
 //! envelope, log frames and event stream messages.
 
-use super::action_uri;
-use logbook_core::{Action, Object, Record, Timestamp};
+use crate::actions::resource_uri as action_uri;
+use crate::objects::ObjectEvent;
+use logbook_core::{Action, Object, ObjectRef, Record, Timestamp};
 use logbook_store::ActionLogLine;
 use serde_json::{json, Value};
 
@@ -107,22 +108,33 @@ pub fn action_event(record: &Record) -> Option<String> {
     )
 }
 
-/// The event stream message for a change to a registered object.
-pub fn object_event(object: &Object, parent_uri: Option<String>) -> String {
+/// The event stream message for a change to a registered object: its identity and
+/// the state the change set (or its current one), with its URI and its parent's as
+/// the registry holds them.
+pub fn object_event(
+    event: &ObjectEvent,
+    current: Option<&Object>,
+    parent_uri: Option<String>,
+    at: Timestamp,
+) -> String {
+    let state = event
+        .state
+        .clone()
+        .or_else(|| current.and_then(|o| o.state.clone()));
     json!({
-        "type": object.key.object_type,
+        "type": event.key.object_type,
         "action": "update",
-        "resource_uri": object.uri.clone().unwrap_or_default(),
-        "state": object.state,
-        "uuid": object.key.object_id,
+        "resource_uri": current.and_then(|o| o.uri.clone()).unwrap_or_default(),
+        "state": state,
+        "uuid": event.key.object_id,
         "parents": parent_uri.into_iter().collect::<Vec<_>>(),
-        "datetime": object.updated.rfc2822(),
+        "datetime": at.rfc2822(),
     })
     .to_string()
 }
 
 /// The event stream message for a removed object (only its identity is left).
-pub fn object_removed(key: &logbook_core::ObjectRef) -> String {
+pub fn object_removed(key: &ObjectRef, at: Timestamp) -> String {
     json!({
         "type": key.object_type,
         "action": "delete",
@@ -130,7 +142,7 @@ pub fn object_removed(key: &logbook_core::ObjectRef) -> String {
         "state": null,
         "uuid": key.object_id,
         "parents": [],
-        "datetime": Timestamp::now().rfc2822(),
+        "datetime": at.rfc2822(),
     })
     .to_string()
 }

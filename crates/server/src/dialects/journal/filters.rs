@@ -203,7 +203,7 @@ mod tests {
         assert_eq!(split("status", "").expect("ok"), None);
         let err = split("status", "approx:x").expect_err("unknown");
         assert_eq!(err.field.as_deref(), Some("status"));
-        assert!(err.message.contains("approx"), "{}", err.message);
+        assert!(err.message().contains("approx"), "{}", err.message());
     }
 
     #[test]

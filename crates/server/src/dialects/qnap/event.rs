@@ -6,7 +6,7 @@ use super::{caller, reject_unknown, user_of, Answer};
 use crate::auth::Principal;
 use crate::error::ApiError;
 use crate::params::Params;
-use crate::AppState;
+use crate::state::AppState;
 use axum::extract::{RawQuery, State};
 use axum::Json;
 use logbook_core::query::{Comparison, Condition, Scalar};
@@ -56,15 +56,7 @@ pub async fn list(
             query.after = Some(Cursor(index));
             query.limit = Some(PER_POLL);
             let page = state.store.query(&query).await?;
-            let last = page.records.last().map(|r| r.id);
-            let offset = if page.records.len() as u64 >= PER_POLL {
-                last.unwrap_or(index)
-            } else {
-                // A partial page returned every event up to the snapshot's high-water
-                // mark; ids never appear below it later, so resuming there loses none.
-                let reached = upto.map_or(page.high_water, |u| u.min(page.high_water));
-                index.max(last.unwrap_or(index)).max(reached)
-            };
+            let offset = page.resume_after(&query).map_or(index, |c| c.0);
             let mut records = page.records;
             records.reverse();
             (index, offset, records)

@@ -3,12 +3,13 @@
 
 use super::{caller, reject_unknown, user_of, Answer};
 use crate::auth::Principal;
+use crate::clear::{self, Clearing};
 use crate::error::ApiError;
 use crate::params::Params;
-use crate::{ingest, AppState};
+use crate::state::AppState;
 use axum::extract::{RawQuery, State};
 use axum::Json;
-use logbook_core::{Field, Kind, NewRecord, Query, Record, Timestamp};
+use logbook_core::{Field, Kind, Query, Record, Timestamp};
 use serde_json::{json, Value};
 
 /// The document's default page size.
@@ -104,8 +105,8 @@ fn log_json(record: &Record) -> Value {
     })
 }
 
-/// Deletes every system-log record (events and journal entries stay) and journals
-/// who cleared how many.
+/// Deletes every system-log record (events and journal entries stay); the clear
+/// engine journals who cleared how many.
 pub async fn clear(
     State(state): State<AppState>,
     principal: Result<Principal, ApiError>,
@@ -117,17 +118,13 @@ pub async fn clear(
         let params = Params::parse(raw.as_deref())?;
         reject_unknown(&params)?;
     }
-    let query = principal.scope(Query::newest_first().kinds(&[Kind::Log]));
-    let deleted = state.store.delete(&query).await?;
-    let mut entry = NewRecord::new(Kind::Journal);
-    entry.action = Some("logbook.log.clear".into());
-    entry.status = Some("success".into());
-    entry.object_type = Some("log".into());
-    entry.message = Some(format!(
-        "User {:?} cleared {deleted} system log records.",
-        principal.name
-    ));
-    entry.data = json!({"records": deleted}).as_object().cloned();
-    ingest::record_on_behalf(&state, &principal, entry).await?;
+    let logs = Query::newest_first().kinds(&[Kind::Log]);
+    let deleted = clear::clear(&state, &principal, logs, CLEARING).await?;
     Ok(Json(json!({"records": deleted})))
 }
+
+const CLEARING: Clearing = Clearing {
+    action: "logbook.log.clear",
+    object_type: "log",
+    records: "system log records",
+};

@@ -4,7 +4,7 @@
 use super::Answer;
 use crate::auth::{sessions, ClientAddr};
 use crate::body::read_limited;
-use crate::AppState;
+use crate::state::AppState;
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{header, HeaderMap};

@@ -5,7 +5,8 @@ use super::filters;
 use super::paging::{self, LinkBase, Paging};
 use super::{Caller, DrfError};
 use crate::params::Params;
-use crate::AppState;
+use crate::scoped;
+use crate::state::AppState;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, Method};
 use axum::response::Response;
@@ -54,15 +55,8 @@ pub async fn retrieve(
 ) -> Result<Json<Value>, DrfError> {
     // A non-integer id cannot name a row, so like Django it is simply not found.
     let id: i64 = id.trim().parse().map_err(|_| DrfError::not_found())?;
-    match state.store.get(id).await? {
-        Some(record)
-            if filters::view().matches(&record)
-                && principal.can_read_domain(record.domain_id.as_deref()) =>
-        {
-            Ok(Json(render(&record)))
-        }
-        _ => Err(DrfError::not_found()),
-    }
+    let record = scoped::record(&state, &principal, id, &filters::view()).await?;
+    Ok(Json(render(&record)))
 }
 
 /// A record as `SystemLog`: every key present, absent text as `""`, `context` `{}`.

@@ -5,9 +5,9 @@
 //! on `,` and `;`, so links are built with every other character percent-encoded.
 
 use super::DrfError;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorKind};
 use crate::params::Params;
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::Value;
@@ -55,7 +55,7 @@ impl Paging {
     pub fn check(&self, total: u64) -> Result<(), DrfError> {
         if self.page > self.last_page(total) {
             return Err(DrfError(ApiError::new(
-                StatusCode::NOT_FOUND,
+                ErrorKind::NotFound,
                 "Invalid page.",
             )));
         }

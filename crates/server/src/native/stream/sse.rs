@@ -2,8 +2,8 @@
 //! resumes from), `data` the record as the native API renders it. The last event of
 //! a stream the server ends is `event: end` with the reason and the resume cursor.
 
-use super::subscription::Subscription;
-use super::HEARTBEAT;
+use super::{RecordStream, HEARTBEAT};
+use crate::stream::End;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures_util::stream::{self, Stream};
@@ -12,18 +12,18 @@ use std::convert::Infallible;
 
 enum State {
     /// Tell the client the subscription exists before any record arrives.
-    Opening(Subscription),
-    Following(Subscription),
+    Opening(RecordStream),
+    Following(RecordStream),
     Ended,
 }
 
-pub fn serve(subscription: Subscription) -> Response {
+pub(super) fn serve(subscription: RecordStream) -> Response {
     Sse::new(events(subscription))
         .keep_alive(KeepAlive::new().interval(HEARTBEAT).text("heartbeat"))
         .into_response()
 }
 
-fn events(subscription: Subscription) -> impl Stream<Item = Result<Event, Infallible>> {
+fn events(subscription: RecordStream) -> impl Stream<Item = Result<Event, Infallible>> {
     stream::unfold(State::Opening(subscription), |state| async move {
         match state {
             State::Opening(subscription) => {
@@ -31,19 +31,19 @@ fn events(subscription: Subscription) -> impl Stream<Item = Result<Event, Infall
                 Some((Ok(event), State::Following(subscription)))
             }
             State::Following(mut subscription) => match subscription.next().await {
-                Ok(record) => {
+                Ok(live) => {
                     let event = Event::default()
-                        .id(record.id.to_string())
-                        .data(record.to_json().to_string());
+                        .id(live.record.id.to_string())
+                        .data(live.native_json());
                     Some((Ok(event), State::Following(subscription)))
                 }
                 Err(end) => {
                     let resume = subscription.position();
                     let mut body = json!({ "reason": end.reason(), "resume_after": resume });
-                    if let super::subscription::End::StoreFailed(detail) = &end {
+                    if let End::StoreFailed(detail) = &end {
                         tracing::warn!("stream ended by a store error: {detail}");
                     }
-                    if end == super::subscription::End::TooSlow {
+                    if end == End::TooSlow {
                         body["message"] = "fell too far behind; reconnect with after".into();
                     }
                     let event = Event::default()
