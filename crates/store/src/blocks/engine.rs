@@ -164,8 +164,24 @@ fn scan(
     order: Order,
     mut found: impl FnMut(Record) -> bool,
 ) -> Result<()> {
+    scan_rows(segments, conditions, order, &[], |view, i| {
+        Ok(found(view.record(i)?))
+    })
+}
+
+/// As [`scan`], handing `found` each matching row in place (its page and index)
+/// instead of a record: only the filter's columns and `columns` are decoded, and
+/// nothing is copied (counts, groups and histograms read a field or two).
+fn scan_rows(
+    segments: &[Segment],
+    conditions: &[Condition],
+    order: Order,
+    columns: &[usize],
+    mut found: impl FnMut(&mut PageView<'_>, usize) -> Result<bool>,
+) -> Result<()> {
     let mut needed = vec![IDS];
     columns_of(conditions, &mut needed);
+    needed.extend_from_slice(columns);
     needed.sort_unstable();
     needed.dedup();
     let filter = Query {
@@ -189,13 +205,18 @@ fn scan(
                 Order::NewestFirst => Box::new((0..view.rows).rev()),
             };
             for i in rows {
-                if filter.matches_fields(&view.row(i)) && !found(view.record(i)?) {
+                if filter.matches_fields(&view.row(i)) && !found(&mut view, i)? {
                     return Ok(());
                 }
             }
         }
     }
     Ok(())
+}
+
+/// A field of a row as a value, as `field_value` reads it from a record.
+fn row_value(view: &PageView<'_>, i: usize, field: Field) -> Option<Scalar> {
+    view.row(i).field(field).map(FieldRef::into_scalar)
 }
 
 fn with_cursor(query: &Query) -> Vec<Condition> {
@@ -338,13 +359,22 @@ fn all_groups(
     fields: &[Field],
 ) -> Result<Vec<(Vec<Option<Scalar>>, Group)>> {
     let mut groups: BTreeMap<Vec<Option<Scalar>>, (u64, i64)> = BTreeMap::new();
-    scan(segments, &query.conditions, Order::OldestFirst, |record| {
-        let key = fields.iter().map(|f| field_value(&record, *f)).collect();
-        let entry = groups.entry(key).or_insert((0, i64::MIN));
-        entry.0 += 1;
-        entry.1 = entry.1.max(record.ts.micros());
-        true
-    })?;
+    let mut columns: Vec<usize> = fields.iter().map(|f| column_of(*f)).collect();
+    columns.push(TS);
+    scan_rows(
+        segments,
+        &query.conditions,
+        Order::OldestFirst,
+        &columns,
+        |view, i| {
+            let key = fields.iter().map(|f| row_value(view, i, *f)).collect();
+            let ts = view.column(TS).int(i).unwrap_or(i64::MIN);
+            let entry = groups.entry(key).or_insert((0, i64::MIN));
+            entry.0 += 1;
+            entry.1 = entry.1.max(ts);
+            Ok(true)
+        },
+    )?;
     Ok(groups
         .into_iter()
         .map(|(key, (count, last_ts))| {
