@@ -1,7 +1,7 @@
 //! `logbook serve`: run a node until SIGTERM/SIGINT, then finish in-flight requests
 //! (so every acknowledged write is durable) and stop.
 
-use crate::store::{self, StoreArgs};
+use crate::store::{self, StoreArgs, TierArgs};
 use axum::serve::ListenerExt;
 use clap::Args;
 use logbook_server::auth::{ensure_admin, Bootstrap};
@@ -17,6 +17,8 @@ pub struct ServeArgs {
     listen: SocketAddr,
     #[command(flatten)]
     store: StoreArgs,
+    #[command(flatten)]
+    tiers: TierArgs,
     /// Largest request body accepted, in bytes.
     #[arg(long, env = "LOGBOOK_MAX_BODY_BYTES", default_value_t = 16 * 1024 * 1024)]
     max_body_bytes: usize,
@@ -77,7 +79,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         (Some(cert), Some(key)) => Some(crate::tls::load_config(cert, key)?),
         _ => None,
     };
-    let store = store::open(&args.store).await?;
+    let store = store::open_serving(&args.store, &args.tiers).await?;
     let bootstrap = Bootstrap {
         admin_password: std::env::var("LOGBOOK_ADMIN_PASSWORD").ok(),
         admin_token: std::env::var("LOGBOOK_ADMIN_TOKEN").ok(),

@@ -3,7 +3,7 @@
 
 use clap::Args;
 use logbook_store::postgres::PostgresStore;
-use logbook_store::sqlite::SqliteStore;
+use logbook_store::sqlite::{RecordLayout, SqliteStore, Tiers};
 use logbook_store::Store;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -29,14 +29,57 @@ impl StoreArgs {
     }
 }
 
+/// How the embedded store's tiers are sized (docs/storage.md); the server's.
+#[derive(Args, Debug, Clone)]
+pub struct TierArgs {
+    /// Records per sealed block.
+    #[arg(long, env = "LOGBOOK_BLOCK_ROWS", default_value_t = 65_536, value_parser = clap::value_parser!(u32).range(1..))]
+    pub block_rows: u32,
+    /// Hot (not yet sealed) records beyond which the oldest are sealed.
+    #[arg(long, env = "LOGBOOK_HOT_RECORDS", default_value_t = 131_072)]
+    pub hot_records: u32,
+    /// Hot records older than this are sealed even into a block that is not full
+    /// (`90s`, `10m`, `1h`).
+    #[arg(long, env = "LOGBOOK_HOT_AGE", default_value = "10m", value_parser = parse_age)]
+    pub hot_age: std::time::Duration,
+}
+
+fn parse_age(text: &str) -> Result<std::time::Duration, String> {
+    logbook_core::time::parse_duration(text)
+        .ok_or_else(|| format!("{text:?} is not a duration such as 90s, 10m or 1h"))
+}
+
+/// Opens the store a server runs on: on the embedded store, with the sealer.
+pub async fn open_serving(args: &StoreArgs, tiers: &TierArgs) -> anyhow::Result<Arc<dyn Store>> {
+    let layout = RecordLayout {
+        options: Tiers {
+            block_rows: tiers.block_rows as usize,
+            hot_records: tiers.hot_records as usize,
+            hot_age: tiers.hot_age,
+            ..Tiers::default()
+        },
+        seal: true,
+    };
+    open_with(args, layout).await
+}
+
+/// Opens the store for an administration command: no sealer (the server seals).
 pub async fn open(args: &StoreArgs) -> anyhow::Result<Arc<dyn Store>> {
+    let layout = RecordLayout {
+        seal: false,
+        ..RecordLayout::default()
+    };
+    open_with(args, layout).await
+}
+
+async fn open_with(args: &StoreArgs, layout: RecordLayout) -> anyhow::Result<Arc<dyn Store>> {
     if let Some(url) = &args.database {
         let store = PostgresStore::open(url).await.map_err(|e| {
             anyhow::anyhow!("cannot open the store at {}: {e}", without_password(url))
         })?;
         return Ok(Arc::new(store));
     }
-    let store = SqliteStore::open(&args.data)
+    let store = SqliteStore::open_with(&args.data, layout)
         .map_err(|e| anyhow::anyhow!("cannot open the store in {}: {e}", args.data.display()))?;
     Ok(Arc::new(store))
 }

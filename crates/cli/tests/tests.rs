@@ -14,6 +14,7 @@ mod accounts;
 mod accounts_cli;
 mod backup;
 mod cli_client;
+mod crash;
 mod dockercloud;
 mod durability;
 mod journal;

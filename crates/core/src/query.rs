@@ -321,7 +321,26 @@ impl Query {
 
     /// Whether a record satisfies every condition (cursor, offset and limit aside).
     pub fn matches(&self, record: &Record) -> bool {
-        self.conditions.iter().all(|c| c.matches(record))
+        self.matches_fields(record)
+    }
+
+    /// [`Query::matches`] over anything that reads a record's fields (a row of a
+    /// block's columns): the one definition, wherever the record lives.
+    pub fn matches_fields(&self, record: &impl Fields) -> bool {
+        self.conditions.iter().all(|c| c.matches_fields(record))
+    }
+}
+
+/// Reads a record's fields in place, as conditions see them: integers for `id`,
+/// `ts` (microseconds), `kind` (its code) and `level` (its number), text otherwise;
+/// `Field::Data` as the payload's compact JSON text.
+pub trait Fields {
+    fn field(&self, field: Field) -> Option<FieldRef<'_>>;
+}
+
+impl Fields for Record {
+    fn field(&self, field: Field) -> Option<FieldRef<'_>> {
+        field_ref(self, field)
     }
 }
 
@@ -330,34 +349,38 @@ impl Condition {
     /// every stream subscriber, so it reads the record's fields in place and never
     /// allocates for the common conditions.
     pub fn matches(&self, record: &Record) -> bool {
+        self.matches_fields(record)
+    }
+
+    /// [`Condition::matches`] over any reader of a record's fields.
+    pub fn matches_fields(&self, record: &impl Fields) -> bool {
         match self {
-            Condition::In(field, values) => field_ref(record, *field)
+            Condition::In(field, values) => record
+                .field(*field)
                 .is_some_and(|v| values.iter().any(|s| v.cmp_scalar(s) == Ordering::Equal)),
-            Condition::NotIn(field, values) => field_ref(record, *field)
+            Condition::NotIn(field, values) => record
+                .field(*field)
                 .is_none_or(|v| values.iter().all(|s| v.cmp_scalar(s) != Ordering::Equal)),
-            Condition::Compare(field, cmp, value) => {
-                field_ref(record, *field).is_some_and(|v| compare(v.cmp_scalar(value), *cmp))
-            }
-            Condition::Contains(field, needle) => {
-                field_ref(record, *field).is_some_and(|v| match v {
-                    FieldRef::Text(text) => contains_ignoring_case(&text, needle),
-                    FieldRef::Int(_) => false,
-                })
-            }
-            Condition::ContainsCaseSensitive(field, needle) => field_ref(record, *field)
-                .is_some_and(|v| match v {
+            Condition::Compare(field, cmp, value) => record
+                .field(*field)
+                .is_some_and(|v| compare(v.cmp_scalar(value), *cmp)),
+            Condition::Contains(field, needle) => record.field(*field).is_some_and(|v| match v {
+                FieldRef::Text(text) => contains_ignoring_case(&text, needle),
+                FieldRef::Int(_) => false,
+            }),
+            Condition::ContainsCaseSensitive(field, needle) => {
+                record.field(*field).is_some_and(|v| match v {
                     FieldRef::Text(text) => text.contains(needle.as_str()),
                     FieldRef::Int(n) => n.to_string().contains(needle.as_str()),
-                }),
-            Condition::StartsWith(field, prefix) => {
-                field_ref(record, *field).is_some_and(|v| match v {
-                    FieldRef::Text(text) => text.starts_with(prefix.as_str()),
-                    FieldRef::Int(n) => n.to_string().starts_with(prefix.as_str()),
                 })
             }
-            Condition::Any(conditions) => conditions.iter().any(|c| c.matches(record)),
-            Condition::All(conditions) => conditions.iter().all(|c| c.matches(record)),
-            Condition::Not(condition) => !condition.matches(record),
+            Condition::StartsWith(field, prefix) => record.field(*field).is_some_and(|v| match v {
+                FieldRef::Text(text) => text.starts_with(prefix.as_str()),
+                FieldRef::Int(n) => n.to_string().starts_with(prefix.as_str()),
+            }),
+            Condition::Any(conditions) => conditions.iter().any(|c| c.matches_fields(record)),
+            Condition::All(conditions) => conditions.iter().all(|c| c.matches_fields(record)),
+            Condition::Not(condition) => !condition.matches_fields(record),
         }
     }
 }
@@ -385,15 +408,35 @@ fn contains_ignoring_case(text: &str, needle: &str) -> bool {
 }
 
 /// A field's value read in place, without copying it.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FieldRef<'a> {
     Int(i64),
     Text(Cow<'a, str>),
 }
 
-impl FieldRef<'_> {
+impl<'a> FieldRef<'a> {
+    /// What [`Field::DataText`] reads from a payload given as its JSON text: the
+    /// string under `key`, if the key is plain and the value is a string.
+    pub fn data_text(json: &str, key: &str) -> Option<FieldRef<'a>> {
+        if !Field::is_plain_data_key(key) {
+            return None;
+        }
+        let map: serde_json::Map<String, serde_json::Value> = serde_json::from_str(json).ok()?;
+        match map.get(key)? {
+            serde_json::Value::String(s) => Some(FieldRef::Text(Cow::Owned(s.clone()))),
+            _ => None,
+        }
+    }
+
+    pub fn into_scalar(self) -> Scalar {
+        match self {
+            FieldRef::Int(n) => Scalar::Int(n),
+            FieldRef::Text(t) => Scalar::Text(t.into_owned()),
+        }
+    }
+
     /// Orders like `Scalar` (integers before text).
-    fn cmp_scalar(&self, scalar: &Scalar) -> Ordering {
+    pub fn cmp_scalar(&self, scalar: &Scalar) -> Ordering {
         match (self, scalar) {
             (FieldRef::Int(a), Scalar::Int(b)) => a.cmp(b),
             (FieldRef::Text(a), Scalar::Text(b)) => a.as_ref().cmp(b.as_str()),

@@ -105,6 +105,26 @@ pub struct Record {
     pub data: Option<Map<String, Value>>,
 }
 
+/// The optional text fields, in the fixed order of [`Record::text_fields`].
+pub const TEXT_FIELD_NAMES: [&str; 16] = [
+    "category",
+    "source",
+    "instance",
+    "logger",
+    "user",
+    "user_id",
+    "domain_id",
+    "project_id",
+    "object_type",
+    "object_id",
+    "action",
+    "status",
+    "response_code",
+    "request_id",
+    "parent_request_id",
+    "message",
+];
+
 /// Longest accepted text field, in bytes; a message longer than this is a client bug.
 pub const MAX_TEXT_BYTES: usize = 64 * 1024;
 
@@ -241,24 +261,29 @@ impl Record {
 
     /// The optional text fields with their names, in a fixed order.
     pub fn text_fields(&self) -> [(&'static str, &Option<String>); 16] {
-        [
-            ("category", &self.category),
-            ("source", &self.source),
-            ("instance", &self.instance),
-            ("logger", &self.logger),
-            ("user", &self.user),
-            ("user_id", &self.user_id),
-            ("domain_id", &self.domain_id),
-            ("project_id", &self.project_id),
-            ("object_type", &self.object_type),
-            ("object_id", &self.object_id),
-            ("action", &self.action),
-            ("status", &self.status),
-            ("response_code", &self.response_code),
-            ("request_id", &self.request_id),
-            ("parent_request_id", &self.parent_request_id),
-            ("message", &self.message),
-        ]
+        let values = [
+            &self.category,
+            &self.source,
+            &self.instance,
+            &self.logger,
+            &self.user,
+            &self.user_id,
+            &self.domain_id,
+            &self.project_id,
+            &self.object_type,
+            &self.object_id,
+            &self.action,
+            &self.status,
+            &self.response_code,
+            &self.request_id,
+            &self.parent_request_id,
+            &self.message,
+        ];
+        let mut i = 0;
+        values.map(|v| {
+            i += 1;
+            (TEXT_FIELD_NAMES[i - 1], v)
+        })
     }
 }
 

@@ -8,6 +8,7 @@
 //! - Every committed change is announced on the [`Notifier`] after the commit.
 
 pub mod accounts;
+pub mod blocks;
 mod error;
 pub mod notifier;
 pub mod postgres;

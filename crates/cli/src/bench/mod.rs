@@ -1,7 +1,10 @@
 //! `logbook bench`: measures a real `logbook serve` process over HTTP and prints the
-//! figures beside baselines measured in the same run (raw SQLite inserts of the same
-//! rows; a trivial handler on the same server stack), because the machines it runs
-//! on are shared and noisy: the ratios are the numbers to compare across runs.
+//! figures beside baselines measured in the same run, because the machines it runs
+//! on are shared and noisy: the ratios are the numbers to compare across runs. The
+//! baselines: the floor of durably storing the same NDJSON bytes (each line parsed and
+//! inserted as `(id, text)` into an unindexed SQLite table, 1000 rows a commit,
+//! `synchronous=FULL`; on PostgreSQL, multi-row INSERTs into Logbook's own schema), and
+//! a trivial handler on the same HTTP stack.
 
 mod measure;
 mod node;
@@ -14,8 +17,6 @@ mod workload;
 pub use noop::{run as run_noop, NoopArgs};
 
 use clap::Args;
-use logbook_core::NewRecord;
-use logbook_store::sqlite::baseline::RawSqlite;
 use measure::{mib, ms, percentile};
 use node::Child;
 use std::path::PathBuf;
@@ -122,33 +123,39 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     );
     drop(noop);
 
-    let mut http_rows = Workload::new(total);
-    let mut raw = Some((
-        postgres::Baseline::open(pg_run.as_ref(), &raw_dir).await?,
-        Workload::new(total),
-    ));
-    let baseline = raw.as_ref().map(|(b, _)| b.name()).unwrap_or_default();
+    let mut workload = Workload::new(total);
+    let mut baseline = Some(postgres::Baseline::open(pg_run.as_ref(), &raw_dir).await?);
+    let baseline_name = baseline.as_ref().map(|b| b.name()).unwrap_or_default();
     let mut written = 0u64;
     let mut ndjson_bytes = 0u64;
     let mut raw_rate = f64::NAN;
     for &target in &args.records {
         println!("\n== at {target} records ==");
-        // Interleaved chunks, for the same reason as above.
+        // Interleaved chunks, for the same reason as above; the bodies of a chunk are
+        // made before either side is timed, and both get the same bytes.
         let (mut http_time, mut raw_time) = (Duration::ZERO, Duration::ZERO);
         let mut raw_rows = 0u64;
         let count = target.saturating_sub(written);
-        let chunk = (count / 10).max(args.batch as u64);
+        let chunk = (count / 10).clamp(args.batch as u64, 500_000);
         let mut done = 0;
         while done < count {
             let n = chunk.min(count - done);
-            let (elapsed, bytes) = ingest_batches(&http, &args, &server, &mut http_rows, n).await?;
-            http_time += elapsed;
-            ndjson_bytes += bytes;
+            let bodies: Arc<Vec<String>> = Arc::new(
+                (0..n.div_ceil(args.batch as u64))
+                    .map(|i| {
+                        let lines = (args.batch as u64).min(n - i * args.batch as u64);
+                        workload.ndjson(lines)
+                    })
+                    .collect(),
+            );
+            ndjson_bytes += bodies.iter().map(|b| b.len() as u64).sum::<u64>();
+            http_time += ingest_batches(&http, &args, &server, Arc::clone(&bodies)).await?;
             if written + done + n <= args.baseline_up_to.unwrap_or(u64::MAX) {
-                let (store, generator) =
-                    raw.take().ok_or_else(|| anyhow::anyhow!("baseline lost"))?;
+                let store = baseline
+                    .take()
+                    .ok_or_else(|| anyhow::anyhow!("baseline lost"))?;
                 let started = Instant::now();
-                raw = Some(store.insert(generator, n, args.batch as u64).await?);
+                baseline = Some(store.insert(bodies).await?);
                 raw_time += started.elapsed();
                 raw_rows += n;
             }
@@ -156,6 +163,9 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             eprintln!("  ... {} of {count} records written", done);
         }
         written = target;
+        if pg_run.is_none() {
+            sealer(&data, http_time, count).await?;
+        }
         let http_rate = count as f64 / http_time.as_secs_f64();
         if raw_rows > 0 {
             raw_rate = raw_rows as f64 / raw_time.as_secs_f64();
@@ -166,11 +176,12 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             ""
         };
         println!(
-            "batch ingest over HTTP: {http_rate:.0} records/s vs {baseline} {raw_rate:.0}/s = {:.0}%{baseline_note}",
+            "batch ingest over HTTP: {http_rate:.0} records/s vs {baseline_name} {raw_rate:.0}/s = {:.0}%{baseline_note}",
             100.0 * http_rate / raw_rate
         );
-        queries(&http, &args, &server).await?;
-        export(&http, &server, target).await?;
+        queries(&http, &args, &server, &workload, target).await?;
+        export(&http, &server, target, "ndjson").await?;
+        export(&http, &server, target, "csv").await?;
         let (on_disk, raw_disk, wal) = match &pg_run {
             Some(run) => {
                 let (on_disk, raw_disk) = run.sizes().await?;
@@ -262,37 +273,63 @@ async fn single_posts(
     Ok(started.elapsed())
 }
 
-/// Ingests `count` records as NDJSON batches; returns the time taken and the bytes sent.
+/// The sealer beside ingest: how far behind it was when ingest ended (hot records),
+/// and its rate once ingest stopped, until the hot tier is back within its bound.
+async fn sealer(data: &std::path::Path, ingest: Duration, ingested: u64) -> anyhow::Result<()> {
+    let (sealed, hot) = logbook_store::sqlite::tier_counts(data)?;
+    let started = Instant::now();
+    let bound = 131_072u64; // the server's default hot_records
+    let mut now = (sealed, hot);
+    while now.1 > bound && started.elapsed() < Duration::from_secs(600) {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        now = logbook_store::sqlite::tier_counts(data)?;
+    }
+    let drained = started.elapsed();
+    println!(
+        "sealer: {} records sealed in the {:.1} s of ingest ({:.0}/s beside it); {} hot when ingest ended; {} sealed in the {:.1} s after ({:.0}/s)",
+        sealed,
+        ingest.as_secs_f64(),
+        sealed as f64 / ingest.as_secs_f64(),
+        hot,
+        now.0 - sealed,
+        drained.as_secs_f64(),
+        if drained.as_secs_f64() > 0.0 { (now.0 - sealed) as f64 / drained.as_secs_f64() } else { 0.0 },
+    );
+    let _ = ingested;
+    Ok(())
+}
+
+/// Uploads the NDJSON bodies from `--uploaders` connections; returns the time taken.
 async fn ingest_batches(
     http: &reqwest::Client,
     args: &BenchArgs,
     server: &Child,
-    workload: &mut Workload,
-    count: u64,
-) -> anyhow::Result<(Duration, u64)> {
-    let (bodies, receiver) = tokio::sync::mpsc::channel::<String>(args.uploaders * 2);
-    let receiver = Arc::new(tokio::sync::Mutex::new(receiver));
+    bodies: Arc<Vec<String>>,
+) -> anyhow::Result<Duration> {
+    let next = Arc::new(AtomicU64::new(0));
     let url = Arc::new(server.url("/logbook/v1/records"));
     let token = Arc::new(server.token().to_string());
     let started = Instant::now();
     let mut uploaders = Vec::new();
     for _ in 0..args.uploaders {
-        let (http, url, token, receiver) = (
+        let (http, url, token, next, bodies) = (
             http.clone(),
             Arc::clone(&url),
             Arc::clone(&token),
-            Arc::clone(&receiver),
+            Arc::clone(&next),
+            Arc::clone(&bodies),
         );
         uploaders.push(tokio::spawn(async move {
             loop {
-                let Some(body) = receiver.lock().await.recv().await else {
+                let i = next.fetch_add(1, Ordering::Relaxed) as usize;
+                let Some(body) = bodies.get(i) else {
                     return anyhow::Ok(());
                 };
                 let response = http
                     .post(url.as_str())
                     .bearer_auth(token.as_str())
                     .header("content-type", "application/x-ndjson")
-                    .body(body)
+                    .body(body.clone())
                     .send()
                     .await?;
                 let status = response.status();
@@ -301,53 +338,25 @@ async fn ingest_batches(
             }
         }));
     }
-    let mut bytes = 0u64;
-    let mut left = count;
-    while left > 0 {
-        let n = left.min(args.batch as u64);
-        let mut body = String::with_capacity(n as usize * 300);
-        for _ in 0..n {
-            body.push_str(&workload.next_record().to_string());
-            body.push('\n');
-        }
-        bytes += body.len() as u64;
-        left -= n;
-        if bodies.send(body).await.is_err() {
-            break; // an uploader failed; its error is reported below
-        }
-    }
-    drop(bodies);
     for uploader in uploaders {
         uploader.await??;
     }
-    Ok((started.elapsed(), bytes))
-}
-
-/// Inserts the next `count` rows of `generator` straight into SQLite.
-pub(crate) async fn insert_raw(
-    mut store: RawSqlite,
-    mut generator: Workload,
-    count: u64,
-    batch: u64,
-) -> anyhow::Result<(RawSqlite, Workload)> {
-    tokio::task::spawn_blocking(move || {
-        let mut left = count;
-        while left > 0 {
-            let n = left.min(batch);
-            let rows = (0..n)
-                .map(|_| NewRecord::from_json(generator.next_record()))
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| anyhow::anyhow!("generated record invalid: {e}"))?;
-            store.insert(rows)?;
-            left -= n;
-        }
-        Ok((store, generator))
-    })
-    .await?
+    Ok(started.elapsed())
 }
 
 /// p50/p99 latency of the typical queries, each repeated.
-async fn queries(http: &reqwest::Client, args: &BenchArgs, server: &Child) -> anyhow::Result<()> {
+async fn queries(
+    http: &reqwest::Client,
+    args: &BenchArgs,
+    server: &Child,
+    workload: &Workload,
+    records: u64,
+) -> anyhow::Result<()> {
+    // A window in the middle of the store, and the day up to the newest record.
+    let window_start = workload.ts_of(records / 2);
+    let window_end = logbook_core::Timestamp(window_start.micros() + 5 * 60 * 1_000_000);
+    let day_end = workload.ts_of(records);
+    let day_start = logbook_core::Timestamp(day_end.micros() - 24 * 3_600_000_000);
     let cases = [
         ("latest 20", "/logbook/v1/records?limit=20".to_string()),
         (
@@ -370,6 +379,22 @@ async fn queries(http: &reqwest::Client, args: &BenchArgs, server: &Child) -> an
             "count, one category",
             "/logbook/v1/records/count?category=network".to_string(),
         ),
+        (
+            "count, one category, 5-minute window",
+            format!(
+                "/logbook/v1/records/count?category=network&since={}&until={}",
+                window_start.epoch_seconds_f64(),
+                window_end.epoch_seconds_f64()
+            ),
+        ),
+        (
+            "histogram, 24 hours in 100 buckets",
+            format!(
+                "/logbook/v1/histogram?since={}&until={}&interval=864s",
+                day_start.epoch_seconds_f64(),
+                day_end.epoch_seconds_f64()
+            ),
+        ),
     ];
     for (name, path) in cases {
         let url = server.url(&path);
@@ -384,17 +409,45 @@ async fn queries(http: &reqwest::Client, args: &BenchArgs, server: &Child) -> an
                 samples.push(started.elapsed());
             }
         }
-        println!(
-            "query {name:<40} p50 {:>8.2} ms   p99 {:>8.2} ms",
-            ms(percentile(&mut samples, 50.0)),
-            ms(percentile(&mut samples, 99.0))
-        );
+        report(name, &mut samples);
     }
+    // Get by id: a different record each time, spread over the whole store.
+    let mut samples = Vec::with_capacity(args.repeat);
+    for i in 0..args.repeat as u64 + 5 {
+        let id = 1 + (i.wrapping_mul(0x9E37_79B9_7F4A_7C15) % records.max(1));
+        let started = Instant::now();
+        let response = http
+            .get(server.url(&format!("/logbook/v1/records/{id}")))
+            .bearer_auth(server.token())
+            .send()
+            .await?;
+        let status = response.status();
+        response.bytes().await?;
+        anyhow::ensure!(status == 200, "record {id} answered {status}");
+        if i >= 5 {
+            samples.push(started.elapsed());
+        }
+    }
+    report("get by id (spread over the store)", &mut samples);
     Ok(())
 }
 
-/// Exports everything as CSV, counting rows and watching the server's memory.
-async fn export(http: &reqwest::Client, server: &Child, expected: u64) -> anyhow::Result<()> {
+fn report(name: &str, samples: &mut [Duration]) {
+    println!(
+        "query {name:<40} p50 {:>8.2} ms   p99 {:>8.2} ms",
+        ms(percentile(samples, 50.0)),
+        ms(percentile(samples, 99.0))
+    );
+}
+
+/// Exports everything (`csv` or `ndjson`), counting rows and watching the server's
+/// memory.
+async fn export(
+    http: &reqwest::Client,
+    server: &Child,
+    expected: u64,
+    format: &str,
+) -> anyhow::Result<()> {
     use futures_util::StreamExt;
     let pid = server.pid();
     let before = measure::memory(pid).map(|m| m.0).unwrap_or(0);
@@ -412,7 +465,7 @@ async fn export(http: &reqwest::Client, server: &Child, expected: u64) -> anyhow
     };
     let started = Instant::now();
     let response = http
-        .get(server.url("/logbook/v1/export?format=csv"))
+        .get(server.url(&format!("/logbook/v1/export?format={format}")))
         .bearer_auth(server.token())
         .send()
         .await?;
@@ -428,10 +481,10 @@ async fn export(http: &reqwest::Client, server: &Child, expected: u64) -> anyhow
     }
     let elapsed = started.elapsed();
     watching.abort();
-    // The header is one line; multi-line cells do not occur in the workload.
-    let rows = lines.saturating_sub(1);
+    // A CSV header is one line; multi-line cells do not occur in the workload.
+    let rows = lines.saturating_sub(u64::from(format == "csv"));
     println!(
-        "CSV export: {rows} rows (>= {expected}) in {:.1} s = {:.0} rows/s; server RSS {:.1} MiB before, {:.1} MiB peak during",
+        "{format} export: {rows} rows (>= {expected}) in {:.1} s = {:.0} rows/s; server RSS {:.1} MiB before, {:.1} MiB peak during",
         elapsed.as_secs_f64(),
         rows as f64 / elapsed.as_secs_f64(),
         mib(before),

@@ -1,11 +1,10 @@
 //! The benchmark on PostgreSQL (`--database URL`): the node and the raw baseline each
 //! get a schema of their own, dropped afterwards; the baseline is multi-row INSERTs
-//! of the same rows straight into PostgreSQL.
+//! of the same rows straight into PostgreSQL. Also the baseline of either store.
 
-use super::workload::Workload;
 use logbook_core::NewRecord;
 use logbook_store::postgres::baseline::{self as pg, RawPostgres};
-use logbook_store::sqlite::baseline::RawSqlite;
+use logbook_store::sqlite::baseline::Floor;
 use std::path::Path;
 
 pub struct PgRun {
@@ -46,9 +45,11 @@ impl PgRun {
     }
 }
 
-/// The raw baseline of either store.
+/// The baseline of either store, fed the same NDJSON bodies as the server.
 pub enum Baseline {
-    Sqlite(RawSqlite),
+    /// Each line parsed and stored as `(id, text)` in an unindexed SQLite table.
+    Floor(Floor),
+    /// Logbook's PostgreSQL schema filled by multi-row INSERTs.
     Postgres(RawPostgres),
 }
 
@@ -56,41 +57,44 @@ impl Baseline {
     pub async fn open(pg_run: Option<&PgRun>, raw_dir: &Path) -> anyhow::Result<Baseline> {
         Ok(match pg_run {
             Some(run) => Baseline::Postgres(RawPostgres::open(&run.raw_url).await?),
-            None => Baseline::Sqlite(RawSqlite::open(raw_dir)?),
+            None => Baseline::Floor(Floor::open(raw_dir)?),
         })
     }
 
     pub fn name(&self) -> &'static str {
         match self {
-            Baseline::Sqlite(_) => "raw SQLite inserts",
+            Baseline::Floor(_) => {
+                "the no-index floor (SQLite, (id, text), 1000 rows/commit, synchronous=FULL)"
+            }
             Baseline::Postgres(_) => "raw PostgreSQL multi-row INSERTs",
         }
     }
 
-    /// Inserts the next `count` rows of `generator` in batches of `batch`.
-    pub async fn insert(
-        self,
-        mut generator: Workload,
-        count: u64,
-        batch: u64,
-    ) -> anyhow::Result<(Baseline, Workload)> {
+    /// Stores the records of the NDJSON bodies, one transaction per `batch` rows.
+    pub async fn insert(self, bodies: std::sync::Arc<Vec<String>>) -> anyhow::Result<Baseline> {
         match self {
-            Baseline::Sqlite(store) => {
-                let (store, generator) = super::insert_raw(store, generator, count, batch).await?;
-                Ok((Baseline::Sqlite(store), generator))
+            Baseline::Floor(mut floor) => {
+                tokio::task::spawn_blocking(move || {
+                    for body in bodies.iter() {
+                        floor.insert_ndjson(body)?;
+                    }
+                    anyhow::Ok(Baseline::Floor(floor))
+                })
+                .await?
             }
             Baseline::Postgres(mut store) => {
-                let mut left = count;
-                while left > 0 {
-                    let n = left.min(batch);
-                    let rows = (0..n)
-                        .map(|_| NewRecord::from_json(generator.next_record()))
-                        .collect::<Result<Vec<_>, _>>()
-                        .map_err(|e| anyhow::anyhow!("generated record invalid: {e}"))?;
+                for body in bodies.iter() {
+                    let rows = body
+                        .lines()
+                        .map(|line| {
+                            let value = serde_json::from_str(line)?;
+                            NewRecord::from_json(value)
+                                .map_err(|e| anyhow::anyhow!("generated record invalid: {e}"))
+                        })
+                        .collect::<anyhow::Result<Vec<_>>>()?;
                     store.insert(rows).await?;
-                    left -= n;
                 }
-                Ok((Baseline::Postgres(store), generator))
+                Ok(Baseline::Postgres(store))
             }
         }
     }

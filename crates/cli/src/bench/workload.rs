@@ -1,47 +1,56 @@
-//! Realistic records for the benchmark: container-platform log lines of 60-150
-//! characters, skewed levels, a few hundred users, some events and journal entries.
-//! Deterministic (a fixed-seed generator), so every run and every baseline sees the
+//! The benchmark's records: the container-platform log lines of
+//! `/work/shared/bench/gen.py` (the generator the issues' peer figures and disk
+//! targets were measured with), same fields, vocabulary and distributions, about 271
+//! bytes each as NDJSON, 10 ms apart. Deterministic (a fixed-seed generator of our
+//! own, so not byte-identical to gen.py's), so every run and every baseline sees the
 //! same rows.
 
 use serde_json::{json, Value};
 
-/// A word that appears in about a third of the messages.
+/// A word in about one message in eight (a noun of the message).
 pub const COMMON_WORD: &str = "container";
 /// A word that never appears.
 pub const ABSENT_WORD: &str = "zebrafish";
+/// Microseconds between consecutive records' timestamps.
+pub const TS_STEP_MICROS: i64 = 10_000;
 
-const CATEGORIES: [&str; 12] = [
-    "image",
+const CATEGORIES: [&str; 8] = [
     "container",
+    "image",
+    "import",
+    "export",
+    "backup",
+    "system",
     "network",
     "volume",
-    "export",
-    "auth",
-    "scheduler",
-    "node",
+];
+const VERBS: [&str; 13] = [
+    "Create", "Start", "Stop", "Restart", "Destroy", "Pull", "Push", "Export", "Import", "Backup",
+    "Restore", "Attach", "Detach",
+];
+const NOUNS: [&str; 8] = [
+    "container",
+    "image",
+    "volume",
+    "network",
+    "snapshot",
+    "backup target",
     "registry",
-    "backup",
-    "app",
-    "system",
+    "node",
 ];
-const SOURCES: [&str; 3] = ["api", "worker", "beat"];
-const LOGGERS: [&str; 6] = [
-    "platform.api.containers",
-    "platform.api.images",
-    "platform.worker.tasks",
-    "platform.scheduler",
-    "platform.auth",
-    "platform.storage",
-];
-const IMAGES: [&str; 8] = [
-    "nginx:1.25",
-    "postgres:15",
-    "redis:7-alpine",
-    "python:3.11-slim",
-    "grafana/grafana:10.2",
-    "busybox:latest",
-    "node:20",
-    "registry.internal/billing-api:4.17.2",
+const TAILS: [&str; 12] = [
+    "finished",
+    "started",
+    "queued",
+    "failed with exit code 1",
+    "completed in 231 ms",
+    "retrying",
+    "skipped: already exists",
+    "from dockerhub",
+    "to /share/Container/exports",
+    "on node qnap-ts-453",
+    "by scheduler",
+    "after health check",
 ];
 
 pub struct Workload {
@@ -51,14 +60,21 @@ pub struct Workload {
 }
 
 impl Workload {
-    /// Records with timestamps one millisecond apart, ending about now for `total`.
+    /// Records whose timestamps end about now after `total` of them.
     pub fn new(total: u64) -> Workload {
         let now = logbook_core::Timestamp::now().micros();
+        // Whole seconds, so timestamps print as gen.py's do (`1760000000.01`).
+        let start = now - (total as i64) * TS_STEP_MICROS;
         Workload {
             state: 0x9E37_79B9_7F4A_7C15,
             produced: 0,
-            start_micros: now - (total as i64) * 1000,
+            start_micros: start - start.rem_euclid(1_000_000),
         }
+    }
+
+    /// The timestamp of the record numbered `n` (from 0).
+    pub fn ts_of(&self, n: u64) -> logbook_core::Timestamp {
+        logbook_core::Timestamp(self.start_micros + n as i64 * TS_STEP_MICROS)
     }
 
     fn next_u64(&mut self) -> u64 {
@@ -77,80 +93,66 @@ impl Workload {
         items[self.below(items.len() as u64) as usize]
     }
 
+    /// 80% INFO, 12% WARN, 6% ERROR, 2% DEBUG, as gen.py.
     fn level(&mut self) -> &'static str {
         match self.below(100) {
-            0..=4 => "DEBUG",
-            5..=79 => "INFO",
+            0..=79 => "INFO",
             80..=91 => "WARN",
-            92..=98 => "ERROR",
-            _ => "CRITICAL",
+            92..=97 => "ERROR",
+            _ => "DEBUG",
         }
     }
 
     fn message(&mut self) -> String {
-        let id = self.next_u64() & 0xffff_ffff_ffff;
-        let node = self.below(24);
-        let image = self.pick(&IMAGES);
-        match self.below(8) {
-            0 => format!("container {id:012x} started on node-{node:02} from image {image} (restart policy always)"),
-            1 => format!("pulled image {image} in {} ms, {} layers, digest sha256:{id:012x}", self.below(9000), self.below(12)),
-            2 => format!("health check for container {id:012x} failed: connection refused on port {} after 3 retries", 1024 + self.below(60000)),
-            3 => format!("GET /api/v1/projects/{}/volumes returned {} in {} ms for request req-{id:012x}", self.below(5000), [200, 200, 200, 404, 500][self.below(5) as usize], self.below(800)),
-            4 => format!("scheduled job backup-{id:x} on node-{node:02}; next run in {} minutes", self.below(120)),
-            5 => format!("volume vol-{id:x} attached to node-{node:02} at /var/lib/platform/volumes/{id:x}"),
-            6 => format!("user session refreshed, token expires in {} seconds; policy default-{}", self.below(86400), self.below(40)),
-            _ => format!("network overlay-{} reconciled: {} endpoints, {} peers, mtu 1450, vxlan id {}", self.below(64), self.below(300), self.below(24), self.below(4096)),
+        let verb = self.pick(&VERBS);
+        let noun = self.pick(&NOUNS);
+        let runtime = ["docker", "lxc"][self.below(2) as usize];
+        let id = self.next_u64() >> 16;
+        let app = self.below(500);
+        let tail = self.pick(&TAILS);
+        let mut message = format!("{verb} {noun} ({runtime}, {id:012x}, app{app}) {tail}");
+        if self.below(100) == 0 {
+            message.push_str(" after timeout waiting for daemon");
         }
+        while message.len() < 60 {
+            message.push(' ');
+            message.push_str(self.pick(&TAILS));
+        }
+        message.truncate(150);
+        message
     }
 
     /// The next record, as a client would send it to the native API.
     pub fn next_record(&mut self) -> Value {
-        let ts = self.start_micros + (self.produced as i64) * 1000;
+        let micros = self.ts_of(self.produced).micros();
         self.produced += 1;
-        let ts = logbook_core::Timestamp(ts).rfc3339();
-        let user = (self.below(2) == 0).then(|| format!("user{:03}", self.below(300)));
-        let category = self.pick(&CATEGORIES);
-        match self.below(100) {
-            0..=89 => json!({
-                "kind": "log",
-                "ts": ts,
-                "level": self.level(),
-                "category": category,
-                "source": self.pick(&SOURCES),
-                "instance": format!("node-{:02}", self.below(24)),
-                "logger": self.pick(&LOGGERS),
-                "user": user,
-                "message": self.message(),
-            }),
-            90..=97 => {
-                let id = format!("{:016x}", self.next_u64());
-                let state = ["start", "stop", "die", "create", "restart"][self.below(5) as usize];
-                json!({
-                    "kind": "event",
-                    "ts": ts,
-                    "category": "container",
-                    "user": user,
-                    "object_type": "docker",
-                    "object_id": id,
-                    "message": format!("container {id} {state}"),
-                    "data": {"type": "docker", "container": format!("app-{}", self.below(500)), "id": id, "state": state},
-                })
-            }
-            _ => {
-                let action = ["create", "delete", "reboot", "resize"][self.below(4) as usize];
-                json!({
-                "kind": "journal",
-                "ts": ts,
-                "user": user.unwrap_or_else(|| "admin".into()),
-                "object_type": "server",
-                "object_id": format!("{:032x}", self.next_u64()),
-                "action": action,
-                "status": "success",
-                "response_code": "200",
-                "request_id": format!("req-{:012x}", self.next_u64() & 0xffff_ffff_ffff),
-                "message": self.message(),
-                })
-            }
+        // Epoch seconds with two decimals, a JSON number, as gen.py writes them.
+        let ts = micros as f64 / 1_000_000.0;
+        let level = self.level();
+        let message = self.message();
+        json!({
+            "kind": "log",
+            "ts": ts,
+            "level": level,
+            "category": self.pick(&CATEGORIES),
+            "user": format!("user{}", self.below(200)),
+            "instance": format!("node-{}", self.below(20)),
+            "logger": format!("cs.{}.{}", self.pick(&CATEGORIES), self.below(4)),
+            "message": message,
+            "data": {
+                "request_id": format!("{:016x}", self.next_u64()),
+                "duration_ms": self.below(5000),
+            },
+        })
+    }
+
+    /// The next `n` records as one NDJSON body.
+    pub fn ndjson(&mut self, n: u64) -> String {
+        let mut body = String::with_capacity(n as usize * 300);
+        for _ in 0..n {
+            body.push_str(&self.next_record().to_string());
+            body.push('\n');
         }
+        body
     }
 }

@@ -3,8 +3,8 @@
 //! agree, substring search through the pg_trgm index.
 
 use super::{params_of, refs, PostgresStore};
+use crate::blocks::engine as plan;
 use crate::sql::{Placeholders, SqlBuilder};
-use crate::sqlite::plan;
 use crate::{Appended, ClearRecord, Group, GroupQuery, Page, RecordStore, Result, StoreError};
 use async_trait::async_trait;
 use deadpool_postgres::{GenericClient, Pool};

@@ -1,47 +1,59 @@
-//! The benchmark's yardstick: the same rows inserted straight into SQLite, with the
-//! same schema, indexes, pragmas, statements and transaction size, and none of
-//! Logbook around them (no HTTP, no JSON text, no writer thread, no notifier).
+//! The benchmark's floor: the cost of durably storing the same bytes with nothing
+//! of Logbook around them. Each NDJSON line is parsed (checked to be JSON) and
+//! inserted as `(id, text)` into a SQLite table without indexes, one transaction per
+//! 1000 rows, in WAL mode with `synchronous = FULL` (the durability Logbook promises).
+//! Any store worth its indexes and summaries should ingest at least this fast.
 
-use super::records::{insert_row, insert_statements};
-use super::{open_writer, schema, DATABASE_FILE};
-use crate::Result;
-use logbook_core::{NewRecord, Timestamp};
+use crate::{Result, StoreError};
 use rusqlite::Connection;
 use std::path::Path;
 
-/// A raw SQLite database with Logbook's schema, filled by plain prepared inserts.
-pub struct RawSqlite {
+/// Rows per transaction.
+pub const FLOOR_ROWS_PER_COMMIT: usize = 1000;
+
+pub struct Floor {
     conn: Connection,
     next_id: i64,
 }
 
-impl RawSqlite {
-    /// Creates (or reopens) the database in `dir`, migrated to the current schema.
-    pub fn open(dir: &Path) -> Result<RawSqlite> {
+impl Floor {
+    /// Creates (or reopens) `floor.db` in `dir`.
+    pub fn open(dir: &Path) -> Result<Floor> {
         std::fs::create_dir_all(dir)
-            .map_err(|e| crate::StoreError::Unavailable(format!("{}: {e}", dir.display())))?;
-        let mut conn = open_writer(&dir.join(DATABASE_FILE))?;
-        schema::migrate(&mut conn)?;
-        let next_id: i64 =
-            conn.query_row("SELECT coalesce(max(id), 0) + 1 FROM records", [], |r| {
-                r.get(0)
-            })?;
-        Ok(RawSqlite { conn, next_id })
+            .map_err(|e| StoreError::Unavailable(format!("{}: {e}", dir.display())))?;
+        let conn = Connection::open(dir.join("floor.db"))?;
+        conn.query_row("PRAGMA journal_mode = WAL", [], |_| Ok(()))?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.execute_batch(
+            "CREATE TABLE IF NOT EXISTS lines (id INTEGER PRIMARY KEY, text TEXT NOT NULL)",
+        )?;
+        let next_id = conn.query_row("SELECT coalesce(max(id), 0) + 1 FROM lines", [], |r| {
+            r.get(0)
+        })?;
+        Ok(Floor { conn, next_id })
     }
 
-    /// Inserts the rows in one transaction (the message also into the trigram index).
-    pub fn insert(&mut self, rows: Vec<NewRecord>) -> Result<()> {
-        let now = Timestamp::now();
-        let tx = self.conn.transaction()?;
-        {
-            let (mut insert, mut index) = insert_statements(&tx)?;
-            for new in rows {
-                let record = new.into_record(self.next_id, now);
-                self.next_id += 1;
-                insert_row(&mut insert, &mut index, &record)?;
+    /// Stores every line of the NDJSON text, `FLOOR_ROWS_PER_COMMIT` to a commit.
+    pub fn insert_ndjson(&mut self, ndjson: &str) -> Result<()> {
+        let mut lines = ndjson.lines().filter(|l| !l.trim().is_empty()).peekable();
+        while lines.peek().is_some() {
+            let tx = self.conn.transaction()?;
+            {
+                let mut insert =
+                    tx.prepare_cached("INSERT INTO lines (id, text) VALUES (?1, ?2)")?;
+                for line in lines.by_ref().take(FLOOR_ROWS_PER_COMMIT) {
+                    serde_json::from_str::<serde::de::IgnoredAny>(line).map_err(|e| {
+                        StoreError::Invalid {
+                            field: "line".into(),
+                            problem: e.to_string(),
+                        }
+                    })?;
+                    insert.execute(rusqlite::params![self.next_id, line])?;
+                    self.next_id += 1;
+                }
             }
+            tx.commit()?;
         }
-        tx.commit()?;
         Ok(())
     }
 }

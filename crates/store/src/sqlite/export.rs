@@ -1,21 +1,12 @@
-//! Exports: every matching record in id order, in batches, in constant memory.
-//!
-//! The planner in `plan.rs` is built for "newest N", where probing several indexes
-//! and sorting a capped set pays off. An export wants the opposite: one pass in id
-//! order. Each batch continues from the last id with a rowid seek, through the one
-//! index that yields rows already in id order (a single fixed value of an indexed
-//! field) or else through the table itself (`NOT INDEXED`), so nothing is ever sorted
-//! and no read transaction stays open between batches.
+//! Exports: every matching record in the query's order, in batches, in constant
+//! memory. Each batch is read from the catalog current when it is read, after the
+//! last id of the batch before; none is above the high-water mark at the start, so
+//! the export covers what was committed when it started.
 
-use super::plan::{self, record_columns};
 use super::pool::ReadPool;
-use super::records::{direction, fetch};
-use crate::sql::{Placeholders, SqlBuilder};
 use crate::Result;
 use futures_util::stream::BoxStream;
-use logbook_core::query::{Comparison, Condition, Field, Scalar};
-use logbook_core::{Order, Query, Record};
-use rusqlite::Connection;
+use logbook_core::{Query, Record};
 use std::sync::Arc;
 use tokio_stream::wrappers::ReceiverStream;
 
@@ -26,27 +17,31 @@ use tokio_stream::wrappers::ReceiverStream;
 /// fast.
 const BATCH: u64 = 2000;
 
+/// The export of the tiered layout: batches from the shared engine, each read from
+/// the catalog current when it is read, none above the high-water mark at the start.
 pub fn export(
     readers: Arc<ReadPool>,
+    tiered: Arc<super::tiered::Tiered>,
     query: Query,
     high_water: i64,
 ) -> BoxStream<'static, Result<Vec<Record>>> {
     let (sender, receiver) = tokio::sync::mpsc::channel(4);
     tokio::spawn(async move {
-        let mut conditions = query.conditions.clone();
-        // The export covers what was committed when it started.
-        conditions.push(Condition::Compare(
-            Field::Id,
-            Comparison::Le,
-            Scalar::Int(high_water),
-        ));
-        conditions.extend(plan::cursor_condition(&query));
-        let order = query.order;
         let mut after: Option<i64> = None;
         loop {
-            let conditions = conditions.clone();
+            let (tiered, query) = (Arc::clone(&tiered), query.clone());
             let batch = readers
-                .read(move |conn| export_batch(conn, &conditions, order, after))
+                .read(move |conn| {
+                    tiered.read(conn, |segments, _| {
+                        crate::blocks::engine::export_batch(
+                            segments,
+                            &query,
+                            high_water,
+                            after,
+                            BATCH as usize,
+                        )
+                    })
+                })
                 .await;
             let last = match &batch {
                 Ok(records) if records.is_empty() => break,
@@ -64,35 +59,4 @@ pub fn export(
         }
     });
     Box::pin(ReceiverStream::new(receiver))
-}
-
-fn export_batch(
-    conn: &mut Connection,
-    conditions: &[Condition],
-    order: Order,
-    after: Option<i64>,
-) -> Result<Vec<Record>> {
-    let mut b = SqlBuilder::new(Placeholders::Question);
-    let mut all = conditions.to_vec();
-    if let Some(after) = after {
-        let cmp = match order {
-            Order::NewestFirst => Comparison::Lt,
-            Order::OldestFirst => Comparison::Gt,
-        };
-        all.push(Condition::Compare(Field::Id, cmp, Scalar::Int(after)));
-    }
-    let filter = b.all(&all, "");
-    let source = match plan::candidate_drivers(conditions)
-        .into_iter()
-        .find(|d| d.ordered && d.branches.len() == 1)
-    {
-        Some(driver) => format!("records INDEXED BY {}", driver.index),
-        None => "records NOT INDEXED".to_string(),
-    };
-    let sql = format!(
-        "SELECT {} FROM {source} WHERE {filter} ORDER BY id {} LIMIT {BATCH}",
-        record_columns(""),
-        direction(order)
-    );
-    fetch(conn, &sql, &b.params)
 }

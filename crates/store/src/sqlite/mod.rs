@@ -8,12 +8,14 @@ pub mod backup;
 pub mod baseline;
 mod export;
 pub(crate) mod objects;
-pub(crate) mod plan;
 mod pool;
 mod records;
-mod schema;
+pub(crate) mod schema;
+mod sealer;
+mod tiered;
 mod writer;
 
+use crate::blocks::tiers::TierOptions;
 use crate::{Notifier, Result, Store, StoreError};
 use logbook_core::query::Scalar;
 use pool::ReadPool;
@@ -22,15 +24,38 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use writer::Writer;
 
+pub use crate::blocks::tiers::TierOptions as Tiers;
 pub use schema::latest_version as latest_schema_version;
+pub use schema::migrate_up_to;
 
 const DATABASE_FILE: &str = "logbook.db";
 /// Held shared by every process that has the store open, exclusively by a restore.
 const LOCK_FILE: &str = "logbook.lock";
 const READERS: usize = 8;
 
+/// How the records' tiers are sized, and whether this process runs the sealer.
+#[derive(Debug, Clone)]
+pub struct RecordLayout {
+    pub options: TierOptions,
+    /// Runs the background sealer (and the upgrade of rows of the previous layout).
+    pub seal: bool,
+}
+
+impl Default for RecordLayout {
+    fn default() -> Self {
+        RecordLayout {
+            options: TierOptions::default(),
+            seal: true,
+        }
+    }
+}
+
 pub struct SqliteStore {
     path: PathBuf,
+    /// Held for its `Drop`, which stops it before the writer (whose queue it feeds)
+    /// is dropped: fields drop in order.
+    _sealer: Option<sealer::Sealer>,
+    tiered: Arc<tiered::Tiered>,
     writer: Writer,
     readers: Arc<ReadPool>,
     notifier: Arc<Notifier>,
@@ -41,6 +66,11 @@ pub struct SqliteStore {
 impl SqliteStore {
     /// Opens (creating if needed) the store in `dir` and brings its schema up to date.
     pub fn open(dir: &Path) -> Result<SqliteStore> {
+        SqliteStore::open_with(dir, RecordLayout::default())
+    }
+
+    /// As [`SqliteStore::open`], with the records in `layout`.
+    pub fn open_with(dir: &Path, layout: RecordLayout) -> Result<SqliteStore> {
         std::fs::create_dir_all(dir).map_err(|e| {
             StoreError::Unavailable(format!(
                 "cannot create data directory {}: {e}",
@@ -57,23 +87,84 @@ impl SqliteStore {
         let last_record_id = counter("last_record_id")?;
         let last_action_seq = counter("last_action_seq")?;
         let notifier = Arc::new(Notifier::new(last_record_id));
+        let tiered = tiered::Tiered::open(&conn, path.clone(), layout.options)?;
         let writer = Writer::start(
             conn,
             (last_record_id + 1, last_action_seq + 1),
             Arc::clone(&notifier),
+            Some(Arc::clone(&tiered)),
         );
+        let sealer = match (layout.seal, writer.handle()) {
+            (true, Some(handle)) => Some(sealer::Sealer::start(Arc::clone(&tiered), handle)),
+            _ => None,
+        };
         Ok(SqliteStore {
             readers: Arc::new(ReadPool::new(path.clone(), READERS)),
             path,
+            _sealer: sealer,
+            tiered,
             writer,
             notifier,
             _in_use: in_use,
         })
     }
 
+    /// What each tier holds now.
+    pub fn tier_status(&self) -> crate::blocks::tiers::TierStatus {
+        crate::blocks::tiers::TierStatus::of(&self.tiered.tiers.snapshot())
+    }
+
+    /// Seals every block the hot tier's bounds call for, now (tests, tools).
+    pub async fn seal_pending(&self) -> Result<u64> {
+        let tiered = &self.tiered;
+        let mut sealed = 0;
+        loop {
+            let (sender, receiver) = std::sync::mpsc::channel();
+            let tiered = Arc::clone(tiered);
+            let planned = tokio::task::spawn_blocking(move || {
+                let hand_over = |job| {
+                    let _ = sender.send(job);
+                    Ok(true)
+                };
+                match sealer::seal_once(&tiered, &hand_over)? {
+                    true => Ok(true),
+                    false => tiered::upgrade_once(&tiered, &hand_over),
+                }
+            })
+            .await
+            .map_err(|e| StoreError::Internal(format!("sealer task failed: {e}")))??;
+            let Ok(job) = receiver.try_recv() else {
+                return Ok(sealed);
+            };
+            if !planned {
+                return Ok(sealed);
+            }
+            if self
+                .writer
+                .write(move |conn, batch| job(conn, batch))
+                .await?
+            {
+                sealed += 1;
+            }
+        }
+    }
+
     pub fn path(&self) -> &Path {
         &self.path
     }
+}
+
+/// Sealed and hot records in the store in `dir`, read from its file beside a server
+/// that may be running (the benchmark watches the sealer with it).
+pub fn tier_counts(dir: &Path) -> Result<(u64, u64)> {
+    let conn = pool::open_reader(&dir.join(DATABASE_FILE))?;
+    let (sealed, hot): (i64, i64) = conn.query_row(
+        "SELECT (SELECT coalesce(sum(rows), 0) FROM blocks), \
+                (SELECT coalesce(sum(last_id - first_id + 1), 0) FROM hot_segments)",
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    Ok((sealed.max(0) as u64, hot.max(0) as u64))
 }
 
 fn lock_file(dir: &Path) -> Result<std::fs::File> {
@@ -188,7 +279,7 @@ pub(crate) fn counted_page<T>(
     read: impl Fn(&rusqlite::Row<'_>) -> rusqlite::Result<Result<T>>,
 ) -> Result<(Vec<T>, u64)> {
     let tx = conn.transaction()?;
-    let params = records::sql_params(params);
+    let params = sql_params(params);
     let total: i64 = tx.query_row(
         &format!("SELECT count(*) FROM {table} WHERE {filter}"),
         params_from_iter(params.iter()),
@@ -207,4 +298,17 @@ pub(crate) fn counted_page<T>(
     }
     tx.commit()?;
     Ok((rows, total.max(0) as u64))
+}
+
+/// Query parameters in the form rusqlite binds.
+fn sql_params(values: &[Scalar]) -> Vec<Box<dyn rusqlite::ToSql>> {
+    values
+        .iter()
+        .map(|v| -> Box<dyn rusqlite::ToSql> {
+            match v {
+                Scalar::Int(n) => Box::new(*n),
+                Scalar::Text(t) => Box::new(t.clone()),
+            }
+        })
+        .collect()
 }

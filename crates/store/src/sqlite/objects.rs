@@ -111,7 +111,8 @@ impl ObjectStore for SqliteStore {
                            JOIN down ON o.parent_type = down.t AND o.parent_id = down.i
                            WHERE down.depth < 32)
                      SELECT {OBJECT_COLUMNS} FROM objects
-                     WHERE (object_type, object_id) IN (SELECT t, i FROM up UNION SELECT t, i FROM down)"
+                     WHERE (object_type, object_id) IN (SELECT t, i FROM up UNION SELECT t, i FROM down)
+                     ORDER BY object_type, object_id"
                 );
                 let mut stmt = conn.prepare(&sql)?;
                 let rows = stmt.query_map([&key.object_type, &key.object_id], read_object)?;

@@ -5,6 +5,8 @@
 //! every request in the batch; that is what keeps single-record writes fast while
 //! each acknowledgement stays durable. The bounded queue is the back-pressure.
 
+use super::tiered::Tiered;
+use crate::blocks::tiers::Catalog;
 use crate::notifier::{ActionLogAppended, ObjectChange};
 use crate::{Notifier, Result, StoreError};
 use logbook_core::{Action, Record};
@@ -30,6 +32,9 @@ pub struct Batch {
     pub next_record_id: i64,
     pub next_action_seq: i64,
     pub announcements: Vec<Announcement>,
+    /// With the tiered layout: the catalog as this transaction changes it, made
+    /// current once it commits.
+    pub catalog: Option<Catalog>,
 }
 
 trait PendingJob: Send {
@@ -75,11 +80,16 @@ pub struct Writer {
 }
 
 impl Writer {
-    pub fn start(conn: Connection, counters: (i64, i64), notifier: Arc<Notifier>) -> Writer {
+    pub fn start(
+        conn: Connection,
+        counters: (i64, i64),
+        notifier: Arc<Notifier>,
+        tiered: Option<Arc<Tiered>>,
+    ) -> Writer {
         let (queue, jobs) = mpsc::channel(QUEUE_CAPACITY);
         let thread = std::thread::Builder::new()
             .name("logbook-sqlite-writer".into())
-            .spawn(move || write_loop(conn, jobs, counters, &notifier))
+            .spawn(move || write_loop(conn, jobs, counters, &notifier, tiered.as_ref()))
             .ok();
         Writer {
             queue: thread.is_some().then_some(queue),
@@ -105,6 +115,37 @@ impl Writer {
         queue.send(job).await.map_err(|_| StoreError::Closed)?;
         answer.await.map_err(|_| StoreError::Closed)?
     }
+
+    /// A handle that queues jobs from a plain thread (the sealer).
+    pub fn handle(&self) -> Option<WriterHandle> {
+        self.queue.clone().map(|queue| WriterHandle { queue })
+    }
+}
+
+/// Queues jobs from outside the async runtime. The writer thread runs until every
+/// handle is gone, so whoever holds one must drop it before the store is dropped.
+pub struct WriterHandle {
+    queue: mpsc::Sender<Box<dyn PendingJob>>,
+}
+
+impl WriterHandle {
+    /// As [`Writer::write`], blocking the calling thread.
+    pub fn write_blocking<T, F>(&self, work: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: Fn(&Connection, &mut Batch) -> Result<T> + Send + 'static,
+    {
+        let (reply, answer) = oneshot::channel();
+        let job: Box<dyn PendingJob> = Box::new(Job {
+            work,
+            result: None,
+            reply,
+        });
+        self.queue
+            .blocking_send(job)
+            .map_err(|_| StoreError::Closed)?;
+        answer.blocking_recv().map_err(|_| StoreError::Closed)?
+    }
 }
 
 impl Drop for Writer {
@@ -123,6 +164,7 @@ fn write_loop(
     mut jobs: mpsc::Receiver<Box<dyn PendingJob>>,
     (mut next_record_id, mut next_action_seq): (i64, i64),
     notifier: &Notifier,
+    tiered: Option<&Arc<Tiered>>,
 ) {
     while let Some(first) = jobs.blocking_recv() {
         let mut pending = vec![first];
@@ -132,10 +174,14 @@ fn write_loop(
                 Err(_) => break,
             }
         }
-        let commit = match run_batch(&conn, &mut pending, next_record_id, next_action_seq) {
+        let commit = match run_batch(&conn, &mut pending, next_record_id, next_action_seq, tiered) {
             Ok(batch) => {
                 next_record_id = batch.next_record_id;
                 next_action_seq = batch.next_action_seq;
+                // Readers see the new catalog before anyone is told of the change.
+                if let (Some(tiered), Some(catalog)) = (tiered, batch.catalog) {
+                    tiered.tiers.publish(catalog);
+                }
                 announce(notifier, batch.announcements);
                 Ok(())
             }
@@ -151,11 +197,16 @@ fn write_loop(
 }
 
 impl Batch {
-    fn starting_at(next_record_id: i64, next_action_seq: i64) -> Batch {
+    fn starting_at(
+        next_record_id: i64,
+        next_action_seq: i64,
+        tiered: Option<&Arc<Tiered>>,
+    ) -> Batch {
         Batch {
             next_record_id,
             next_action_seq,
             announcements: Vec::new(),
+            catalog: tiered.map(|t| (*t.tiers.snapshot()).clone()),
         }
     }
 }
@@ -171,14 +222,15 @@ fn run_batch(
     pending: &mut [Box<dyn PendingJob>],
     next_record_id: i64,
     next_action_seq: i64,
+    tiered: Option<&Arc<Tiered>>,
 ) -> Result<Batch> {
-    let mut batch = Batch::starting_at(next_record_id, next_action_seq);
-    let Some(failed) = run_transaction(conn, pending, &mut batch, None)? else {
+    let mut batch = Batch::starting_at(next_record_id, next_action_seq, tiered);
+    let Some(failed) = run_transaction(conn, pending, &mut batch, None, tiered)? else {
         return Ok(batch);
     };
     conn.prepare_cached("ROLLBACK")?.execute([])?;
-    let mut batch = Batch::starting_at(next_record_id, next_action_seq);
-    run_transaction(conn, pending, &mut batch, Some(failed))?;
+    let mut batch = Batch::starting_at(next_record_id, next_action_seq, tiered);
+    run_transaction(conn, pending, &mut batch, Some(failed), tiered)?;
     Ok(batch)
 }
 
@@ -191,6 +243,7 @@ fn run_transaction(
     pending: &mut [Box<dyn PendingJob>],
     batch: &mut Batch,
     isolated_after_failure: Option<usize>,
+    tiered: Option<&Arc<Tiered>>,
 ) -> Result<Option<usize>> {
     // Every statement here runs once per job or batch: cached, they are parsed once
     // per connection instead of once per request (parsing showed up in profiles).
@@ -207,6 +260,15 @@ fn run_transaction(
                     (SELECT value FROM meta WHERE key = 'last_action_seq')",
         )?
         .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    if let (Some(tiered), Some(draft)) = (tiered, batch.catalog.as_ref()) {
+        let version: i64 = conn
+            .prepare_cached("SELECT value FROM meta WHERE key = 'catalog_version'")?
+            .query_row([], |r| r.get(0))?;
+        if records + 1 > batch.next_record_id || version != draft.version {
+            // Another process changed the records: its segments are in the file.
+            batch.catalog = Some(tiered.load(conn)?);
+        }
+    }
     batch.next_record_id = batch.next_record_id.max(records + 1);
     batch.next_action_seq = batch.next_action_seq.max(actions + 1);
     for (position, job) in pending.iter_mut().enumerate() {
@@ -218,10 +280,11 @@ fn run_transaction(
             }
             Some(failed) if failed == position => {}
             Some(_) => {
-                let (record_id, action_seq, announced) = (
+                let (record_id, action_seq, announced, catalog) = (
                     batch.next_record_id,
                     batch.next_action_seq,
                     batch.announcements.len(),
+                    batch.catalog.clone(),
                 );
                 run("SAVEPOINT job")?;
                 if job.run(conn, batch) {
@@ -232,6 +295,7 @@ fn run_transaction(
                     batch.next_record_id = record_id;
                     batch.next_action_seq = action_seq;
                     batch.announcements.truncate(announced);
+                    batch.catalog = catalog;
                 }
             }
         }
@@ -271,7 +335,12 @@ mod tests {
         super::super::schema::migrate(&mut conn).expect("migrate");
         conn.execute_batch("CREATE TABLE t (x INTEGER UNIQUE)")
             .expect("table");
-        Arc::new(Writer::start(conn, (1, 1), Arc::new(Notifier::new(0))))
+        Arc::new(Writer::start(
+            conn,
+            (1, 1),
+            Arc::new(Notifier::new(0)),
+            None,
+        ))
     }
 
     /// Inserts `x` and takes the next record id, as a record append would.

@@ -1,0 +1,533 @@
+//! The one query engine over segments (hot segments and sealed blocks alike), for
+//! both stores. Segments are walked newest- or oldest-first by id; a segment whose
+//! summary says no record can match is skipped without reading it; otherwise its
+//! pages are read one at a time, only the columns the filter needs first, and each
+//! row is tested with `Query::matches_fields` (the one definition of the filter
+//! model); the other columns of a page are read only when a row of it matches.
+//! "Newest N" stops as soon as it has N. Counts are taken from summaries wherever
+//! the conditions allow.
+
+use super::format::{self, Layout, Page, COLUMNS, DATA, IDS, KIND, LEVEL, TEXT, TS};
+use super::segment::Segment;
+use crate::{Group, GroupBy, GroupQuery, Result};
+use logbook_core::histogram::Bucket;
+use logbook_core::query::{field_value, Comparison, Condition, Field, FieldRef, Fields, Scalar};
+use logbook_core::record::TEXT_FIELD_NAMES;
+use logbook_core::Histogram;
+use logbook_core::{Order, Query, Record};
+use std::borrow::Cow;
+use std::cmp::Ordering;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// The column a field is stored in.
+fn column_of(field: Field) -> usize {
+    match field {
+        Field::Id => IDS,
+        Field::Ts => TS,
+        Field::Kind => KIND,
+        Field::Level => LEVEL,
+        Field::Data | Field::DataText(_) => DATA,
+        other => TEXT_FIELD_NAMES
+            .iter()
+            .position(|n| *n == other.name())
+            .map_or(DATA, |i| TEXT + i),
+    }
+}
+
+fn columns_of(conditions: &[Condition], out: &mut Vec<usize>) {
+    for c in conditions {
+        match c {
+            Condition::In(f, _)
+            | Condition::NotIn(f, _)
+            | Condition::Compare(f, _, _)
+            | Condition::Contains(f, _)
+            | Condition::ContainsCaseSensitive(f, _)
+            | Condition::StartsWith(f, _) => out.push(column_of(*f)),
+            Condition::Any(cs) | Condition::All(cs) => columns_of(cs, out),
+            Condition::Not(c) => columns_of(std::slice::from_ref(&**c), out),
+        }
+    }
+}
+
+/// One page of a segment, its columns read as they are needed.
+struct PageView<'a> {
+    segment: &'a Segment,
+    layout: &'a Layout,
+    page: usize,
+    /// Row offset of the page in the segment.
+    start: usize,
+    rows: usize,
+    columns: Vec<Option<Arc<Page>>>,
+}
+
+impl<'a> PageView<'a> {
+    fn new(segment: &'a Segment, page: usize) -> PageView<'a> {
+        let layout = segment.source.layout();
+        let range = layout.rows_of_page(page);
+        PageView {
+            segment,
+            layout,
+            page,
+            start: range.start,
+            rows: range.len(),
+            columns: vec![None; COLUMNS],
+        }
+    }
+
+    fn load(&mut self, columns: &[usize]) -> Result<()> {
+        for &c in columns {
+            if self.columns[c].is_none() {
+                let page = self.segment.source.page(c, self.page)?;
+                if c == IDS {
+                    if let Page::Ints(ids) = &*page {
+                        // Ids with gaps: the page holds as many rows as it has ids.
+                        self.rows = ids.len();
+                    }
+                }
+                self.columns[c] = Some(page);
+            }
+        }
+        Ok(())
+    }
+
+    fn load_all(&mut self) -> Result<()> {
+        let all: Vec<usize> = (0..COLUMNS).collect();
+        self.load(&all)
+    }
+
+    fn column(&self, c: usize) -> &Page {
+        self.columns[c].as_deref().unwrap_or(&Page::Absent)
+    }
+
+    fn id(&self, i: usize) -> i64 {
+        match self.columns[IDS].as_deref() {
+            Some(Page::Absent) | None => self.layout.first_id + (self.start + i) as i64,
+            Some(p) => p.int(i).unwrap_or(i64::MIN),
+        }
+    }
+
+    fn row(&self, i: usize) -> Row<'_, 'a> {
+        Row { view: self, i }
+    }
+
+    fn record(&mut self, i: usize) -> Result<Record> {
+        self.load_all()?;
+        let pages: Vec<&Page> = (0..COLUMNS).map(|c| self.column(c)).collect();
+        Ok(format::record_at(self.layout, &pages, i, self.start + i)?)
+    }
+}
+
+/// A row of a page, as conditions read it.
+struct Row<'v, 'a> {
+    view: &'v PageView<'a>,
+    i: usize,
+}
+
+impl Fields for Row<'_, '_> {
+    fn field(&self, field: Field) -> Option<FieldRef<'_>> {
+        let page = self.view.column(column_of(field));
+        match field {
+            Field::Id => Some(FieldRef::Int(self.view.id(self.i))),
+            Field::Ts | Field::Kind | Field::Level => page.int(self.i).map(FieldRef::Int),
+            Field::DataText(key) => page
+                .text(self.i)
+                .and_then(|json| FieldRef::data_text(json, key)),
+            _ => page.text(self.i).map(|t| FieldRef::Text(Cow::Borrowed(t))),
+        }
+    }
+}
+
+/// The condition a cursor adds (`after` is exclusive in the query's order).
+pub fn cursor_condition(query: &Query) -> Option<Condition> {
+    let cursor = query.after?;
+    let cmp = match query.order {
+        Order::NewestFirst => Comparison::Lt,
+        Order::OldestFirst => Comparison::Gt,
+    };
+    Some(Condition::Compare(Field::Id, cmp, Scalar::Int(cursor.0)))
+}
+
+/// The segments in the order a query walks them.
+fn in_order(segments: &[Segment], order: Order) -> Box<dyn Iterator<Item = &Segment> + '_> {
+    match order {
+        Order::OldestFirst => Box::new(segments.iter()),
+        Order::NewestFirst => Box::new(segments.iter().rev()),
+    }
+}
+
+/// Calls `found` with each matching record of the segments, in `order`, until it
+/// answers false.
+fn scan(
+    segments: &[Segment],
+    conditions: &[Condition],
+    order: Order,
+    mut found: impl FnMut(Record) -> bool,
+) -> Result<()> {
+    scan_rows(segments, conditions, order, &[], |view, i| {
+        Ok(found(view.record(i)?))
+    })
+}
+
+/// As [`scan`], handing `found` each matching row in place (its page and index)
+/// instead of a record: only the filter's columns and `columns` are decoded, and
+/// nothing is copied (counts, groups and histograms read a field or two).
+fn scan_rows(
+    segments: &[Segment],
+    conditions: &[Condition],
+    order: Order,
+    columns: &[usize],
+    mut found: impl FnMut(&mut PageView<'_>, usize) -> Result<bool>,
+) -> Result<()> {
+    let mut needed = vec![IDS];
+    columns_of(conditions, &mut needed);
+    needed.extend_from_slice(columns);
+    needed.sort_unstable();
+    needed.dedup();
+    let filter = Query {
+        conditions: conditions.to_vec(),
+        ..Query::default()
+    };
+    for segment in in_order(segments, order) {
+        if !conditions.iter().all(|c| segment.summary.may_match(c)) {
+            continue;
+        }
+        let pages = segment.source.layout().pages();
+        let page_order: Box<dyn Iterator<Item = usize>> = match order {
+            Order::OldestFirst => Box::new(0..pages),
+            Order::NewestFirst => Box::new((0..pages).rev()),
+        };
+        for page in page_order {
+            let mut view = PageView::new(segment, page);
+            view.load(&needed)?;
+            let rows: Box<dyn Iterator<Item = usize>> = match order {
+                Order::OldestFirst => Box::new(0..view.rows),
+                Order::NewestFirst => Box::new((0..view.rows).rev()),
+            };
+            for i in rows {
+                if filter.matches_fields(&view.row(i)) && !found(&mut view, i)? {
+                    return Ok(());
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A field of a row as a value, as `field_value` reads it from a record.
+fn row_value(view: &PageView<'_>, i: usize, field: Field) -> Option<Scalar> {
+    view.row(i).field(field).map(FieldRef::into_scalar)
+}
+
+fn with_cursor(query: &Query) -> Vec<Condition> {
+    let mut conditions = query.conditions.clone();
+    conditions.extend(cursor_condition(query));
+    conditions
+}
+
+/// One page of a query: its order, cursor, sort, offset and limit.
+pub fn query(segments: &[Segment], query: &Query) -> Result<Vec<Record>> {
+    let conditions = with_cursor(query);
+    let limit = query.limit.map_or(usize::MAX, |l| l as usize);
+    let offset = query.offset as usize;
+    if query.sort.is_empty() {
+        let mut skipped = 0;
+        let mut out = Vec::new();
+        if limit == 0 {
+            return Ok(out);
+        }
+        scan(segments, &conditions, query.order, |record| {
+            if skipped < offset {
+                skipped += 1;
+                return true;
+            }
+            out.push(record);
+            out.len() < limit
+        })?;
+        return Ok(out);
+    }
+    let mut all = Vec::new();
+    scan(segments, &conditions, query.order, |record| {
+        all.push(record);
+        true
+    })?;
+    // Ties keep the scan's id order (a stable sort).
+    all.sort_by(|a, b| {
+        for key in &query.sort {
+            let (x, y) = (field_value(a, key.field), field_value(b, key.field));
+            let ordering = if key.descending { y.cmp(&x) } else { x.cmp(&y) };
+            if ordering != Ordering::Equal {
+                return ordering;
+            }
+        }
+        Ordering::Equal
+    });
+    Ok(all.into_iter().skip(offset).take(limit).collect())
+}
+
+/// Whether every record of the segment satisfies an id or ts comparison.
+fn holds_for_whole(segment: &Segment, condition: &Condition) -> bool {
+    let s = &segment.summary;
+    let (lo, hi, cmp, bound) = match condition {
+        Condition::Compare(Field::Id, cmp, Scalar::Int(b)) => (s.first_id, s.last_id, cmp, *b),
+        Condition::Compare(Field::Ts, cmp, Scalar::Int(b)) if !s.opaque => {
+            (s.ts_min, s.ts_max, cmp, *b)
+        }
+        _ => return false,
+    };
+    match cmp {
+        Comparison::Lt => hi < bound,
+        Comparison::Le => hi <= bound,
+        Comparison::Gt => lo > bound,
+        Comparison::Ge => lo >= bound,
+    }
+}
+
+/// How many records match (the cursor counts; offset and limit do not).
+pub fn count(segments: &[Segment], query: &Query) -> Result<u64> {
+    let conditions = with_cursor(query);
+    let mut total = 0u64;
+    let mut rest = Vec::new();
+    for segment in segments {
+        if !conditions.iter().all(|c| segment.summary.may_match(c)) {
+            continue;
+        }
+        let remaining: Vec<Condition> = conditions
+            .iter()
+            .filter(|c| !holds_for_whole(segment, c))
+            .cloned()
+            .collect();
+        match segment.summary.count(&remaining) {
+            Some(n) => total += n,
+            None => rest.push((segment.clone(), remaining)),
+        }
+    }
+    for (segment, remaining) in rest {
+        scan(
+            std::slice::from_ref(&segment),
+            &remaining,
+            Order::OldestFirst,
+            |_| {
+                total += 1;
+                true
+            },
+        )?;
+    }
+    Ok(total)
+}
+
+/// Matching records per distinct value of the group fields, ordered and paged as
+/// `groups` says (ties, and no order, go by the key ascending, absent first); the
+/// cursor does not apply.
+pub fn group(segments: &[Segment], query: &Query, groups: &GroupQuery) -> Result<Vec<Group>> {
+    let mut all = all_groups(segments, query, &groups.fields)?;
+    all.sort_by(|(a_key, a), (b_key, b)| {
+        for sort in &groups.sort {
+            let ordering = match sort.by {
+                GroupBy::LastTs => a.last_ts.cmp(&b.last_ts),
+                GroupBy::Key(i) => a_key.get(i).cmp(&b_key.get(i)),
+            };
+            let ordering = if sort.descending {
+                ordering.reverse()
+            } else {
+                ordering
+            };
+            if ordering != Ordering::Equal {
+                return ordering;
+            }
+        }
+        a_key.cmp(b_key)
+    });
+    let limit = groups.limit.map_or(usize::MAX, |l| l as usize);
+    Ok(all
+        .into_iter()
+        .skip(groups.offset as usize)
+        .take(limit)
+        .map(|(_, g)| g)
+        .collect())
+}
+
+/// How many groups [`group`] has in all.
+pub fn count_groups(segments: &[Segment], query: &Query, fields: &[Field]) -> Result<u64> {
+    Ok(all_groups(segments, query, fields)?.len() as u64)
+}
+
+/// Every group of `fields` in key order, with the key as values.
+fn all_groups(
+    segments: &[Segment],
+    query: &Query,
+    fields: &[Field],
+) -> Result<Vec<(Vec<Option<Scalar>>, Group)>> {
+    let mut groups: BTreeMap<Vec<Option<Scalar>>, (u64, i64)> = BTreeMap::new();
+    let mut columns: Vec<usize> = fields.iter().map(|f| column_of(*f)).collect();
+    columns.push(TS);
+    scan_rows(
+        segments,
+        &query.conditions,
+        Order::OldestFirst,
+        &columns,
+        |view, i| {
+            let key = fields.iter().map(|f| row_value(view, i, *f)).collect();
+            let ts = view.column(TS).int(i).unwrap_or(i64::MIN);
+            let entry = groups.entry(key).or_insert((0, i64::MIN));
+            entry.0 += 1;
+            entry.1 = entry.1.max(ts);
+            Ok(true)
+        },
+    )?;
+    Ok(groups
+        .into_iter()
+        .map(|(key, (count, last_ts))| {
+            let text = key
+                .iter()
+                .map(|v| {
+                    v.as_ref().map(|v| match v {
+                        Scalar::Int(n) => n.to_string(),
+                        Scalar::Text(t) => t.clone(),
+                    })
+                })
+                .collect();
+            (
+                key,
+                Group {
+                    key: text,
+                    count,
+                    last_ts: logbook_core::Timestamp(last_ts),
+                },
+            )
+        })
+        .collect())
+}
+
+/// The non-empty buckets of matching records, as `Histogram::count` defines them
+/// (the cursor does not apply). A segment whose `ts` range lies in one bucket is
+/// counted from its summary when the conditions and the split allow; the others are
+/// read row by row.
+pub fn histogram(
+    segments: &[Segment],
+    query: &Query,
+    histogram: &Histogram,
+) -> Result<Vec<Bucket>> {
+    let conditions = &query.conditions;
+    let mut counts: BTreeMap<(logbook_core::Timestamp, Option<Scalar>), u64> = BTreeMap::new();
+    let summary_split = match histogram.by() {
+        None => true,
+        Some(f) => matches!(f, Field::Kind | Field::Level | Field::Category),
+    };
+    let mut rest = Vec::new();
+    for segment in segments {
+        if !conditions.iter().all(|c| segment.summary.may_match(c)) {
+            continue;
+        }
+        let s = &segment.summary;
+        let start = histogram.bucket_start(logbook_core::Timestamp(s.ts_min));
+        let one_bucket =
+            !s.opaque && start == histogram.bucket_start(logbook_core::Timestamp(s.ts_max));
+        let remaining: Vec<Condition> = conditions
+            .iter()
+            .filter(|c| !holds_for_whole(segment, c))
+            .cloned()
+            .collect();
+        let counted = match (one_bucket && summary_split, &remaining) {
+            (true, remaining) => s.count_by(remaining, |r| histogram.key_of(r)),
+            _ => None,
+        };
+        match counted {
+            Some(by_key) => {
+                for (key, n) in by_key {
+                    *counts.entry((start, key)).or_default() += n;
+                }
+            }
+            None => rest.push((segment.clone(), remaining)),
+        }
+    }
+    for (segment, remaining) in rest {
+        scan(
+            std::slice::from_ref(&segment),
+            &remaining,
+            Order::OldestFirst,
+            |record| {
+                *counts
+                    .entry((histogram.bucket_start(record.ts), histogram.key_of(&record)))
+                    .or_default() += 1;
+                true
+            },
+        )?;
+    }
+    Ok(counts
+        .into_iter()
+        .map(|((start, key), count)| Bucket { start, key, count })
+        .collect())
+}
+
+/// The next export batch: up to `batch` matching records after `after` in the
+/// query's order (its own cursor applies too), none above `high_water`; sort, offset
+/// and limit do not apply.
+pub fn export_batch(
+    segments: &[Segment],
+    query: &Query,
+    high_water: i64,
+    after: Option<i64>,
+    batch: usize,
+) -> Result<Vec<Record>> {
+    let mut conditions = with_cursor(query);
+    conditions.push(Condition::Compare(
+        Field::Id,
+        Comparison::Le,
+        Scalar::Int(high_water),
+    ));
+    if let Some(after) = after {
+        let cmp = match query.order {
+            Order::NewestFirst => Comparison::Lt,
+            Order::OldestFirst => Comparison::Gt,
+        };
+        conditions.push(Condition::Compare(Field::Id, cmp, Scalar::Int(after)));
+    }
+    let mut out = Vec::new();
+    scan(segments, &conditions, query.order, |record| {
+        out.push(record);
+        out.len() < batch
+    })?;
+    Ok(out)
+}
+
+/// The record with this id: its segment is found by id range.
+pub fn get(segments: &[Segment], id: i64) -> Result<Option<Record>> {
+    let at = segments.partition_point(|s| s.last_id() < id);
+    let Some(segment) = segments.get(at).filter(|s| s.first_id() <= id) else {
+        return Ok(None);
+    };
+    let layout = segment.source.layout();
+    if let Some(page) = segment.source.page_of_id(id) {
+        let mut view = PageView::new(segment, page);
+        view.load(&[IDS])?;
+        let Some(row) = (0..view.rows).find(|i| view.id(*i) == id) else {
+            return Ok(None);
+        };
+        return view.record(row).map(Some);
+    }
+    if matches!(*segment.source.page(IDS, 0)?, Page::Absent) {
+        // Contiguous ids: the row is the id's offset, its page found by arithmetic.
+        let offset = usize::try_from(id - layout.first_id).unwrap_or(usize::MAX);
+        if offset >= layout.rows {
+            return Ok(None);
+        }
+        let mut view = PageView::new(segment, offset / layout.page_rows);
+        let row = offset - view.start;
+        return view.record(row).map(Some);
+    }
+    let condition = Condition::Compare(Field::Id, Comparison::Ge, Scalar::Int(id));
+    let mut found = None;
+    scan(
+        std::slice::from_ref(segment),
+        &[condition],
+        Order::OldestFirst,
+        |record| {
+            if record.id == id {
+                found = Some(record);
+            }
+            false
+        },
+    )?;
+    Ok(found)
+}

@@ -1,0 +1,180 @@
+//! Bloom filters of a block's summary: of the case-folded byte trigrams of its
+//! messages (so a substring that is absent skips the block without decompressing
+//! it), and of the values of high-cardinality fields (`object_id`, `request_id`,
+//! `user_id`, ...). Sized from the number of distinct keys the block really has, at
+//! about 1% false positives.
+
+use super::wire::{put_varint, Corrupt, Reader};
+
+/// Bits per distinct key: about 1% false positives with 7 probes.
+const BITS_PER_KEY: usize = 10;
+const PROBES: u32 = 7;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Bloom {
+    words: Vec<u64>,
+}
+
+/// A 64-bit hash of bytes (FNV-1a folded through a multiply-xorshift finaliser):
+/// stable across versions and machines, because filters are stored.
+pub fn hash_bytes(bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in bytes {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    mix(h)
+}
+
+fn mix(mut h: u64) -> u64 {
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    h ^ (h >> 33)
+}
+
+impl Bloom {
+    /// A filter of these key hashes (duplicates allowed).
+    pub fn from_hashes(hashes: &[u64]) -> Bloom {
+        let mut distinct = hashes.to_vec();
+        distinct.sort_unstable();
+        distinct.dedup();
+        let bits = (distinct.len() * BITS_PER_KEY).max(64);
+        let mut bloom = Bloom {
+            words: vec![0; bits.div_ceil(64)],
+        };
+        for h in distinct {
+            bloom.insert(h);
+        }
+        bloom
+    }
+
+    fn bits(&self) -> u64 {
+        self.words.len() as u64 * 64
+    }
+
+    /// Double hashing: probe i is `h1 + i * h2`.
+    fn probes(&self, hash: u64) -> impl Iterator<Item = u64> + '_ {
+        let (h1, h2) = (hash & 0xffff_ffff, (hash >> 32) | 1);
+        let bits = self.bits();
+        (0..u64::from(PROBES)).map(move |i| h1.wrapping_add(i.wrapping_mul(h2)) % bits)
+    }
+
+    fn insert(&mut self, hash: u64) {
+        let positions: Vec<u64> = self.probes(hash).collect();
+        for bit in positions {
+            self.words[(bit / 64) as usize] |= 1 << (bit % 64);
+        }
+    }
+
+    /// False means the key is certainly absent.
+    pub fn may_contain(&self, hash: u64) -> bool {
+        self.probes(hash)
+            .all(|bit| self.words[(bit / 64) as usize] & (1 << (bit % 64)) != 0)
+    }
+
+    pub fn size_bytes(&self) -> usize {
+        self.words.len() * 8
+    }
+
+    pub fn write(&self, out: &mut Vec<u8>) {
+        put_varint(out, self.words.len() as u64);
+        for w in &self.words {
+            out.extend_from_slice(&w.to_le_bytes());
+        }
+    }
+
+    pub fn read(r: &mut Reader<'_>) -> Result<Bloom, Corrupt> {
+        let n = r.count("filter length", 1 << 24)?;
+        if n == 0 {
+            return Err(Corrupt("an empty filter".into()));
+        }
+        let bytes = r.take(n * 8, "filter")?;
+        let words = bytes
+            .chunks_exact(8)
+            .map(|c| u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]))
+            .collect();
+        Ok(Bloom { words })
+    }
+}
+
+/// The byte trigrams a message contributes to its block's filter: of its ASCII
+/// case fold, and (when it has other letters) of its full lowercase form. A
+/// case-insensitive match of an ASCII needle is a match of its ASCII fold in the
+/// first; of any other needle, of its lowercase form in the second (exactly how
+/// `Query::matches` compares), so every trigram of a matching needle is present.
+pub fn message_trigrams(message: &str, out: &mut Vec<u64>) {
+    let folded = message.to_ascii_lowercase();
+    push_trigrams(folded.as_bytes(), out);
+    if !message.is_ascii() {
+        push_trigrams(message.to_lowercase().as_bytes(), out);
+    }
+}
+
+/// The trigrams a block must have for some message in it to contain `needle`
+/// case-insensitively; `None` if the needle is too short to tell.
+pub fn needle_trigrams(needle: &str) -> Option<Vec<u64>> {
+    let folded = if needle.is_ascii() {
+        needle.to_ascii_lowercase()
+    } else {
+        needle.to_lowercase()
+    };
+    if folded.len() < 3 {
+        return None;
+    }
+    let mut out = Vec::new();
+    push_trigrams(folded.as_bytes(), &mut out);
+    out.sort_unstable();
+    out.dedup();
+    Some(out)
+}
+
+fn push_trigrams(bytes: &[u8], out: &mut Vec<u64>) {
+    out.extend(
+        bytes
+            .windows(3)
+            .map(|w| mix(u64::from(w[0]) | u64::from(w[1]) << 8 | u64::from(w[2]) << 16 | 1 << 24)),
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn present_keys_always_pass_and_absent_ones_rarely() {
+        let hashes: Vec<u64> = (0..5000u64).map(|i| hash_bytes(&i.to_le_bytes())).collect();
+        let bloom = Bloom::from_hashes(&hashes);
+        assert!(hashes.iter().all(|h| bloom.may_contain(*h)));
+        let false_positives = (5000..105_000u64)
+            .filter(|i| bloom.may_contain(hash_bytes(&i.to_le_bytes())))
+            .count();
+        assert!(false_positives < 2000, "{false_positives} of 100000");
+        let mut out = Vec::new();
+        bloom.write(&mut out);
+        assert_eq!(Bloom::read(&mut Reader::new(&out)), Ok(bloom));
+    }
+
+    #[test]
+    fn a_matching_needle_has_every_trigram_in_the_filter() {
+        let messages = [
+            "Disk TIMEOUT on /var",
+            "Größe ÜBER alles",
+            "ab",
+            "caf\u{e9} K",
+        ];
+        let mut hashes = Vec::new();
+        for m in messages {
+            message_trigrams(m, &mut hashes);
+        }
+        let bloom = Bloom::from_hashes(&hashes);
+        for needle in ["timeout", "DISK t", "über", "GRÖßE", "größe", "afé"] {
+            let trigrams = needle_trigrams(needle).expect("long enough");
+            assert!(trigrams.iter().all(|t| bloom.may_contain(*t)), "{needle}");
+        }
+        assert_eq!(needle_trigrams("ab"), None);
+        let absent = needle_trigrams("zebrafish").expect("long enough");
+        assert!(!absent.iter().all(|t| bloom.may_contain(*t)));
+    }
+}

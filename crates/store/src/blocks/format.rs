@@ -1,0 +1,660 @@
+//! The sealed block: records of one id range, each field a column, each column cut
+//! into pages of `page_rows` rows compressed on their own with zstd, so that "newest
+//! 20" or a get by id decompresses one page per column it needs, not the block.
+//!
+//! ```text
+//! blob   = "LBB1" varint(header length) header body
+//! header = first_id last_id rows page_rows (zigzag/varints)
+//!          varint(columns) { encoding:u8 [dict range] varint(pages) {page range} }
+//! range  = varint(offset into body) varint(length)
+//! ```
+//!
+//! Encodings: timestamps and ids are zigzag varints of the delta to the row before
+//! (ids are stored only when the block's ids are not contiguous, e.g. after a
+//! rewrite that dropped deleted rows); kind and level one byte per row (0 = none);
+//! a text column with few distinct values is a dictionary (stored once per block,
+//! compressed) and one code per row (0 = none, 1-byte codes up to 255 values,
+//! 2-byte up to 65535); other text (messages, `data` as compact JSON) is stored
+//! plain: the rows' lengths (0 = none, else length + 1) then their bytes.
+
+use super::summary::{Summary, SummaryBuilder};
+use super::wire::{put_varint, unzigzag, zigzag, Corrupt, Reader};
+use logbook_core::{Kind, Level, Record, Timestamp};
+use std::ops::Range;
+use std::sync::Arc;
+
+const MAGIC: &[u8; 4] = b"LBB1";
+
+/// Column numbers: `ts`, `kind`, `level`, the 16 text fields in
+/// [`Record::text_fields`] order (`message` last), `data`, and the ids.
+pub const TS: usize = 0;
+pub const KIND: usize = 1;
+pub const LEVEL: usize = 2;
+pub const TEXT: usize = 3;
+pub const TEXT_FIELDS: usize = 16;
+pub const MESSAGE: usize = TEXT + TEXT_FIELDS - 1;
+pub const DATA: usize = TEXT + TEXT_FIELDS;
+pub const IDS: usize = DATA + 1;
+pub const COLUMNS: usize = IDS + 1;
+
+/// Most distinct values a text column may have to be stored as a dictionary.
+const MAX_DICTIONARY: usize = 4096;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Encoding {
+    /// Nothing stored: every row is none (or, for ids, they are contiguous).
+    Absent = 0,
+    Deltas = 1,
+    Bytes = 2,
+    Dictionary8 = 3,
+    Dictionary16 = 4,
+    Plain = 5,
+}
+
+impl Encoding {
+    fn from_byte(b: u8) -> Result<Encoding, Corrupt> {
+        Ok(match b {
+            0 => Encoding::Absent,
+            1 => Encoding::Deltas,
+            2 => Encoding::Bytes,
+            3 => Encoding::Dictionary8,
+            4 => Encoding::Dictionary16,
+            5 => Encoding::Plain,
+            other => return Err(Corrupt(format!("unknown column encoding {other}"))),
+        })
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Rows per page (the unit of decompression).
+    pub page_rows: usize,
+    pub zstd_level: i32,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            page_rows: 4096,
+            zstd_level: 3,
+        }
+    }
+}
+
+/// Where a column's parts lie in the block's body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ColumnLayout {
+    pub encoding: Encoding,
+    pub dictionary: Option<Range<usize>>,
+    pub pages: Vec<Range<usize>>,
+}
+
+/// A block's header: what it holds and where each page is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Layout {
+    pub first_id: i64,
+    pub last_id: i64,
+    pub rows: usize,
+    pub page_rows: usize,
+    pub columns: Vec<ColumnLayout>,
+    /// Where the body starts in the blob.
+    pub body_offset: usize,
+}
+
+pub struct Encoded {
+    pub blob: Vec<u8>,
+    pub summary: Summary,
+}
+
+/// The body of a block being written: compressed parts, one after another.
+struct Body {
+    bytes: Vec<u8>,
+    zstd_level: i32,
+}
+
+impl Body {
+    /// Appends `raw` compressed (after its raw length) and returns where it lies.
+    fn put(&mut self, raw: &[u8]) -> Range<usize> {
+        let start = self.bytes.len();
+        // In-memory compression of a buffer into a Vec cannot fail.
+        let compressed = zstd::bulk::compress(raw, self.zstd_level).unwrap_or_default();
+        put_varint(&mut self.bytes, raw.len() as u64);
+        self.bytes.extend_from_slice(&compressed);
+        start..self.bytes.len()
+    }
+}
+
+/// Encodes records (in ascending id order, at least one) as one block.
+pub fn encode(records: &[Record], options: &Options) -> Encoded {
+    let page_rows = options.page_rows.max(1);
+    let mut body = Body {
+        bytes: Vec::new(),
+        zstd_level: options.zstd_level,
+    };
+    let mut columns = Vec::with_capacity(COLUMNS);
+    let mut summary = SummaryBuilder::new(records);
+
+    columns.push(int_column(&mut body, records, page_rows, |r| r.ts.micros()));
+    columns.push(byte_column(&mut body, records, page_rows, |r| {
+        r.kind.code() as u8
+    }));
+    columns.push(byte_column(&mut body, records, page_rows, |r| {
+        r.level.map_or(0, |l| l.number() as u8)
+    }));
+    for field in 0..TEXT_FIELDS {
+        let values: Vec<Option<&str>> = records
+            .iter()
+            .map(|r| r.text_fields()[field].1.as_deref())
+            .collect();
+        summary.text_field(field, &values);
+        columns.push(text_column(&mut body, &values, page_rows));
+    }
+    let data: Vec<Option<String>> = records
+        .iter()
+        .map(|r| {
+            // Serialising a map of JSON values cannot fail.
+            r.data
+                .as_ref()
+                .map(|d| serde_json::to_string(d).unwrap_or_default())
+        })
+        .collect();
+    let data_refs: Vec<Option<&str>> = data.iter().map(|d| d.as_deref()).collect();
+    columns.push(plain_column(&mut body, &data_refs, page_rows));
+    let contiguous = records
+        .windows(2)
+        .all(|w| w[1].id == w[0].id.wrapping_add(1));
+    if contiguous {
+        columns.push(absent());
+    } else {
+        columns.push(int_column(&mut body, records, page_rows, |r| r.id));
+    }
+    debug_assert_eq!(columns.len(), COLUMNS);
+
+    let first_id = records.first().map_or(0, |r| r.id);
+    let last_id = records.last().map_or(0, |r| r.id);
+    let mut header = Vec::new();
+    put_varint(&mut header, zigzag(first_id));
+    put_varint(&mut header, zigzag(last_id));
+    put_varint(&mut header, records.len() as u64);
+    put_varint(&mut header, page_rows as u64);
+    put_varint(&mut header, columns.len() as u64);
+    for column in &columns {
+        header.push(column.encoding as u8);
+        if let Some(d) = &column.dictionary {
+            put_varint(&mut header, d.start as u64);
+            put_varint(&mut header, d.len() as u64);
+        }
+        put_varint(&mut header, column.pages.len() as u64);
+        for p in &column.pages {
+            put_varint(&mut header, p.start as u64);
+            put_varint(&mut header, p.len() as u64);
+        }
+    }
+    let mut blob = Vec::with_capacity(body.bytes.len() + header.len() + 16);
+    blob.extend_from_slice(MAGIC);
+    put_varint(&mut blob, header.len() as u64);
+    blob.extend_from_slice(&header);
+    blob.extend_from_slice(&body.bytes);
+    Encoded {
+        blob,
+        summary: summary.finish(),
+    }
+}
+
+fn int_column(
+    body: &mut Body,
+    records: &[Record],
+    page_rows: usize,
+    value: impl Fn(&Record) -> i64,
+) -> ColumnLayout {
+    let pages = records
+        .chunks(page_rows)
+        .map(|chunk| {
+            let mut raw = Vec::with_capacity(chunk.len() * 2);
+            let mut previous = 0i64;
+            for r in chunk {
+                let v = value(r);
+                put_varint(&mut raw, zigzag(v.wrapping_sub(previous)));
+                previous = v;
+            }
+            body.put(&raw)
+        })
+        .collect();
+    ColumnLayout {
+        encoding: Encoding::Deltas,
+        dictionary: None,
+        pages,
+    }
+}
+
+fn byte_column(
+    body: &mut Body,
+    records: &[Record],
+    page_rows: usize,
+    value: impl Fn(&Record) -> u8,
+) -> ColumnLayout {
+    if records.iter().all(|r| value(r) == 0) {
+        return absent();
+    }
+    let pages = records
+        .chunks(page_rows)
+        .map(|chunk| {
+            let raw: Vec<u8> = chunk.iter().map(&value).collect();
+            body.put(&raw)
+        })
+        .collect();
+    ColumnLayout {
+        encoding: Encoding::Bytes,
+        dictionary: None,
+        pages,
+    }
+}
+
+fn absent() -> ColumnLayout {
+    ColumnLayout {
+        encoding: Encoding::Absent,
+        dictionary: None,
+        pages: Vec::new(),
+    }
+}
+
+fn text_column(body: &mut Body, values: &[Option<&str>], page_rows: usize) -> ColumnLayout {
+    if values.iter().all(Option::is_none) {
+        return absent();
+    }
+    let mut distinct: Vec<&str> = values.iter().flatten().copied().collect();
+    distinct.sort_unstable();
+    distinct.dedup();
+    if distinct.len() > MAX_DICTIONARY || distinct.len() * 4 > values.len().max(64) {
+        return plain_column(body, values, page_rows);
+    }
+    let mut raw = Vec::new();
+    put_varint(&mut raw, distinct.len() as u64);
+    for v in &distinct {
+        super::wire::put_bytes(&mut raw, v.as_bytes());
+    }
+    let dictionary = Some(body.put(&raw));
+    let wide = distinct.len() > 255;
+    let code = |v: &Option<&str>| match v {
+        None => 0usize,
+        // Every value is in the sorted dictionary it was collected into.
+        Some(v) => distinct.binary_search(v).map_or(0, |i| i + 1),
+    };
+    let pages = values
+        .chunks(page_rows)
+        .map(|chunk| {
+            let mut raw = Vec::with_capacity(chunk.len() * 2);
+            for v in chunk {
+                let c = code(v);
+                if wide {
+                    raw.extend_from_slice(&(c as u16).to_le_bytes());
+                } else {
+                    raw.push(c as u8);
+                }
+            }
+            body.put(&raw)
+        })
+        .collect();
+    ColumnLayout {
+        encoding: if wide {
+            Encoding::Dictionary16
+        } else {
+            Encoding::Dictionary8
+        },
+        dictionary,
+        pages,
+    }
+}
+
+fn plain_column(body: &mut Body, values: &[Option<&str>], page_rows: usize) -> ColumnLayout {
+    if values.iter().all(Option::is_none) {
+        return absent();
+    }
+    let pages = values
+        .chunks(page_rows)
+        .map(|chunk| {
+            let total: usize = chunk.iter().flatten().map(|v| v.len()).sum();
+            let mut raw = Vec::with_capacity(total + chunk.len() * 2);
+            for v in chunk {
+                put_varint(&mut raw, v.map_or(0, |v| v.len() as u64 + 1));
+            }
+            for v in chunk.iter().flatten() {
+                raw.extend_from_slice(v.as_bytes());
+            }
+            body.put(&raw)
+        })
+        .collect();
+    ColumnLayout {
+        encoding: Encoding::Plain,
+        dictionary: None,
+        pages,
+    }
+}
+
+impl Layout {
+    /// Reads the header from the start of a blob (`prefix` must hold at least
+    /// [`Layout::header_end`] bytes).
+    pub fn parse(prefix: &[u8]) -> Result<Layout, Corrupt> {
+        let mut r = Reader::new(prefix);
+        if r.take(4, "magic")? != MAGIC {
+            return Err(Corrupt("not a Logbook block".into()));
+        }
+        let header_len = r.count("header length", 1 << 30)?;
+        let header = r.take(header_len, "header")?;
+        let body_offset = r.position();
+        let mut r = Reader::new(header);
+        let first_id = unzigzag(r.varint("first id")?);
+        let last_id = unzigzag(r.varint("last id")?);
+        let rows = r.count("rows", 1 << 30)?;
+        let page_rows = r.count("page rows", 1 << 30)?.max(1);
+        let count = r.count("columns", 64)?;
+        if count != COLUMNS {
+            return Err(Corrupt(format!("{count} columns, expected {COLUMNS}")));
+        }
+        let range = |r: &mut Reader<'_>| -> Result<Range<usize>, Corrupt> {
+            let start = r.count("offset", 1 << 40)?;
+            let len = r.count("length", 1 << 40)?;
+            Ok(start..start + len)
+        };
+        let mut columns = Vec::with_capacity(count);
+        for _ in 0..count {
+            let encoding = Encoding::from_byte(r.u8("encoding")?)?;
+            let dictionary = match encoding {
+                Encoding::Dictionary8 | Encoding::Dictionary16 => Some(range(&mut r)?),
+                _ => None,
+            };
+            let n = r.count("pages", 1 << 24)?;
+            let pages = (0..n).map(|_| range(&mut r)).collect::<Result<_, _>>()?;
+            columns.push(ColumnLayout {
+                encoding,
+                dictionary,
+                pages,
+            });
+        }
+        Ok(Layout {
+            first_id,
+            last_id,
+            rows,
+            page_rows,
+            columns,
+            body_offset,
+        })
+    }
+
+    /// How many bytes from the start of a blob hold its header, read from its first
+    /// 16 bytes (a reader fetches those, then the header, then the pages it needs).
+    pub fn header_end(prefix: &[u8]) -> Result<usize, Corrupt> {
+        let mut r = Reader::new(prefix);
+        if r.take(4, "magic")? != MAGIC {
+            return Err(Corrupt("not a Logbook block".into()));
+        }
+        let header_len = r.count("header length", 1 << 30)?;
+        Ok(r.position() + header_len)
+    }
+
+    pub fn pages(&self) -> usize {
+        self.rows.div_ceil(self.page_rows)
+    }
+
+    /// Rows of page `page` (the last one may be short).
+    pub fn rows_of_page(&self, page: usize) -> Range<usize> {
+        let start = page * self.page_rows;
+        start..(start + self.page_rows).min(self.rows)
+    }
+
+    /// Where, in the blob, a page of a column lies (`None` for an absent column).
+    pub fn page_range(&self, column: usize, page: usize) -> Option<Range<usize>> {
+        let r = self.columns.get(column)?.pages.get(page)?;
+        Some(self.body_offset + r.start..self.body_offset + r.end)
+    }
+
+    pub fn dictionary_range(&self, column: usize) -> Option<Range<usize>> {
+        let r = self.columns.get(column)?.dictionary.as_ref()?;
+        Some(self.body_offset + r.start..self.body_offset + r.end)
+    }
+}
+
+fn decompress(part: &[u8]) -> Result<Vec<u8>, Corrupt> {
+    let mut r = Reader::new(part);
+    let raw_len = r.count("page length", 1 << 30)?;
+    zstd::bulk::decompress(r.rest(), raw_len).map_err(|e| Corrupt(format!("zstd: {e}")))
+}
+
+/// A column's dictionary, decoded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dictionary {
+    pub values: Vec<Box<str>>,
+}
+
+pub fn decode_dictionary(part: &[u8]) -> Result<Arc<Dictionary>, Corrupt> {
+    let raw = decompress(part)?;
+    let mut r = Reader::new(&raw);
+    let n = r.count("dictionary size", 1 << 20)?;
+    let values = (0..n)
+        .map(|_| r.text("dictionary value").map(Box::from))
+        .collect::<Result<_, _>>()?;
+    Ok(Arc::new(Dictionary { values }))
+}
+
+/// One decoded page of one column.
+#[derive(Debug, Clone)]
+pub enum Page {
+    /// Every row none (an absent column).
+    Absent,
+    Ints(Vec<i64>),
+    Bytes(Vec<u8>),
+    Codes {
+        codes: Vec<u16>,
+        dictionary: Arc<Dictionary>,
+    },
+    Text {
+        /// Each row's value as `start..end` in `bytes`; `start == u32::MAX` for none.
+        spans: Vec<(u32, u32)>,
+        bytes: String,
+    },
+}
+
+/// Decodes a page of `rows` rows; `dictionary` is the column's, for coded columns.
+pub fn decode_page(
+    encoding: Encoding,
+    part: &[u8],
+    rows: usize,
+    dictionary: Option<&Arc<Dictionary>>,
+) -> Result<Page, Corrupt> {
+    if encoding == Encoding::Absent {
+        return Ok(Page::Absent);
+    }
+    let raw = decompress(part)?;
+    let short = || Corrupt(format!("a page holds fewer than its {rows} rows"));
+    Ok(match encoding {
+        Encoding::Absent => Page::Absent,
+        Encoding::Deltas => {
+            let mut r = Reader::new(&raw);
+            let mut values = Vec::with_capacity(rows);
+            let mut previous = 0i64;
+            for _ in 0..rows {
+                previous = previous.wrapping_add(r.signed("delta")?);
+                values.push(previous);
+            }
+            Page::Ints(values)
+        }
+        Encoding::Bytes => {
+            if raw.len() != rows {
+                return Err(short());
+            }
+            Page::Bytes(raw)
+        }
+        Encoding::Dictionary8 | Encoding::Dictionary16 => {
+            let dictionary = dictionary
+                .ok_or_else(|| Corrupt("a coded column without its dictionary".into()))?;
+            let codes: Vec<u16> = if encoding == Encoding::Dictionary8 {
+                raw.iter().map(|b| u16::from(*b)).collect()
+            } else {
+                raw.chunks_exact(2)
+                    .map(|c| u16::from_le_bytes([c[0], c[1]]))
+                    .collect()
+            };
+            if codes.len() != rows
+                || codes
+                    .iter()
+                    .any(|c| usize::from(*c) > dictionary.values.len())
+            {
+                return Err(short());
+            }
+            Page::Codes {
+                codes,
+                dictionary: Arc::clone(dictionary),
+            }
+        }
+        Encoding::Plain => {
+            let mut r = Reader::new(&raw);
+            let mut lengths = Vec::with_capacity(rows);
+            for _ in 0..rows {
+                lengths.push(r.count("value length", 1 << 30)?);
+            }
+            let bytes = std::str::from_utf8(r.rest())
+                .map_err(|_| Corrupt("text is not UTF-8".into()))?
+                .to_string();
+            let mut spans = Vec::with_capacity(rows);
+            let mut at = 0usize;
+            for len in lengths {
+                if len == 0 {
+                    spans.push((u32::MAX, 0));
+                } else {
+                    let end = at + len - 1;
+                    if end > bytes.len() || !bytes.is_char_boundary(end) {
+                        return Err(short());
+                    }
+                    spans.push((at as u32, end as u32));
+                    at = end;
+                }
+            }
+            if at != bytes.len() || u32::try_from(at).is_err() {
+                return Err(short());
+            }
+            Page::Text { spans, bytes }
+        }
+    })
+}
+
+impl Page {
+    pub fn int(&self, row: usize) -> Option<i64> {
+        match self {
+            Page::Ints(v) => v.get(row).copied(),
+            Page::Bytes(v) => v.get(row).filter(|b| **b != 0).map(|b| i64::from(*b)),
+            _ => None,
+        }
+    }
+
+    pub fn text(&self, row: usize) -> Option<&str> {
+        match self {
+            Page::Codes { codes, dictionary } => {
+                let code = usize::from(*codes.get(row)?);
+                code.checked_sub(1)
+                    .and_then(|i| dictionary.values.get(i))
+                    .map(|v| &**v)
+            }
+            Page::Text { spans, bytes } => {
+                let (start, end) = *spans.get(row)?;
+                if start == u32::MAX {
+                    return None;
+                }
+                bytes.get(start as usize..end as usize)
+            }
+            _ => None,
+        }
+    }
+}
+
+/// A whole block decoded into records (tests, rewrites and the format spike).
+pub fn decode_all(blob: &[u8]) -> Result<Vec<Record>, Corrupt> {
+    let layout = Layout::parse(blob)?;
+    let mut dictionaries: Vec<Option<Arc<Dictionary>>> = Vec::with_capacity(COLUMNS);
+    for c in 0..COLUMNS {
+        dictionaries.push(match layout.dictionary_range(c) {
+            Some(r) => Some(decode_dictionary(slice(blob, r)?)?),
+            None => None,
+        });
+    }
+    let mut out = Vec::with_capacity(layout.rows);
+    for page in 0..layout.pages() {
+        let rows = layout.rows_of_page(page);
+        let n = rows.len();
+        let mut pages = Vec::with_capacity(COLUMNS);
+        for (c, column) in layout.columns.iter().enumerate() {
+            let part = match layout.page_range(c, page) {
+                Some(r) => slice(blob, r)?,
+                None => &[],
+            };
+            pages.push(decode_page(
+                column.encoding,
+                part,
+                n,
+                dictionaries[c].as_ref(),
+            )?);
+        }
+        let pages: Vec<&Page> = pages.iter().collect();
+        for (i, offset) in rows.enumerate() {
+            out.push(record_at(&layout, &pages, i, offset)?);
+        }
+    }
+    Ok(out)
+}
+
+fn slice(blob: &[u8], r: Range<usize>) -> Result<&[u8], Corrupt> {
+    blob.get(r)
+        .ok_or_else(|| Corrupt("a page lies beyond the block".into()))
+}
+
+/// The record at row `i` of a page (`offset` rows into the block), from its columns.
+pub fn record_at(
+    layout: &Layout,
+    pages: &[&Page],
+    i: usize,
+    offset: usize,
+) -> Result<Record, Corrupt> {
+    if pages.len() != COLUMNS {
+        return Err(Corrupt(format!(
+            "{} columns, expected {COLUMNS}",
+            pages.len()
+        )));
+    }
+    let id = match pages[IDS] {
+        Page::Absent => layout.first_id + offset as i64,
+        p => p.int(i).ok_or_else(|| Corrupt("id missing".into()))?,
+    };
+    let kind_code = pages[KIND].int(i).unwrap_or(0);
+    let kind = Kind::from_code(kind_code)
+        .ok_or_else(|| Corrupt(format!("record {id} has unknown kind {kind_code}")))?;
+    let text = |c: usize| pages[TEXT + c].text(i).map(str::to_string);
+    let data = match pages[DATA].text(i) {
+        None => None,
+        Some(json) => match serde_json::from_str::<serde_json::Value>(json) {
+            Ok(serde_json::Value::Object(map)) => Some(map),
+            _ => return Err(Corrupt(format!("record {id} data is not a JSON object"))),
+        },
+    };
+    Ok(Record {
+        id,
+        ts: Timestamp(pages[TS].int(i).unwrap_or(0)),
+        kind,
+        level: pages[LEVEL].int(i).and_then(Level::from_number),
+        category: text(0),
+        source: text(1),
+        instance: text(2),
+        logger: text(3),
+        user: text(4),
+        user_id: text(5),
+        domain_id: text(6),
+        project_id: text(7),
+        object_type: text(8),
+        object_id: text(9),
+        action: text(10),
+        status: text(11),
+        response_code: text(12),
+        request_id: text(13),
+        parent_request_id: text(14),
+        message: text(15),
+        data,
+    })
+}

@@ -1,0 +1,114 @@
+//! The row form of the hot tier: one group-committed batch of records as one blob
+//! (so an append is one insert), cheap to write and read back at start. Per record:
+//! the id as a delta to the one before, `ts` zigzag, kind and level one byte each,
+//! the 16 text fields and `data` (compact JSON) each as `varint(len + 1)` and bytes,
+//! 0 for none.
+
+use super::wire::{put_varint, zigzag, Corrupt, Reader};
+use logbook_core::{Kind, Level, Record, Timestamp};
+
+pub fn encode(records: &[Record]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(records.len() * 256);
+    put_varint(&mut out, records.len() as u64);
+    let mut previous = 0i64;
+    for r in records {
+        put_varint(&mut out, zigzag(r.id.wrapping_sub(previous)));
+        previous = r.id;
+        put_varint(&mut out, zigzag(r.ts.micros()));
+        out.push(r.kind.code() as u8);
+        out.push(r.level.map_or(0, |l| l.number() as u8));
+        for (_, value) in r.text_fields() {
+            put_text(&mut out, value.as_deref());
+        }
+        match &r.data {
+            // Serialising a map of JSON values cannot fail.
+            Some(d) => put_text(
+                &mut out,
+                Some(&serde_json::to_string(d).unwrap_or_default()),
+            ),
+            None => out.push(0),
+        }
+    }
+    out
+}
+
+fn put_text(out: &mut Vec<u8>, value: Option<&str>) {
+    match value {
+        None => out.push(0),
+        Some(v) => {
+            put_varint(out, v.len() as u64 + 1);
+            out.extend_from_slice(v.as_bytes());
+        }
+    }
+}
+
+pub fn decode(bytes: &[u8]) -> Result<Vec<Record>, Corrupt> {
+    let mut r = Reader::new(bytes);
+    let n = r.count("records", bytes.len())?;
+    let mut out = Vec::with_capacity(n);
+    let mut id = 0i64;
+    for _ in 0..n {
+        id = id.wrapping_add(r.signed("id")?);
+        let ts = Timestamp(r.signed("ts")?);
+        let kind_code = r.u8("kind")?;
+        let kind = Kind::from_code(i64::from(kind_code))
+            .ok_or_else(|| Corrupt(format!("record {id} has unknown kind {kind_code}")))?;
+        let level = match r.u8("level")? {
+            0 => None,
+            n => Some(
+                Level::from_number(i64::from(n))
+                    .ok_or_else(|| Corrupt(format!("record {id} has unknown level {n}")))?,
+            ),
+        };
+        let mut texts: [Option<String>; 16] = Default::default();
+        for slot in &mut texts {
+            *slot = text(&mut r)?;
+        }
+        let data = match text(&mut r)? {
+            None => None,
+            Some(json) => match serde_json::from_str::<serde_json::Value>(&json) {
+                Ok(serde_json::Value::Object(map)) => Some(map),
+                _ => return Err(Corrupt(format!("record {id} data is not a JSON object"))),
+            },
+        };
+        let [category, source, instance, logger, user, user_id, domain_id, project_id, object_type, object_id, action, status, response_code, request_id, parent_request_id, message] =
+            texts;
+        out.push(Record {
+            id,
+            ts,
+            kind,
+            level,
+            category,
+            source,
+            instance,
+            logger,
+            user,
+            user_id,
+            domain_id,
+            project_id,
+            object_type,
+            object_id,
+            action,
+            status,
+            response_code,
+            request_id,
+            parent_request_id,
+            message,
+            data,
+        });
+    }
+    Ok(out)
+}
+
+fn text(r: &mut Reader<'_>) -> Result<Option<String>, Corrupt> {
+    match r.varint("text length")? {
+        0 => Ok(None),
+        n => {
+            let len = usize::try_from(n - 1).map_err(|_| Corrupt("text too long".into()))?;
+            let bytes = r.take(len, "text")?;
+            std::str::from_utf8(bytes)
+                .map(|s| Some(s.to_string()))
+                .map_err(|_| Corrupt("text is not UTF-8".into()))
+        }
+    }
+}

@@ -1,0 +1,219 @@
+//! What the query engine reads: segments, each a run of records in id order with a
+//! summary and columns in pages. A hot segment (the newest records, one per group
+//! commit) holds its columns decoded in memory, one page each; a sealed block reads
+//! its pages from its blob on demand. The engine treats both alike.
+
+use super::format::{
+    self, Dictionary, Layout, Page, COLUMNS, DATA, IDS, KIND, LEVEL, TEXT, TEXT_FIELDS, TS,
+};
+use super::summary::{Summary, SummaryBuilder};
+use crate::Result;
+use logbook_core::Record;
+use std::sync::{Arc, OnceLock};
+
+/// Gives the pages of one segment's columns.
+pub trait PageSource: Send + Sync {
+    fn layout(&self) -> &Layout;
+    /// The page of a column; [`Page::Absent`] for a column the segment does not store.
+    fn page(&self, column: usize, page: usize) -> Result<Arc<Page>>;
+    /// The page that would hold this id, when pages are cut by id rather than by
+    /// row (rows with gaps, e.g. those of the previous layout).
+    fn page_of_id(&self, _id: i64) -> Option<usize> {
+        None
+    }
+}
+
+#[derive(Clone)]
+pub struct Segment {
+    pub summary: Arc<Summary>,
+    pub source: Arc<dyn PageSource>,
+}
+
+impl Segment {
+    pub fn first_id(&self) -> i64 {
+        self.summary.first_id
+    }
+
+    pub fn last_id(&self) -> i64 {
+        self.summary.last_id
+    }
+
+    /// A hot segment of these records (ascending ids, at least one).
+    pub fn hot(records: &[Record]) -> Segment {
+        let hot = HotSegment::new(records);
+        Segment {
+            summary: Arc::new(hot.summary.clone()),
+            source: Arc::new(hot),
+        }
+    }
+
+    /// A sealed block held in memory as its blob.
+    pub fn sealed(blob: Arc<Vec<u8>>, summary: Arc<Summary>) -> Result<Segment> {
+        let layout = Layout::parse(&blob)?;
+        Ok(Segment {
+            summary,
+            source: Arc::new(BlobBlock {
+                layout,
+                blob,
+                dictionaries: (0..COLUMNS).map(|_| OnceLock::new()).collect(),
+            }),
+        })
+    }
+}
+
+// The columns are pushed in this order below.
+const _: () = assert!(
+    TS == 0
+        && KIND == 1
+        && LEVEL == 2
+        && TEXT == 3
+        && TEXT + TEXT_FIELDS == DATA
+        && DATA + 1 == IDS
+);
+
+/// The newest records, decoded: each column one page.
+pub struct HotSegment {
+    layout: Layout,
+    pages: Vec<Arc<Page>>,
+    summary: Summary,
+}
+
+/// The columns of records as decoded pages, one page holding them all (a hot
+/// segment, or one page of rows read back from the previous layout); fills in the
+/// summary's text fields when given one.
+pub fn pages_of(records: &[Record], mut summary: Option<&mut SummaryBuilder<'_>>) -> Vec<Page> {
+    let ints = |value: &dyn Fn(&Record) -> i64| Page::Ints(records.iter().map(value).collect());
+    let bytes = |value: &dyn Fn(&Record) -> u8| Page::Bytes(records.iter().map(value).collect());
+    let text = |values: Vec<Option<&str>>| {
+        let mut bytes = String::with_capacity(values.iter().flatten().map(|v| v.len()).sum());
+        let spans = values
+            .iter()
+            .map(|v| match v {
+                None => (u32::MAX, 0),
+                Some(v) => {
+                    let start = bytes.len() as u32;
+                    bytes.push_str(v);
+                    (start, bytes.len() as u32)
+                }
+            })
+            .collect();
+        Page::Text { spans, bytes }
+    };
+    let mut pages = Vec::with_capacity(COLUMNS);
+    pages.push(ints(&|r| r.ts.micros()));
+    pages.push(bytes(&|r| r.kind.code() as u8));
+    pages.push(bytes(&|r| r.level.map_or(0, |l| l.number() as u8)));
+    for field in 0..TEXT_FIELDS {
+        let values: Vec<Option<&str>> = records
+            .iter()
+            .map(|r| r.text_fields()[field].1.as_deref())
+            .collect();
+        if let Some(summary) = summary.as_mut() {
+            summary.text_field(field, &values);
+        }
+        pages.push(text(values));
+    }
+    let data: Vec<Option<String>> = records
+        .iter()
+        // Serialising a map of JSON values cannot fail.
+        .map(|r| {
+            r.data
+                .as_ref()
+                .map(|d| serde_json::to_string(d).unwrap_or_default())
+        })
+        .collect();
+    pages.push(text(data.iter().map(|d| d.as_deref()).collect()));
+    let contiguous = records
+        .windows(2)
+        .all(|w| w[1].id == w[0].id.wrapping_add(1));
+    pages.push(if contiguous {
+        Page::Absent
+    } else {
+        ints(&|r| r.id)
+    });
+    debug_assert_eq!(pages.len(), COLUMNS);
+    pages
+}
+
+impl HotSegment {
+    pub fn new(records: &[Record]) -> HotSegment {
+        let mut summary = SummaryBuilder::new(records);
+        let pages = pages_of(records, Some(&mut summary));
+        HotSegment {
+            layout: Layout {
+                first_id: records.first().map_or(0, |r| r.id),
+                last_id: records.last().map_or(0, |r| r.id),
+                rows: records.len(),
+                page_rows: records.len().max(1),
+                columns: Vec::new(),
+                body_offset: 0,
+            },
+            pages: pages.into_iter().map(Arc::new).collect(),
+            summary: summary.finish(),
+        }
+    }
+}
+
+impl PageSource for HotSegment {
+    fn layout(&self) -> &Layout {
+        &self.layout
+    }
+
+    fn page(&self, column: usize, _page: usize) -> Result<Arc<Page>> {
+        Ok(self
+            .pages
+            .get(column)
+            .cloned()
+            .unwrap_or_else(|| Arc::new(Page::Absent)))
+    }
+}
+
+/// A sealed block whose blob is in memory; pages are decoded as they are asked for.
+pub struct BlobBlock {
+    layout: Layout,
+    blob: Arc<Vec<u8>>,
+    dictionaries: Vec<OnceLock<Option<Arc<Dictionary>>>>,
+}
+
+impl BlobBlock {
+    fn dictionary(&self, column: usize) -> Result<Option<Arc<Dictionary>>> {
+        if let Some(d) = self.dictionaries[column].get() {
+            return Ok(d.clone());
+        }
+        let decoded = match self.layout.dictionary_range(column) {
+            Some(range) => Some(format::decode_dictionary(self.slice(range)?)?),
+            None => None,
+        };
+        Ok(self.dictionaries[column].get_or_init(|| decoded).clone())
+    }
+
+    fn slice(&self, range: std::ops::Range<usize>) -> Result<&[u8]> {
+        self.blob
+            .get(range)
+            .ok_or_else(|| crate::StoreError::Internal("a block page lies beyond its blob".into()))
+    }
+}
+
+impl PageSource for BlobBlock {
+    fn layout(&self) -> &Layout {
+        &self.layout
+    }
+
+    fn page(&self, column: usize, page: usize) -> Result<Arc<Page>> {
+        let Some(layout) = self.layout.columns.get(column) else {
+            return Ok(Arc::new(Page::Absent));
+        };
+        let part = match self.layout.page_range(column, page) {
+            Some(range) => self.slice(range)?,
+            None => &[],
+        };
+        let rows = self.layout.rows_of_page(page).len();
+        let dictionary = self.dictionary(column)?;
+        Ok(Arc::new(format::decode_page(
+            layout.encoding,
+            part,
+            rows,
+            dictionary.as_ref(),
+        )?))
+    }
+}

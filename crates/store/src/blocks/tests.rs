@@ -1,0 +1,202 @@
+use super::format::{self, decode_all, Layout, Options, MESSAGE, TS};
+use super::summary::Summary;
+use logbook_core::query::{Comparison, Condition, Field, Scalar};
+use logbook_core::{Kind, Level, NewRecord, Query, Record, Timestamp};
+
+fn records(n: usize, first_id: i64) -> Vec<Record> {
+    (0..n)
+        .map(|i| {
+            let mut r = NewRecord::new(if i % 10 == 0 { Kind::Event } else { Kind::Log });
+            r.ts = Some(Timestamp(
+                1_700_000_000_000_000 + (i as i64) * 10_000 - (i as i64 % 7) * 3,
+            ));
+            r.level = [None, Some(Level::Info), Some(Level::Error)][i % 3];
+            r.category = (i % 5 != 0).then(|| ["image", "network", "système"][i % 3].to_string());
+            r.user = Some(format!("user{}", i % 200));
+            r.request_id = Some(format!(
+                "{:016x}",
+                (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+            ));
+            r.message = (i % 11 != 3)
+                .then(|| format!("Pull image {i:x} from dockerhub: TIMEOUT after {i} ms, Größe"));
+            if i % 4 == 0 {
+                r.data = serde_json::json!({"z": i, "a": "x", "nested": {"k": [1, null]}})
+                    .as_object()
+                    .cloned();
+            }
+            r.into_record(first_id + i as i64, Timestamp(0))
+        })
+        .collect()
+}
+
+#[test]
+fn a_block_decodes_to_the_records_it_was_made_of() {
+    for (n, page_rows) in [(1, 4096), (1000, 64), (5000, 4096), (300, 7)] {
+        let input = records(n, 42);
+        let encoded = format::encode(
+            &input,
+            &Options {
+                page_rows,
+                zstd_level: 3,
+            },
+        );
+        assert_eq!(
+            decode_all(&encoded.blob).expect("decode"),
+            input,
+            "{n} rows, pages of {page_rows}"
+        );
+        let layout = Layout::parse(&encoded.blob).expect("layout");
+        assert_eq!(
+            (layout.first_id, layout.last_id, layout.rows),
+            (42, 41 + n as i64, n)
+        );
+        let end =
+            Layout::header_end(&encoded.blob[..16.min(encoded.blob.len())]).expect("header end");
+        assert_eq!(
+            Layout::parse(&encoded.blob[..end]).expect("header alone"),
+            layout
+        );
+    }
+}
+
+#[test]
+fn ids_with_gaps_are_kept() {
+    let mut input = records(100, 1);
+    input.retain(|r| r.id % 3 != 0);
+    let encoded = format::encode(&input, &Options::default());
+    assert_eq!(decode_all(&encoded.blob).expect("decode"), input);
+}
+
+#[test]
+fn damaged_blocks_are_errors_not_panics() {
+    let encoded = format::encode(
+        &records(500, 1),
+        &Options {
+            page_rows: 100,
+            zstd_level: 3,
+        },
+    );
+    let blob = &encoded.blob;
+    for cut in [0, 3, 10, blob.len() / 2, blob.len() - 1] {
+        assert!(decode_all(&blob[..cut]).is_err(), "cut at {cut}");
+    }
+    let mut flipped = blob.clone();
+    let middle = flipped.len() / 2;
+    flipped[middle] ^= 0x5a;
+    let _ = decode_all(&flipped); // an error or different records, never a panic
+    assert!(Summary::read(&[9, 1, 2]).is_err());
+}
+
+#[test]
+fn a_page_is_decoded_on_its_own() {
+    let input = records(1000, 1);
+    let encoded = format::encode(
+        &input,
+        &Options {
+            page_rows: 128,
+            zstd_level: 3,
+        },
+    );
+    let layout = Layout::parse(&encoded.blob).expect("layout");
+    let page = 5;
+    let column = &layout.columns[MESSAGE];
+    let part = &encoded.blob[layout.page_range(MESSAGE, page).expect("range")];
+    let rows = layout.rows_of_page(page);
+    let decoded = format::decode_page(column.encoding, part, rows.len(), None).expect("page");
+    for (i, row) in rows.clone().enumerate() {
+        assert_eq!(decoded.text(i), input[row].message.as_deref());
+    }
+    let part = &encoded.blob[layout.page_range(TS, page).expect("range")];
+    let ts =
+        format::decode_page(layout.columns[TS].encoding, part, rows.len(), None).expect("page");
+    assert_eq!(ts.int(3), Some(input[rows.start + 3].ts.micros()));
+}
+
+#[test]
+fn the_summary_skips_only_blocks_without_a_match() {
+    let input = records(3000, 1);
+    let summary = format::encode(&input, &Options::default()).summary;
+    let mut stored = Vec::new();
+    summary.write(&mut stored);
+    let summary = Summary::read(&stored).expect("summary round trip");
+    let text = |s: &str| Scalar::Text(s.into());
+    let conditions = [
+        Condition::Contains(Field::Message, "timeout".into()),
+        Condition::Contains(Field::Message, "zebrafish".into()),
+        Condition::Contains(Field::Message, "GRÖßE".into()),
+        Condition::Contains(Field::Message, "ab".into()),
+        Condition::In(Field::Category, vec![text("image")]),
+        Condition::In(Field::Category, vec![text("volume")]),
+        Condition::NotIn(
+            Field::Category,
+            vec![text("image"), text("network"), text("système")],
+        ),
+        Condition::In(Field::User, vec![text("user7")]),
+        Condition::In(Field::User, vec![text("user700")]),
+        Condition::In(
+            Field::RequestId,
+            vec![text(&format!(
+                "{:016x}",
+                5u64.wrapping_mul(0x9E37_79B9_7F4A_7C15)
+            ))],
+        ),
+        Condition::In(Field::RequestId, vec![text("nope")]),
+        Condition::StartsWith(Field::User, "user1".into()),
+        Condition::StartsWith(Field::User, "admin".into()),
+        Condition::Compare(Field::Id, Comparison::Gt, Scalar::Int(2999)),
+        Condition::Compare(Field::Id, Comparison::Gt, Scalar::Int(3000)),
+        Condition::Compare(
+            Field::Ts,
+            Comparison::Lt,
+            Scalar::Int(1_700_000_000_000_000),
+        ),
+        Condition::Compare(
+            Field::Ts,
+            Comparison::Lt,
+            Scalar::Int(1_600_000_000_000_000),
+        ),
+        Condition::In(Field::Level, vec![Scalar::Int(Level::Warn.number())]),
+        Condition::Compare(
+            Field::Level,
+            Comparison::Ge,
+            Scalar::Int(Level::Error.number()),
+        ),
+        Condition::In(Field::Kind, vec![Scalar::Int(Kind::Journal.code())]),
+        Condition::Any(vec![
+            Condition::In(Field::Category, vec![text("volume")]),
+            Condition::Contains(Field::Message, "dockerhub".into()),
+        ]),
+        Condition::All(vec![
+            Condition::In(Field::Category, vec![text("image")]),
+            Condition::Contains(Field::Message, "zebrafish".into()),
+        ]),
+    ];
+    for condition in conditions {
+        let any = input.iter().any(|r| condition.matches(r));
+        let may = summary.may_match(&condition);
+        assert!(may || !any, "skipped a block with a match: {condition:?}");
+        assert!(any || !may, "read a block without a match: {condition:?}");
+    }
+    // Counts from the summary alone, where the conditions allow.
+    for query in [
+        Query::newest_first(),
+        Query::newest_first().min_level(Level::Error),
+        Query::newest_first()
+            .values(Field::Category, &["image", "système"])
+            .expect("valid"),
+        Query::newest_first()
+            .kinds(&[Kind::Event])
+            .min_level(Level::Info),
+    ] {
+        let expected = input.iter().filter(|r| query.matches(r)).count() as u64;
+        assert_eq!(
+            summary.count(&query.conditions),
+            Some(expected),
+            "{query:?}"
+        );
+    }
+    assert_eq!(
+        summary.count(&Query::newest_first().text_contains("x").conditions),
+        None
+    );
+}

@@ -1,0 +1,224 @@
+//! The two tiers and the catalog that lists them, shared by both stores.
+//!
+//! - *Hot*: the newest records, one segment per group-committed batch (one row in
+//!   the database, decoded in memory), bounded by [`TierOptions::hot_records`] and
+//!   [`TierOptions::hot_age`].
+//! - *Sealed*: immutable blocks of [`TierOptions::block_rows`] records each, made
+//!   by the sealer from the oldest hot records, in id order.
+//!
+//! The catalog (every visible segment, in id order, and the high-water id) is an
+//! immutable snapshot behind an `Arc`: a reader takes the current one and never
+//! blocks on the writer or the sealer; the writer swaps in a new one after each
+//! commit, before announcing it, so a reader sees each record in exactly one place.
+
+use super::engine;
+use super::format::{self, Options};
+use super::segment::Segment;
+use crate::Result;
+use logbook_core::{Query, Record};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Clone)]
+pub struct TierOptions {
+    /// Records per sealed block.
+    pub block_rows: usize,
+    /// Rows per page inside a block (the unit of decompression).
+    pub page_rows: usize,
+    /// Hot records beyond which the oldest are sealed.
+    pub hot_records: usize,
+    /// Hot records older than this (since they were written) are sealed, even into
+    /// a block that is not full, so a quiet store does not keep them hot forever.
+    pub hot_age: Duration,
+    pub zstd_level: i32,
+}
+
+impl Default for TierOptions {
+    fn default() -> Self {
+        TierOptions {
+            block_rows: 65_536,
+            page_rows: 4096,
+            hot_records: 131_072,
+            hot_age: Duration::from_secs(600),
+            zstd_level: 3,
+        }
+    }
+}
+
+/// A segment as the catalog lists it.
+#[derive(Clone)]
+pub struct Entry {
+    pub segment: Segment,
+    /// Hot (a batch in row form) or sealed (a block).
+    pub hot: bool,
+    /// When this process first saw it (the hot tier's age bound).
+    pub seen: Instant,
+}
+
+#[derive(Clone, Default)]
+pub struct Catalog {
+    /// In ascending, disjoint id ranges.
+    pub entries: Vec<Entry>,
+    pub high_water: i64,
+    /// Bumped by every change but an append (seals, deletes), so another process
+    /// on the same database can tell its catalog is out of date.
+    pub version: i64,
+}
+
+impl Catalog {
+    pub fn segments(&self) -> Vec<Segment> {
+        self.entries.iter().map(|e| e.segment.clone()).collect()
+    }
+
+    pub fn hot_records(&self) -> u64 {
+        self.entries
+            .iter()
+            .filter(|e| e.hot)
+            .map(|e| e.segment.summary.rows)
+            .sum()
+    }
+
+    /// Inserts an entry at its place by id.
+    pub fn insert(&mut self, entry: Entry) {
+        let at = self
+            .entries
+            .partition_point(|e| e.segment.first_id() < entry.segment.first_id());
+        self.entries.insert(at, entry);
+    }
+
+    pub fn remove(&mut self, first_id: i64) -> Option<Entry> {
+        let at = self
+            .entries
+            .iter()
+            .position(|e| e.segment.first_id() == first_id)?;
+        Some(self.entries.remove(at))
+    }
+}
+
+/// What the tiers hold, for operators, the benchmark and tests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct TierStatus {
+    pub hot_segments: u64,
+    pub hot_records: u64,
+    pub blocks: u64,
+    pub sealed_records: u64,
+    pub high_water: i64,
+}
+
+impl TierStatus {
+    pub fn of(catalog: &Catalog) -> TierStatus {
+        let mut status = TierStatus {
+            high_water: catalog.high_water,
+            ..TierStatus::default()
+        };
+        for e in &catalog.entries {
+            if e.hot {
+                status.hot_segments += 1;
+                status.hot_records += e.segment.summary.rows;
+            } else {
+                status.blocks += 1;
+                status.sealed_records += e.segment.summary.rows;
+            }
+        }
+        status
+    }
+}
+
+/// The current catalog, swapped whole.
+pub struct Tiers {
+    current: RwLock<Arc<Catalog>>,
+    pub options: TierOptions,
+}
+
+impl Tiers {
+    pub fn new(catalog: Catalog, options: TierOptions) -> Tiers {
+        Tiers {
+            current: RwLock::new(Arc::new(catalog)),
+            options,
+        }
+    }
+
+    pub fn snapshot(&self) -> Arc<Catalog> {
+        match self.current.read() {
+            Ok(c) => Arc::clone(&c),
+            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
+        }
+    }
+
+    pub fn publish(&self, catalog: Catalog) {
+        let catalog = Arc::new(catalog);
+        match self.current.write() {
+            Ok(mut c) => *c = catalog,
+            Err(poisoned) => *poisoned.into_inner() = catalog,
+        }
+    }
+}
+
+/// What the sealer does next: the hot segments it consumes (oldest first), the
+/// block it makes of their first records, and the records left over from the last
+/// one (which become a hot segment again).
+pub struct Seal {
+    pub consumed: Vec<i64>,
+    pub block: format::Encoded,
+    pub block_first: i64,
+    pub block_last: i64,
+    pub remainder: Vec<Record>,
+}
+
+/// Plans the next seal, if the hot tier is over its bounds.
+pub fn plan_seal(catalog: &Catalog, options: &TierOptions, now: Instant) -> Result<Option<Seal>> {
+    let hot: Vec<&Entry> = catalog.entries.iter().filter(|e| e.hot).collect();
+    let Some(oldest) = hot.first() else {
+        return Ok(None);
+    };
+    let total: u64 = hot.iter().map(|e| e.segment.summary.rows).sum();
+    let over_count = total as usize > options.hot_records;
+    let over_age = now.duration_since(oldest.seen) >= options.hot_age;
+    if !over_count && !over_age {
+        return Ok(None);
+    }
+    // Sealed blocks must stay in id order below the hot tier: only a run of hot
+    // segments with no sealed one after them in between is taken.
+    let mut consumed = Vec::new();
+    let mut records: Vec<Record> = Vec::new();
+    for entry in &hot {
+        if records.len() >= options.block_rows {
+            break;
+        }
+        let segment = std::slice::from_ref(&entry.segment);
+        records.extend(engine::export_batch(
+            segment,
+            &Query::oldest_first(),
+            i64::MAX,
+            None,
+            usize::MAX,
+        )?);
+        consumed.push(entry.segment.first_id());
+    }
+    if records.len() < options.block_rows && !over_age {
+        return Ok(None);
+    }
+    let remainder = if records.len() > options.block_rows {
+        records.split_off(options.block_rows)
+    } else {
+        Vec::new()
+    };
+    let (Some(first), Some(last)) = (records.first(), records.last()) else {
+        return Ok(None);
+    };
+    let (block_first, block_last) = (first.id, last.id);
+    let block = format::encode(
+        &records,
+        &Options {
+            page_rows: options.page_rows,
+            zstd_level: options.zstd_level,
+        },
+    );
+    Ok(Some(Seal {
+        consumed,
+        block,
+        block_first,
+        block_last,
+        remainder,
+    }))
+}

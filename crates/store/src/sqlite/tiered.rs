@@ -1,0 +1,728 @@
+//! The embedded store's records in two tiers (docs/storage.md): hot segments, one
+//! row of `hot_segments` per group-committed batch (so an append is one insert and
+//! the commit's fsync), and sealed blocks, one row of `blocks` each (the blob, its
+//! header and its summary), made by a background sealer. Queries go through the
+//! shared engine over the catalog; block pages are read with incremental blob I/O
+//! (only the pages a query needs) through a bounded cache of decoded pages.
+
+use super::writer::{Announcement, Batch};
+use crate::blocks::format::{self, Dictionary, Layout, Page};
+use crate::blocks::segment::{PageSource, Segment};
+use crate::blocks::summary::Summary;
+use crate::blocks::tiers::{self, Catalog, Entry, TierOptions, Tiers};
+use crate::blocks::{engine, rows};
+use crate::{Appended, Result, StoreError};
+use logbook_core::{NewRecord, Query, Record, Timestamp};
+use rusqlite::{Connection, OptionalExtension, MAIN_DB};
+use std::collections::{HashMap, VecDeque};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+/// Bytes of decoded pages kept for reuse across queries.
+const PAGE_CACHE_BYTES: usize = 16 * 1024 * 1024;
+/// Reader connections kept for block reads.
+const BLOB_READERS: usize = 4;
+
+/// Everything the tiered layout shares between the writer, the sealer and readers.
+pub struct Tiered {
+    pub tiers: Tiers,
+    path: PathBuf,
+    connections: Mutex<Vec<Connection>>,
+    cache: PageCache,
+    /// Numbers loaded blocks, for the cache.
+    serial: AtomicU64,
+}
+
+impl Tiered {
+    /// Loads the catalog from the database.
+    pub fn open(conn: &Connection, path: PathBuf, options: TierOptions) -> Result<Arc<Tiered>> {
+        let tiered = Arc::new(Tiered {
+            tiers: Tiers::new(Catalog::default(), options),
+            path,
+            connections: Mutex::new(Vec::new()),
+            cache: PageCache::new(PAGE_CACHE_BYTES),
+            serial: AtomicU64::new(1),
+        });
+        let catalog = tiered.load(conn)?;
+        tiered.tiers.publish(catalog);
+        Ok(tiered)
+    }
+
+    /// Reads every hot segment and block summary (the blocks' pages stay on disk).
+    pub fn load(self: &Arc<Self>, conn: &Connection) -> Result<Catalog> {
+        let now = Instant::now();
+        let mut catalog = Catalog {
+            high_water: meta(conn, "last_record_id")?,
+            version: meta(conn, "catalog_version")?,
+            ..Catalog::default()
+        };
+        let mut blocks =
+            conn.prepare_cached("SELECT first_id, header, summary FROM blocks ORDER BY first_id")?;
+        let rows = blocks.query_map([], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, Vec<u8>>(1)?,
+                r.get::<_, Vec<u8>>(2)?,
+            ))
+        })?;
+        for row in rows {
+            let (key, header, summary) = row?;
+            let segment = self.block_segment(key, &header, Summary::read(&summary)?)?;
+            catalog.entries.push(Entry {
+                segment,
+                hot: false,
+                seen: now,
+            });
+        }
+        if let Some(legacy) = self.legacy_segment(conn)? {
+            catalog.insert(Entry {
+                segment: legacy,
+                hot: false,
+                seen: now,
+            });
+        }
+        let mut hot = conn.prepare_cached("SELECT records FROM hot_segments ORDER BY first_id")?;
+        let rows = hot.query_map([], |r| r.get::<_, Vec<u8>>(0))?;
+        for row in rows {
+            let records = rows::decode(&row?)?;
+            if !records.is_empty() {
+                catalog.insert(Entry {
+                    segment: Segment::hot(&records),
+                    hot: true,
+                    seen: now,
+                });
+            }
+        }
+        Ok(catalog)
+    }
+
+    fn block_segment(
+        self: &Arc<Self>,
+        key: i64,
+        header: &[u8],
+        summary: Summary,
+    ) -> Result<Segment> {
+        let layout = Layout::parse(header)?;
+        Ok(Segment {
+            summary: Arc::new(summary),
+            source: Arc::new(DbBlock {
+                key,
+                serial: self.serial.fetch_add(1, Ordering::Relaxed),
+                layout,
+                tiered: Arc::downgrade(self),
+            }),
+        })
+    }
+
+    /// The rows the previous layout left in `records`, not yet sealed, as one
+    /// segment read page by page by id.
+    fn legacy_segment(self: &Arc<Self>, conn: &Connection) -> Result<Option<Segment>> {
+        let (first, last, rows): (Option<i64>, Option<i64>, i64) = conn
+            .prepare_cached("SELECT min(id), max(id), count(*) FROM records")?
+            .query_row([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+        let (Some(first), Some(last)) = (first, last) else {
+            return Ok(None);
+        };
+        let page_rows = self.tiers.options.page_rows.max(1);
+        let positions = usize::try_from(last - first + 1).unwrap_or(usize::MAX);
+        Ok(Some(Segment {
+            summary: Arc::new(Summary::opaque(first, last, rows.max(0) as u64)),
+            source: Arc::new(LegacyRows {
+                serial: self.serial.fetch_add(1, Ordering::Relaxed),
+                layout: Layout {
+                    first_id: first,
+                    last_id: last,
+                    rows: positions,
+                    page_rows,
+                    columns: Vec::new(),
+                    body_offset: 0,
+                },
+                tiered: Arc::downgrade(self),
+            }),
+        }))
+    }
+
+    fn with_connection<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        let pooled = self.connections.lock().ok().and_then(|mut c| c.pop());
+        let conn = match pooled {
+            Some(conn) => conn,
+            None => super::pool::open_reader(&self.path)?,
+        };
+        let result = f(&conn);
+        if let Ok(mut idle) = self.connections.lock() {
+            if idle.len() < BLOB_READERS {
+                idle.push(conn);
+            }
+        }
+        result
+    }
+
+    /// The catalog a query should read: the current one, or, if another process
+    /// wrote to the file since (the CLI beside a server), one reloaded from it.
+    pub fn catalog(self: &Arc<Self>, conn: &Connection) -> Result<Arc<Catalog>> {
+        let current = self.tiers.snapshot();
+        let (last, version): (i64, i64) = conn
+            .prepare_cached(
+                "SELECT (SELECT value FROM meta WHERE key = 'last_record_id'), \
+                        (SELECT value FROM meta WHERE key = 'catalog_version')",
+            )?
+            .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        if last == current.high_water && version == current.version {
+            return Ok(current);
+        }
+        // A read transaction, so the rows and the counters agree.
+        conn.execute_batch("BEGIN")?;
+        let loaded = self.load(conn);
+        conn.execute_batch("COMMIT")?;
+        Ok(Arc::new(loaded?))
+    }
+
+    /// Runs `f` on the current catalog, again on a fresh one if a block it read was
+    /// replaced meanwhile (a delete rewrites blocks).
+    pub fn read<T>(
+        self: &Arc<Self>,
+        conn: &Connection,
+        f: impl Fn(&[Segment], &Catalog) -> Result<T>,
+    ) -> Result<T> {
+        let mut attempt = 0;
+        loop {
+            let catalog = self.catalog(conn)?;
+            let answer = f(&catalog.segments(), &catalog);
+            // Rows of the previous layout are read as they are now: if they were
+            // sealed meanwhile (the version moved), read again from the new catalog.
+            let moved = catalog.entries.iter().any(|e| e.segment.summary.opaque)
+                && meta(conn, "catalog_version")? != catalog.version;
+            match answer {
+                Err(StoreError::NotFound) if attempt < 3 => attempt += 1,
+                Ok(_) if moved && attempt < 8 => attempt += 1,
+                other => return other,
+            }
+        }
+    }
+}
+
+fn meta(conn: &Connection, key: &str) -> Result<i64> {
+    Ok(conn
+        .prepare_cached("SELECT value FROM meta WHERE key = ?1")?
+        .query_row([key], |r| r.get(0))?)
+}
+
+/// A sealed block in the `blocks` table, its pages read on demand.
+struct DbBlock {
+    key: i64,
+    /// Unique per loaded block, so the cache never serves a rewritten block's pages.
+    serial: u64,
+    layout: Layout,
+    tiered: std::sync::Weak<Tiered>,
+}
+
+impl DbBlock {
+    fn read(&self, tiered: &Tiered, range: std::ops::Range<usize>) -> Result<Vec<u8>> {
+        tiered.with_connection(|conn| {
+            let blob = match conn.blob_open(MAIN_DB, "blocks", "data", self.key, true) {
+                Ok(blob) => blob,
+                // The block was replaced after this catalog was taken: retry.
+                Err(rusqlite::Error::SqliteFailure(_, _)) => return Err(StoreError::NotFound),
+                Err(e) => return Err(e.into()),
+            };
+            let mut buf = vec![0; range.len()];
+            blob.read_at_exact(&mut buf, range.start)?;
+            Ok(buf)
+        })
+    }
+
+    fn dictionary(&self, tiered: &Tiered, column: usize) -> Result<Option<Arc<Dictionary>>> {
+        let Some(range) = self.layout.dictionary_range(column) else {
+            return Ok(None);
+        };
+        let key = (self.serial, column as u16, u32::MAX);
+        if let Some(CacheEntry::Dictionary(d)) = tiered.cache.get(&key) {
+            return Ok(Some(d));
+        }
+        let d = format::decode_dictionary(&self.read(tiered, range)?)?;
+        tiered.cache.put(
+            key,
+            CacheEntry::Dictionary(Arc::clone(&d)),
+            dictionary_bytes(&d),
+        );
+        Ok(Some(d))
+    }
+}
+
+impl PageSource for DbBlock {
+    fn layout(&self) -> &Layout {
+        &self.layout
+    }
+
+    fn page(&self, column: usize, page: usize) -> Result<Arc<Page>> {
+        let Some(layout) = self.layout.columns.get(column) else {
+            return Ok(Arc::new(Page::Absent));
+        };
+        let Some(range) = self.layout.page_range(column, page) else {
+            return Ok(Arc::new(Page::Absent));
+        };
+        let tiered = self.tiered.upgrade().ok_or(StoreError::Closed)?;
+        let key = (self.serial, column as u16, page as u32);
+        if let Some(CacheEntry::Page(p)) = tiered.cache.get(&key) {
+            return Ok(p);
+        }
+        let dictionary = self.dictionary(&tiered, column)?;
+        let part = self.read(&tiered, range)?;
+        let rows = self.layout.rows_of_page(page).len();
+        let decoded = Arc::new(format::decode_page(
+            layout.encoding,
+            &part,
+            rows,
+            dictionary.as_ref(),
+        )?);
+        tiered.cache.put(
+            key,
+            CacheEntry::Page(Arc::clone(&decoded)),
+            page_bytes(&decoded),
+        );
+        Ok(decoded)
+    }
+}
+
+/// Rows of the previous layout still in the `records` table, pages cut by id.
+struct LegacyRows {
+    serial: u64,
+    layout: Layout,
+    tiered: std::sync::Weak<Tiered>,
+}
+
+impl PageSource for LegacyRows {
+    fn layout(&self) -> &Layout {
+        &self.layout
+    }
+
+    fn page(&self, column: usize, page: usize) -> Result<Arc<Page>> {
+        let tiered = self.tiered.upgrade().ok_or(StoreError::Closed)?;
+        let key = (self.serial, column as u16, page as u32);
+        if let Some(CacheEntry::Page(p)) = tiered.cache.get(&key) {
+            return Ok(p);
+        }
+        let lo = self.layout.first_id + (page * self.layout.page_rows) as i64;
+        let hi = (lo + self.layout.page_rows as i64 - 1).min(self.layout.last_id);
+        let records = tiered.with_connection(|conn| {
+            let sql = format!(
+                "SELECT {} FROM records WHERE id BETWEEN ?1 AND ?2 ORDER BY id",
+                super::records::RECORD_COLUMNS
+            );
+            let mut statement = conn.prepare_cached(&sql)?;
+            let rows = statement.query_map([lo, hi], super::records::read_record)?;
+            let mut out = Vec::new();
+            for row in rows {
+                out.push(row??);
+            }
+            Ok(out)
+        })?;
+        let mut pages = crate::blocks::segment::pages_of(&records, None);
+        // Always explicit: the page's rows need not start at its first id.
+        pages[crate::blocks::format::IDS] = Page::Ints(records.iter().map(|r| r.id).collect());
+        let mut wanted = Arc::new(Page::Absent);
+        for (c, p) in pages.into_iter().enumerate() {
+            let p = Arc::new(p);
+            let bytes = page_bytes(&p);
+            if c == column {
+                wanted = Arc::clone(&p);
+            }
+            tiered.cache.put(
+                (self.serial, c as u16, page as u32),
+                CacheEntry::Page(p),
+                bytes,
+            );
+        }
+        Ok(wanted)
+    }
+
+    fn page_of_id(&self, id: i64) -> Option<usize> {
+        usize::try_from(id - self.layout.first_id)
+            .ok()
+            .map(|offset| offset / self.layout.page_rows)
+    }
+}
+
+/// Seals the oldest rows of the previous layout into a block: the block appears
+/// and the rows go in one transaction. True if there was anything to seal.
+pub fn upgrade_once(
+    tiered: &Arc<Tiered>,
+    apply: &dyn Fn(super::sealer::SealJob) -> Result<bool>,
+) -> Result<bool> {
+    let catalog = tiered.tiers.snapshot();
+    let Some(legacy) = catalog.entries.iter().find(|e| e.segment.summary.opaque) else {
+        return Ok(false);
+    };
+    let (first, block_rows) = (legacy.segment.first_id(), tiered.tiers.options.block_rows);
+    let records = tiered.with_connection(|conn| {
+        let sql = format!(
+            "SELECT {} FROM records WHERE id >= ?1 ORDER BY id LIMIT ?2",
+            super::records::RECORD_COLUMNS
+        );
+        let mut statement = conn.prepare_cached(&sql)?;
+        let rows = statement.query_map([first, block_rows as i64], super::records::read_record)?;
+        let mut out = Vec::new();
+        for row in rows {
+            out.push(row??);
+        }
+        Ok(out)
+    })?;
+    let Some(last) = records.last().map(|r| r.id) else {
+        return Ok(false);
+    };
+    let options = &tiered.tiers.options;
+    let block = Arc::new(format::encode(
+        &records,
+        &format::Options {
+            page_rows: options.page_rows,
+            zstd_level: options.zstd_level,
+        },
+    ));
+    let tiered = Arc::clone(tiered);
+    apply(Box::new(move |conn, batch| {
+        let Some(draft) = batch.catalog.as_mut() else {
+            return Ok(false);
+        };
+        let Some(legacy) = draft
+            .entries
+            .iter()
+            .find(|e| e.segment.summary.opaque)
+            .map(|e| e.segment.first_id())
+        else {
+            return Ok(false);
+        };
+        if legacy != first {
+            return Ok(false); // another process sealed these first
+        }
+        conn.prepare_cached("DELETE FROM records WHERE id <= ?1")?
+            .execute([last])?;
+        draft.remove(legacy);
+        let segment = insert_block(&tiered, conn, &block)?;
+        draft.insert(Entry {
+            segment,
+            hot: false,
+            seen: Instant::now(),
+        });
+        if let Some(rest) = tiered.legacy_segment(conn)? {
+            draft.insert(Entry {
+                segment: rest,
+                hot: false,
+                seen: Instant::now(),
+            });
+        }
+        draft.version = bump_version(conn)?;
+        Ok(true)
+    }))
+}
+
+fn page_bytes(page: &Page) -> usize {
+    match page {
+        Page::Absent => 16,
+        Page::Ints(v) => v.len() * 8,
+        Page::Bytes(v) => v.len(),
+        Page::Codes { codes, .. } => codes.len() * 2,
+        Page::Text { spans, bytes } => spans.len() * 8 + bytes.len(),
+    }
+}
+
+fn dictionary_bytes(d: &Dictionary) -> usize {
+    d.values.iter().map(|v| v.len() + 16).sum()
+}
+
+#[derive(Clone)]
+enum CacheEntry {
+    Page(Arc<Page>),
+    Dictionary(Arc<Dictionary>),
+}
+
+type CacheKey = (u64, u16, u32);
+
+/// Decoded pages, evicted oldest first beyond a byte budget.
+struct PageCache {
+    inner: Mutex<CacheInner>,
+    limit: usize,
+}
+
+struct CacheInner {
+    map: HashMap<CacheKey, (CacheEntry, usize)>,
+    order: VecDeque<CacheKey>,
+    bytes: usize,
+}
+
+impl PageCache {
+    fn new(limit: usize) -> PageCache {
+        PageCache {
+            inner: Mutex::new(CacheInner {
+                map: HashMap::new(),
+                order: VecDeque::new(),
+                bytes: 0,
+            }),
+            limit,
+        }
+    }
+
+    fn get(&self, key: &CacheKey) -> Option<CacheEntry> {
+        let inner = self.inner.lock().ok()?;
+        inner.map.get(key).map(|(e, _)| e.clone())
+    }
+
+    fn put(&self, key: CacheKey, entry: CacheEntry, bytes: usize) {
+        let Ok(mut inner) = self.inner.lock() else {
+            return;
+        };
+        if inner.map.insert(key, (entry, bytes)).is_none() {
+            inner.order.push_back(key);
+            inner.bytes += bytes;
+        }
+        while inner.bytes > self.limit {
+            let Some(old) = inner.order.pop_front() else {
+                break;
+            };
+            if let Some((_, size)) = inner.map.remove(&old) {
+                inner.bytes -= size;
+            }
+        }
+    }
+}
+
+/// Appends a batch as one hot segment: one row, one insert.
+pub fn insert_records(
+    conn: &Connection,
+    batch: &mut Batch,
+    records: &[NewRecord],
+) -> Result<Appended> {
+    let now = Timestamp::now();
+    let first_id = batch.next_record_id;
+    let stored: Vec<Record> = records
+        .iter()
+        .enumerate()
+        .map(|(i, new)| new.clone().into_record(first_id + i as i64, now))
+        .collect();
+    batch.next_record_id += stored.len() as i64;
+    let last_id = batch.next_record_id - 1;
+    conn.prepare_cached(
+        "INSERT INTO hot_segments (first_id, last_id, records) VALUES (?1, ?2, ?3)",
+    )?
+    .execute(rusqlite::params![first_id, last_id, rows::encode(&stored)])?;
+    if let Some(draft) = batch.catalog.as_mut() {
+        draft.insert(Entry {
+            segment: Segment::hot(&stored),
+            hot: true,
+            seen: Instant::now(),
+        });
+        draft.high_water = draft.high_water.max(last_id);
+    }
+    let appended = Appended {
+        count: stored.len(),
+        first_id: Some(first_id),
+        last_id: Some(last_id),
+    };
+    batch.announcements.push(Announcement::Records(stored));
+    Ok(appended)
+}
+
+/// Deletes the matching records: each hot segment or block holding some is
+/// rewritten without them (one transaction), so the disk shrinks and ids stay.
+pub fn delete(
+    tiered: &Arc<Tiered>,
+    conn: &Connection,
+    batch: &mut Batch,
+    query: &Query,
+) -> Result<u64> {
+    let Some(draft) = batch.catalog.as_mut() else {
+        return Err(StoreError::Internal(
+            "no catalog for the tiered layout".into(),
+        ));
+    };
+    let filter = Query {
+        conditions: query.conditions.clone(),
+        ..Query::default()
+    };
+    let mut deleted = 0u64;
+    let entries = draft.entries.clone();
+    for entry in entries {
+        let segment = std::slice::from_ref(&entry.segment);
+        if engine::count(segment, &filter)? == 0 {
+            continue;
+        }
+        if entry.segment.summary.opaque {
+            // Rows of the previous layout: deleted where they are.
+            let matched = engine::export_batch(segment, &filter, i64::MAX, None, usize::MAX)?;
+            let mut statement = conn.prepare_cached("DELETE FROM records WHERE id = ?1")?;
+            for record in &matched {
+                statement.execute([record.id])?;
+            }
+            deleted += matched.len() as u64;
+            draft.remove(entry.segment.first_id());
+            if let Some(rest) = tiered.legacy_segment(conn)? {
+                draft.insert(Entry {
+                    segment: rest,
+                    ..entry
+                });
+            }
+            continue;
+        }
+        let all =
+            engine::export_batch(segment, &Query::oldest_first(), i64::MAX, None, usize::MAX)?;
+        let before = all.len();
+        let kept: Vec<Record> = all.into_iter().filter(|r| !filter.matches(r)).collect();
+        deleted += (before - kept.len()) as u64;
+        let key = entry.segment.first_id();
+        draft.remove(key);
+        if entry.hot {
+            conn.prepare_cached("DELETE FROM hot_segments WHERE first_id = ?1")?
+                .execute([key])?;
+            if let (Some(first), Some(last)) = (kept.first(), kept.last()) {
+                conn.prepare_cached(
+                    "INSERT INTO hot_segments (first_id, last_id, records) VALUES (?1, ?2, ?3)",
+                )?
+                .execute(rusqlite::params![
+                    first.id,
+                    last.id,
+                    rows::encode(&kept)
+                ])?;
+                draft.insert(Entry {
+                    segment: Segment::hot(&kept),
+                    ..entry
+                });
+            }
+        } else {
+            conn.prepare_cached("DELETE FROM blocks WHERE first_id = ?1")?
+                .execute([key])?;
+            if !kept.is_empty() {
+                let options = &tiered.tiers.options;
+                let encoded = format::encode(
+                    &kept,
+                    &format::Options {
+                        page_rows: options.page_rows,
+                        zstd_level: options.zstd_level,
+                    },
+                );
+                let segment = insert_block(tiered, conn, &encoded)?;
+                draft.insert(Entry {
+                    segment,
+                    hot: false,
+                    seen: entry.seen,
+                });
+            }
+        }
+    }
+    if deleted > 0 {
+        draft.version = bump_version(conn)?;
+    }
+    Ok(deleted)
+}
+
+fn insert_block(
+    tiered: &Arc<Tiered>,
+    conn: &Connection,
+    encoded: &format::Encoded,
+) -> Result<Segment> {
+    let end = Layout::header_end(&encoded.blob)?;
+    let header = &encoded.blob[..end];
+    let mut summary = Vec::new();
+    encoded.summary.write(&mut summary);
+    let key = encoded.summary.first_id;
+    conn.prepare_cached(
+        "INSERT INTO blocks (first_id, last_id, rows, header, summary, data) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?
+    .execute(rusqlite::params![
+        key,
+        encoded.summary.last_id,
+        encoded.summary.rows as i64,
+        header,
+        summary,
+        encoded.blob
+    ])?;
+    tiered.block_segment(key, header, encoded.summary.clone())
+}
+
+fn bump_version(conn: &Connection) -> Result<i64> {
+    Ok(conn
+        .prepare_cached(
+            "UPDATE meta SET value = value + 1 WHERE key = 'catalog_version' RETURNING value",
+        )?
+        .query_row([], |r| r.get(0))?)
+}
+
+/// Applies a planned seal if the hot segments it read are still as they were:
+/// the block appears and they go (the remainder stays hot) in one transaction.
+pub fn apply_seal(
+    tiered: &Arc<Tiered>,
+    conn: &Connection,
+    batch: &mut Batch,
+    seal: &tiers::Seal,
+    read_from: &[Segment],
+) -> Result<bool> {
+    let Some(draft) = batch.catalog.as_mut() else {
+        return Ok(false);
+    };
+    let unchanged = seal.consumed.iter().zip(read_from).all(|(key, seen)| {
+        draft.entries.iter().any(|e| {
+            e.hot && e.segment.first_id() == *key && Arc::ptr_eq(&e.segment.summary, &seen.summary)
+        })
+    }) && seal.consumed.len() == read_from.len();
+    if !unchanged {
+        return Ok(false);
+    }
+    let mut seen = Instant::now();
+    for key in &seal.consumed {
+        conn.prepare_cached("DELETE FROM hot_segments WHERE first_id = ?1")?
+            .execute([key])?;
+        if let Some(entry) = draft.remove(*key) {
+            seen = seen.min(entry.seen);
+        }
+    }
+    let segment = insert_block(tiered, conn, &seal.block)?;
+    draft.insert(Entry {
+        segment,
+        hot: false,
+        seen,
+    });
+    if let (Some(first), Some(last)) = (seal.remainder.first(), seal.remainder.last()) {
+        conn.prepare_cached(
+            "INSERT INTO hot_segments (first_id, last_id, records) VALUES (?1, ?2, ?3)",
+        )?
+        .execute(rusqlite::params![
+            first.id,
+            last.id,
+            rows::encode(&seal.remainder)
+        ])?;
+        draft.insert(Entry {
+            segment: Segment::hot(&seal.remainder),
+            hot: true,
+            seen,
+        });
+    }
+    draft.version = bump_version(conn)?;
+    Ok(true)
+}
+
+/// The hot segments a seal plan read, to check at apply time that none changed.
+pub fn planned_from(catalog: &Catalog, seal: &tiers::Seal) -> Vec<Segment> {
+    seal.consumed
+        .iter()
+        .filter_map(|key| {
+            catalog
+                .entries
+                .iter()
+                .find(|e| e.hot && e.segment.first_id() == *key)
+                .map(|e| e.segment.clone())
+        })
+        .collect()
+}
+
+/// Bytes on disk of each tier's rows (blobs, headers and summaries).
+pub fn stored_bytes(conn: &Connection) -> Result<i64> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT (SELECT coalesce(sum(length(records)), 0) FROM hot_segments) + \
+                    (SELECT coalesce(sum(length(data) + length(header) + length(summary)), 0) FROM blocks)",
+        )?
+        .query_row([], |r| r.get(0))
+        .optional()?
+        .unwrap_or(0))
+}

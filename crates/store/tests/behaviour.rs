@@ -1,0 +1,641 @@
+//! The promises of the `Store` traits, pinned without HTTP, on both stores: ids in
+//! commit order, acknowledged means durable, the notifier fires after the commit,
+//! what `Page::high_water` means, the export's snapshot, `delete`, `group`,
+//! `size_on_disk`, `related_objects`. The differential test (`differential.rs`)
+//! checks the query model itself against `Query::matches`.
+
+mod support;
+
+use logbook_core::query::{Comparison, Condition, Field, Scalar};
+use logbook_core::{Cursor, Kind, Level, NewRecord, ObjectRef, Query, Record, Timestamp};
+use logbook_store::{GroupQuery, ObjectUpdate, ObjectWrite, Store};
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use support::records::{self, log};
+use support::{Backend, TestStore};
+
+store_suite!(
+    ids_are_contiguous_per_batch_and_follow_commit_order,
+    a_reader_tailing_by_cursor_sees_every_id_once_in_order,
+    acknowledged_records_survive_reopening_and_ids_continue,
+    the_notifier_announces_only_what_is_already_visible,
+    high_water_is_the_snapshot_of_the_page,
+    an_export_covers_what_was_committed_when_it_started,
+    delete_removes_exactly_the_matches_and_ids_are_never_reused,
+    group_counts_per_key_in_key_order_with_the_latest_ts,
+    size_on_disk_grows_with_records_and_splits_by_kind,
+    related_objects_are_the_tree_around_an_object_in_key_order,
+    get_finds_a_record_by_id_and_nothing_else,
+    records_and_their_object_writes_commit_together_in_order,
+    every_field_round_trips,
+);
+
+/// The tiered layout's own promise: the sealer moves the oldest records into full
+/// blocks in id order, keeps the hot tier within its bound, and changes no answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sealer_moves_old_records_into_blocks_without_changing_any_answer() {
+    let mut t = TestStore::open(Backend::SqliteTiered).await;
+    for b in 0..10 {
+        t.store
+            .append(numbered(&format!("b{b}"), 1 + b % 4))
+            .await
+            .expect("append");
+    }
+    let before = all_records(t.store.as_ref()).await;
+    t.seal().await;
+    let store = t.tiered.clone().expect("tiered store");
+    let status = store.tier_status();
+    assert_eq!(status.sealed_records + status.hot_records, 23);
+    assert!(status.hot_records <= 10, "{status:?}");
+    assert_eq!(status.sealed_records % 7, 0, "full blocks of 7: {status:?}");
+    assert_eq!(status.blocks * 7, status.sealed_records);
+    assert_eq!(all_records(t.store.as_ref()).await, before);
+    // A restart reads the same tiers back.
+    drop(store);
+    t.reopen().await;
+    assert_eq!(all_records(t.store.as_ref()).await, before);
+    t.close().await;
+}
+
+async fn all_records(store: &dyn Store) -> Vec<Record> {
+    let mut out = Vec::new();
+    let mut query = Query::oldest_first();
+    query.limit = Some(1000);
+    loop {
+        let page = store.query(&query).await.expect("query");
+        let Some(last) = page.records.last().map(|r| r.id) else {
+            return out;
+        };
+        out.extend(page.records);
+        query.after = Some(Cursor(last));
+    }
+}
+
+/// The journal record a clear leaves, from how many it deleted.
+fn clear_record() -> logbook_store::ClearRecord {
+    Box::new(|n| {
+        let mut r = NewRecord::new(Kind::Journal);
+        r.message = Some(format!("cleared {n}"));
+        r
+    })
+}
+
+fn numbered(prefix: &str, n: usize) -> Vec<NewRecord> {
+    (0..n)
+        .map(|i| log(Level::Info, "test", &format!("{prefix} {i}")))
+        .collect()
+}
+
+async fn ids_are_contiguous_per_batch_and_follow_commit_order(backend: Backend) {
+    let t = TestStore::open(backend).await;
+    let mut writers = Vec::new();
+    for w in 0..8 {
+        let store = Arc::clone(&t.store);
+        writers.push(tokio::spawn(async move {
+            let mut acknowledged = Vec::new();
+            for b in 0..10 {
+                let batch = numbered(&format!("w{w} b{b}"), 1 + (w * 7 + b * 3) % 17);
+                let appended = store.append(batch.clone()).await.expect("append");
+                acknowledged.push((appended, batch));
+            }
+            acknowledged
+        }));
+    }
+    let mut batches = Vec::new();
+    for writer in writers {
+        batches.extend(writer.await.expect("writer"));
+    }
+    let stored = all_records(t.store.as_ref()).await;
+    let mut expected_ids = BTreeSet::new();
+    for (appended, batch) in &batches {
+        let (first, last) = (
+            appended.first_id.expect("first id"),
+            appended.last_id.expect("last id"),
+        );
+        assert_eq!(appended.count, batch.len());
+        assert_eq!(last - first + 1, batch.len() as i64, "one contiguous run");
+        for (offset, new) in batch.iter().enumerate() {
+            let id = first + offset as i64;
+            assert!(expected_ids.insert(id), "id {id} given twice");
+            let record = stored.iter().find(|r| r.id == id).expect("stored");
+            assert_eq!(record.message, new.message, "id {id}");
+        }
+    }
+    let ids: Vec<i64> = stored.iter().map(|r| r.id).collect();
+    let total = expected_ids.len() as i64;
+    assert_eq!(
+        ids,
+        (1..=total).collect::<Vec<_>>(),
+        "ids 1..=N without gaps"
+    );
+    assert_eq!(t.store.high_water().await.expect("high water"), total);
+    let empty = t.store.append(Vec::new()).await.expect("empty append");
+    assert_eq!(
+        (empty.count, empty.first_id, empty.last_id),
+        (0, None, None)
+    );
+    t.close().await;
+}
+
+async fn a_reader_tailing_by_cursor_sees_every_id_once_in_order(backend: Backend) {
+    let t = TestStore::open(backend).await;
+    let writers: Vec<_> = (0..4)
+        .map(|w| {
+            let store = Arc::clone(&t.store);
+            tokio::spawn(async move {
+                let mut last = 0;
+                for b in 0..25 {
+                    let appended = store
+                        .append(numbered(&format!("w{w} b{b}"), 1 + b % 5))
+                        .await
+                        .expect("append");
+                    last = last.max(appended.last_id.expect("last id"));
+                }
+                last
+            })
+        })
+        .collect();
+    let reader = {
+        let store = Arc::clone(&t.store);
+        tokio::spawn(async move {
+            // Resumes after max(last returned, high_water), as the native API's
+            // oldest-first cursor does, until the writers are done and it is caught up.
+            let mut seen = Vec::new();
+            let mut position = 0;
+            let mut idle_rounds = 0;
+            while idle_rounds < 3 {
+                let mut query = Query::oldest_first();
+                query.limit = Some(7);
+                query.after = Some(Cursor(position));
+                let page = store.query(&query).await.expect("query");
+                let full = page.records.len() == 7;
+                let last = page.records.last().map(|r| r.id);
+                seen.extend(page.records.iter().map(|r| r.id));
+                position = match (full, last) {
+                    (true, Some(last)) => last,
+                    _ => position.max(page.high_water).max(last.unwrap_or(0)),
+                };
+                if page.records.is_empty() && store.high_water().await.expect("hw") == position {
+                    idle_rounds += 1;
+                    tokio::task::yield_now().await;
+                } else {
+                    idle_rounds = 0;
+                }
+            }
+            seen
+        })
+    };
+    let mut highest = 0;
+    for writer in writers {
+        highest = highest.max(writer.await.expect("writer"));
+    }
+    let seen = reader.await.expect("reader");
+    // The reader may have stopped before the last writes; it must have missed none
+    // below where it stopped, and read again from there it finds the rest.
+    let stopped = seen.last().copied().unwrap_or(0);
+    assert_eq!(
+        seen,
+        (1..=stopped).collect::<Vec<_>>(),
+        "once each, in order"
+    );
+    let mut rest = Query::oldest_first();
+    rest.after = Some(Cursor(stopped));
+    let rest: Vec<i64> = t
+        .store
+        .query(&rest)
+        .await
+        .expect("rest")
+        .records
+        .iter()
+        .map(|r| r.id)
+        .collect();
+    assert_eq!(rest, (stopped + 1..=highest).collect::<Vec<_>>());
+    t.close().await;
+}
+
+async fn acknowledged_records_survive_reopening_and_ids_continue(backend: Backend) {
+    let mut t = TestStore::open(backend).await;
+    let mut batch = numbered("before", 50);
+    batch[3].data = Some(
+        serde_json::json!({"nested": {"a": [1, 2.5, null]}, "z": "last"})
+            .as_object()
+            .expect("object")
+            .clone(),
+    );
+    let appended = t.store.append(batch).await.expect("append");
+    let before = all_records(t.store.as_ref()).await;
+    assert_eq!(before.len(), 50);
+    t.reopen().await;
+    assert_eq!(
+        all_records(t.store.as_ref()).await,
+        before,
+        "the same records"
+    );
+    assert_eq!(t.store.high_water().await.expect("hw"), 50);
+    let next = t.store.append(numbered("after", 1)).await.expect("append");
+    assert_eq!(next.first_id, appended.last_id.map(|id| id + 1));
+    t.close().await;
+}
+
+async fn the_notifier_announces_only_what_is_already_visible(backend: Backend) {
+    let t = TestStore::open(backend).await;
+    let mut live = t.store.notifier().subscribe_records();
+    let mut high_water = t.store.notifier().watch_high_water();
+    let store = Arc::clone(&t.store);
+    let appending = tokio::spawn(async move {
+        for b in 0..5 {
+            store
+                .append(numbered(&format!("b{b}"), 3))
+                .await
+                .expect("append");
+        }
+    });
+    let mut announced = Vec::new();
+    while announced.len() < 15 {
+        let batch = live.recv().await.expect("announcement");
+        for record in batch.iter() {
+            // Announced means committed: a reader finds it at once.
+            let found = t.store.get(record.id).await.expect("get");
+            assert_eq!(found.as_ref(), Some(record), "announced record is visible");
+            announced.push(record.id);
+        }
+    }
+    assert_eq!(announced, (1..=15).collect::<Vec<_>>(), "in id order, once");
+    appending.await.expect("appends");
+    // The high-water watch is raised after the broadcast, to the last id.
+    high_water
+        .wait_for(|hw| *hw == 15)
+        .await
+        .expect("high water reaches the last id");
+    let page = t.store.query(&Query::newest_first()).await.expect("query");
+    assert_eq!(page.records.len(), 15);
+    t.close().await;
+}
+
+async fn high_water_is_the_snapshot_of_the_page(backend: Backend) {
+    let t = TestStore::open(backend).await;
+    let empty = t.store.query(&Query::oldest_first()).await.expect("query");
+    assert_eq!((empty.records.len(), empty.high_water), (0, 0));
+    let mut batch = numbered("x", 10);
+    batch[9].category = Some("rare".into());
+    t.store.append(batch).await.expect("append");
+    t.store.append(numbered("filler", 5)).await.expect("append");
+    let rare = Query::oldest_first().with(Condition::In(
+        Field::Category,
+        vec![Scalar::Text("rare".into())],
+    ));
+    // A partial oldest-first page: the high-water mark covers records that did not
+    // match, so resuming after it skips them without missing anything.
+    let page = t.store.query(&rare).await.expect("query");
+    assert_eq!(page.records.iter().map(|r| r.id).collect::<Vec<_>>(), [10]);
+    assert_eq!(page.high_water, 15);
+    let mut next = numbered("later", 3);
+    next[1].category = Some("rare".into());
+    t.store.append(next).await.expect("append");
+    let mut resumed = rare.clone();
+    resumed.after = Some(Cursor(page.high_water.max(10)));
+    let page = t.store.query(&resumed).await.expect("query");
+    assert_eq!(page.records.iter().map(|r| r.id).collect::<Vec<_>>(), [17]);
+    assert_eq!(page.high_water, 18);
+    // Newest first, the mark is at least every id returned.
+    let mut newest = Query::newest_first();
+    newest.limit = Some(2);
+    let page = t.store.query(&newest).await.expect("query");
+    assert_eq!(
+        page.records.iter().map(|r| r.id).collect::<Vec<_>>(),
+        [18, 17]
+    );
+    assert_eq!(page.high_water, 18);
+    t.close().await;
+}
+
+async fn an_export_covers_what_was_committed_when_it_started(backend: Backend) {
+    use futures_util::StreamExt;
+    let t = TestStore::open(backend).await;
+    let mut first = numbered("first", 5000);
+    for (i, r) in first.iter_mut().enumerate() {
+        if i % 3 == 0 {
+            r.level = Some(Level::Error);
+        }
+    }
+    t.store.append(first).await.expect("append");
+    let errors = Query::oldest_first().min_level(Level::Error);
+    for (query, label) in [
+        (errors.clone(), "errors, oldest first"),
+        (
+            Query {
+                order: logbook_core::Order::NewestFirst,
+                after: Some(Cursor(4000)),
+                ..errors.clone()
+            },
+            "errors before id 4000, newest first",
+        ),
+        (Query::oldest_first(), "everything"),
+    ] {
+        let all = all_records(t.store.as_ref()).await;
+        let high_water = t.store.high_water().await.expect("high water");
+        let mut batches = t.store.export(query.clone());
+        let mut exported = batches
+            .next()
+            .await
+            .expect("a first batch")
+            .expect("export batch");
+        // Written after the export started: not part of it.
+        let mut more = numbered("during", 2500);
+        for r in &mut more {
+            r.level = Some(Level::Critical);
+        }
+        t.store.append(more).await.expect("append");
+        while let Some(batch) = batches.next().await {
+            exported.extend(batch.expect("export batch"));
+        }
+        let expected = records::export(&all, &query, high_water);
+        assert_eq!(exported.len(), expected.len(), "{label}");
+        assert!(exported == expected, "{label}: the records of the snapshot");
+    }
+    t.close().await;
+}
+
+async fn delete_removes_exactly_the_matches_and_ids_are_never_reused(backend: Backend) {
+    let t = TestStore::open(backend).await;
+    let mut batch = numbered("r", 30);
+    for (i, r) in batch.iter_mut().enumerate() {
+        r.category = Some(if i % 3 == 0 { "gone" } else { "kept" }.into());
+    }
+    t.store.append(batch).await.expect("append");
+    let before = all_records(t.store.as_ref()).await;
+    let gone = Query::newest_first().with(Condition::In(
+        Field::Category,
+        vec![Scalar::Text("gone".into())],
+    ));
+    // The cursor, offset and limit of a query do not narrow a delete.
+    let mut narrowed = gone.clone();
+    narrowed.limit = Some(1);
+    narrowed.after = Some(Cursor(2));
+    assert_eq!(
+        t.store
+            .delete_recorded(&narrowed, clear_record())
+            .await
+            .expect("delete"),
+        10
+    );
+    let after = all_records(t.store.as_ref()).await;
+    let (journal, after) = after.split_last().expect("the clear's journal record");
+    assert_eq!(
+        journal.message.as_deref(),
+        Some("cleared 10"),
+        "one transaction with the delete"
+    );
+    assert_eq!(journal.id, 31);
+    let expected: Vec<Record> = before.into_iter().filter(|r| !gone.matches(r)).collect();
+    assert_eq!(after, expected, "only the matches went");
+    assert_eq!(t.store.get(1).await.expect("get"), None);
+    assert_eq!(t.store.count(&gone).await.expect("count"), 0);
+    assert_eq!(
+        t.store
+            .delete_recorded(&gone, clear_record())
+            .await
+            .expect("again"),
+        0
+    );
+    // Deleting the newest does not make their ids available again.
+    let newest = Query::newest_first().with(records::id_is(Comparison::Ge, 31));
+    assert_eq!(
+        t.store
+            .delete_recorded(&newest, clear_record())
+            .await
+            .expect("delete"),
+        2
+    );
+    let next = t.store.append(numbered("next", 1)).await.expect("append");
+    assert_eq!(next.first_id, Some(34));
+    assert_eq!(t.store.high_water().await.expect("hw"), 34);
+    t.close().await;
+}
+
+async fn group_counts_per_key_in_key_order_with_the_latest_ts(backend: Backend) {
+    let t = TestStore::open(backend).await;
+    let mut batch = Vec::new();
+    for i in 0..40i64 {
+        let mut r = log(
+            [Level::Info, Level::Warn, Level::Error][i as usize % 3],
+            ["b", "a", "c", "a"][i as usize % 4],
+            "m",
+        );
+        r.ts = Some(Timestamp(
+            1_700_000_000_000_000 + (i * 7919 % 40) * 1_000_000,
+        ));
+        r.instance = (i % 5 != 0).then(|| format!("node-{}", i % 2));
+        r.kind = Some(if i % 7 == 0 { Kind::Event } else { Kind::Log });
+        batch.push(r);
+    }
+    t.store.append(batch).await.expect("append");
+    let all = all_records(t.store.as_ref()).await;
+    for (query, fields) in [
+        (Query::newest_first(), vec![Field::Instance]),
+        (Query::newest_first(), vec![Field::Category, Field::Level]),
+        (
+            Query::newest_first().kinds(&[Kind::Log]),
+            vec![Field::Source, Field::Instance],
+        ),
+        (
+            Query::newest_first().min_level(Level::Warn),
+            vec![Field::Kind],
+        ),
+    ] {
+        let groups = t
+            .store
+            .group(&query, &GroupQuery::by(&fields))
+            .await
+            .expect("group");
+        assert_eq!(groups, records::groups(&all, &query, &fields), "{fields:?}");
+    }
+    let none = Query::newest_first().with(Condition::Any(Vec::new()));
+    assert!(t
+        .store
+        .group(&none, &GroupQuery::by(&[Field::Category]))
+        .await
+        .expect("group")
+        .is_empty());
+    t.close().await;
+}
+
+async fn size_on_disk_grows_with_records_and_splits_by_kind(backend: Backend) {
+    let t = TestStore::open(backend).await;
+    for kind in Kind::ALL {
+        assert_eq!(t.store.size_on_disk(kind).await.expect("size"), 0, "{kind}");
+    }
+    let mut batch = numbered("some log line with a little text in it", 3000);
+    for (i, r) in batch.iter_mut().enumerate() {
+        if i % 4 == 0 {
+            r.kind = Some(Kind::Event);
+        }
+    }
+    t.store.append(batch).await.expect("append");
+    let log = t.store.size_on_disk(Kind::Log).await.expect("size");
+    let event = t.store.size_on_disk(Kind::Event).await.expect("size");
+    let journal = t.store.size_on_disk(Kind::Journal).await.expect("size");
+    assert!(log > 0 && event > 0, "log {log}, event {event}");
+    assert_eq!(journal, 0, "no journal records, no journal bytes");
+    // Three times the records, about three times the share (within a factor of two).
+    assert!(
+        log > event * 3 / 2 && log < event * 6,
+        "log {log} vs event {event}"
+    );
+    t.store
+        .append(numbered("more log lines with a little text in them", 6000))
+        .await
+        .expect("append");
+    let grown = t.store.size_on_disk(Kind::Log).await.expect("size");
+    assert!(grown > log, "{grown} after more records vs {log}");
+    t.close().await;
+}
+
+async fn related_objects_are_the_tree_around_an_object_in_key_order(backend: Backend) {
+    let t = TestStore::open(backend).await;
+    let put = |key: ObjectRef, parent: Option<ObjectRef>| ObjectUpdate {
+        key: Some(key),
+        parent: Some(parent),
+        name: Some("n".into()),
+        ..ObjectUpdate::default()
+    };
+    let node = ObjectRef::new("node", "n1");
+    let stack = ObjectRef::new("stack", "s1");
+    let other = ObjectRef::new("stack", "s0");
+    for (key, parent) in [
+        (node.clone(), None),
+        (stack.clone(), Some(node.clone())),
+        (other.clone(), Some(node.clone())),
+        (ObjectRef::new("service", "b"), Some(stack.clone())),
+        (ObjectRef::new("service", "a"), Some(stack.clone())),
+        (
+            ObjectRef::new("container", "z"),
+            Some(ObjectRef::new("service", "b")),
+        ),
+        (ObjectRef::new("container", "y"), Some(other.clone())),
+        (ObjectRef::new("node", "unrelated"), None),
+    ] {
+        t.store.put_object(put(key, parent)).await.expect("put");
+    }
+    let related: Vec<ObjectRef> = t
+        .store
+        .related_objects(&stack)
+        .await
+        .expect("related")
+        .into_iter()
+        .map(|o| o.key)
+        .collect();
+    assert_eq!(
+        related,
+        [
+            ObjectRef::new("container", "z"),
+            node.clone(),
+            ObjectRef::new("service", "a"),
+            ObjectRef::new("service", "b"),
+            stack.clone(),
+        ],
+        "ancestors, itself and descendants, ordered by type then id"
+    );
+    t.close().await;
+}
+
+async fn get_finds_a_record_by_id_and_nothing_else(backend: Backend) {
+    let t = TestStore::open(backend).await;
+    assert_eq!(t.store.get(1).await.expect("get"), None);
+    t.store.append(numbered("g", 20)).await.expect("append");
+    let all = all_records(t.store.as_ref()).await;
+    for id in [1, 7, 20] {
+        let found = t.store.get(id).await.expect("get");
+        assert_eq!(found.as_ref(), all.iter().find(|r| r.id == id));
+    }
+    for id in [0, -3, 21, i64::MAX] {
+        assert_eq!(t.store.get(id).await.expect("get"), None, "{id}");
+    }
+    t.close().await;
+}
+
+async fn records_and_their_object_writes_commit_together_in_order(backend: Backend) {
+    let t = TestStore::open(backend).await;
+    let key = ObjectRef::new("docker", "c1");
+    let update = |state: &str| {
+        ObjectWrite::Put(Box::new(ObjectUpdate {
+            key: Some(key.clone()),
+            state: Some(state.into()),
+            ..ObjectUpdate::default()
+        }))
+    };
+    let appended = t
+        .store
+        .append_with_objects(
+            numbered("event", 2),
+            vec![update("running"), update("stopped")],
+        )
+        .await
+        .expect("append with objects");
+    assert_eq!((appended.first_id, appended.last_id), (Some(1), Some(2)));
+    let object = t
+        .store
+        .get_object(&key)
+        .await
+        .expect("get")
+        .expect("object");
+    assert_eq!(object.state.as_deref(), Some("stopped"), "writes in order");
+    t.store
+        .append_with_objects(numbered("gone", 1), vec![ObjectWrite::Remove(key.clone())])
+        .await
+        .expect("append with removal");
+    assert_eq!(t.store.get_object(&key).await.expect("get"), None);
+    assert_eq!(t.store.high_water().await.expect("hw"), 3);
+    t.close().await;
+}
+
+async fn every_field_round_trips(backend: Backend) {
+    let t = TestStore::open(backend).await;
+    let mut full = NewRecord::new(Kind::Journal);
+    full.ts = Some(Timestamp(1_432_022_739_123_456));
+    full.level = Some(Level::Critical);
+    for (i, name) in [
+        "category",
+        "source",
+        "instance",
+        "logger",
+        "user",
+        "user_id",
+        "domain_id",
+        "project_id",
+        "object_type",
+        "object_id",
+        "action",
+        "status",
+        "response_code",
+        "request_id",
+        "parent_request_id",
+        "message",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        *full.text_field_mut(name).expect("field") = Some(format!("{name} Ünïcode \"{i}\" \\ \t"));
+    }
+    full.data = Some(
+        serde_json::json!({"z": 1, "a": {"deep": [true, null, "x"]}, "m": 1.5e-7, "e": "é\u{1F600}"})
+            .as_object()
+            .expect("object")
+            .clone(),
+    );
+    let bare = NewRecord::new(Kind::Event);
+    let appended = t
+        .store
+        .append(vec![full.clone(), bare.clone()])
+        .await
+        .expect("append");
+    let stored = all_records(t.store.as_ref()).await;
+    let now = stored[1].ts;
+    assert!(now.micros() > 1_700_000_000_000_000, "a missing ts is now");
+    assert_eq!(stored[0], full.into_record(1, now));
+    assert_eq!(stored[1], bare.into_record(2, now));
+    let keys: Vec<&String> = stored[0].data.as_ref().expect("data").keys().collect();
+    assert_eq!(keys, ["z", "a", "m", "e"], "data keeps its key order");
+    assert_eq!(appended.last_id, Some(2));
+    t.close().await;
+}
