@@ -33,6 +33,17 @@ async fn an_events_subscriber_that_fell_behind_still_gets_every_event(backend: B
     let (mut events, _) = tokio_tungstenite::connect_async(request)
         .await
         .expect("events stream");
+    // The handshake answers before the subscription is registered; writing earlier
+    // would let the subscriber start past the burst, read it from the store and
+    // never fall behind.
+    let mut subscribers = server.state.streams.subscribers();
+    tokio::time::timeout(
+        std::time::Duration::from_secs(30),
+        subscribers.wait_for(|n| *n >= 1),
+    )
+    .await
+    .expect("subscribed within 30 s")
+    .expect("the node is running");
     let lags_before = server.state.streams.lags();
     let records: Vec<Value> = (0..EVENTS)
         .map(|i| {

@@ -20,7 +20,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
 use tokio::sync::broadcast::error::RecvError;
-use tokio::sync::{broadcast, Notify};
+use tokio::sync::{broadcast, watch, Notify};
 
 /// Live records one subscriber may have queued before it is told it lagged, by
 /// default (`Config::live_queue`).
@@ -37,6 +37,9 @@ pub struct Hub {
     /// How many times a subscriber's queue overflowed (it then caught up from the
     /// store): an operator's figure, and what tests watch to know one fell behind.
     lags: AtomicU64,
+    /// How many subscribers are registered: a figure for operators, and the signal a
+    /// test waits on to know a subscription is in place before it writes.
+    subscribers: watch::Sender<usize>,
     dispatcher: OnceLock<()>,
 }
 
@@ -121,6 +124,7 @@ impl Hub {
             registry: Mutex::default(),
             dispatched: AtomicI64::default(),
             lags: AtomicU64::default(),
+            subscribers: watch::Sender::new(0),
             dispatcher: OnceLock::new(),
         }
     }
@@ -143,6 +147,7 @@ impl Hub {
             .expect("group_for returns a registered filter");
         group.slots.insert(slot_id, Arc::clone(&slot));
         let filter = Arc::clone(&group.filter);
+        self.subscribers.send_modify(|n| *n += 1);
         Registration {
             hub: Arc::clone(self),
             filter_id,
@@ -160,6 +165,11 @@ impl Hub {
     /// How many times a subscriber fell behind its live queue since the node started.
     pub fn lags(&self) -> u64 {
         self.lags.load(Ordering::Relaxed)
+    }
+
+    /// The number of registered subscribers, as it changes.
+    pub fn subscribers(&self) -> watch::Receiver<usize> {
+        self.subscribers.subscribe()
     }
 
     /// How many subscribers are registered, and how many distinct filters they use.
@@ -243,6 +253,9 @@ impl Drop for Registration {
         if now_unused {
             registry.forget(self.filter_id);
         }
+        self.hub
+            .subscribers
+            .send_modify(|n| *n = n.saturating_sub(1));
     }
 }
 
