@@ -183,11 +183,17 @@ pub enum Condition {
     Compare(Field, Comparison, Scalar),
     /// Case-insensitive substring.
     Contains(Field, String),
+    /// Case-sensitive substring (Loki's `|=`); an absent field contains nothing.
+    ContainsCaseSensitive(Field, String),
     StartsWith(Field, String),
     /// Any of the conditions holds (an empty list matches nothing).
     Any(Vec<Condition>),
     /// Every condition holds (an empty list matches everything).
     All(Vec<Condition>),
+    /// The condition does not hold. Conditions on an absent field never hold, so
+    /// their negation always does (`Not(Contains(message, "x"))` matches a record
+    /// without a message).
+    Not(Box<Condition>),
 }
 
 /// The direction records are returned in when no explicit sort is given.
@@ -338,6 +344,11 @@ impl Condition {
                     FieldRef::Int(_) => false,
                 })
             }
+            Condition::ContainsCaseSensitive(field, needle) => field_ref(record, *field)
+                .is_some_and(|v| match v {
+                    FieldRef::Text(text) => text.contains(needle.as_str()),
+                    FieldRef::Int(n) => n.to_string().contains(needle.as_str()),
+                }),
             Condition::StartsWith(field, prefix) => {
                 field_ref(record, *field).is_some_and(|v| match v {
                     FieldRef::Text(text) => text.starts_with(prefix.as_str()),
@@ -346,6 +357,7 @@ impl Condition {
             }
             Condition::Any(conditions) => conditions.iter().any(|c| c.matches(record)),
             Condition::All(conditions) => conditions.iter().all(|c| c.matches(record)),
+            Condition::Not(condition) => !condition.matches(record),
         }
     }
 }
@@ -520,6 +532,27 @@ mod tests {
             None,
             "not a native parameter"
         );
+    }
+
+    #[test]
+    fn case_sensitive_substrings_and_negation() {
+        let r = record(Level::Error, "image", "Pull TIMEOUT");
+        let exact = |needle: &str| Condition::ContainsCaseSensitive(Field::Message, needle.into());
+        assert!(exact("TIMEOUT").matches(&r));
+        assert!(!exact("timeout").matches(&r));
+        assert!(Condition::Not(Box::new(exact("timeout"))).matches(&r));
+        assert!(!Condition::Not(Box::new(exact("Pull"))).matches(&r));
+        // An absent field satisfies no condition, so it satisfies every negation.
+        let mut silent = r.clone();
+        silent.message = None;
+        assert!(!exact("").matches(&silent));
+        assert!(Condition::Not(Box::new(exact("x"))).matches(&silent));
+        assert!(Condition::Not(Box::new(Condition::Compare(
+            Field::Message,
+            Comparison::Gt,
+            Scalar::Text(String::new())
+        )))
+        .matches(&silent));
     }
 
     #[test]

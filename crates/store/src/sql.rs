@@ -118,6 +118,14 @@ impl SqlBuilder {
                     Placeholders::Dollar => format!("strpos(lower({col}), {p}) > 0"),
                 }
             }
+            Condition::ContainsCaseSensitive(field, needle) => {
+                let col = self.column_expr(prefix, *field);
+                let p = self.bind(Scalar::Text(needle.clone()));
+                match self.style {
+                    Placeholders::Question => format!("instr(CAST({col} AS TEXT), {p}) > 0"),
+                    Placeholders::Dollar => format!("strpos({col}::text, {p}) > 0"),
+                }
+            }
             Condition::StartsWith(field, prefix_text) => {
                 let col = self.column_expr(prefix, *field);
                 let n = prefix_text.chars().count();
@@ -138,6 +146,12 @@ impl SqlBuilder {
                 format!("({})", parts.join(" OR "))
             }
             Condition::All(conditions) => format!("({})", self.all(conditions, prefix)),
+            // A condition on an absent field is NULL in SQL and false in
+            // `Condition::matches`; coalescing first keeps `NOT` true for it, as there.
+            Condition::Not(condition) => {
+                let inner = self.condition(condition, prefix);
+                format!("NOT coalesce(({inner}), FALSE)")
+            }
         }
     }
 
@@ -202,6 +216,25 @@ mod tests {
             "r.\"level\" >= $1 AND r.\"category\" IN ($2, $3) AND strpos(lower(r.\"message\"), $4) > 0"
         );
         assert_eq!(b.params[3], Scalar::Text("time".into()));
+    }
+
+    #[test]
+    fn case_sensitive_substrings_and_negations_are_bound() {
+        let negated = Condition::Not(Box::new(Condition::ContainsCaseSensitive(
+            Field::Message,
+            "Err".into(),
+        )));
+        let mut b = SqlBuilder::new(Placeholders::Question);
+        assert_eq!(
+            b.condition(&negated, ""),
+            "NOT coalesce((instr(CAST(\"message\" AS TEXT), ?) > 0), FALSE)"
+        );
+        let mut b = SqlBuilder::new(Placeholders::Dollar);
+        assert_eq!(
+            b.condition(&negated, "r."),
+            "NOT coalesce((strpos(r.\"message\"::text, $1) > 0), FALSE)"
+        );
+        assert_eq!(b.params, [Scalar::Text("Err".into())]);
     }
 
     #[test]

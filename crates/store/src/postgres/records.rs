@@ -243,12 +243,25 @@ fn filter_with(b: &mut SqlBuilder, conditions: &[Condition], search_index: bool)
     }
     let mut parts = Vec::with_capacity(conditions.len() + 1);
     let mut rest = conditions.to_vec();
-    let searched = conditions.iter().position(
-        |c| matches!(c, Condition::Contains(Field::Message, needle) if needle.chars().count() >= 3),
-    );
+    let searched = conditions.iter().position(|c| {
+        matches!(c, Condition::Contains(Field::Message, needle)
+            | Condition::ContainsCaseSensitive(Field::Message, needle)
+            if needle.chars().count() >= 3)
+    });
     if let Some(position) = searched {
-        if let Condition::Contains(_, needle) = rest.remove(position) {
-            let pattern = format!("%{}%", escape_like(&needle.to_lowercase()));
+        let pattern = match &rest[position] {
+            // The case-sensitive condition stays in the filter and decides among the
+            // LIKE's superset. `lower` folds only ASCII in the "C" collation of the
+            // column, so only ASCII is folded in the pattern, or it would miss.
+            Condition::ContainsCaseSensitive(_, needle) => Some(needle.to_ascii_lowercase()),
+            // The case-insensitive condition is the LIKE itself.
+            _ => match rest.remove(position) {
+                Condition::Contains(_, needle) => Some(needle.to_lowercase()),
+                _ => None,
+            },
+        };
+        if let Some(pattern) = pattern {
+            let pattern = format!("%{}%", escape_like(&pattern));
             let p = b.bind(Scalar::Text(pattern));
             parts.push(format!("lower(message) LIKE {p}"));
         }

@@ -55,11 +55,15 @@ pub fn cursor_condition(query: &Query) -> Option<Condition> {
 
 /// The trigram MATCH expression for the first top-level substring condition on the
 /// message that is long enough for the index: every distinct trigram of the needle,
-/// ANDed. The index keeps no positions (`detail=none`, a third of the size), so this
-/// finds a superset; the substring condition itself stays in the filter and decides.
+/// ANDed. The index keeps no positions (`detail=none`, a third of the size) and folds
+/// case, so this finds a superset (of case-sensitive matches too); the substring
+/// condition itself stays in the filter and decides.
 pub fn trigram_search(conditions: &[Condition]) -> Option<String> {
     conditions.iter().find_map(|c| match c {
-        Condition::Contains(Field::Message, needle) if needle.chars().count() >= 3 => {
+        Condition::Contains(Field::Message, needle)
+        | Condition::ContainsCaseSensitive(Field::Message, needle)
+            if needle.chars().count() >= 3 =>
+        {
             let chars: Vec<char> = needle.to_lowercase().chars().collect();
             let mut trigrams: Vec<String> = chars.windows(3).map(|w| w.iter().collect()).collect();
             trigrams.sort_unstable();
