@@ -3,6 +3,7 @@
 
 pub mod dockercloud;
 mod journal;
+pub mod loki;
 mod qnap;
 pub mod waldur;
 
