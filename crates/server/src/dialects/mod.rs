@@ -16,4 +16,5 @@ pub fn router() -> Router<AppState> {
         .merge(waldur::router())
         .merge(journal::router())
         .merge(dockercloud::router())
+        .merge(loki::router())
 }
