@@ -2,10 +2,23 @@
 //! independent client written from Loki's documented HTTP API use them, against a
 //! real server on every store.
 
+#[path = "loki/client.rs"]
+mod client;
 #[path = "loki/conditions.rs"]
 mod conditions;
+#[path = "loki/data.rs"]
+mod data;
+#[path = "loki/grafana.rs"]
+mod grafana;
 mod support;
 
 use conditions::stores_answer_case_sensitive_substrings_and_negations;
+use grafana::{
+    explore_log_query_with_a_line_filter_and_its_logs_volume, save_and_test_and_the_label_browser,
+};
 
-store_tests!(stores_answer_case_sensitive_substrings_and_negations,);
+store_tests!(
+    stores_answer_case_sensitive_substrings_and_negations,
+    save_and_test_and_the_label_browser,
+    explore_log_query_with_a_line_filter_and_its_logs_volume,
+);
