@@ -11,13 +11,22 @@ mod data;
 #[path = "loki/grafana.rs"]
 mod grafana;
 mod support;
+#[path = "loki/tail.rs"]
+mod tail;
 
 use conditions::stores_answer_case_sensitive_substrings_and_negations;
 use grafana::{
     explore_log_query_with_a_line_filter_and_its_logs_volume, save_and_test_and_the_label_browser,
 };
 
+use tail::{
+    a_resumed_tail_loses_and_repeats_nothing_under_concurrent_writes,
+    tail_sends_history_then_live_lines_in_lokis_shape,
+};
+
 store_tests!(
+    tail_sends_history_then_live_lines_in_lokis_shape,
+    a_resumed_tail_loses_and_repeats_nothing_under_concurrent_writes,
     stores_answer_case_sensitive_substrings_and_negations,
     save_and_test_and_the_label_browser,
     explore_log_query_with_a_line_filter_and_its_logs_volume,
