@@ -2,6 +2,8 @@
 //! independent client written from Loki's documented HTTP API use them, against a
 //! real server on every store.
 
+#[path = "loki/access.rs"]
+mod access;
 #[path = "loki/client.rs"]
 mod client;
 #[path = "loki/conditions.rs"]
@@ -14,6 +16,7 @@ mod support;
 #[path = "loki/tail.rs"]
 mod tail;
 
+use access::a_domain_user_sees_only_its_domain_through_every_loki_endpoint;
 use conditions::stores_answer_case_sensitive_substrings_and_negations;
 use grafana::{
     explore_log_query_with_a_line_filter_and_its_logs_volume, save_and_test_and_the_label_browser,
@@ -25,6 +28,7 @@ use tail::{
 };
 
 store_tests!(
+    a_domain_user_sees_only_its_domain_through_every_loki_endpoint,
     tail_sends_history_then_live_lines_in_lokis_shape,
     a_resumed_tail_loses_and_repeats_nothing_under_concurrent_writes,
     stores_answer_case_sensitive_substrings_and_negations,
