@@ -12,6 +12,8 @@ mod conditions;
 mod data;
 #[path = "loki/grafana.rs"]
 mod grafana;
+#[path = "loki/logql.rs"]
+mod logql;
 mod support;
 #[path = "loki/tail.rs"]
 mod tail;
@@ -22,12 +24,17 @@ use grafana::{
     explore_log_query_with_a_line_filter_and_its_logs_volume, save_and_test_and_the_label_browser,
 };
 
+use logql::{
+    metric_queries_aggregations_and_arithmetic, selectors_line_filters_parsers_and_formatters,
+};
 use tail::{
     a_resumed_tail_loses_and_repeats_nothing_under_concurrent_writes,
     tail_sends_history_then_live_lines_in_lokis_shape,
 };
 
 store_tests!(
+    selectors_line_filters_parsers_and_formatters,
+    metric_queries_aggregations_and_arithmetic,
     a_domain_user_sees_only_its_domain_through_every_loki_endpoint,
     tail_sends_history_then_live_lines_in_lokis_shape,
     a_resumed_tail_loses_and_repeats_nothing_under_concurrent_writes,

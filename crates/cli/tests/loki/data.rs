@@ -131,9 +131,10 @@ pub fn span_seconds() -> i64 {
     COUNT as i64 * SPACING + 60
 }
 
-/// Counts per window `[t - window, t)` at each step `t` from `first` (both in
-/// seconds since BASE), as Logbook defines range aggregations, of the lines that
-/// pass `keep`, split by `key`. Windows without lines have no point.
+/// Counts per window `[t - window, t)` at each step `t` from `first` to `last`
+/// (seconds since BASE, aligned down to multiples of the step as the server aligns
+/// them), as Logbook defines range aggregations, of the lines that pass `keep`,
+/// split by `key`. Windows without lines have no point.
 pub fn windowed<K: Ord + Clone>(
     lines: &[Line],
     first: i64,
@@ -144,7 +145,8 @@ pub fn windowed<K: Ord + Clone>(
     key: impl Fn(&Line) -> K,
 ) -> BTreeMap<K, BTreeMap<i64, u64>> {
     let mut out: BTreeMap<K, BTreeMap<i64, u64>> = BTreeMap::new();
-    let mut t = first;
+    let align = |t: i64| (BASE + t).div_euclid(step) * step - BASE;
+    let (mut t, last) = (align(first), align(last));
     while t <= last {
         let (lo, hi) = ((BASE + t - window) * 1_000_000, (BASE + t) * 1_000_000);
         for l in lines.iter().filter(|l| l.ts >= lo && l.ts < hi && keep(l)) {
