@@ -10,6 +10,8 @@ mod client;
 mod conditions;
 #[path = "loki/data.rs"]
 mod data;
+#[path = "loki/errors.rs"]
+mod errors;
 #[path = "loki/grafana.rs"]
 mod grafana;
 #[path = "loki/logql.rs"]
@@ -20,6 +22,7 @@ mod tail;
 
 use access::a_domain_user_sees_only_its_domain_through_every_loki_endpoint;
 use conditions::stores_answer_case_sensitive_substrings_and_negations;
+use errors::bad_queries_and_parameters_get_lokis_400;
 use grafana::{
     explore_log_query_with_a_line_filter_and_its_logs_volume, save_and_test_and_the_label_browser,
 };
@@ -33,6 +36,7 @@ use tail::{
 };
 
 store_tests!(
+    bad_queries_and_parameters_get_lokis_400,
     selectors_line_filters_parsers_and_formatters,
     metric_queries_aggregations_and_arithmetic,
     a_domain_user_sees_only_its_domain_through_every_loki_endpoint,

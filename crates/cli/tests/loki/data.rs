@@ -63,10 +63,10 @@ pub fn record(i: usize, domain: &str) -> Value {
     // A quarter of a second off the grid for a third of the records.
     let ts = BASE as f64 + (i as i64 * SPACING) as f64 + if i % 3 == 1 { 0.25 } else { 0.0 };
     let mut r = json!({
-        "kind": if i % 11 == 0 { "event" } else { "log" },
+        "kind": if i.is_multiple_of(11) { "event" } else { "log" },
         "ts": ts,
         "source": SOURCES[i % 3],
-        "category": if i % 4 == 0 { "image" } else { "system" },
+        "category": if i.is_multiple_of(4) { "image" } else { "system" },
         "request_id": format!("req-{i}"),
         "domain_id": domain,
     });
@@ -76,7 +76,7 @@ pub fn record(i: usize, domain: &str) -> Value {
     if let Some(m) = message(i) {
         r["message"] = json!(m);
     }
-    if i % 5 == 0 {
+    if i.is_multiple_of(5) {
         r["data"] = json!({"trace_id": format!("t{i}")});
     }
     r

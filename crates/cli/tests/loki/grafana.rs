@@ -49,6 +49,11 @@ pub async fn save_and_test_and_the_label_browser(backend: Backend) {
     let build = loki.buildinfo().await;
     assert!(build.version.starts_with('3'), "{build:?}");
     assert!(build.revision.starts_with("logbook-"));
+    assert_eq!(
+        (build.branch.as_str(), build.build_user.as_str()),
+        ("logbook", "logbook")
+    );
+    assert!(build.build_date.is_empty() && build.go_version.is_empty());
     let ready = server
         .http
         .get(server.url("/ready"))
@@ -112,7 +117,7 @@ pub async fn save_and_test_and_the_label_browser(backend: Backend) {
 
 /// The lines of a query as the model says Loki returns them: time order (newest
 /// first unless forward), ties by id.
-fn ordered<'a>(model: &'a [Line], keep: impl Fn(&Line) -> bool, forward: bool) -> Vec<&'a Line> {
+fn ordered(model: &[Line], keep: impl Fn(&Line) -> bool, forward: bool) -> Vec<&Line> {
     let mut kept: Vec<&Line> = model.iter().filter(|l| keep(l)).collect();
     kept.sort_by_key(|l| (l.ts, l.id));
     if !forward {
@@ -120,6 +125,14 @@ fn ordered<'a>(model: &'a [Line], keep: impl Fn(&Line) -> bool, forward: bool) -
     }
     kept
 }
+
+/// An entry as shown: time, line, stream labels, structured metadata.
+type Shown = (
+    String,
+    String,
+    BTreeMap<String, String>,
+    BTreeMap<String, String>,
+);
 
 fn metadata_of(line: &Line) -> BTreeMap<String, String> {
     let mut m = BTreeMap::from([
@@ -162,12 +175,7 @@ pub async fn explore_log_query_with_a_line_filter_and_its_logs_volume(backend: B
             .collect();
         assert!(times.windows(2).all(|w| w[0] >= w[1]), "backward order");
     }
-    let mut got: Vec<(
-        String,
-        String,
-        BTreeMap<String, String>,
-        BTreeMap<String, String>,
-    )> = entries
+    let mut got: Vec<Shown> = entries
         .iter()
         .map(|(labels, entry)| {
             let Entry::Categorized(ts, line, categories) = entry else {
@@ -189,9 +197,19 @@ pub async fn explore_log_query_with_a_line_filter_and_its_logs_volume(backend: B
     got.sort();
     want.sort();
     assert_eq!(got, want);
+    let summary = &answer.stats.summary;
+    assert_eq!(summary.total_entries_returned, expected.len() as u64);
+    assert!(summary.total_lines_processed >= summary.total_entries_returned);
+    assert!(summary.total_bytes_processed > 0 && summary.exec_time >= 0.0);
+    assert_eq!(summary.queue_time, 0.0);
+    assert!(summary.lines_processed_per_second > 0 && summary.bytes_processed_per_second > 0);
     assert_eq!(
-        answer.stats.summary.total_entries_returned,
-        expected.len() as u64
+        answer.stats.store["decompressedLines"],
+        summary.total_lines_processed
+    );
+    assert_eq!(
+        answer.stats.ingester["totalReached"], 0,
+        "Logbook has no ingesters"
     );
 
     // Grafana's supplementary logs-volume query for it (datasource.ts

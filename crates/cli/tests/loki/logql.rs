@@ -79,7 +79,7 @@ pub async fn selectors_line_filters_parsers_and_formatters(backend: Backend) {
         ),
         (
             r#"{source!~"w.*|api", level=""}"#,
-            Box::new(|l| label(l, "source") == "" && label(l, "level").is_empty()),
+            Box::new(|l| label(l, "source").is_empty() && label(l, "level").is_empty()),
         ),
         (
             r#"{level=~"error|warn"}"#,

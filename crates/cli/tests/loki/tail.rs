@@ -46,6 +46,7 @@ pub async fn tail_sends_history_then_live_lines_in_lokis_shape(backend: Backend)
     assert_eq!(first.streams.len(), 1);
     assert_eq!(first.streams[0].stream["source"], "api");
     assert_eq!(first.encoding_flags, ["categorize-labels"]);
+    assert!(first.dropped_entries.is_empty(), "Logbook drops nothing");
     // Then what arrives, filtered.
     let live = server
         .ingest(json!([
