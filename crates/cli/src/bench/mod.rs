@@ -3,6 +3,7 @@
 //! rows; a trivial handler on the same server stack), because the machines it runs
 //! on are shared and noisy: the ratios are the numbers to compare across runs.
 
+mod loki;
 mod measure;
 mod node;
 mod noop;
@@ -165,6 +166,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             100.0 * http_rate / raw_rate
         );
         queries(&http, &args, &server).await?;
+        loki::queries(&http, &args, &server, total).await?;
         export(&http, &server, target).await?;
         let (on_disk, raw_disk, wal) = match &pg_run {
             Some(run) => {
