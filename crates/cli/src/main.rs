@@ -1,6 +1,7 @@
 //! The `logbook` binary: wires the store, the server and the command line together.
 
 mod accounts;
+mod backup;
 mod bench;
 mod client;
 mod serve;
@@ -31,6 +32,10 @@ enum Command {
     /// Manage API tokens in the data directory (works while the server runs).
     #[command(subcommand)]
     Token(accounts::TokenCommand),
+    /// Write a consistent copy of the embedded store (also while the server runs).
+    Backup(backup::BackupArgs),
+    /// Put a backup in place of the embedded store (the server must be stopped).
+    Restore(backup::RestoreArgs),
     /// Measure ingest, queries, export, disk and memory of a real server against
     /// baselines from the same run, and print the figures.
     Bench(bench::BenchArgs),
@@ -76,6 +81,8 @@ fn main() -> ExitCode {
             Command::Serve(args) => serve::run(args).await,
             Command::User(cmd) => accounts::user(cmd).await,
             Command::Token(cmd) => accounts::token(cmd).await,
+            Command::Backup(args) => backup::backup(args),
+            Command::Restore(args) => backup::restore(args),
             Command::Bench(args) => bench::run(args).await,
             Command::BenchNoop(args) => bench::run_noop(args).await,
             Command::BenchStreams(args) => bench::streams::run(args).await,

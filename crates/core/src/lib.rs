@@ -6,6 +6,7 @@ pub mod account;
 pub mod action;
 pub mod error;
 pub mod histogram;
+pub mod integrity;
 pub mod level;
 pub mod object;
 pub mod query;

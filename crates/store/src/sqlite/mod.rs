@@ -4,6 +4,7 @@
 
 mod accounts;
 pub(crate) mod actions;
+pub mod backup;
 pub mod baseline;
 mod export;
 pub(crate) mod objects;
@@ -23,6 +24,8 @@ use writer::Writer;
 pub use schema::latest_version as latest_schema_version;
 
 const DATABASE_FILE: &str = "logbook.db";
+/// Held shared by every process that has the store open, exclusively by a restore.
+const LOCK_FILE: &str = "logbook.lock";
 const READERS: usize = 8;
 
 pub struct SqliteStore {
@@ -30,6 +33,8 @@ pub struct SqliteStore {
     writer: Writer,
     readers: Arc<ReadPool>,
     notifier: Arc<Notifier>,
+    /// The shared lock that keeps `logbook restore` from swapping the file under us.
+    _in_use: std::fs::File,
 }
 
 impl SqliteStore {
@@ -41,6 +46,7 @@ impl SqliteStore {
                 dir.display()
             ))
         })?;
+        let in_use = lock_shared(dir)?;
         let path = dir.join(DATABASE_FILE);
         let mut conn = open_writer(&path)?;
         schema::migrate(&mut conn)?;
@@ -60,12 +66,46 @@ impl SqliteStore {
             path,
             writer,
             notifier,
+            _in_use: in_use,
         })
     }
 
     pub fn path(&self) -> &Path {
         &self.path
     }
+}
+
+fn lock_file(dir: &Path) -> Result<std::fs::File> {
+    let path = dir.join(LOCK_FILE);
+    std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| StoreError::Unavailable(format!("cannot open {}: {e}", path.display())))
+}
+
+fn lock_shared(dir: &Path) -> Result<std::fs::File> {
+    let file = lock_file(dir)?;
+    file.try_lock_shared().map_err(|_| {
+        StoreError::Unavailable(format!(
+            "the store in {} is being restored; try again when that is done",
+            dir.display()
+        ))
+    })?;
+    Ok(file)
+}
+
+/// The lock only a process that is alone with the store gets (released on drop).
+pub(crate) fn lock_exclusive(dir: &Path) -> Result<std::fs::File> {
+    let file = lock_file(dir)?;
+    file.try_lock().map_err(|_| {
+        StoreError::Unavailable(format!(
+            "the store in {} is in use by another process (a running server?); stop it first",
+            dir.display()
+        ))
+    })?;
+    Ok(file)
 }
 
 fn open_writer(path: &Path) -> Result<Connection> {

@@ -1,0 +1,191 @@
+//! `logbook backup` of a running server's store and `logbook restore` of it, as real
+//! processes: the copy holds every record acknowledged before the backup began.
+
+mod support;
+
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::path::Path;
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use support::process::Node;
+
+const TOKEN: &str = "lbk_backup_test_token_0123456789abc";
+
+fn logbook(args: &[&str]) -> Output {
+    Command::new(support::binary())
+        .args(args)
+        .env_remove("LOGBOOK_DATA")
+        .env_remove("LOGBOOK_DATABASE_URL")
+        .output()
+        .expect("run logbook")
+}
+
+fn text(path: &Path) -> &str {
+    path.to_str().expect("utf-8 path")
+}
+
+/// Every record of the node's store, id to message.
+async fn all_records(node: &Node) -> HashMap<i64, String> {
+    let http = reqwest::Client::new();
+    let mut stored = HashMap::new();
+    let mut cursor = String::new();
+    loop {
+        let page: Value = http
+            .get(node.url(&format!(
+                "/logbook/v1/records?order=asc&limit=10000{cursor}"
+            )))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .expect("list")
+            .json()
+            .await
+            .expect("json");
+        let records = page["records"].as_array().expect("records");
+        if records.is_empty() {
+            return stored;
+        }
+        for r in records {
+            stored.insert(
+                r["id"].as_i64().expect("id"),
+                r["message"].as_str().unwrap_or_default().to_string(),
+            );
+        }
+        cursor = format!("&cursor={}", page["next_cursor"].as_str().expect("cursor"));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_backup_during_ingest_restores_everything_acknowledged_before_it() {
+    let live = tempfile::tempdir().expect("temporary directory");
+    let copy = tempfile::tempdir().expect("temporary directory");
+    let restored = tempfile::tempdir().expect("temporary directory");
+    let node = Node::spawn_on_dir(live.path(), TOKEN);
+
+    let acknowledged = Arc::new(Mutex::new(Vec::<(i64, String)>::new()));
+    let (progress, mut seen) = tokio::sync::watch::channel(0usize);
+    let progress = Arc::new(progress);
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut writers = Vec::new();
+    for w in 0..4 {
+        let (http, url) = (reqwest::Client::new(), node.url("/logbook/v1/records"));
+        let (acknowledged, progress, stop) = (
+            Arc::clone(&acknowledged),
+            Arc::clone(&progress),
+            Arc::clone(&stop),
+        );
+        writers.push(tokio::spawn(async move {
+            let mut n = 0;
+            while !stop.load(Ordering::Relaxed) {
+                let batch: Vec<Value> = (0..50)
+                    .map(|i| json!({"kind": "log", "message": format!("w{w} b{n} r{i}")}))
+                    .collect();
+                n += 1;
+                let response = http
+                    .post(&url)
+                    .bearer_auth(TOKEN)
+                    .json(&batch)
+                    .send()
+                    .await
+                    .expect("ingest");
+                assert_eq!(response.status(), 201);
+                let body: Value = response.json().await.expect("json");
+                let first = body["first_id"].as_i64().expect("first id");
+                let mut acknowledged = acknowledged.lock().expect("lock");
+                for (i, record) in batch.iter().enumerate() {
+                    let message = record["message"].as_str().expect("message").to_string();
+                    acknowledged.push((first + i as i64, message));
+                }
+                progress.send_replace(acknowledged.len());
+            }
+        }));
+    }
+    seen.wait_for(|n| *n >= 2000)
+        .await
+        .expect("writers running");
+    let before = acknowledged.lock().expect("lock").clone();
+
+    let backup = tokio::task::spawn_blocking({
+        let (from, to) = (live.path().to_path_buf(), copy.path().join("b"));
+        move || logbook(&["backup", "--data", text(&from), "--to", text(&to)])
+    })
+    .await
+    .expect("join");
+    assert!(
+        backup.status.success(),
+        "{}",
+        String::from_utf8_lossy(&backup.stderr)
+    );
+
+    // The store is in use: restoring over it now is refused, and nothing changes.
+    let over_live = logbook(&[
+        "restore",
+        "--from",
+        text(&copy.path().join("b")),
+        "--data",
+        text(live.path()),
+        "--replace",
+    ]);
+    assert!(!over_live.status.success());
+    assert!(
+        String::from_utf8_lossy(&over_live.stderr).contains("in use"),
+        "{}",
+        String::from_utf8_lossy(&over_live.stderr)
+    );
+    // A backup never overwrites an earlier one.
+    let again = logbook(&[
+        "backup",
+        "--data",
+        text(live.path()),
+        "--to",
+        text(&copy.path().join("b")),
+    ]);
+    assert!(!again.status.success());
+
+    stop.store(true, Ordering::Relaxed);
+    for writer in writers {
+        writer.await.expect("writer");
+    }
+    let total = acknowledged.lock().expect("lock").len();
+    assert!(node.terminate(), "clean exit");
+
+    let restore = logbook(&[
+        "restore",
+        "--from",
+        text(&copy.path().join("b")),
+        "--data",
+        text(restored.path()),
+    ]);
+    assert!(
+        restore.status.success(),
+        "{}",
+        String::from_utf8_lossy(&restore.stderr)
+    );
+    let twice = logbook(&[
+        "restore",
+        "--from",
+        text(&copy.path().join("b")),
+        "--data",
+        text(restored.path()),
+    ]);
+    assert!(!twice.status.success(), "an existing store needs --replace");
+
+    let node = Node::spawn_on_dir(restored.path(), TOKEN);
+    let stored = all_records(&node).await;
+    for (id, message) in &before {
+        assert_eq!(
+            stored.get(id),
+            Some(message),
+            "record {id} acknowledged before the backup"
+        );
+    }
+    assert!(
+        stored.len() >= before.len() && stored.len() <= total,
+        "{} records restored; {} acknowledged before, {total} in all",
+        stored.len(),
+        before.len()
+    );
+    assert!(node.terminate(), "clean exit");
+}
