@@ -28,6 +28,7 @@ use grafana::{
 };
 
 use logql::{
+    lines_come_in_time_order_even_when_written_out_of_order,
     metric_queries_aggregations_and_arithmetic, selectors_line_filters_parsers_and_formatters,
 };
 use tail::{
@@ -36,6 +37,7 @@ use tail::{
 };
 
 store_tests!(
+    lines_come_in_time_order_even_when_written_out_of_order,
     bad_queries_and_parameters_get_lokis_400,
     selectors_line_filters_parsers_and_formatters,
     metric_queries_aggregations_and_arithmetic,

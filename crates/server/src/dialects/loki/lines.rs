@@ -5,12 +5,13 @@
 
 use super::labels::LabelMap;
 use super::pipeline::Entry;
+use super::pipeline::Pipeline;
 use super::plan::Selection;
 use super::stats::Stats;
 use super::Context;
 use crate::error::ApiError;
 use logbook_core::query::{Comparison, Scalar};
-use logbook_core::{Condition, Field, Order, Record, SortKey};
+use logbook_core::{Condition, Cursor, Field, Order, Record, SortKey};
 use serde_json::{json, Map, Value};
 use std::collections::HashMap;
 
@@ -54,21 +55,33 @@ pub async fn resolve_open(
     Ok(())
 }
 
-/// Matching records in time order, page by page, continuing after the last one seen
-/// (timestamp, then id) so no page depends on an offset.
+/// The order pages are read in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reading {
+    /// By record id, through the store's planner (its fast path for "newest N"),
+    /// continuing after the last id.
+    ById,
+    /// By timestamp, ties by id, continuing after the last (timestamp, id).
+    ByTime,
+}
+
+/// Matching records page by page in one direction, continuing after the last one
+/// seen so no page depends on an offset.
 pub struct Pages {
     conditions: Vec<Condition>,
     forward: bool,
+    reading: Reading,
     after: Option<(i64, i64)>,
     page: u64,
     done: bool,
 }
 
 impl Pages {
-    pub fn new(conditions: Vec<Condition>, forward: bool, page: u64) -> Pages {
+    pub fn new(conditions: Vec<Condition>, forward: bool, reading: Reading, page: u64) -> Pages {
         Pages {
             conditions,
             forward,
+            reading,
             after: None,
             page: page.max(1),
             done: false,
@@ -84,17 +97,22 @@ impl Pages {
             return Ok(None);
         }
         let mut conditions = self.conditions.clone();
-        if let Some((ts, id)) = self.after {
-            let (bound, beyond, later) = if self.forward {
-                (Comparison::Ge, Comparison::Gt, Comparison::Gt)
-            } else {
-                (Comparison::Le, Comparison::Lt, Comparison::Lt)
-            };
-            conditions.push(Condition::Compare(Field::Ts, bound, Scalar::Int(ts)));
-            conditions.push(Condition::Any(vec![
-                Condition::Compare(Field::Ts, beyond, Scalar::Int(ts)),
-                Condition::Compare(Field::Id, later, Scalar::Int(id)),
-            ]));
+        let (bound, beyond) = if self.forward {
+            (Comparison::Ge, Comparison::Gt)
+        } else {
+            (Comparison::Le, Comparison::Lt)
+        };
+        let mut after_cursor = None;
+        match (self.reading, self.after) {
+            (_, None) => {}
+            (Reading::ById, Some((_, id))) => after_cursor = Some(Cursor(id)),
+            (Reading::ByTime, Some((ts, id))) => {
+                conditions.push(Condition::Compare(Field::Ts, bound, Scalar::Int(ts)));
+                conditions.push(Condition::Any(vec![
+                    Condition::Compare(Field::Ts, beyond, Scalar::Int(ts)),
+                    Condition::Compare(Field::Id, beyond, Scalar::Int(id)),
+                ]));
+            }
         }
         let mut query = ctx.scoped(conditions);
         query.order = if self.forward {
@@ -102,10 +120,13 @@ impl Pages {
         } else {
             Order::NewestFirst
         };
-        query.sort = vec![SortKey {
-            field: Field::Ts,
-            descending: !self.forward,
-        }];
+        if self.reading == Reading::ByTime {
+            query.sort = vec![SortKey {
+                field: Field::Ts,
+                descending: !self.forward,
+            }];
+        }
+        query.after = after_cursor;
         query.limit = Some(self.page);
         let records = ctx.state.store.query(&query).await?.records;
         if (records.len() as u64) < self.page {
@@ -121,33 +142,119 @@ impl Pages {
     }
 }
 
-/// What a log query asks for, beside its selection.
+/// Which lines of a selection: the first `limit` in time order, newest first
+/// unless `forward`; Loki's `interval` keeps, per stream, at most one line per this
+/// many microseconds.
 #[derive(Debug, Clone, Copy)]
-pub struct LineRequest {
-    pub span: Span,
+pub struct Take {
     pub forward: bool,
     pub limit: u64,
-    /// Loki's `interval`: per stream, at most one line per this many microseconds.
     pub interval: i64,
 }
 
+/// A log query's lines within a span.
 pub async fn select(
     ctx: &Context<'_>,
     mut selection: Selection,
-    request: LineRequest,
+    span: Span,
+    take: Take,
     stats: &mut Stats,
 ) -> Result<Vec<Entry>, ApiError> {
-    resolve_open(ctx, &mut selection, request.span).await?;
+    resolve_open(ctx, &mut selection, span).await?;
     let mut conditions = selection.conditions.clone();
-    conditions.extend(request.span.conditions());
-    let exact = !selection.pipeline.filters() && request.interval == 0;
-    let page = if exact { request.limit } else { PAGE };
-    let mut pages = Pages::new(conditions, request.forward, page);
+    conditions.extend(span.conditions());
+    select_lines(ctx, conditions, &selection.pipeline, take, stats).await
+}
+
+/// The first `limit` lines in time order (ties by id) of the records matching
+/// `conditions` that the pipeline keeps.
+///
+/// Records nearly always arrive in time order, so they are read by id, where the
+/// store's planner is fast, and the answer is then checked: if no unread record
+/// lies beyond the last kept line's time, the lines read are exactly the first in
+/// time order. Otherwise (a backfill of old timestamps among new ones) the
+/// records are read again in time order.
+pub async fn select_lines(
+    ctx: &Context<'_>,
+    conditions: Vec<Condition>,
+    pipeline: &Pipeline,
+    request: Take,
+    stats: &mut Stats,
+) -> Result<Vec<Entry>, ApiError> {
+    let page = if pipeline.filters() {
+        PAGE
+    } else {
+        request.limit
+    };
+    if request.interval == 0 {
+        let mut pages = Pages::new(conditions.clone(), request.forward, Reading::ById, page);
+        let (mut entries, last_examined) = read(ctx, &mut pages, pipeline, request, stats).await?;
+        let exact = match (last_examined, entries.len() as u64 >= request.limit) {
+            (Some(last_id), true) => {
+                nothing_beyond(ctx, &conditions, &entries, last_id, request.forward).await?
+            }
+            _ => true,
+        };
+        if exact {
+            sort_in_time(&mut entries, request.forward);
+            stats.returned(entries.len());
+            return Ok(entries);
+        }
+    }
+    let mut pages = Pages::new(conditions, request.forward, Reading::ByTime, page);
+    let (entries, _) = read(ctx, &mut pages, pipeline, request, stats).await?;
+    stats.returned(entries.len());
+    Ok(entries)
+}
+
+/// Whether no record beyond `last_id` (the last one examined, in reading order)
+/// lies beyond the kept
+/// lines' furthest time, so none could take a place among them.
+async fn nothing_beyond(
+    ctx: &Context<'_>,
+    conditions: &[Condition],
+    entries: &[Entry],
+    last_id: i64,
+    forward: bool,
+) -> Result<bool, ApiError> {
+    let times = entries.iter().map(|e| e.ts.micros());
+    let (edge, id_side, time_side) = if forward {
+        (times.max(), Comparison::Gt, Comparison::Lt)
+    } else {
+        (times.min(), Comparison::Lt, Comparison::Gt)
+    };
+    let Some(edge) = edge else {
+        return Ok(true);
+    };
+    let mut check = conditions.to_vec();
+    check.push(Condition::Compare(Field::Id, id_side, Scalar::Int(last_id)));
+    check.push(Condition::Compare(Field::Ts, time_side, Scalar::Int(edge)));
+    Ok(ctx.state.store.count(&ctx.scoped(check)).await? == 0)
+}
+
+fn sort_in_time(entries: &mut [Entry], forward: bool) {
+    entries.sort_by_key(|e| (e.ts.micros(), e.id));
+    if !forward {
+        entries.reverse();
+    }
+}
+
+/// Pages through the pipeline until `limit` lines are kept or the records end;
+/// also returns the id of the last record examined.
+async fn read(
+    ctx: &Context<'_>,
+    pages: &mut Pages,
+    pipeline: &Pipeline,
+    request: Take,
+    stats: &mut Stats,
+) -> Result<(Vec<Entry>, Option<i64>), ApiError> {
     let mut entries = Vec::new();
     let mut last_kept: HashMap<LabelMap, i64> = HashMap::new();
+    let mut examined = None;
     while let Some(records) = pages.next(ctx, stats).await? {
         for record in &records {
-            let Some(entry) = selection.pipeline.process(record) else {
+            examined = Some(record.id);
+            let Some(entry) = pipeline.process(record) else {
                 continue;
             };
             if request.interval > 0 {
@@ -161,13 +268,11 @@ pub async fn select(
             }
             entries.push(entry);
             if entries.len() as u64 >= request.limit {
-                stats.returned(entries.len());
-                return Ok(entries);
+                return Ok((entries, examined));
             }
         }
     }
-    stats.returned(entries.len());
-    Ok(entries)
+    Ok((entries, examined))
 }
 
 /// A line's timestamp as Loki writes it: nanoseconds since the epoch, as a string.

@@ -14,7 +14,7 @@
 //!   pipeline (regular expressions, parsers, `bytes_*`), counted in memory.
 
 use super::labels::{label_field, render_value, stream_fields, LabelMap, STREAM_LABELS};
-use super::lines::{resolve_open, Pages, Span};
+use super::lines::{resolve_open, Pages, Reading, Span};
 use super::logql::{
     AggregationOp, BinaryExpr, BinaryOp, Comparison, MetricExpr, RangeAggregation,
     VectorAggregation,
@@ -350,7 +350,7 @@ async fn count_lines(
     stats: &mut Stats,
 ) -> Result<Buckets, ApiError> {
     let mut buckets = Buckets::new();
-    let mut pages = Pages::new(conditions, true, SCAN_PAGE);
+    let mut pages = Pages::new(conditions, true, Reading::ById, SCAN_PAGE);
     while let Some(records) = pages.next(ctx, stats).await? {
         for record in &records {
             let Some(entry) = pipeline.process(record) else {

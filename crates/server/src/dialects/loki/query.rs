@@ -2,7 +2,7 @@
 //! evaluate it, answer in Loki's envelope (`status`, `data.resultType`, `result`,
 //! `stats`).
 
-use super::lines::{self, LineRequest, Span};
+use super::lines::{self, Span, Take};
 use super::logql::{self, Expr};
 use super::metric::{self, Steps};
 use super::params::{self, micros_ceil, Nanos};
@@ -51,16 +51,16 @@ pub async fn query_range(
                 return Err(ApiError::bad_request("interval", "must not be negative").into());
             }
             let selection = plan(query).map_err(regex_error)?;
-            let request = LineRequest {
-                span: Span {
-                    start: micros_ceil(start),
-                    end: micros_ceil(end),
-                },
+            let span = Span {
+                start: micros_ceil(start),
+                end: micros_ceil(end),
+            };
+            let take = Take {
                 forward,
                 limit,
                 interval: interval / 1000,
             };
-            let entries = lines::select(&ctx, selection, request, &mut stats).await?;
+            let entries = lines::select(&ctx, selection, span, take, &mut stats).await?;
             (
                 "streams",
                 lines::streams(&entries, params::categorize_labels(&headers)),

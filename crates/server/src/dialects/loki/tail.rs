@@ -8,7 +8,7 @@
 //! whatever their timestamps; without a cursor the tail starts, as Loki's does,
 //! with the newest `limit` lines since `start` and then follows.
 
-use super::lines::{self, Pages};
+use super::lines;
 use super::logql::Expr;
 use super::params::{self, micros_ceil};
 use super::pipeline::{Entry, Pipeline};
@@ -138,19 +138,13 @@ async fn history(
         Comparison::Le,
         Scalar::Int(up_to),
     ));
-    let mut pages = Pages::new(conditions, false, limit.min(1000));
-    let mut stats = Stats::default();
-    let mut entries = Vec::new();
-    'pages: while let Some(records) = pages.next(ctx, &mut stats).await? {
-        for record in &records {
-            if let Some(entry) = pipeline.process(record) {
-                entries.push(entry);
-                if entries.len() as u64 >= limit {
-                    break 'pages;
-                }
-            }
-        }
-    }
+    let take = lines::Take {
+        forward: false,
+        limit,
+        interval: 0,
+    };
+    let mut entries =
+        lines::select_lines(ctx, conditions, pipeline, take, &mut Stats::default()).await?;
     entries.reverse();
     Ok(entries)
 }
