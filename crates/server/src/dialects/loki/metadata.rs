@@ -6,7 +6,7 @@
 use super::labels::{names_of, stream_field, stream_fields, STREAM_LABELS};
 use super::lines::{resolve_open, Span};
 use super::logql::{Expr, LogQuery};
-use super::params::{self, micros_ceil};
+use super::params::{self, micros_ceil, Form};
 use super::plan::{plan, Selection};
 use super::query::{parse_query, regex_error};
 use super::{Context, LokiError};
@@ -14,9 +14,8 @@ use crate::auth::Principal;
 use crate::error::ApiError;
 use crate::params::Params;
 use crate::AppState;
-use axum::body::Body;
-use axum::extract::{Path, RawQuery, State};
-use axum::http::{HeaderMap, Method, StatusCode};
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use logbook_core::query::{Comparison, Scalar};
@@ -95,16 +94,9 @@ fn success(data: Value) -> Json<Value> {
 pub async fn labels(
     State(state): State<AppState>,
     principal: Principal,
-    method: Method,
-    headers: HeaderMap,
-    RawQuery(raw): RawQuery,
-    body: Body,
+    Form(params): Form,
 ) -> Result<Json<Value>, LokiError> {
-    let params = params::read(&method, &headers, raw, body, state.config.max_body_bytes).await?;
-    let ctx = Context {
-        state: &state,
-        principal: &principal,
-    };
+    let ctx = Context::new(&state, &principal);
     let (span, selector) = request_of(&params, "query")?;
     drop(params);
     let conditions = selected(&ctx, span, selector.as_deref()).await?;
@@ -124,13 +116,11 @@ pub async fn label_values(
     State(state): State<AppState>,
     principal: Principal,
     Path(name): Path<String>,
-    RawQuery(raw): RawQuery,
+    Form(params): Form,
 ) -> Result<Json<Value>, LokiError> {
-    let (span, selector) = request_of(&Params::parse(raw.as_deref())?, "query")?;
-    let ctx = Context {
-        state: &state,
-        principal: &principal,
-    };
+    let (span, selector) = request_of(&params, "query")?;
+    drop(params);
+    let ctx = Context::new(&state, &principal);
     let conditions = selected(&ctx, span, selector.as_deref()).await?;
     let Some(field) = stream_field(&name) else {
         return Ok(success(json!([])));
@@ -159,16 +149,9 @@ fn rendered_text(field: Field, text: &str) -> Option<String> {
 pub async fn series(
     State(state): State<AppState>,
     principal: Principal,
-    method: Method,
-    headers: HeaderMap,
-    RawQuery(raw): RawQuery,
-    body: Body,
+    Form(params): Form,
 ) -> Result<Json<Value>, LokiError> {
-    let params = params::read(&method, &headers, raw, body, state.config.max_body_bytes).await?;
-    let ctx = Context {
-        state: &state,
-        principal: &principal,
-    };
+    let ctx = Context::new(&state, &principal);
     let selectors: Vec<String> = params
         .all("match[]")
         .into_iter()
@@ -223,16 +206,9 @@ fn stream_of(fields: &[Field], key: &[Option<String>]) -> super::labels::LabelMa
 pub async fn index_stats(
     State(state): State<AppState>,
     principal: Principal,
-    method: Method,
-    headers: HeaderMap,
-    RawQuery(raw): RawQuery,
-    body: Body,
+    Form(params): Form,
 ) -> Result<Json<Value>, LokiError> {
-    let params = params::read(&method, &headers, raw, body, state.config.max_body_bytes).await?;
-    let ctx = Context {
-        state: &state,
-        principal: &principal,
-    };
+    let ctx = Context::new(&state, &principal);
     let (span, selector) = request_of(&params, "query")?;
     drop(params);
     let conditions = selected(&ctx, span, selector.as_deref()).await?;

@@ -66,7 +66,11 @@ pub struct Context<'a> {
     pub principal: &'a Principal,
 }
 
-impl Context<'_> {
+impl<'a> Context<'a> {
+    pub fn new(state: &'a AppState, principal: &'a Principal) -> Context<'a> {
+        Context { state, principal }
+    }
+
     pub fn scoped(&self, conditions: Vec<Condition>) -> Query {
         self.principal.scope(Query {
             conditions,

@@ -5,10 +5,13 @@
 //! keep working.
 
 use super::logql::lexer::parse_duration;
+use super::LokiError;
 use crate::body::read_limited;
 use crate::error::ApiError;
 use crate::params::Params;
+use crate::AppState;
 use axum::body::Body;
+use axum::extract::{FromRequest, Request};
 use axum::http::{HeaderMap, Method};
 use chrono::DateTime;
 
@@ -17,8 +20,25 @@ pub type Nanos = i128;
 
 pub const NANOS_PER_MICRO: i128 = 1_000;
 
+/// A request's parameters: the query string, plus a form body for POST. Taken as
+/// the last extractor of a handler (it consumes the body).
+pub struct Form(pub Params);
+
+impl FromRequest<AppState> for Form {
+    type Rejection = LokiError;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<Form, LokiError> {
+        let (parts, body) = request.into_parts();
+        let raw = parts.uri.query().map(str::to_string);
+        let limit = state.config.max_body_bytes;
+        Ok(Form(
+            read(&parts.method, &parts.headers, raw, body, limit).await?,
+        ))
+    }
+}
+
 /// The query string, plus a form body for POST.
-pub async fn read(
+async fn read(
     method: &Method,
     headers: &HeaderMap,
     raw: Option<String>,

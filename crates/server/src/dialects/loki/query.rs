@@ -5,16 +5,15 @@
 use super::lines::{self, Span, Take};
 use super::logql::{self, Expr};
 use super::metric::{self, Steps};
-use super::params::{self, micros_ceil, Nanos};
+use super::params::{self, micros_ceil, Form, Nanos};
 use super::plan::plan;
 use super::stats::Stats;
 use super::{Context, LokiError};
 use crate::auth::Principal;
 use crate::error::ApiError;
 use crate::AppState;
-use axum::body::Body;
-use axum::extract::{RawQuery, State};
-use axum::http::{HeaderMap, Method};
+use axum::extract::State;
+use axum::http::HeaderMap;
 use axum::Json;
 use logbook_core::Timestamp;
 use serde_json::{json, Value};
@@ -28,22 +27,16 @@ const MAX_POINTS: i64 = 11_000;
 pub async fn query_range(
     State(state): State<AppState>,
     principal: Principal,
-    method: Method,
     headers: HeaderMap,
-    RawQuery(raw): RawQuery,
-    body: Body,
+    Form(params): Form,
 ) -> Result<Json<Value>, LokiError> {
-    let params = params::read(&method, &headers, raw, body, state.config.max_body_bytes).await?;
     let expr = parse_query(params.get("query"))?;
     let (start, end) = params::bounds(&params, params::QUERY_LOOKBACK)?;
     let limit = params::limit(&params, DEFAULT_LIMIT, MAX_LIMIT)?;
     let forward = params::forward(&params)?;
     let step = params::duration(&params, "step")?;
     let interval = params::duration(&params, "interval")?.unwrap_or(0);
-    let ctx = Context {
-        state: &state,
-        principal: &principal,
-    };
+    let ctx = Context::new(&state, &principal);
     let mut stats = Stats::default();
     let (result_type, result) = match &expr {
         Expr::Log(query) => {
@@ -78,12 +71,9 @@ pub async fn query_range(
 pub async fn query(
     State(state): State<AppState>,
     principal: Principal,
-    method: Method,
     headers: HeaderMap,
-    RawQuery(raw): RawQuery,
-    body: Body,
+    Form(params): Form,
 ) -> Result<Json<Value>, LokiError> {
-    let params = params::read(&method, &headers, raw, body, state.config.max_body_bytes).await?;
     let expr = parse_query(params.get("query"))?;
     let at = params::time(&params, "time")?.unwrap_or_else(params::now);
     let _ = params::limit(&params, DEFAULT_LIMIT, MAX_LIMIT)?;
@@ -101,10 +91,7 @@ pub async fn query(
         step: 0,
         count: 1,
     };
-    let ctx = Context {
-        state: &state,
-        principal: &principal,
-    };
+    let ctx = Context::new(&state, &principal);
     let mut stats = Stats::default();
     let value = metric::evaluate(&ctx, metric_expr, steps, &mut stats).await?;
     let (result_type, result) = metric::instant(value, Timestamp(at));

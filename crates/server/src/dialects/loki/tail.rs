@@ -82,10 +82,7 @@ pub async fn tail(
         )
     })?;
     let selection = plan(&query).map_err(regex_error)?;
-    let ctx = Context {
-        state: &state,
-        principal: &principal,
-    };
+    let ctx = Context::new(&state, &principal);
     let filter = ctx.scoped(selection.conditions.clone());
     // Subscribe before reading the history, so nothing committed between is lost.
     let subscription = Subscription::start(
