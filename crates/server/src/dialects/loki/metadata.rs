@@ -41,6 +41,13 @@ fn request_of(params: &Params, selector: &str) -> Result<(Span, Option<String>),
     Ok((span, selector))
 }
 
+/// The conditions of a request's time range and `query` selector.
+async fn requested(ctx: &Context<'_>, params: Params) -> Result<Vec<Condition>, ApiError> {
+    let (span, selector) = request_of(&params, "query")?;
+    drop(params);
+    selected(ctx, span, selector.as_deref()).await
+}
+
 /// The conditions of a time range and optional selector, open matchers resolved.
 async fn selected(
     ctx: &Context<'_>,
@@ -97,9 +104,7 @@ pub async fn labels(
     Form(params): Form,
 ) -> Result<Json<Value>, LokiError> {
     let ctx = Context::new(&state, &principal);
-    let (span, selector) = request_of(&params, "query")?;
-    drop(params);
-    let conditions = selected(&ctx, span, selector.as_deref()).await?;
+    let conditions = requested(&ctx, params).await?;
     let mut names = BTreeSet::new();
     for field in stream_fields() {
         let query = ctx.scoped(conditions.iter().cloned().chain([present(field)]).collect());
@@ -209,9 +214,7 @@ pub async fn index_stats(
     Form(params): Form,
 ) -> Result<Json<Value>, LokiError> {
     let ctx = Context::new(&state, &principal);
-    let (span, selector) = request_of(&params, "query")?;
-    drop(params);
-    let conditions = selected(&ctx, span, selector.as_deref()).await?;
+    let conditions = requested(&ctx, params).await?;
     let query = ctx.scoped(conditions);
     let entries = state.store.count(&query).await?;
     let streams = if entries == 0 {
