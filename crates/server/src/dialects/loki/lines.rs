@@ -166,14 +166,18 @@ pub async fn select(
     select_lines(ctx, conditions, &selection.pipeline, take, stats).await
 }
 
+/// Pages read by id, beyond the first, before reading by time instead.
+const ID_ROUNDS: usize = 10;
+
 /// The first `limit` lines in time order (ties by id) of the records matching
 /// `conditions` that the pipeline keeps.
 ///
-/// Records nearly always arrive in time order, so they are read by id, where the
-/// store's planner is fast, and the answer is then checked: if no unread record
-/// lies beyond the last kept line's time, the lines read are exactly the first in
-/// time order. Otherwise (a backfill of old timestamps among new ones) the
-/// records are read again in time order.
+/// Records mostly arrive in about time order (concurrent writers interleave a
+/// little), so they are read by id, where the store's planner is fast, keeping the
+/// best `limit` lines so far; after each page a check asks whether any unread
+/// record lies beyond the furthest kept line's time. When none does, the kept lines
+/// are exactly the first in time order. Only when pages keep finding such records
+/// (a backfill of old timestamps among new ones) are the records read by time.
 pub async fn select_lines(
     ctx: &Context<'_>,
     conditions: Vec<Condition>,
@@ -181,35 +185,73 @@ pub async fn select_lines(
     request: Take,
     stats: &mut Stats,
 ) -> Result<Vec<Entry>, ApiError> {
+    if request.interval == 0 {
+        if let Some(entries) = by_id_checked(ctx, &conditions, pipeline, request, stats).await? {
+            stats.returned(entries.len());
+            return Ok(entries);
+        }
+    }
     let page = if pipeline.filters() {
         PAGE
     } else {
         request.limit
     };
-    if request.interval == 0 {
-        let mut pages = Pages::new(conditions.clone(), request.forward, Reading::ById, page);
-        let (mut entries, last_examined) = read(ctx, &mut pages, pipeline, request, stats).await?;
-        let exact = match (last_examined, entries.len() as u64 >= request.limit) {
-            (Some(last_id), true) => {
-                nothing_beyond(ctx, &conditions, &entries, last_id, request.forward).await?
-            }
-            _ => true,
-        };
-        if exact {
-            sort_in_time(&mut entries, request.forward);
-            stats.returned(entries.len());
-            return Ok(entries);
-        }
-    }
     let mut pages = Pages::new(conditions, request.forward, Reading::ByTime, page);
-    let (entries, _) = read(ctx, &mut pages, pipeline, request, stats).await?;
+    let entries = read(ctx, &mut pages, pipeline, request, stats).await?;
     stats.returned(entries.len());
     Ok(entries)
 }
 
-/// Whether no record beyond `last_id` (the last one examined, in reading order)
-/// lies beyond the kept
-/// lines' furthest time, so none could take a place among them.
+async fn by_id_checked(
+    ctx: &Context<'_>,
+    conditions: &[Condition],
+    pipeline: &Pipeline,
+    request: Take,
+    stats: &mut Stats,
+) -> Result<Option<Vec<Entry>>, ApiError> {
+    let first = if pipeline.filters() {
+        PAGE
+    } else {
+        request.limit
+    };
+    let mut pages = Pages::new(conditions.to_vec(), request.forward, Reading::ById, first);
+    // The check may look at a superset: conditions an index answers, not substrings
+    // (which would send it through the trigram index over every match).
+    let indexed: Vec<Condition> = conditions.iter().filter(|c| indexed(c)).cloned().collect();
+    let limit = request.limit as usize;
+    let mut best: Vec<Entry> = Vec::new();
+    for _ in 0..=ID_ROUNDS {
+        let Some(records) = pages.next(ctx, stats).await? else {
+            // Everything was read: nothing is left to take a place.
+            sort_in_time(&mut best, request.forward);
+            best.truncate(limit);
+            return Ok(Some(best));
+        };
+        let examined = records.last().map(|r| r.id);
+        best.extend(records.iter().filter_map(|r| pipeline.process(r)));
+        sort_in_time(&mut best, request.forward);
+        best.truncate(limit);
+        if let (Some(last), true) = (examined, best.len() >= limit) {
+            if nothing_beyond(ctx, &indexed, &best, last, request.forward).await? {
+                return Ok(Some(best));
+            }
+        }
+        pages.page = PAGE.max(request.limit);
+    }
+    Ok(None)
+}
+
+/// Conditions the store answers from an index or a plain comparison.
+fn indexed(condition: &Condition) -> bool {
+    match condition {
+        Condition::In(..) | Condition::NotIn(..) | Condition::Compare(..) => true,
+        Condition::All(inner) | Condition::Any(inner) => inner.iter().all(indexed),
+        _ => false,
+    }
+}
+
+/// Whether no record beyond `last_id` (the last one read, in reading order) lies
+/// beyond the kept lines' furthest time, so none could take a place among them.
 async fn nothing_beyond(
     ctx: &Context<'_>,
     conditions: &[Condition],
@@ -217,14 +259,13 @@ async fn nothing_beyond(
     last_id: i64,
     forward: bool,
 ) -> Result<bool, ApiError> {
-    let times = entries.iter().map(|e| e.ts.micros());
-    let (edge, id_side, time_side) = if forward {
-        (times.max(), Comparison::Gt, Comparison::Lt)
-    } else {
-        (times.min(), Comparison::Lt, Comparison::Gt)
-    };
-    let Some(edge) = edge else {
+    let Some(edge) = entries.last().map(|e| e.ts.micros()) else {
         return Ok(true);
+    };
+    let (id_side, time_side) = if forward {
+        (Comparison::Gt, Comparison::Lt)
+    } else {
+        (Comparison::Lt, Comparison::Gt)
     };
     let mut check = conditions.to_vec();
     check.push(Condition::Compare(Field::Id, id_side, Scalar::Int(last_id)));
@@ -243,21 +284,18 @@ fn sort_in_time(entries: &mut [Entry], forward: bool) {
     }
 }
 
-/// Pages through the pipeline until `limit` lines are kept or the records end;
-/// also returns the id of the last record examined.
+/// Pages through the pipeline until `limit` lines are kept or the records end.
 async fn read(
     ctx: &Context<'_>,
     pages: &mut Pages,
     pipeline: &Pipeline,
     request: Take,
     stats: &mut Stats,
-) -> Result<(Vec<Entry>, Option<i64>), ApiError> {
+) -> Result<Vec<Entry>, ApiError> {
     let mut entries = Vec::new();
     let mut last_kept: HashMap<LabelMap, i64> = HashMap::new();
-    let mut examined = None;
     while let Some(records) = pages.next(ctx, stats).await? {
         for record in &records {
-            examined = Some(record.id);
             let Some(entry) = pipeline.process(record) else {
                 continue;
             };
@@ -272,11 +310,11 @@ async fn read(
             }
             entries.push(entry);
             if entries.len() as u64 >= request.limit {
-                return Ok((entries, examined));
+                return Ok(entries);
             }
         }
     }
-    Ok((entries, examined))
+    Ok(entries)
 }
 
 /// A line's timestamp as Loki writes it: nanoseconds since the epoch, as a string.
