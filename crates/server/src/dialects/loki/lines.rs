@@ -267,9 +267,13 @@ async fn nothing_beyond(
     } else {
         (Comparison::Lt, Comparison::Gt)
     };
-    let mut check = conditions.to_vec();
-    check.push(Condition::Compare(Field::Id, id_side, Scalar::Int(last_id)));
-    check.push(Condition::Compare(Field::Ts, time_side, Scalar::Int(edge)));
+    // The narrow time bound first: a planner that drives by the first timestamp
+    // condition then reads only the few index entries beyond the edge.
+    let mut check = vec![
+        Condition::Compare(Field::Ts, time_side, Scalar::Int(edge)),
+        Condition::Compare(Field::Id, id_side, Scalar::Int(last_id)),
+    ];
+    check.extend_from_slice(conditions);
     // One record is enough to tell, and the planner finds one (or none) through the
     // timestamp index, where a count would visit every match of the selector.
     let mut query = ctx.scoped(check);
