@@ -11,7 +11,7 @@ use super::stats::Stats;
 use super::Context;
 use crate::error::ApiError;
 use logbook_core::query::{Comparison, Scalar};
-use logbook_core::{Condition, Cursor, Field, Order, Record, SortKey};
+use logbook_core::{Condition, Cursor, Field, Order, Query, Record, SortKey};
 use serde_json::{json, Map, Value};
 use std::collections::HashMap;
 
@@ -174,10 +174,11 @@ const ID_ROUNDS: usize = 10;
 ///
 /// Records mostly arrive in about time order (concurrent writers interleave a
 /// little), so they are read by id, where the store's planner is fast, keeping the
-/// best `limit` lines so far; after each page a check asks whether any unread
-/// record lies beyond the furthest kept line's time. When none does, the kept lines
-/// are exactly the first in time order. Only when pages keep finding such records
-/// (a backfill of old timestamps among new ones) are the records read by time.
+/// best `limit` lines so far; then the unread records beyond the furthest kept
+/// line's time (the only ones that could still take a place) are read through the
+/// timestamp index and judged in memory. Only when there are too many of those
+/// after several pages (a large backfill of old timestamps among new ones) are the
+/// records read by time instead.
 pub async fn select_lines(
     ctx: &Context<'_>,
     conditions: Vec<Condition>,
@@ -232,7 +233,22 @@ async fn by_id_checked(
         sort_in_time(&mut best, request.forward);
         best.truncate(limit);
         if let (Some(last), true) = (examined, best.len() >= limit) {
-            if nothing_beyond(ctx, &indexed, &best, last, request.forward).await? {
+            let beyond = beyond_edge(ctx, &indexed, &best, last, request.forward, stats).await?;
+            if let Some(candidates) = beyond {
+                // Every record that could still take a place is here (a superset):
+                // the full conditions and the pipeline decide which do.
+                let full = Query {
+                    conditions: conditions.to_vec(),
+                    ..Query::default()
+                };
+                best.extend(
+                    candidates
+                        .iter()
+                        .filter(|r| full.matches(r))
+                        .filter_map(|r| pipeline.process(r)),
+                );
+                sort_in_time(&mut best, request.forward);
+                best.truncate(limit);
                 return Ok(Some(best));
             }
         }
@@ -250,17 +266,22 @@ fn indexed(condition: &Condition) -> bool {
     }
 }
 
-/// Whether no record beyond `last_id` (the last one read, in reading order) lies
-/// beyond the kept lines' furthest time, so none could take a place among them.
-async fn nothing_beyond(
+/// Records read beyond the edge at most, before reading further pages instead.
+const BEYOND_EDGE: u64 = 10_000;
+
+/// The records beyond `last_id` (the last one read, in reading order) that lie
+/// beyond the kept lines' furthest time: the only ones that could still take a
+/// place among them. `None` when there are more than [`BEYOND_EDGE`].
+async fn beyond_edge(
     ctx: &Context<'_>,
     conditions: &[Condition],
     entries: &[Entry],
     last_id: i64,
     forward: bool,
-) -> Result<bool, ApiError> {
+    stats: &mut Stats,
+) -> Result<Option<Vec<Record>>, ApiError> {
     let Some(edge) = entries.last().map(|e| e.ts.micros()) else {
-        return Ok(true);
+        return Ok(Some(Vec::new()));
     };
     let (id_side, time_side) = if forward {
         (Comparison::Gt, Comparison::Lt)
@@ -274,11 +295,13 @@ async fn nothing_beyond(
         Condition::Compare(Field::Id, id_side, Scalar::Int(last_id)),
     ];
     check.extend_from_slice(conditions);
-    // One record is enough to tell, and the planner finds one (or none) through the
-    // timestamp index, where a count would visit every match of the selector.
     let mut query = ctx.scoped(check);
-    query.limit = Some(1);
-    Ok(ctx.state.store.query(&query).await?.records.is_empty())
+    query.limit = Some(BEYOND_EDGE + 1);
+    let records = ctx.state.store.query(&query).await?.records;
+    for record in &records {
+        stats.read(record);
+    }
+    Ok((records.len() as u64 <= BEYOND_EDGE).then_some(records))
 }
 
 fn sort_in_time(entries: &mut [Entry], forward: bool) {
