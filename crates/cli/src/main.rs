@@ -6,6 +6,7 @@ mod bench;
 mod client;
 mod serve;
 mod store;
+mod syslog;
 mod tls;
 
 use clap::{Parser, Subcommand};

@@ -35,6 +35,33 @@ pub struct ServeArgs {
     /// Failed logins allowed per client address within 15 minutes before 429.
     #[arg(long, env = "LOGBOOK_LOGIN_FAILURES_PER_ADDRESS", default_value_t = 20)]
     login_failures_per_address: usize,
+    #[command(flatten)]
+    syslog: SyslogArgs,
+}
+
+/// Syslog receivers, off unless an address is given.
+#[derive(Args, Debug)]
+pub struct SyslogArgs {
+    /// Receive syslog over TCP on this address (RFC 6587 framing, detected per
+    /// message); with --syslog-tls-cert, over TLS (RFC 5425).
+    #[arg(long, env = "LOGBOOK_SYSLOG_TCP")]
+    pub syslog_tcp: Option<SocketAddr>,
+    /// Receive syslog over UDP on this address (one message per datagram).
+    #[arg(long, env = "LOGBOOK_SYSLOG_UDP")]
+    pub syslog_udp: Option<SocketAddr>,
+    /// PEM certificate chain: syslog over TCP is TLS only (with --syslog-tls-key).
+    #[arg(
+        long,
+        env = "LOGBOOK_SYSLOG_TLS_CERT",
+        requires_all = ["syslog_tls_key", "syslog_tcp"]
+    )]
+    pub syslog_tls_cert: Option<PathBuf>,
+    /// PEM private key of --syslog-tls-cert.
+    #[arg(long, env = "LOGBOOK_SYSLOG_TLS_KEY", requires = "syslog_tls_cert")]
+    pub syslog_tls_key: Option<PathBuf>,
+    /// The domain syslog records are written into.
+    #[arg(long, env = "LOGBOOK_SYSLOG_DOMAIN", default_value = "default")]
+    pub syslog_domain: String,
 }
 
 /// Longest wait for open connections (streams) after a shutdown signal.
@@ -43,6 +70,10 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(20);
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     // Read before anything else: a bad certificate should stop the start at once.
     let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(crate::tls::load_config(cert, key)?),
+        _ => None,
+    };
+    let syslog_tls = match (&args.syslog.syslog_tls_cert, &args.syslog.syslog_tls_key) {
         (Some(cert), Some(key)) => Some(crate::tls::load_config(cert, key)?),
         _ => None,
     };
@@ -66,9 +97,12 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             per_address: args.login_failures_per_address,
             ..Default::default()
         },
+        ..Config::default()
     };
     let (stop, stopped) = tokio::sync::watch::channel(false);
-    let app = router(AppState::new(store.clone(), config, stopped));
+    let state = AppState::new(store.clone(), config, stopped);
+    let syslog = crate::syslog::start(&args.syslog, syslog_tls, &state).await?;
+    let app = router(state);
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", args.listen))?;
@@ -114,6 +148,13 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             tracing::warn!("connections still open {DRAIN_TIMEOUT:?} after the signal; closing them");
             server.abort();
         }
+    }
+    // Syslog connections append what they have read, then end.
+    if tokio::time::timeout(DRAIN_TIMEOUT, syslog.stopped())
+        .await
+        .is_err()
+    {
+        tracing::warn!("syslog receivers still busy {DRAIN_TIMEOUT:?} after the signal");
     }
     // Waits for the writer to commit everything queued before the process exits.
     drop(store);

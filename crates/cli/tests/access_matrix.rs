@@ -5,10 +5,9 @@
 //! Callers: admin, auditor, user (domain acme), writer (domain acme), a user of
 //! another domain ("wrong domain"), nobody, a revoked token, an expired session.
 
-#[path = "access_matrix/rows.rs"]
 mod rows;
-mod support;
 
+use crate::support::{Backend, TestServer};
 use logbook_core::{Query, Role, Timestamp};
 use logbook_server::auth::secrets;
 use logbook_store::NewUser;
@@ -16,7 +15,6 @@ use reqwest::{Method, RequestBuilder};
 use rows::{Read, Row, Seeds};
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
-use support::{Backend, TestServer};
 
 store_tests!(
     every_endpoint_answers_every_caller_as_specified,

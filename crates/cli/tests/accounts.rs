@@ -1,15 +1,12 @@
 //! Accounts over the native API: admins manage users (nobody else may), and
 //! records carry their writer's domain unless the writer holds the grant.
 
-mod accounts_support;
-mod support;
-
-use accounts_support::{login, send};
+use crate::accounts_support::{login, send};
+use crate::support::{Backend, TestServer};
 use logbook_core::Role;
 use logbook_server::auth::secrets;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
-use support::{Backend, TestServer};
 
 store_tests!(
     admins_manage_users_and_nobody_else_may,

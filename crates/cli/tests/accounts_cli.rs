@@ -1,16 +1,14 @@
 //! What only real processes show: the CLI managing accounts in the data directory
 //! while a server runs on it, and HTTPS with Secure cookies.
 
-mod support;
-
+use crate::support::process::Node;
 use serde_json::{json, Value};
 use std::process::Command;
-use support::process::Node;
 
 const TOKEN: &str = "lbk_accounts_test_admin_token_0123456789";
 
 fn cli(dir: &std::path::Path, args: &[&str]) -> (bool, String, String) {
-    let output = Command::new(support::binary())
+    let output = Command::new(crate::support::binary())
         .args(args)
         .args(["--data", dir.to_str().expect("utf-8")])
         .env("LOGBOOK_PASSWORD", "cli-password-1")
@@ -175,7 +173,7 @@ async fn https_serves_with_secure_cookies() {
         .expect("client");
     let response = http
         .post(node.url("/logbook/v1/login"))
-        .json(&json!({"username": "admin", "password": support::ADMIN_PASSWORD}))
+        .json(&json!({"username": "admin", "password": crate::support::ADMIN_PASSWORD}))
         .send()
         .await
         .expect("login over TLS");
@@ -198,7 +196,7 @@ async fn https_serves_with_secure_cookies() {
         .await;
     assert!(plain.map(|r| !r.status().is_success()).unwrap_or(true));
     // A bad certificate path stops the start with a clear message.
-    let output = Command::new(support::binary())
+    let output = Command::new(crate::support::binary())
         .args([
             "serve",
             "--listen",

@@ -1,20 +1,18 @@
 //! `logbook backup` of a running server's store and `logbook restore` of it, as real
 //! processes: the copy holds every record acknowledged before the backup began.
 
-mod support;
-
+use crate::support::process::Node;
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::path::Path;
 use std::process::{Command, Output};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use support::process::Node;
 
 const TOKEN: &str = "lbk_backup_test_token_0123456789abc";
 
 fn logbook(args: &[&str]) -> Output {
-    Command::new(support::binary())
+    Command::new(crate::support::binary())
         .args(args)
         .env_remove("LOGBOOK_DATA")
         .env_remove("LOGBOOK_DATABASE_URL")

@@ -1,11 +1,9 @@
 //! The `logbook` client subcommands (query, tail, export, import, count), run as a
 //! real process against a real server, as an operator would.
 
-mod support;
-
+use crate::support::{binary, Backend, TestServer};
 use serde_json::{json, Value};
 use std::process::{Output, Stdio};
-use support::{binary, Backend, TestServer};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
 

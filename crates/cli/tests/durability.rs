@@ -1,12 +1,10 @@
 //! What only a real process can show: records survive a restart, and SIGTERM during
 //! a stream of writes loses nothing that was acknowledged.
 
-mod support;
-
+use crate::support::process::Node;
 use serde_json::{json, Value};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use support::process::Node;
 
 const TOKEN: &str = "lbk_durability_test_token_0123456789";
 
@@ -62,13 +60,16 @@ async fn sigterm_during_a_write_stream_loses_no_acknowledged_record() {
     let dir = tempfile::tempdir().expect("temporary directory");
     let node = Node::spawn_on_dir(dir.path(), TOKEN);
     let acknowledged = Arc::new(Mutex::new(Vec::<(i64, String)>::new()));
+    // How many writes were acknowledged so far: the signal to stop the node on.
+    let (count, mut counted) = tokio::sync::watch::channel(0usize);
+    let count = Arc::new(count);
     let stop = Arc::new(AtomicBool::new(false));
     let mut writers = Vec::new();
     for w in 0..16 {
         let http = reqwest::Client::new();
         let url = node.url("/logbook/v1/records");
         let acknowledged = Arc::clone(&acknowledged);
-        let stop = Arc::clone(&stop);
+        let (stop, count) = (Arc::clone(&stop), Arc::clone(&count));
         writers.push(tokio::spawn(async move {
             let mut n = 0;
             while !stop.load(Ordering::Relaxed) {
@@ -91,13 +92,15 @@ async fn sigterm_during_a_write_stream_loses_no_acknowledged_record() {
                 };
                 let id = body["first_id"].as_i64().expect("id in acknowledgement");
                 acknowledged.lock().expect("lock").push((id, message));
+                count.send_modify(|n| *n += 1);
             }
         }));
     }
     // Let the stream run, then signal mid-stream.
-    while acknowledged.lock().expect("lock").len() < 300 {
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
+    counted
+        .wait_for(|n| *n >= 300)
+        .await
+        .expect("the writers are running");
     let terminated = tokio::task::spawn_blocking(move || node.terminate());
     let exited_cleanly = terminated.await.expect("join");
     stop.store(true, Ordering::Relaxed);

@@ -1,11 +1,8 @@
 //! The journal dialect (`/v1/journal/`): the document's curl commands verbatim, every
 //! filter and modifier, project and domain filtering, identity, tenancy and errors.
 
-#[path = "journal/access.rs"]
 mod access;
-#[path = "journal/filters.rs"]
 mod filters;
-mod support;
 
 use access::{
     identity_defaults_and_acting_for_others, missing_bad_and_unknown_input_is_refused,
@@ -13,9 +10,9 @@ use access::{
 };
 use filters::every_filter_and_modifier_alone_and_combined;
 
+use crate::support::{Backend, TestServer, ADMIN_PASSWORD};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
-use support::{Backend, TestServer, ADMIN_PASSWORD};
 
 /// The document's three commands, exactly as printed.
 const CURL_POST: &str = r#"curl -X POST -H "X-Auth-Token: $token" -H "Content-Type: application/json" -d '{"journal": {"object_id": "4", "object_type": "node", "action": "node_control.power_on", "status": "Success"}}' http://controller:9360/v1/journal/ | python -m json.tool"#;

@@ -2,22 +2,13 @@
 //! independent client written from Loki's documented HTTP API use them, against a
 //! real server on every store.
 
-#[path = "loki/access.rs"]
 mod access;
-#[path = "loki/client.rs"]
 mod client;
-#[path = "loki/conditions.rs"]
 mod conditions;
-#[path = "loki/data.rs"]
 mod data;
-#[path = "loki/errors.rs"]
 mod errors;
-#[path = "loki/grafana.rs"]
 mod grafana;
-#[path = "loki/logql.rs"]
 mod logql;
-mod support;
-#[path = "loki/tail.rs"]
 mod tail;
 
 use access::a_domain_user_sees_only_its_domain_through_every_loki_endpoint;
@@ -26,7 +17,6 @@ use errors::bad_queries_and_parameters_get_lokis_400;
 use grafana::{
     explore_log_query_with_a_line_filter_and_its_logs_volume, save_and_test_and_the_label_browser,
 };
-
 use logql::{
     lines_come_in_time_order_even_when_written_out_of_order,
     metric_queries_aggregations_and_arithmetic, selectors_line_filters_parsers_and_formatters,

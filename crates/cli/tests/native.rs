@@ -1,11 +1,9 @@
 //! The native API (`/logbook/v1/`), against every store.
 
-mod support;
-
+use crate::support::{Backend, TestServer};
 use logbook_core::Role;
 use reqwest::Method;
 use serde_json::{json, Value};
-use support::{Backend, TestServer};
 
 async fn ingests_one_object_an_array_and_ndjson(backend: Backend) {
     let server = TestServer::start(backend).await;
@@ -385,7 +383,7 @@ async fn missing_or_wrong_credentials_get_401(backend: Backend) {
         http.get(server.url("/logbook/v1/records"))
             .basic_auth("admin", Some(&server.token)),
         http.get(server.url("/logbook/v1/records"))
-            .basic_auth("admin", Some(support::ADMIN_PASSWORD)),
+            .basic_auth("admin", Some(crate::support::ADMIN_PASSWORD)),
     ] {
         assert_eq!(request.send().await.expect("send").status(), 200);
     }

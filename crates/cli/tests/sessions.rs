@@ -1,10 +1,8 @@
 //! Sessions (cookies, expiry, logout), failed-login throttling per account and
 //! per address, and the security audit trail.
 
-mod accounts_support;
-mod support;
-
-use accounts_support::{login, send, session_cookie};
+use crate::accounts_support::{login, send, session_cookie};
+use crate::support::{Backend, TestServer};
 use logbook_core::{Role, Timestamp};
 use logbook_server::auth::rate_limit::LoginLimits;
 use logbook_server::auth::secrets;
@@ -12,7 +10,6 @@ use logbook_server::Config;
 use reqwest::Method;
 use serde_json::{json, Value};
 use std::time::Duration;
-use support::{Backend, TestServer};
 
 store_tests!(
     sessions_expire_end_on_logout_and_set_safe_cookies,
@@ -27,7 +24,7 @@ async fn sessions_expire_end_on_logout_and_set_safe_cookies(backend: Backend) {
         ..Config::default()
     };
     let server = TestServer::start_with(backend, config).await;
-    let response = login(&server, "admin", support::ADMIN_PASSWORD).await;
+    let response = login(&server, "admin", crate::support::ADMIN_PASSWORD).await;
     assert_eq!(response.status(), 200);
     let (cookie, set) = session_cookie(&response);
     for attribute in ["HttpOnly", "SameSite=Lax", "Max-Age=3600", "Path=/"] {
@@ -137,12 +134,12 @@ async fn failed_logins_are_throttled_per_account(backend: Backend) {
     }
     assert_throttled(login(&server, "admin", "guess").await).await;
     // Even the right password waits: the guesser must not learn it is right.
-    assert_throttled(login(&server, "admin", support::ADMIN_PASSWORD).await).await;
+    assert_throttled(login(&server, "admin", crate::support::ADMIN_PASSWORD).await).await;
     // HTTP Basic passwords count as logins too; API tokens are not affected.
     let response = server
         .http
         .get(server.url("/logbook/v1/whoami"))
-        .basic_auth("admin", Some(support::ADMIN_PASSWORD))
+        .basic_auth("admin", Some(crate::support::ADMIN_PASSWORD))
         .send()
         .await
         .expect("basic");
@@ -177,7 +174,7 @@ async fn failed_logins_are_throttled_per_address(backend: Backend) {
             .expect("basic");
         assert_eq!(response.status(), 401);
     }
-    assert_throttled(login(&server, "admin", support::ADMIN_PASSWORD).await).await;
+    assert_throttled(login(&server, "admin", crate::support::ADMIN_PASSWORD).await).await;
     server.stop().await;
 }
 

@@ -2,14 +2,12 @@
 //! resuming without loss or repetition under concurrent writes, slow subscribers,
 //! tenancy and shutdown.
 
-mod support;
-
+use crate::support::{Backend, TestServer};
 use futures_util::StreamExt;
 use logbook_core::Role;
 use reqwest::Method;
 use serde_json::{json, Value};
 use std::sync::Arc;
-use support::{Backend, TestServer};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message;
 

@@ -1,15 +1,12 @@
 //! API tokens: named, optionally expiring, shown once, listable and revocable,
 //! refused from the very next request once revoked or expired.
 
-mod accounts_support;
-mod support;
-
-use accounts_support::send;
+use crate::accounts_support::send;
+use crate::support::{Backend, TestServer};
 use logbook_core::{Role, Timestamp};
 use logbook_server::auth::secrets;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
-use support::{Backend, TestServer};
 
 store_tests!(
     tokens_are_named_expire_and_revoke_at_once,

@@ -2,14 +2,12 @@
 //! `waldur-api-client` 8.1.3 (Python scripts under `tests/python/`) and by plain HTTP
 //! for the exact error bodies and paging headers.
 
-mod support;
-
+use crate::support::python::run_script;
+use crate::support::{Backend, TestServer};
 use logbook_core::Role;
 use reqwest::Method;
 use serde_json::{json, Value};
 use std::path::PathBuf;
-use support::python::run_script;
-use support::{Backend, TestServer};
 
 store_tests!(
     client_filters_orders_counts_and_retrieves,

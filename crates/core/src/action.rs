@@ -1,6 +1,7 @@
 //! Actions: tracked operations with a lifecycle users can follow, cancel and retry.
 //! The legal transitions live here, once, so every API refuses the same moves.
 
+use crate::error::Error;
 use crate::time::Timestamp;
 use std::fmt;
 
@@ -177,6 +178,33 @@ impl Action {
                 self.state,
                 ActionState::Success | ActionState::Failed | ActionState::Canceled
             )
+    }
+
+    /// A user's request to cancel: refused unless [`Action::cancelable`].
+    pub fn request_cancel(&self) -> Result<(), Error> {
+        self.refuse_unless(self.cancelable(), "canceled", self.can_be_canceled)
+    }
+
+    /// A user's request to run it again: the new action, refused unless
+    /// [`Action::retryable`].
+    pub fn request_retry(&self, now: Timestamp) -> Result<NewAction, Error> {
+        self.refuse_unless(self.retryable(), "retried", self.can_be_retried)?;
+        Ok(self.retry(now))
+    }
+
+    fn refuse_unless(&self, allowed: bool, verb: &str, ever: bool) -> Result<(), Error> {
+        if allowed {
+            return Ok(());
+        }
+        let why = if ever {
+            format!("an action in state {} cannot be {verb}", self.state)
+        } else {
+            format!("this action cannot be {verb}")
+        };
+        Err(Error::Refused {
+            field: "state",
+            why,
+        })
     }
 
     /// The operation to run again, as a new Pending action linked to this one.

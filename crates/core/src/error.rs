@@ -1,8 +1,6 @@
 //! Domain errors. They say what went wrong in domain terms; each API decides how
 //! to render them, and the HTTP status is chosen in one place in the server.
 
-use crate::action::ActionState;
-
 /// A client-supplied value that cannot be accepted, named by its field.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{field}: {problem}")]
@@ -29,14 +27,13 @@ impl FieldError {
     }
 }
 
-#[derive(Debug, thiserror::Error)]
+/// Why the domain refuses something a caller asked for.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Error {
     #[error(transparent)]
     Invalid(#[from] FieldError),
-    #[error("not found")]
-    NotFound,
-    #[error("cannot move from {from} to {to}")]
-    Conflict { from: ActionState, to: ActionState },
-    #[error("{0}")]
-    Refused(String),
+    /// A request that is legal in general but not now, given what `field` holds
+    /// (cancelling a finished action, retrying one that is still running).
+    #[error("{field}: {why}")]
+    Refused { field: &'static str, why: String },
 }

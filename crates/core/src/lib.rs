@@ -11,6 +11,7 @@ pub mod level;
 pub mod object;
 pub mod query;
 pub mod record;
+pub mod shipped;
 pub mod spreadsheet;
 pub mod time;
 
@@ -22,4 +23,5 @@ pub use level::Level;
 pub use object::{Object, ObjectRef};
 pub use query::{Condition, Cursor, Field, Order, Query, SortKey};
 pub use record::{Kind, NewRecord, Record};
+pub use shipped::Shipped;
 pub use time::Timestamp;

@@ -2,7 +2,7 @@
 //! their last known state, attributes and place in a parent/child tree. Events
 //! and the native API update them; waits and related-action filters read them.
 
-use crate::record::{Kind, NewRecord};
+use crate::record::{Kind, NewRecord, Record};
 use crate::time::Timestamp;
 use serde_json::{Map, Value};
 
@@ -71,13 +71,34 @@ pub struct ContainerChange {
 /// id), else by the container name (LXC names are their ids). Anything else,
 /// including states that say nothing about running (`port`, `pull`), is `None`.
 pub fn container_change(record: &NewRecord) -> Option<ContainerChange> {
-    if record.kind != Some(Kind::Event) {
+    read_container_change(
+        record.kind,
+        record.category.as_deref(),
+        record.data.as_ref(),
+    )
+}
+
+/// [`container_change`] of a stored record (what a stream shows the event did).
+pub fn stored_container_change(record: &Record) -> Option<ContainerChange> {
+    read_container_change(
+        Some(record.kind),
+        record.category.as_deref(),
+        record.data.as_ref(),
+    )
+}
+
+fn read_container_change(
+    kind: Option<Kind>,
+    category: Option<&str>,
+    data: Option<&Map<String, Value>>,
+) -> Option<ContainerChange> {
+    if kind != Some(Kind::Event) {
         return None;
     }
-    if record.category.as_deref().is_some_and(|c| c != "container") {
+    if category.is_some_and(|c| c != "container") {
         return None;
     }
-    let data = record.data.as_ref()?;
+    let data = data?;
     let text = |key: &str| {
         data.get(key)
             .and_then(Value::as_str)

@@ -167,7 +167,7 @@ pub enum Scalar {
     Text(String),
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Comparison {
     Lt,
     Le,
@@ -175,7 +175,7 @@ pub enum Comparison {
     Ge,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Condition {
     /// The field equals one of the values (a one-element list is plain equality).
     In(Field, Vec<Scalar>),
@@ -384,8 +384,9 @@ fn contains_ignoring_case(text: &str, needle: &str) -> bool {
     }
 }
 
-/// A field's value read in place.
-enum FieldRef<'a> {
+/// A field's value read in place, without copying it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FieldRef<'a> {
     Int(i64),
     Text(Cow<'a, str>),
 }
@@ -406,7 +407,8 @@ fn text_ref(value: &Option<String>) -> Option<FieldRef<'_>> {
     value.as_deref().map(|s| FieldRef::Text(Cow::Borrowed(s)))
 }
 
-fn field_ref(record: &Record, field: Field) -> Option<FieldRef<'_>> {
+/// A record's value of `field`, read in place (`None` when absent).
+pub fn field_ref(record: &Record, field: Field) -> Option<FieldRef<'_>> {
     let text = text_ref;
     match field {
         Field::Id => Some(FieldRef::Int(record.id)),

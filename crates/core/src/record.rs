@@ -269,7 +269,7 @@ fn expect_string(field: &str, value: &Value) -> Result<String, FieldError> {
     }
 }
 
-fn checked_text(field: &str, text: String) -> Result<String, FieldError> {
+pub(crate) fn checked_text(field: &str, text: String) -> Result<String, FieldError> {
     if text.len() > MAX_TEXT_BYTES {
         return Err(FieldError::new(
             field,

@@ -70,6 +70,37 @@ impl Timestamp {
         None
     }
 
+    /// The BSD syslog timestamp of RFC 3164 (`Oct  1 09:10:11`): local time without
+    /// a year, so the year is the one that puts it closest to `now` (at most a day
+    /// ahead, for clocks slightly apart).
+    pub fn from_bsd_syslog(text: &str, now: Timestamp) -> Option<Timestamp> {
+        use chrono::{Datelike, Local, NaiveDate};
+        let mut parts = text.split_whitespace();
+        let (month, day, time) = (parts.next()?, parts.next()?, parts.next()?);
+        if parts.next().is_some() {
+            return None;
+        }
+        const MONTHS: [&str; 12] = [
+            "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+        ];
+        let month = MONTHS.iter().position(|m| *m == month)? as u32 + 1;
+        let day: u32 = day.parse().ok()?;
+        let time = chrono::NaiveTime::parse_from_str(time, "%H:%M:%S").ok()?;
+        let now_local = now.to_datetime().with_timezone(&Local);
+        let limit = now.0 + 86_400_000_000;
+        for year in [now_local.year(), now_local.year() - 1] {
+            let Some(date) = NaiveDate::from_ymd_opt(year, month, day) else {
+                continue;
+            };
+            let local = Local.from_local_datetime(&date.and_time(time)).earliest()?;
+            let micros = local.timestamp_micros();
+            if micros <= limit {
+                return Timestamp::from_micros(micros);
+            }
+        }
+        None
+    }
+
     pub fn to_datetime(self) -> DateTime<Utc> {
         Utc.timestamp_micros(self.0)
             .single()
@@ -142,6 +173,36 @@ mod tests {
         assert_eq!(ts.rfc2822(), "Tue, 19 May 2015 08:03:53 +0000");
         assert_eq!(ts.rfc3339(), "2015-05-19T08:03:53.173968Z");
         assert_eq!(ts.iso8601_offset(), "2015-05-19T08:03:53.173968+00:00");
+    }
+
+    #[test]
+    fn bsd_syslog_times_get_the_year_nearest_now() {
+        use chrono::{Local, TimeZone};
+        let local = |y, mo, d, h, mi, s| {
+            let t = Local
+                .with_ymd_and_hms(y, mo, d, h, mi, s)
+                .earliest()
+                .expect("local time");
+            Timestamp(t.timestamp_micros())
+        };
+        let now = local(2024, 1, 2, 12, 0, 0);
+        assert_eq!(
+            Timestamp::from_bsd_syslog("Jan  2 11:59:00", now),
+            Some(local(2024, 1, 2, 11, 59, 0))
+        );
+        // A December line read in January is from last year.
+        assert_eq!(
+            Timestamp::from_bsd_syslog("Dec 31 23:00:00", now),
+            Some(local(2023, 12, 31, 23, 0, 0))
+        );
+        for bad in [
+            "Foo  2 11:59:00",
+            "Jan 32 11:59:00",
+            "Jan  2 25:00:00",
+            "Jan 2",
+        ] {
+            assert_eq!(Timestamp::from_bsd_syslog(bad, now), None, "{bad}");
+        }
     }
 }
 

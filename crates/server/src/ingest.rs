@@ -1,37 +1,46 @@
-//! The one way records enter the store from any API: tenancy is applied (each record
+//! The one way records enter the store from any API: the writer's permission and
+//! identity rules (who may record what, and on whose behalf), tenancy (each record
 //! lands in the writer's domain unless it may name another), then the batch is
 //! appended atomically and durably, together with the object-registry changes its
-//! container events imply.
+//! container events imply. (The server's own security journal, written whatever the
+//! caller's role, goes through `auth::audit`.)
 
 use crate::auth::Principal;
 use crate::error::ApiError;
-use crate::AppState;
+use crate::state::AppState;
 use futures_util::future::join_all;
 use logbook_core::object::{container_change, ContainerTransition};
 use logbook_core::{NewRecord, ObjectRef};
 use logbook_store::{Appended, ObjectUpdate, ObjectWrite};
 use std::collections::HashMap;
 
-/// Appends the batch for the principal. `field_prefix(i)` names record `i` in errors
-/// (`[3].` for batches, empty for a single record).
+/// How a dialect names a record's fields in errors: `(index in the batch, core
+/// field name)` to the client's name, e.g. `[3].domain_id` or `journal.user_name`.
+pub trait FieldNames: Fn(usize, &str) -> String {}
+
+impl<F: Fn(usize, &str) -> String> FieldNames for F {}
+
+/// Appends the batch for the principal, which must hold a writing role.
 pub async fn append(
     state: &AppState,
     principal: &Principal,
     records: Vec<NewRecord>,
-    field_prefix: impl Fn(usize) -> String,
+    names: impl FieldNames,
 ) -> Result<Appended, ApiError> {
     principal.require_write()?;
-    append_in_domains(state, principal, records, field_prefix).await
+    append_in_domains(state, principal, records, names).await
 }
 
-/// Appends journal entries a principal records about its own actions: every role but
-/// the read-only auditor may (a dashboard journals what a user did with the user's
-/// own token). Whether an entry may name another user is the caller's check.
-pub async fn append_own_actions(
+/// Appends journal entries of users' actions. Every role but the read-only auditor
+/// may record its own actions (a dashboard journals what a user did with the user's
+/// own token); recording someone else's is for service accounts (writers) and
+/// administrators. An entry that names nobody is the principal's; one that names
+/// someone else only in part is not completed with the principal's identity.
+pub async fn append_actions(
     state: &AppState,
     principal: &Principal,
-    records: Vec<NewRecord>,
-    field_prefix: impl Fn(usize) -> String,
+    mut entries: Vec<NewRecord>,
+    names: impl FieldNames,
 ) -> Result<Appended, ApiError> {
     if !principal.role.may_journal_own_actions() {
         return Err(ApiError::forbidden(format!(
@@ -39,20 +48,72 @@ pub async fn append_own_actions(
             principal.role
         )));
     }
-    append_in_domains(state, principal, records, field_prefix).await
+    for (i, entry) in entries.iter_mut().enumerate() {
+        identify(principal, entry, |field| names(i, field))?;
+    }
+    append_in_domains(state, principal, entries, names).await
+}
+
+/// Who did it: the principal, unless it may act for others and the entry names
+/// another user.
+fn identify(
+    principal: &Principal,
+    entry: &mut NewRecord,
+    name: impl Fn(&str) -> String,
+) -> Result<(), ApiError> {
+    let own_id = principal.user_id.to_string();
+    let other_id = entry.user_id.as_deref().is_some_and(|id| id != own_id);
+    let other_name = entry.user.as_deref().is_some_and(|n| n != principal.name);
+    if !principal.role.may_act_for_others() && (other_id || other_name) {
+        let field = if other_id { "user_id" } else { "user" };
+        return Err(ApiError::forbidden(
+            "only a service account or an administrator may record another user's action",
+        )
+        .at(name(field)));
+    }
+    if !other_id && !other_name {
+        entry.user_id.get_or_insert(own_id);
+        entry.user.get_or_insert_with(|| principal.name.clone());
+    }
+    Ok(())
 }
 
 async fn append_in_domains(
     state: &AppState,
     principal: &Principal,
     mut records: Vec<NewRecord>,
-    field_prefix: impl Fn(usize) -> String,
+    names: impl FieldNames,
 ) -> Result<Appended, ApiError> {
     for (i, record) in records.iter_mut().enumerate() {
-        let field = format!("{}domain_id", field_prefix(i));
+        let field = names(i, "domain_id");
         record.domain_id = Some(principal.write_domain(record.domain_id.as_deref(), &field)?);
     }
-    let writes = container_writes(state, principal, &records).await?;
+    let overrides = principal.role.is_admin() || principal.any_domain;
+    commit(state, overrides, records).await
+}
+
+/// Appends records that arrive on a listener without credentials (syslog): each
+/// lands in the domain the operator configured for the listener, by the same path
+/// as any other write.
+pub async fn append_to_domain(
+    state: &AppState,
+    domain: &str,
+    mut records: Vec<NewRecord>,
+) -> Result<Appended, ApiError> {
+    for record in &mut records {
+        record.domain_id = Some(domain.to_string());
+    }
+    commit(state, false, records).await
+}
+
+/// `overrides`: the writer may move objects of other domains (admins, any-domain
+/// writers).
+async fn commit(
+    state: &AppState,
+    overrides: bool,
+    records: Vec<NewRecord>,
+) -> Result<Appended, ApiError> {
+    let writes = container_writes(state, overrides, &records).await?;
     if writes.is_empty() {
         Ok(state.store.append(records).await?)
     } else {
@@ -68,7 +129,7 @@ async fn append_in_domains(
 /// domain the writer may not write is left alone.
 async fn container_writes(
     state: &AppState,
-    principal: &Principal,
+    overrides: bool,
     records: &[NewRecord],
 ) -> Result<Vec<ObjectWrite>, ApiError> {
     let changes: Vec<_> = records
@@ -92,12 +153,7 @@ async fn container_writes(
         let owner = owners.get(&change.key).cloned().flatten();
         let may_write = match &owner {
             None => true,
-            Some(owner_domain) => {
-                principal.role.is_admin()
-                    || principal.any_domain
-                    || owner_domain.is_none()
-                    || *owner_domain == domain
-            }
+            Some(owner_domain) => overrides || owner_domain.is_none() || *owner_domain == domain,
         };
         if !may_write {
             continue;
@@ -123,21 +179,4 @@ async fn container_writes(
         }
     }
     Ok(writes)
-}
-
-/// Appends records that the server itself writes about what a principal did (the
-/// audit trail: logins, clears). These bypass the write permission: an auditor's
-/// login is still recorded.
-pub async fn record_on_behalf(
-    state: &AppState,
-    principal: &Principal,
-    mut record: NewRecord,
-) -> Result<(), ApiError> {
-    record.user = record.user.or_else(|| Some(principal.name.clone()));
-    record.user_id = record
-        .user_id
-        .or_else(|| Some(principal.user_id.to_string()));
-    record.domain_id = record.domain_id.or_else(|| Some(principal.domain.clone()));
-    state.store.append(vec![record]).await?;
-    Ok(())
 }

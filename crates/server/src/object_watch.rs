@@ -1,25 +1,42 @@
-//! Wake-ups for waiters on one object (the QNAP wait, and any other "until this
-//! object changes" request). One dispatcher task reads the store's object
+//! Waiting for an object to change or to reach a state (the QNAP wait, and any
+//! other "until this object changes" request), for every API: [`ObjectWatch::wait_for_state`].
+//! One dispatcher task reads the store's object
 //! notifications and bumps a per-object `watch` counter, so a committed change wakes
 //! only the waiters of that object: thousands of idle waiters cost one map entry
 //! and one receiver each, and a change costs O(its waiters), not O(all waiters).
 //! A woken waiter re-reads the object from the store, which is the truth.
 
-use logbook_core::ObjectRef;
+use logbook_core::{Object, ObjectRef};
 use logbook_store::notifier::ObjectChange;
 use logbook_store::Notifier;
 use std::collections::HashMap;
+use std::future::Future;
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::watch;
+use tokio::time::Instant;
 
-#[derive(Default)]
+#[derive(Debug, Default)]
 pub struct ObjectWatch {
     slots: Mutex<HashMap<ObjectRef, watch::Sender<u64>>>,
     dispatcher: OnceLock<()>,
+    /// How many subscriptions are open: the signal that a waiter has subscribed
+    /// (tests wait on it instead of sleeping).
+    waiting: watch::Sender<usize>,
+}
+
+/// How a wait for a state ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Waited {
+    /// The object is in the state (it may have been already).
+    Reached(Object),
+    /// The deadline passed, or the node began shutting down: the object as last
+    /// read, `None` if it does not exist (or is not the caller's to see).
+    Gave(Option<Object>),
 }
 
 /// A waiter's subscription; dropping it forgets the object once nobody waits on it.
+#[derive(Debug)]
 pub struct Subscription {
     key: ObjectRef,
     watch: Arc<ObjectWatch>,
@@ -42,11 +59,57 @@ impl ObjectWatch {
                 .or_insert_with(|| watch::Sender::new(0))
                 .subscribe()
         };
+        self.waiting.send_modify(|n| *n += 1);
         Subscription {
             key,
             watch: Arc::clone(self),
             receiver: Some(receiver),
         }
+    }
+
+    /// Waits until the object is in `state`, until `deadline`, or until the node
+    /// shuts down (a node already stopping answers at once with what it knows).
+    /// `read` reads the object as the caller may see it; it runs once at the start
+    /// and again after each committed change to the object, nothing polls, and an
+    /// idle waiter costs one channel receiver.
+    pub async fn wait_for_state<E, F, Fut>(
+        self: &Arc<Self>,
+        notifier: &Notifier,
+        key: ObjectRef,
+        state: &str,
+        deadline: Instant,
+        mut shutdown: watch::Receiver<bool>,
+        mut read: F,
+    ) -> Result<Waited, E>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<Option<Object>, E>>,
+    {
+        // Subscribed before reading, so a change committed after the read wakes us.
+        let mut changes = self.subscribe(notifier, key);
+        let deadline = if *shutdown.borrow_and_update() {
+            Instant::now()
+        } else {
+            deadline
+        };
+        let mut current = read().await?;
+        loop {
+            if let Some(object) = current.take_if(|o| o.state.as_deref() == Some(state)) {
+                return Ok(Waited::Reached(object));
+            }
+            tokio::select! {
+                _ = changes.changed() => {}
+                _ = tokio::time::sleep_until(deadline) => return Ok(Waited::Gave(current)),
+                _ = shutdown.changed() => return Ok(Waited::Gave(current)),
+            }
+            // Woken by a write to this object: the store has its committed state.
+            current = read().await?;
+        }
+    }
+
+    /// The number of open subscriptions, as it changes.
+    pub fn waiters(&self) -> watch::Receiver<usize> {
+        self.waiting.subscribe()
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<ObjectRef, watch::Sender<u64>>> {
@@ -92,6 +155,8 @@ impl Drop for Subscription {
         {
             slots.remove(&self.key);
         }
+        drop(slots);
+        self.watch.waiting.send_modify(|n| *n = n.saturating_sub(1));
     }
 }
 
@@ -115,7 +180,7 @@ async fn dispatch(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use logbook_core::{Object, Timestamp};
+    use logbook_core::Timestamp;
     use std::time::Duration;
 
     fn object(id: &str) -> Arc<Object> {

@@ -1,8 +1,11 @@
 //! Query-string parameters as every API receives them: repeated names kept, each
 //! value decoded once, and a record of which names a handler used so that unknown
-//! parameters can be refused by name instead of silently ignored.
+//! parameters can be refused by name instead of silently ignored; and the value
+//! parsers several APIs share (action states, lenient dates), so no API imports
+//! another's.
 
 use crate::error::ApiError;
+use logbook_core::{ActionState, Timestamp};
 use std::cell::RefCell;
 use std::collections::BTreeSet;
 
@@ -80,6 +83,20 @@ impl Params {
         }
     }
 
+    /// `limit` for a listing: `default` when absent, else between 1 and `max`.
+    pub fn limit(&self, default: u64, max: u64) -> Result<u64, ApiError> {
+        let limit = self
+            .parsed::<u64>("limit", "a non-negative integer")?
+            .unwrap_or(default);
+        if limit == 0 || limit > max {
+            return Err(ApiError::bad_request(
+                "limit",
+                format!("must be between 1 and {max}"),
+            ));
+        }
+        Ok(limit)
+    }
+
     pub fn names(&self) -> impl Iterator<Item = &str> {
         self.pairs.iter().map(|(k, _)| k.as_str())
     }
@@ -101,4 +118,38 @@ impl Params {
             None => Ok(()),
         }
     }
+}
+
+/// An action state by any of its spellings (`In progress`, `in_progress`), naming
+/// the `state` parameter on failure.
+pub fn parse_state(text: &str) -> Result<ActionState, ApiError> {
+    ActionState::parse(text).ok_or_else(|| {
+        let names: Vec<&str> = ActionState::ALL.iter().map(|s| s.name()).collect();
+        ApiError::bad_request(
+            "state",
+            format!("{text:?} is not one of {}", names.join(", ")),
+        )
+    })
+}
+
+/// RFC 2822 (the Docker Cloud form), ISO 8601 or epoch seconds. A `+` of an offset
+/// written unencoded in a URL arrives as a space; it is put back.
+pub fn parse_date(field: &str, text: &str) -> Result<Timestamp, ApiError> {
+    let text = text.trim();
+    Timestamp::parse(text)
+        .or_else(|| {
+            let (head, offset) = text.rsplit_once(' ')?;
+            let looks_like_offset = offset.len() >= 4
+                && offset.chars().all(|c| c.is_ascii_digit() || c == ':');
+            looks_like_offset
+                .then(|| Timestamp::parse(&format!("{head}+{offset}")))
+                .flatten()
+                .or_else(|| Timestamp::parse(&format!("{head} +{offset}")))
+        })
+        .ok_or_else(|| {
+            ApiError::bad_request(
+                field,
+                format!("{text:?} is not a date (RFC 2822 like \"Wed, 17 Sep 2014 08:26:22 +0000\", ISO 8601, or epoch seconds)"),
+            )
+        })
 }

@@ -99,6 +99,8 @@ pub trait AccountStore: Send + Sync {
     async fn user_by_name(&self, name: &str) -> Result<Option<User>>;
     async fn user_by_id(&self, id: i64) -> Result<Option<User>>;
     async fn list_users(&self) -> Result<Vec<User>>;
+    /// The accounts of `domain`, by name, at most `limit` of them.
+    async fn users_in_domain(&self, domain: &str, limit: u64) -> Result<Vec<User>>;
     async fn update_user(&self, name: &str, update: UserUpdate) -> Result<User>;
     async fn count_users(&self) -> Result<u64>;
 

@@ -17,7 +17,8 @@ pub mod sqlite;
 use async_trait::async_trait;
 use futures_util::stream::BoxStream;
 use logbook_core::{
-    Action, ActionState, NewAction, NewRecord, Object, ObjectRef, Query, Record, Timestamp,
+    Action, ActionState, Cursor, NewAction, NewRecord, Object, ObjectRef, Order, Query, Record,
+    Timestamp,
 };
 use serde_json::{Map, Value};
 
@@ -44,12 +45,100 @@ pub struct Page {
     pub high_water: i64,
 }
 
+impl Page {
+    /// Whether the page holds as many records as the query's limit allowed, so more
+    /// may follow it.
+    pub fn is_full(&self, query: &Query) -> bool {
+        query
+            .limit
+            .is_some_and(|limit| self.records.len() as u64 >= limit)
+    }
+
+    /// The resume point after this page of `query`: the one rule every cursor,
+    /// poll and stream catch-up follows. Newest first, a full page resumes after its
+    /// last record and a partial one is the end (`None`). Oldest first, a full page
+    /// resumes after its last record; a partial page returned everything up to the
+    /// snapshot's high-water mark (capped by the query's own upper id bound, if it
+    /// has one), and since ids never appear below that mark later, resuming there
+    /// misses nothing and never goes back before the query's own `after`.
+    pub fn resume_after(&self, query: &Query) -> Option<Cursor> {
+        let last = self.records.last().map(|r| r.id);
+        let full = self.is_full(query);
+        match query.order {
+            Order::NewestFirst => last.filter(|_| full).map(Cursor),
+            Order::OldestFirst if full => last.map(Cursor),
+            Order::OldestFirst => {
+                let reached = id_ceiling(query).map_or(self.high_water, |c| c.min(self.high_water));
+                let after = query.after.map(|c| c.0);
+                [after, last, Some(reached)]
+                    .into_iter()
+                    .flatten()
+                    .max()
+                    .map(Cursor)
+            }
+        }
+    }
+}
+
+/// The highest id a query can match by its own top-level conditions, if it says.
+fn id_ceiling(query: &Query) -> Option<i64> {
+    use logbook_core::query::{Comparison, Condition, Scalar};
+    query
+        .conditions
+        .iter()
+        .filter_map(|c| match c {
+            Condition::Compare(logbook_core::Field::Id, Comparison::Le, Scalar::Int(n)) => Some(*n),
+            Condition::Compare(logbook_core::Field::Id, Comparison::Lt, Scalar::Int(n)) => {
+                Some(n.saturating_sub(1))
+            }
+            _ => None,
+        })
+        .min()
+}
+
 /// A group of records sharing the values of the grouped fields.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Group {
     pub key: Vec<Option<String>>,
     pub count: u64,
     pub last_ts: Timestamp,
+}
+
+/// Which groups of records to read, in what order and how many.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct GroupQuery {
+    /// The fields whose values make a group's key.
+    pub fields: Vec<logbook_core::Field>,
+    /// Explicit order; ties, and everything without it, go by the key ascending
+    /// (absent values first, text bytewise).
+    pub sort: Vec<GroupSort>,
+    pub offset: u64,
+    /// `None`: every group.
+    pub limit: Option<u64>,
+}
+
+impl GroupQuery {
+    /// Every group of `fields`, in key order.
+    pub fn by(fields: &[logbook_core::Field]) -> GroupQuery {
+        GroupQuery {
+            fields: fields.to_vec(),
+            ..GroupQuery::default()
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GroupSort {
+    pub by: GroupBy,
+    pub descending: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GroupBy {
+    /// The latest `ts` in the group.
+    LastTs,
+    /// The value of the query's `fields[i]`.
+    Key(usize),
 }
 
 /// Records, the append-only heart of the store.
@@ -63,10 +152,15 @@ pub trait RecordStore: Send + Sync {
     /// Every matching record in the query's order, in batches, in constant memory.
     /// The export covers the records committed when it starts.
     fn export(&self, query: Query) -> BoxStream<'static, Result<Vec<Record>>>;
-    /// Deletes matching records (an administrator's clear) and returns how many.
-    async fn delete(&self, query: &Query) -> Result<u64>;
-    /// Counts matching records per distinct value of `fields`, with the latest `ts`.
-    async fn group(&self, query: &Query, fields: &[logbook_core::Field]) -> Result<Vec<Group>>;
+    /// An administrator's clear: deletes the matching records and appends the
+    /// record `journal` builds from how many went, in one transaction (both or
+    /// neither, so a clear is never unaudited); returns how many were deleted.
+    async fn delete_recorded(&self, query: &Query, journal: ClearRecord) -> Result<u64>;
+    /// Counts matching records per distinct value of the group fields, with the
+    /// latest `ts`, ordered and paged as `groups` says.
+    async fn group(&self, query: &Query, groups: &GroupQuery) -> Result<Vec<Group>>;
+    /// How many groups `group` has in all, before offset and limit.
+    async fn count_groups(&self, query: &Query, fields: &[logbook_core::Field]) -> Result<u64>;
     /// The non-empty buckets of matching records, exactly as
     /// [`Histogram::count`](logbook_core::Histogram::count) defines them.
     async fn histogram(
@@ -91,6 +185,12 @@ pub trait ObjectStore: Send + Sync {
     async fn remove_object(&self, key: &ObjectRef) -> Result<bool>;
     /// The object, its ancestors and its descendants (the "related" set).
     async fn related_objects(&self, key: &ObjectRef) -> Result<Vec<Object>>;
+    /// Objects matching the query, by type then id; returns the page and the total.
+    async fn list_objects(&self, query: &ObjectQuery) -> Result<(Vec<Object>, u64)>;
+    /// The keys of the registered objects whose parent chain contains `key` (not
+    /// `key` itself), in key order, at most `limit` of them. Chains are followed 32
+    /// links deep, so a cycle written by a client cannot loop forever.
+    async fn descendants(&self, key: &ObjectRef, limit: u64) -> Result<Vec<ObjectRef>>;
     /// Appends records and applies the object writes they imply (container events),
     /// in order, in one transaction: both or neither, and concurrent batches apply
     /// their writes in the order of their record ids.
@@ -119,6 +219,19 @@ pub struct ObjectUpdate {
     /// Merged into the existing attributes, key by key (`null` removes a key).
     pub attributes: Option<Map<String, Value>>,
     pub domain_id: Option<String>,
+}
+
+/// Filters for listing objects (all optional; combined with AND).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ObjectQuery {
+    pub types: Vec<String>,
+    pub states: Vec<String>,
+    /// `Some(None)`: only objects without a parent (the roots of the tree);
+    /// `Some(Some(p))`: only the children of `p`.
+    pub parent: Option<Option<ObjectRef>>,
+    pub domains: Option<Vec<String>>,
+    pub offset: u64,
+    pub limit: Option<u64>,
 }
 
 /// Filters for listing actions (all optional; combined with AND).
@@ -167,7 +280,18 @@ pub trait ActionStore: Send + Sync {
     ) -> Result<Vec<ActionLogLine>>;
     /// The last `tail` lines in order.
     async fn action_logs(&self, uuid: &str, tail: u64) -> Result<Vec<ActionLogLine>>;
+    /// The lines after `seq` in order, at most `limit` of them (how a follower that
+    /// fell behind catches up).
+    async fn action_logs_after(
+        &self,
+        uuid: &str,
+        seq: i64,
+        limit: u64,
+    ) -> Result<Vec<ActionLogLine>>;
 }
+
+/// Builds the journal record of a clear from the number of records it deleted.
+pub type ClearRecord = Box<dyn Fn(u64) -> NewRecord + Send + Sync>;
 
 /// Builds the `event` record an action change leaves, from the action as it becomes.
 pub type ActionEvent = Box<dyn Fn(&Action) -> NewRecord + Send>;
@@ -196,5 +320,69 @@ pub trait Store: RecordStore + ObjectStore + ActionStore + AccountStore {
         let action = self.transition_action(uuid, to, end_date).await?;
         self.append(vec![event(&action)]).await?;
         Ok(action)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use logbook_core::query::{Comparison, Condition, Scalar};
+    use logbook_core::{Field, Kind};
+
+    fn page(ids: &[i64], high_water: i64) -> Page {
+        let records = ids
+            .iter()
+            .map(|id| NewRecord::new(Kind::Log).into_record(*id, Timestamp(0)))
+            .collect();
+        Page {
+            records,
+            high_water,
+        }
+    }
+
+    fn oldest(after: i64, limit: u64) -> Query {
+        Query {
+            after: Some(Cursor(after)),
+            limit: Some(limit),
+            ..Query::oldest_first()
+        }
+    }
+
+    #[test]
+    fn oldest_first_resumes_after_a_full_page_or_past_the_snapshot() {
+        // Full: after the last record, even if the snapshot went further.
+        assert_eq!(
+            page(&[4, 7], 90).resume_after(&oldest(3, 2)),
+            Some(Cursor(7))
+        );
+        // Partial: everything up to the high-water mark was covered.
+        assert_eq!(page(&[4], 90).resume_after(&oldest(3, 2)), Some(Cursor(90)));
+        // Empty, and a cursor already past the mark: never backwards.
+        assert_eq!(page(&[], 50).resume_after(&oldest(60, 2)), Some(Cursor(60)));
+        // The query's own id ceiling caps the mark.
+        let capped = oldest(3, 5).with(Condition::Compare(
+            Field::Id,
+            Comparison::Le,
+            Scalar::Int(40),
+        ));
+        assert_eq!(page(&[4], 90).resume_after(&capped), Some(Cursor(40)));
+        assert_eq!(
+            page(&[], 90).resume_after(&Query {
+                after: Some(Cursor(45)),
+                ..capped
+            }),
+            Some(Cursor(45))
+        );
+    }
+
+    #[test]
+    fn newest_first_resumes_only_after_a_full_page() {
+        let query = Query {
+            limit: Some(2),
+            ..Query::newest_first()
+        };
+        assert_eq!(page(&[9, 8], 9).resume_after(&query), Some(Cursor(8)));
+        assert_eq!(page(&[9], 9).resume_after(&query), None);
+        assert!(!page(&[9], 9).is_full(&Query::newest_first()));
     }
 }

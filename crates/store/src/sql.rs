@@ -47,6 +47,40 @@ pub fn column(field: Field) -> &'static str {
     }
 }
 
+/// `ORDER BY ... [LIMIT ... OFFSET ...]` of a group query over the grouped
+/// columns `cols`, binding the limit and offset. PostgreSQL needs the placement of
+/// NULLs spelled out to sort as SQLite does (first ascending, last descending).
+pub fn group_order(b: &mut SqlBuilder, groups: &crate::GroupQuery, cols: &[&str]) -> String {
+    let explicit_nulls = b.style == Placeholders::Dollar;
+    let term = |expr: &str, descending: bool| match (descending, explicit_nulls) {
+        (false, false) => format!("{expr} ASC"),
+        (true, false) => format!("{expr} DESC"),
+        (false, true) => format!("{expr} ASC NULLS FIRST"),
+        (true, true) => format!("{expr} DESC NULLS LAST"),
+    };
+    let mut terms: Vec<String> = groups
+        .sort
+        .iter()
+        .filter_map(|s| match s.by {
+            crate::GroupBy::LastTs => Some(term("max(ts)", s.descending)),
+            crate::GroupBy::Key(i) => cols.get(i).map(|c| term(c, s.descending)),
+        })
+        .collect();
+    terms.extend(cols.iter().map(|c| term(c, false)));
+    let mut sql = format!("ORDER BY {}", terms.join(", "));
+    if groups.limit.is_some() || groups.offset > 0 {
+        // SQLite needs a LIMIT to take an OFFSET; -1 (all) is refused by PostgreSQL.
+        let limit = groups
+            .limit
+            .map_or(i64::MAX, |l| i64::try_from(l).unwrap_or(i64::MAX));
+        let offset = i64::try_from(groups.offset).unwrap_or(i64::MAX);
+        let limit = b.bind(Scalar::Int(limit));
+        let offset = b.bind(Scalar::Int(offset));
+        sql.push_str(&format!(" LIMIT {limit} OFFSET {offset}"));
+    }
+    sql
+}
+
 impl SqlBuilder {
     pub fn new(style: Placeholders) -> SqlBuilder {
         SqlBuilder {

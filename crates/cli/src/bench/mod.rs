@@ -8,6 +8,7 @@ mod measure;
 mod node;
 mod noop;
 mod postgres;
+mod protocols;
 pub mod streams;
 mod workload;
 
@@ -57,6 +58,10 @@ pub struct BenchArgs {
     /// INSERTs of the same rows straight into PostgreSQL.
     #[arg(long)]
     pub database: Option<String>,
+    /// Records sent through each shipper protocol (and natively, beside them) on a
+    /// node of their own; 0 skips that part.
+    #[arg(long, default_value_t = 100_000)]
+    pub protocol_records: u64,
 }
 
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
@@ -200,6 +205,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     if let Some(run) = pg_run {
         run.drop().await?;
     }
+    protocols::run(&http, &args, &root).await?;
     Ok(())
 }
 

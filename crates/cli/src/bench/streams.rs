@@ -1,7 +1,9 @@
 //! `logbook bench-streams`: live-stream figures against a real server process:
 //! delivery latency p50/p99 from write to subscriber, and the batch ingest rate with
 //! and without ten thousand subscribers (each with filters of its own, one of them
-//! never reading), measured in one run and given as a ratio.
+//! never reading), measured in one run and given as a ratio; and, because the rate
+//! on a shared machine moves with whatever else runs, the server's own CPU time per
+//! record in both runs and the events it delivered, which move much less.
 
 use super::measure::{mib, ms, percentile};
 use super::node::Child;
@@ -48,13 +50,16 @@ pub async fn run(args: StreamBenchArgs) -> anyhow::Result<()> {
         args.subscribers, args.probes, args.records, args.batch
     );
 
+    let cpu_before = cpu_seconds(server.pid());
     let alone = ingest(&http, &server, &mut workload, &args, None).await?;
+    let cpu_alone = cpu_seconds(server.pid()) - cpu_before;
     println!("batch ingest, no subscribers: {alone:.0} records/s");
 
     let rss_before = super::measure::memory(server.pid())
         .map(|m| m.0)
         .unwrap_or(0);
-    let (latencies, connected) = subscribe(&server, &args).await?;
+    let delivered = Arc::new(AtomicU64::new(0));
+    let (latencies, connected) = subscribe(&server, &args, &delivered).await?;
     let rss_after = super::measure::memory(server.pid())
         .map(|m| m.0)
         .unwrap_or(0);
@@ -86,11 +91,23 @@ pub async fn run(args: StreamBenchArgs) -> anyhow::Result<()> {
             probe_loop(&http, &url, &token, &latencies, u64::MAX, Some(&busy)).await
         })
     };
+    let (cpu_before, delivered_before) =
+        (cpu_seconds(server.pid()), delivered.load(Ordering::Relaxed));
     let loaded = ingest(&http, &server, &mut workload, &args, Some(&busy)).await?;
+    let cpu_loaded = cpu_seconds(server.pid()) - cpu_before;
+    let events = delivered.load(Ordering::Relaxed) - delivered_before;
     let mut under_load = probing.await??;
     println!(
         "batch ingest with {connected} subscribers: {loaded:.0} records/s = {:.2}x the rate without",
         loaded / alone
+    );
+    let per_record = |cpu: f64| cpu * 1e6 / args.records as f64;
+    println!(
+        "server CPU per record ingested: {:.1} us without subscribers, {:.1} us with them \
+         ({events} events delivered meanwhile, {:.1} us of server CPU each)",
+        per_record(cpu_alone),
+        per_record(cpu_loaded),
+        (cpu_loaded - cpu_alone) * 1e6 / events.max(1) as f64,
     );
     println!(
         "delivery latency during that ingest: p50 {:.2} ms, p99 {:.2} ms ({} samples)",
@@ -176,6 +193,7 @@ async fn ingest(
 async fn subscribe(
     server: &Child,
     args: &StreamBenchArgs,
+    delivered: &Arc<AtomicU64>,
 ) -> anyhow::Result<(
     Arc<tokio::sync::Mutex<mpsc::UnboundedReceiver<Duration>>>,
     usize,
@@ -205,11 +223,12 @@ async fn subscribe(
             "GET /logbook/v1/stream?{query} HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {}\r\nAccept: text/event-stream\r\n\r\n",
             server.token()
         );
-        let (address, sender, connected, gate) = (
+        let (address, sender, connected, gate, delivered) = (
             address.clone(),
             sender.clone(),
             Arc::clone(&connected),
             Arc::clone(&gate),
+            Arc::clone(delivered),
         );
         opening.push(tokio::spawn(async move {
             let permit = gate.acquire_owned().await?;
@@ -232,10 +251,12 @@ async fn subscribe(
                     return;
                 }
                 let mut pending = String::new();
+                let mut events = EventCounter::default();
                 while let Ok(n) = socket.read(&mut buffer).await {
                     if n == 0 {
                         return;
                     }
+                    delivered.fetch_add(events.count(&buffer[..n]), Ordering::Relaxed);
                     if !probe {
                         continue;
                     }
@@ -262,6 +283,50 @@ async fn subscribe(
         Arc::new(tokio::sync::Mutex::new(receiver)),
         connected.load(Ordering::Relaxed) as usize,
     ))
+}
+
+/// Counts the SSE events (`\ndata: ` lines) in a byte stream read in pieces,
+/// keeping the tail of each piece so a marker split across two reads still counts.
+#[derive(Default)]
+struct EventCounter {
+    tail: Vec<u8>,
+}
+
+impl EventCounter {
+    const MARKER: &'static [u8] = b"\ndata: ";
+
+    fn count(&mut self, chunk: &[u8]) -> u64 {
+        self.tail.extend_from_slice(chunk);
+        let found = self
+            .tail
+            .windows(Self::MARKER.len())
+            .filter(|w| *w == Self::MARKER)
+            .count() as u64;
+        let keep = self.tail.len().min(Self::MARKER.len() - 1);
+        self.tail.drain(..self.tail.len() - keep);
+        found
+    }
+}
+
+/// CPU seconds (user and system) the process has used so far; 0 where /proc has
+/// no answer. /proc reports clock ticks of USER_HZ, which Linux fixes at 100.
+fn cpu_seconds(pid: u32) -> f64 {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return 0.0;
+    };
+    // The command name (field 2) is parenthesised and may hold spaces: count after it.
+    let Some(rest) = stat.rsplit_once(')').map(|(_, rest)| rest) else {
+        return 0.0;
+    };
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    // utime and stime are fields 14 and 15, i.e. 11 and 12 after the name.
+    (ticks(11) + ticks(12)) as f64 / 100.0
 }
 
 fn now_micros() -> u64 {

@@ -145,11 +145,26 @@ fn native_reads(s: &Seeds) -> Vec<Row> {
         )
         .read(Read::One("domain_id")),
         row(M::GET, "/logbook/v1/records/99999999", MISSING),
+        // The web UI's context around a record: the record's own domain only.
+        row(
+            M::GET,
+            format!("/logbook/v1/records/{acme_id}/context"),
+            READ_ACME,
+        )
+        .read(Read::Marks),
+        row(
+            M::GET,
+            format!("/logbook/v1/records/{other_id}/context"),
+            READ_OTHER,
+        )
+        .read(Read::Marks),
+        row(M::GET, "/logbook/v1/records/99999999/context", MISSING),
         row(M::GET, "/logbook/v1/export", READ_ALL).read(Read::Ndjson("domain_id")),
         row(M::GET, "/logbook/v1/export?format=csv", READ_ALL).read(Read::Csv("domain_id")),
         row(M::GET, "/logbook/v1/objects/vm/acme-1", READ_ACME).read(Read::One("domain_id")),
         row(M::GET, "/logbook/v1/objects/vm/other-1", READ_OTHER).read(Read::One("domain_id")),
         row(M::GET, "/logbook/v1/objects/vm/nowhere", MISSING),
+        row(M::GET, "/logbook/v1/objects", READ_ALL).read(Read::List("/objects", "domain_id")),
     ]
 }
 
@@ -167,6 +182,27 @@ fn native_writes(s: &Seeds) -> Vec<Row> {
         row(M::POST, "/logbook/v1/records", INGEST_FOREIGN)
             .body(json!({"kind": "log", "message": "matrix", "domain_id": "other"})),
         row(M::PUT, "/logbook/v1/objects/vm/acme-1", WRITE).body(json!({"state": "stopped"})),
+        // Users' requests about actions, as in the Docker Cloud dialect below.
+        row(
+            M::POST,
+            format!("/logbook/v1/actions/{}/cancel", s.acme_action),
+            REQUEST_ACME,
+        ),
+        row(
+            M::POST,
+            format!("/logbook/v1/actions/{}/cancel", s.other_action),
+            REQUEST_OTHER,
+        ),
+        row(
+            M::POST,
+            format!("/logbook/v1/actions/{}/retry", s.acme_action),
+            REQUEST_ACME,
+        ),
+        row(
+            M::POST,
+            format!("/logbook/v1/actions/{}/retry", s.other_action),
+            REQUEST_OTHER,
+        ),
         row(M::GET, "/logbook/v1/users", ADMIN_ONLY),
         row(M::POST, "/logbook/v1/users", ADMIN_CREATES)
             .body(json!({"name": "matrix-made", "domain": "acme"})),

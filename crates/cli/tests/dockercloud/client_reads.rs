@@ -2,7 +2,6 @@
 //! pages with every filter, include_related over an object tree, fetches, and logs.
 
 use super::fixture::{doc_date, strings, Fixture};
-use crate::store_tests;
 use crate::support::Backend;
 use reqwest::Method;
 use serde_json::{json, Value};

@@ -2,7 +2,6 @@
 //! the Events stream that reports changes.
 
 use super::fixture::Fixture;
-use crate::store_tests;
 use crate::support::Backend;
 use base64::Engine;
 use serde_json::{json, Value};

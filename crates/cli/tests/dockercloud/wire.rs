@@ -2,7 +2,6 @@
 //! validation, illegal transitions, tenancy, pongs, namespaces, handshake refusals.
 
 use super::fixture::Fixture;
-use crate::store_tests;
 use crate::support::Backend;
 use base64::Engine;
 use reqwest::Method;

@@ -1,8 +1,8 @@
 //! The QNAP system log's CSV safety, authentication and clear (part of the `qnap`
 //! tests).
 
+use super::{listed_ids, seeded};
 use crate::support::{Backend, TestServer, ADMIN_PASSWORD};
-use crate::{listed_ids, seeded};
 use logbook_core::Role;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};

@@ -1,7 +1,7 @@
 //! The object registry behind the QNAP wait: container events from any API and the
 //! native object API drive it (part of the `qnap` tests).
 
-use crate::events::{container_event, wait_json};
+use super::events::{container_event, wait_json};
 use crate::support::{Backend, TestServer};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};

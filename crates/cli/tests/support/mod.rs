@@ -1,8 +1,8 @@
 //! The test harness: a real Logbook node on an ephemeral port, spoken to over HTTP
 //! exactly as a client would. Each test gets its own store (a temporary data
 //! directory, or its own PostgreSQL schema), so tests run in parallel safely.
-#![allow(dead_code)] // each test binary uses a different part of the harness
 
+pub mod npm;
 pub mod postgres;
 pub mod process;
 pub mod python;
@@ -20,6 +20,13 @@ use std::sync::Arc;
 use tokio::sync::watch;
 
 pub const ADMIN_PASSWORD: &str = "admin-password-for-tests";
+
+/// A stable digest (FNV-1a) of what a marker file stands for: pins, a lock file.
+pub fn digest(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, b| {
+        (hash ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
 
 /// Which store a behavioural test runs against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,6 +66,9 @@ pub struct TestServer {
     pub token: String,
     pub http: reqwest::Client,
     pub store: Arc<dyn Store>,
+    /// The node's state, for tests that wait on an observable signal (a waiter
+    /// registered, a subscription open) instead of sleeping.
+    pub state: AppState,
     stop: watch::Sender<bool>,
     task: tokio::task::JoinHandle<()>,
     _dir: Option<tempfile::TempDir>,
@@ -105,7 +115,8 @@ impl TestServer {
         dir: Option<tempfile::TempDir>,
     ) -> TestServer {
         let (stop, stopped) = watch::channel(false);
-        let app = router(AppState::new(Arc::clone(&store), config, stopped));
+        let state = AppState::new(Arc::clone(&store), config, stopped);
+        let app = router(state.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
@@ -127,6 +138,7 @@ impl TestServer {
             token,
             http: reqwest::Client::new(),
             store,
+            state,
             stop,
             task,
             _dir: dir,
@@ -204,11 +216,24 @@ impl TestServer {
         token
     }
 
+    /// Resolves once at least `n` object waiters are subscribed on this node.
+    pub async fn object_waiters(&self, n: usize) {
+        let mut waiters = self.state.object_watch.waiters();
+        tokio::time::timeout(
+            std::time::Duration::from_secs(30),
+            waiters.wait_for(|w| *w >= n),
+        )
+        .await
+        .expect("waiters subscribe within 30 s")
+        .expect("the node is running");
+    }
+
     pub async fn stop(self) {
         let _ = self.stop.send(true);
         let _ = self.task.await;
         if let Some(database) = self.database {
             drop(self.store);
+            drop(self.state);
             database.drop().await;
         }
     }

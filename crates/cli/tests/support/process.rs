@@ -16,6 +16,13 @@ impl Node {
     /// Starts `logbook serve` on an ephemeral port with `args` (e.g. `--data DIR`)
     /// and waits until it announces its address.
     pub fn spawn(args: &[&str], token: &str) -> Node {
+        Node::spawn_announcing(args, token).0
+    }
+
+    /// As [`Node::spawn`], also returning what the node printed before its HTTP
+    /// address (e.g. the syslog receivers' addresses).
+    pub fn spawn_announcing(args: &[&str], token: &str) -> (Node, Vec<String>) {
+        let mut announced = Vec::new();
         let mut child = Command::new(super::binary())
             .arg("serve")
             .args(["--listen", "127.0.0.1:0"])
@@ -38,14 +45,16 @@ impl Node {
             if let Some(rest) = line.strip_prefix("logbook listening on ") {
                 break rest.split_whitespace().next().expect("address").to_string();
             }
+            announced.push(line);
         };
         // Keep draining (and showing) its log so the child never blocks on a full pipe.
         std::thread::spawn(move || lines.map_while(Result::ok).for_each(|l| eprintln!("{l}")));
-        Node {
+        let node = Node {
             child,
             base,
             token: token.into(),
-        }
+        };
+        (node, announced)
     }
 
     pub fn spawn_on_dir(dir: &Path, token: &str) -> Node {
@@ -56,18 +65,21 @@ impl Node {
         format!("{}{path}", self.base)
     }
 
-    /// Sends SIGTERM and waits (bounded) for a clean exit; returns whether it exited 0.
+    /// Sends SIGTERM and waits for the exit; returns whether it exited 0. A node that
+    /// has not exited after 30 s is killed (a guard against hanging, which then
+    /// counts as an unclean exit).
     pub fn terminate(mut self) -> bool {
         let pid = self.child.id().to_string();
         let _ = Command::new("kill").args(["-TERM", &pid]).status();
-        for _ in 0..300 {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                return status.success();
+        let (exited, guard) = std::sync::mpsc::channel::<()>();
+        std::thread::spawn(move || {
+            if guard.recv_timeout(Duration::from_secs(30)).is_err() {
+                let _ = Command::new("kill").args(["-KILL", &pid]).status();
             }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        let _ = self.child.kill();
-        false
+        });
+        let status = self.child.wait();
+        let _ = exited.send(());
+        status.is_ok_and(|s| s.success())
     }
 }
 

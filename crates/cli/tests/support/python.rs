@@ -6,8 +6,20 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
-/// Pinned: the versions the dialect issues name as the judges.
-pub const REQUIREMENTS: &[&str] = &["waldur-api-client==8.1.3", "python-dockercloud==1.0.12"];
+/// Pinned: the versions the dialect and shipper issues name as the judges (and
+/// what the shipper tests build requests with: protoc from grpcio-tools for Loki's
+/// protobuf definitions, python-snappy for its block compression).
+pub const REQUIREMENTS: &[&str] = &[
+    "waldur-api-client==8.1.3",
+    "python-dockercloud==1.0.12",
+    "elasticsearch==9.5.1",
+    "opensearch-py==3.2.0",
+    "python-logging-loki==0.3.1",
+    "opentelemetry-sdk==1.45.2",
+    "opentelemetry-exporter-otlp-proto-http==1.45.2",
+    "grpcio-tools==1.85.1",
+    "python-snappy==0.7.3",
+];
 
 static VENV: OnceLock<Result<PathBuf, String>> = OnceLock::new();
 
@@ -16,7 +28,9 @@ static VENV: OnceLock<Result<PathBuf, String>> = OnceLock::new();
 pub fn python() -> PathBuf {
     let result = VENV.get_or_init(|| {
         let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("pyenv");
-        let marker = dir.join(format!(".ready-{}", REQUIREMENTS.join("+")));
+        // Named by a digest of the pins (their joined names outgrow a file name).
+        let digest = super::digest(REQUIREMENTS.join("+").as_bytes());
+        let marker = dir.join(format!(".ready-{digest:016x}"));
         let python = dir.join("bin").join("python");
         if marker.exists() {
             return Ok(python);

@@ -6,7 +6,7 @@ use super::secrets;
 use logbook_core::Role;
 use logbook_store::{NewUser, Store, StoreError};
 
-pub const ADMIN_NAME: &str = "admin";
+pub(super) const ADMIN_NAME: &str = "admin";
 pub const DEFAULT_DOMAIN: &str = "default";
 
 #[derive(Debug, Default, Clone)]

@@ -1,9 +1,11 @@
 //! Reading credentials from request headers, in one place for every API.
+//! Elasticsearch clients send `Authorization: ApiKey ...`: either base64 of
+//! `user:token` (the client's `(id, key)` form) or a token as it is.
 
 use axum::http::HeaderMap;
 use base64::Engine;
 
-pub const SESSION_COOKIE: &str = "logbook_session";
+pub(super) const SESSION_COOKIE: &str = "logbook_session";
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Presented {
@@ -21,6 +23,10 @@ impl Presented {
             return match scheme.to_ascii_lowercase().as_str() {
                 "bearer" | "token" if !rest.is_empty() => Some(Presented::Token(rest.to_string())),
                 "basic" => basic(rest),
+                // Elasticsearch clients: `ApiKey base64(id:key)`, or the key as given.
+                "apikey" if !rest.is_empty() => {
+                    basic(rest).or_else(|| Some(Presented::Token(rest.to_string())))
+                }
                 _ => None,
             };
         }
@@ -29,6 +35,14 @@ impl Presented {
             return (!token.is_empty()).then(|| Presented::Token(token.to_string()));
         }
         session_cookie(headers).map(Presented::Session)
+    }
+}
+
+impl Presented {
+    /// Whether a browser attaches these credentials by itself, to requests any site
+    /// makes it send (a cookie, cached Basic credentials): see [`super::cross_site`].
+    pub fn is_ambient(&self) -> bool {
+        matches!(self, Presented::Session(_) | Presented::Basic { .. })
     }
 }
 
@@ -45,7 +59,7 @@ fn basic(encoded: &str) -> Option<Presented> {
 }
 
 /// The session id from the `Cookie` header(s), if present.
-pub fn session_cookie(headers: &HeaderMap) -> Option<String> {
+pub(super) fn session_cookie(headers: &HeaderMap) -> Option<String> {
     headers
         .get_all("cookie")
         .iter()
@@ -94,6 +108,17 @@ mod tests {
         assert_eq!(
             Presented::from_headers(&headers(&[("cookie", "a=b; logbook_session=xyz")])),
             Some(Presented::Session("xyz".into()))
+        );
+        assert_eq!(
+            Presented::from_headers(&headers(&[("authorization", "ApiKey abc")])),
+            token
+        );
+        assert_eq!(
+            Presented::from_headers(&headers(&[("authorization", "ApiKey YWxpY2U6czNjcjN0")])),
+            Some(Presented::Basic {
+                user: "alice".into(),
+                secret: "s3cr3t".into()
+            })
         );
         assert_eq!(
             Presented::from_headers(&headers(&[("authorization", "Negotiate x")])),

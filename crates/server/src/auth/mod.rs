@@ -1,5 +1,6 @@
-//! Who is calling. Five ways of presenting the same credentials are accepted on
+//! Who is calling. Six ways of presenting the same credentials are accepted on
 //! every API: `Authorization: Bearer <token>`, `Authorization: Token <token>`,
+//! `Authorization: ApiKey ...` (Elasticsearch clients),
 //! `X-Auth-Token: <token>`, HTTP Basic with `user:password` or `user:token`, and the
 //! session cookie set by a login. The result is a [`Principal`]; what it may see and
 //! do is decided by its role and domain (tenancy), here and in core.
@@ -7,13 +8,14 @@
 pub mod audit;
 mod bootstrap;
 mod credentials;
+pub mod cross_site;
 pub mod rate_limit;
 pub mod secrets;
 pub mod sessions;
 pub mod tokens;
 
 use crate::error::ApiError;
-use crate::AppState;
+use crate::state::AppState;
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
 use logbook_core::{Query, Role, Timestamp};
@@ -99,11 +101,7 @@ impl Principal {
             None => Ok(self.domain.clone()),
             Some(d) if d == self.domain => Ok(self.domain.clone()),
             Some(d) if self.role.is_admin() || self.any_domain => Ok(d.to_string()),
-            Some(_) => Err(ApiError::field(
-                axum::http::StatusCode::FORBIDDEN,
-                field,
-                "may only name your own domain",
-            )),
+            Some(_) => Err(ApiError::forbidden("may only name your own domain").at(field)),
         }
     }
 }
@@ -120,6 +118,9 @@ impl FromRequestParts<AppState> for Principal {
         }
         let presented =
             Presented::from_headers(&parts.headers).ok_or_else(ApiError::unauthorized)?;
+        if presented.is_ambient() {
+            cross_site::check(&parts.method, &parts.headers)?;
+        }
         let client = client_address(parts);
         let principal = authenticate_from(state, presented, client).await?;
         parts.extensions.insert(principal.clone());

@@ -7,8 +7,8 @@
 //! nodes an attacker gets the limit once per node. That keeps a login free of store
 //! writes; the journal still records every failure.
 
-use crate::error::ApiError;
-use axum::http::StatusCode;
+use crate::error::{ApiError, ErrorKind};
+
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
 use std::sync::Mutex;
@@ -134,16 +134,14 @@ fn forget_old(times: &mut VecDeque<Instant>, now: Instant, window: Duration) {
 fn too_many(wait: Duration) -> ApiError {
     // Round up: a client that waits exactly Retry-After seconds must get through.
     let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-    ApiError {
-        retry_after: Some(seconds.max(1)),
-        ..ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            format!(
-                "too many failed logins; retry in {} seconds",
-                seconds.max(1)
-            ),
-        )
-    }
+    ApiError::new(
+        ErrorKind::Throttled,
+        format!(
+            "too many failed logins; retry in {} seconds",
+            seconds.max(1)
+        ),
+    )
+    .retry_after(seconds.max(1))
 }
 
 #[cfg(test)]
@@ -166,7 +164,7 @@ mod tests {
         t.check("Alice", None).expect("one failure is fine");
         t.failed("ALICE", None);
         let err = t.check("alice", None).expect_err("over the limit");
-        assert_eq!(err.status, StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(err.kind, ErrorKind::Throttled);
         assert!(matches!(err.retry_after, Some(s) if (1..=60).contains(&s)));
         t.check("bob", None).expect("other accounts are unaffected");
         t.succeeded("alice");
@@ -182,7 +180,7 @@ mod tests {
             t.failed(name, Some(ip));
         }
         let err = t.check("d", Some(ip)).expect_err("address over its limit");
-        assert_eq!(err.status, StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(err.kind, ErrorKind::Throttled);
         t.check("d", Some("192.0.2.8".parse().expect("ip")))
             .expect("another address is fine");
     }

@@ -5,7 +5,7 @@ use super::audit::{self, actions, SecurityEvent};
 use super::credentials::SESSION_COOKIE;
 use super::secrets;
 use crate::error::ApiError;
-use crate::AppState;
+use crate::state::AppState;
 use logbook_core::Timestamp;
 use logbook_store::User;
 use std::net::IpAddr;
@@ -33,11 +33,14 @@ fn cookie(value: &str, max_age: u64, secure: bool) -> String {
     format!("{SESSION_COOKIE}={value}; Path=/; Max-Age={max_age}; HttpOnly; SameSite=Lax{secure}")
 }
 
-/// Reads `username` and `password` from a JSON or form-encoded login body.
+/// Reads `username` and `password` from a JSON or form-encoded login body, for
+/// every login that sets the cookie. A login forged by another site (which would
+/// sign the browser in as the attacker) is refused first.
 pub fn credentials_from_body(
     headers: &axum::http::HeaderMap,
     bytes: &[u8],
 ) -> Result<(String, String), ApiError> {
+    super::cross_site::check(&axum::http::Method::POST, headers)?;
     let is_json = headers
         .get("content-type")
         .and_then(|v| v.to_str().ok())

@@ -7,7 +7,7 @@ pub mod loki;
 mod qnap;
 pub mod waldur;
 
-use crate::AppState;
+use crate::state::AppState;
 use axum::Router;
 
 pub fn router() -> Router<AppState> {

@@ -8,7 +8,7 @@ use crate::auth::tokens::{self, Issuer};
 use crate::auth::{secrets, Principal};
 use crate::body::{parse_json, read_limited};
 use crate::error::ApiError;
-use crate::AppState;
+use crate::state::AppState;
 use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -98,8 +98,7 @@ pub async fn update_user(
         && !before.disabled
         && (update.disabled == Some(true) || update.role.is_some_and(|r| !r.is_admin()));
     if stops_being_admin && active_admins(&state).await? <= 1 {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
+        return Err(ApiError::conflict(
             "this is the last active administrator; create another one first",
         ));
     }
@@ -175,11 +174,9 @@ pub async fn create_token(
         None => state.store.user_by_id(principal.user_id).await?,
         Some(other) if principal.role.is_admin() => state.store.user_by_name(&other).await?,
         Some(_) => {
-            return Err(ApiError::field(
-                StatusCode::FORBIDDEN,
-                "user",
-                "only administrators may create tokens for others",
-            ))
+            return Err(
+                ApiError::forbidden("only administrators may create tokens for others").at("user"),
+            )
         }
     }
     .ok_or_else(|| ApiError::bad_request("user", "no such user"))?;

@@ -5,8 +5,9 @@ use crate::actions;
 use crate::auth::Principal;
 use crate::body::{parse_json, read_limited};
 use crate::error::ApiError;
-use crate::params::Params;
-use crate::AppState;
+use crate::params::{parse_date, parse_state, Params};
+use crate::scoped;
+use crate::state::AppState;
 use axum::body::Body;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
@@ -89,7 +90,7 @@ pub async fn get_one(
     principal: Principal,
     Path(uuid): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let action = actions::visible(&state, &principal, &uuid).await?;
+    let action = scoped::action(&state, &principal, &uuid).await?;
     Ok(Json(action_json(&action)))
 }
 
@@ -218,16 +219,6 @@ fn state_value(value: &Value) -> Result<ActionState, ApiError> {
     }
 }
 
-pub fn parse_state(text: &str) -> Result<ActionState, ApiError> {
-    ActionState::parse(text).ok_or_else(|| {
-        let names: Vec<&str> = ActionState::ALL.iter().map(|s| s.name()).collect();
-        ApiError::bad_request(
-            "state",
-            format!("{text:?} is not one of {}", names.join(", ")),
-        )
-    })
-}
-
 fn date_value(field: &str, value: &Value) -> Result<Option<Timestamp>, ApiError> {
     match value {
         Value::Null => Ok(None),
@@ -251,28 +242,6 @@ fn date_param(params: &Params, name: &str) -> Result<Option<Timestamp>, ApiError
         .transpose()
 }
 
-/// RFC 2822 (the Docker Cloud form), ISO 8601 or epoch seconds. A `+` of an offset
-/// written unencoded in a URL arrives as a space; it is put back.
-pub fn parse_date(field: &str, text: &str) -> Result<Timestamp, ApiError> {
-    let text = text.trim();
-    Timestamp::parse(text)
-        .or_else(|| {
-            let (head, offset) = text.rsplit_once(' ')?;
-            let looks_like_offset = offset.len() >= 4
-                && offset.chars().all(|c| c.is_ascii_digit() || c == ':');
-            looks_like_offset
-                .then(|| Timestamp::parse(&format!("{head}+{offset}")))
-                .flatten()
-                .or_else(|| Timestamp::parse(&format!("{head} +{offset}")))
-        })
-        .ok_or_else(|| {
-            ApiError::bad_request(
-                field,
-                format!("{text:?} is not a date (RFC 2822 like \"Wed, 17 Sep 2014 08:26:22 +0000\", ISO 8601, or epoch seconds)"),
-            )
-        })
-}
-
 fn log_line(item: Value, field: &str) -> Result<String, ApiError> {
     match item {
         Value::Object(mut map) => match map.remove("log") {
@@ -288,7 +257,7 @@ fn log_line(item: Value, field: &str) -> Result<String, ApiError> {
 pub fn action_json(action: &Action) -> Value {
     json!({
         "uuid": action.uuid,
-        "resource_uri": crate::dialects::dockercloud::action_uri(&action.uuid),
+        "resource_uri": actions::resource_uri(&action.uuid),
         "object": action.object,
         "action": action.action,
         "method": action.method,

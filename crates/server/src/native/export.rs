@@ -5,7 +5,7 @@ use crate::auth::Principal;
 use crate::csv_export::{csv_response, ndjson_response};
 use crate::error::ApiError;
 use crate::params::Params;
-use crate::AppState;
+use crate::state::AppState;
 use axum::extract::{RawQuery, State};
 use axum::response::Response;
 use logbook_core::{Order, Record};

@@ -3,7 +3,7 @@
 
 use crate::error::ApiError;
 use crate::params::Params;
-use logbook_core::{Cursor, Field, Level, Order, Query, Timestamp};
+use logbook_core::{Condition, Cursor, Field, Level, Order, Query, Timestamp};
 
 /// Parameters that take a comma list (and may repeat).
 pub const LIST_FIELDS: [Field; 15] = [
@@ -27,6 +27,10 @@ pub const LIST_FIELDS: [Field; 15] = [
 pub const DEFAULT_LIMIT: u64 = 100;
 pub const MAX_LIMIT: u64 = 10_000;
 
+/// The prefix of a parameter that excludes values: `not_category=image,export` keeps
+/// records whose category is neither (or that have none).
+pub const EXCLUDE_PREFIX: &str = "not_";
+
 /// Every filter of the query model; no paging.
 pub fn filters(params: &Params) -> Result<Query, ApiError> {
     let mut query = Query::default();
@@ -34,6 +38,16 @@ pub fn filters(params: &Params) -> Result<Query, ApiError> {
         let values = params.list(field.name());
         if !values.is_empty() {
             query = query.values(field, &values)?;
+        }
+        let name = format!("{EXCLUDE_PREFIX}{}", field.name());
+        let excluded = params.list(&name);
+        if !excluded.is_empty() {
+            let values = excluded
+                .iter()
+                .map(|v| field.parse_value(v))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| ApiError::bad_request(&name, e.problem))?;
+            query = query.with(Condition::NotIn(field, values));
         }
     }
     if let Some(text) = params.non_empty("min_level") {
@@ -74,16 +88,7 @@ pub fn filters(params: &Params) -> Result<Query, ApiError> {
 /// Filters plus `limit`, `offset` and `cursor`, rejecting unknown parameters.
 pub fn page_query(params: &Params) -> Result<Query, ApiError> {
     let mut query = filters(params)?;
-    let limit = params
-        .parsed::<u64>("limit", "a non-negative integer")?
-        .unwrap_or(DEFAULT_LIMIT);
-    if limit == 0 || limit > MAX_LIMIT {
-        return Err(ApiError::bad_request(
-            "limit",
-            format!("must be between 1 and {MAX_LIMIT}"),
-        ));
-    }
-    query.limit = Some(limit);
+    query.limit = Some(params.limit(DEFAULT_LIMIT, MAX_LIMIT)?);
     query.offset = params
         .parsed::<u64>("offset", "a non-negative integer")?
         .unwrap_or(0);

@@ -7,7 +7,7 @@ use super::filters;
 use crate::auth::Principal;
 use crate::error::ApiError;
 use crate::params::Params;
-use crate::AppState;
+use crate::state::AppState;
 use axum::extract::{RawQuery, State};
 use axum::Json;
 use logbook_core::histogram::{Bucket, MAX_BUCKETS};
@@ -20,7 +20,7 @@ const AUTOMATIC_BUCKETS: i64 = 100;
 /// The range when the client gives no `since`.
 const DEFAULT_RANGE_MICROS: i64 = 24 * 3_600_000_000;
 
-pub async fn histogram(
+pub(super) async fn histogram(
     State(state): State<AppState>,
     principal: Principal,
     RawQuery(raw): RawQuery,

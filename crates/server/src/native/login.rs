@@ -3,7 +3,7 @@
 use crate::auth::{sessions, ClientAddr, Credential, Principal};
 use crate::body::read_limited;
 use crate::error::ApiError;
-use crate::AppState;
+use crate::state::AppState;
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{header, HeaderMap};
@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
 
-pub async fn login(
+pub(super) async fn login(
     State(state): State<AppState>,
     ClientAddr(client): ClientAddr,
     headers: HeaderMap,
@@ -27,7 +27,7 @@ pub async fn login(
         .into_response())
 }
 
-pub async fn logout(
+pub(super) async fn logout(
     State(state): State<AppState>,
     principal: Principal,
 ) -> Result<Response, ApiError> {
@@ -41,7 +41,7 @@ pub async fn logout(
     Ok(response)
 }
 
-pub async fn whoami(principal: Principal) -> Json<Value> {
+pub(super) async fn whoami(principal: Principal) -> Json<Value> {
     Json(whoami_json(&principal))
 }
 

@@ -1,15 +1,19 @@
 //! The native API under `/logbook/v1/`: the whole core model with its own names.
 
 pub mod accounts;
+mod action_requests;
 pub mod actions;
+mod context;
 pub mod export;
 pub mod filters;
 mod histogram;
 mod login;
+mod object_list;
 pub mod objects;
 mod records;
+mod stream;
 
-use crate::AppState;
+use crate::state::AppState;
 use axum::routing::{delete, get, patch, post, put};
 use axum::Router;
 
@@ -21,9 +25,11 @@ pub fn router() -> Router<AppState> {
         )
         .route("/logbook/v1/records/count", get(records::count))
         .route("/logbook/v1/records/{id}", get(records::get_one))
+        .route("/logbook/v1/records/{id}/context", get(context::context))
         .route("/logbook/v1/export", get(export::export))
         .route("/logbook/v1/histogram", get(histogram::histogram))
-        .route("/logbook/v1/stream", get(crate::stream::stream))
+        .route("/logbook/v1/stream", get(stream::stream))
+        .route("/logbook/v1/objects", get(object_list::list))
         .route(
             "/logbook/v1/objects/{object_type}/{object_id}",
             put(objects::put).get(objects::get_one),
@@ -39,6 +45,14 @@ pub fn router() -> Router<AppState> {
         .route(
             "/logbook/v1/actions/{uuid}/logs",
             post(actions::append_logs),
+        )
+        .route(
+            "/logbook/v1/actions/{uuid}/cancel",
+            post(action_requests::cancel),
+        )
+        .route(
+            "/logbook/v1/actions/{uuid}/retry",
+            post(action_requests::retry),
         )
         .route("/logbook/v1/login", post(login::login))
         .route("/logbook/v1/logout", post(login::logout))

@@ -1,15 +1,16 @@
 //! `PUT/GET /logbook/v1/objects/{type}/{id}`: the object registry, fed by the
-//! platform directly (events also update it).
+//! platform directly (events also update it); the rules are `crate::objects`'.
 
 use crate::auth::Principal;
 use crate::body::{parse_json, read_limited};
 use crate::error::ApiError;
-use crate::AppState;
+use crate::state::AppState;
+use crate::{objects, scoped};
 use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::Json;
-use logbook_core::{Kind, NewRecord, Object, ObjectRef};
-use logbook_store::{ObjectUpdate, ObjectWrite};
+use logbook_core::{Object, ObjectRef};
+use logbook_store::ObjectUpdate;
 use serde_json::{json, Map, Value};
 
 pub async fn put(
@@ -23,68 +24,21 @@ pub async fn put(
     let Value::Object(body) = parse_json(&bytes)? else {
         return Err(ApiError::bad_request("body", "must be a JSON object"));
     };
-    let key = ObjectRef::new(object_type, object_id);
-    let existing = state.store.get_object(&key).await?;
-    if let Some(existing) = &existing {
-        if !principal.can_read_domain(existing.domain_id.as_deref()) {
-            return Err(ApiError::not_found());
-        }
-    }
     let changed = body.clone();
-    let mut update = update_from_json(body)?;
-    // An update that names no domain keeps the object where it is (an admin's
-    // state change must not move a tenant's object into the admin's domain).
-    let kept = existing.and_then(|o| o.domain_id);
-    let requested = update.domain_id.as_deref().or(kept.as_deref());
-    update.domain_id = Some(principal.write_domain(requested, "domain_id")?);
-    update.key = Some(key.clone());
-    // The change is also an event, committed with it, so event views and streams see
-    // what the platform set directly.
-    let event = NewRecord {
-        kind: Some(Kind::Event),
-        category: Some(OBJECT_CATEGORY.into()),
-        object_type: Some(key.object_type.clone()),
-        object_id: Some(key.object_id.clone()),
-        user: Some(principal.name.clone()),
-        user_id: Some(principal.user_id.to_string()),
-        domain_id: update.domain_id.clone(),
-        message: Some(format!(
-            "object {}/{} updated",
-            key.object_type, key.object_id
-        )),
-        data: Some(changed),
-        ..NewRecord::default()
-    };
-    state
-        .store
-        .append_with_objects(vec![event], vec![ObjectWrite::Put(Box::new(update))])
-        .await?;
-    match state.store.get_object(&key).await? {
-        Some(object) => Ok(Json(object_json(&object))),
-        // Removed by a concurrent destroy event between the write and this read.
-        None => Err(ApiError::not_found()),
-    }
+    let update = update_from_json(body)?;
+    let key = ObjectRef::new(object_type, object_id);
+    let object = objects::put(&state, &principal, key, update, changed).await?;
+    Ok(Json(object_json(&object)))
 }
-
-/// The category of the event written for a direct change to an object. Not
-/// `container`: only container events drive container state.
-pub const OBJECT_CATEGORY: &str = "object";
 
 pub async fn get_one(
     State(state): State<AppState>,
     principal: Principal,
     Path((object_type, object_id)): Path<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
-    match state
-        .store
-        .get_object(&ObjectRef::new(object_type, object_id))
-        .await?
-    {
-        Some(object) if principal.can_read_domain(object.domain_id.as_deref()) => {
-            Ok(Json(object_json(&object)))
-        }
-        _ => Err(ApiError::not_found()),
-    }
+    let key = ObjectRef::new(object_type, object_id);
+    let object = scoped::object(&state, &principal, &key).await?;
+    Ok(Json(object_json(&object)))
 }
 
 /// Reads the settable fields of an object, naming the first bad one.

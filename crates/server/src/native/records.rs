@@ -5,16 +5,17 @@ use crate::auth::Principal;
 use crate::body::{parse_json, read_limited};
 use crate::error::ApiError;
 use crate::params::Params;
-use crate::{ingest, AppState};
+use crate::state::AppState;
+use crate::{ingest, scoped};
 use axum::body::Body;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
-use logbook_core::{Cursor, NewRecord, Order};
+use logbook_core::{Cursor, NewRecord, Query};
 use serde_json::{json, Value};
 
 /// `POST /logbook/v1/records`: one object, an array of objects, or NDJSON.
-pub async fn ingest(
+pub(super) async fn ingest(
     State(state): State<AppState>,
     principal: Principal,
     headers: HeaderMap,
@@ -39,12 +40,9 @@ pub async fn ingest(
     if values.is_empty() {
         return Err(ApiError::bad_request("body", "contains no records"));
     }
-    let prefix = |i: usize| {
-        if batch {
-            format!("[{i}].")
-        } else {
-            String::new()
-        }
+    let names = |i: usize, field: &str| match batch {
+        true => format!("[{i}].{field}"),
+        false => field.to_string(),
     };
     let records = values
         .into_iter()
@@ -56,7 +54,7 @@ pub async fn ingest(
             })
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let appended = ingest::append(&state, &principal, records, prefix).await?;
+    let appended = ingest::append(&state, &principal, records, names).await?;
     Ok((
         StatusCode::CREATED,
         Json(json!({
@@ -101,30 +99,14 @@ fn ndjson(bytes: &[u8]) -> Result<Vec<Value>, ApiError> {
 }
 
 /// `GET /logbook/v1/records`
-pub async fn list(
+pub(super) async fn list(
     State(state): State<AppState>,
     principal: Principal,
     RawQuery(raw): RawQuery,
 ) -> Result<Json<Value>, ApiError> {
     let query = principal.scope(filters::page_query(&Params::parse(raw.as_deref())?)?);
     let page = state.store.query(&query).await?;
-    let full = query.limit.is_some_and(|l| page.records.len() as u64 >= l);
-    let last = page.records.last().map(|r| r.id);
-    let next_cursor = match query.order {
-        // Newest first: more pages exist only if this one is full.
-        Order::NewestFirst => last.filter(|_| full).map(Cursor),
-        // Oldest first: always resumable. A partial page returned everything up to the
-        // snapshot's high-water mark, so resuming from there misses nothing.
-        Order::OldestFirst => {
-            let seen = query.after.map(|c| c.0).into_iter().chain(last);
-            let reached = if full {
-                last
-            } else {
-                seen.chain([page.high_water]).max()
-            };
-            reached.map(Cursor)
-        }
-    };
+    let next_cursor = page.resume_after(&query);
     let records: Vec<Value> = page.records.iter().map(|r| r.to_json()).collect();
     Ok(Json(json!({
         "records": records,
@@ -133,7 +115,7 @@ pub async fn list(
 }
 
 /// `GET /logbook/v1/records/count`
-pub async fn count(
+pub(super) async fn count(
     State(state): State<AppState>,
     principal: Principal,
     RawQuery(raw): RawQuery,
@@ -149,7 +131,7 @@ pub async fn count(
 }
 
 /// `GET /logbook/v1/records/{id}`; a record of another domain is simply not found.
-pub async fn get_one(
+pub(super) async fn get_one(
     State(state): State<AppState>,
     principal: Principal,
     Path(id): Path<String>,
@@ -157,10 +139,6 @@ pub async fn get_one(
     let id: i64 = id
         .parse()
         .map_err(|_| ApiError::bad_request("id", format!("{id:?} is not an integer")))?;
-    match state.store.get(id).await? {
-        Some(record) if principal.can_read_domain(record.domain_id.as_deref()) => {
-            Ok(Json(record.to_json()))
-        }
-        _ => Err(ApiError::not_found()),
-    }
+    let record = scoped::record(&state, &principal, id, &Query::default()).await?;
+    Ok(Json(record.to_json()))
 }

@@ -62,6 +62,20 @@ impl AccountStore for PostgresStore {
         rows.iter().map(read_user).collect()
     }
 
+    async fn users_in_domain(&self, domain: &str, limit: u64) -> Result<Vec<User>> {
+        let client = self.pool.get().await?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = client
+            .query(
+                &format!(
+                    "SELECT {USER_COLUMNS} FROM users WHERE domain = $1 ORDER BY name LIMIT $2"
+                ),
+                &[&domain, &limit],
+            )
+            .await?;
+        rows.iter().map(read_user).collect()
+    }
+
     async fn update_user(&self, name: &str, update: UserUpdate) -> Result<User> {
         let mut client = self.pool.get().await?;
         let tx = client.transaction().await?;

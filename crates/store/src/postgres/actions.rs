@@ -2,7 +2,7 @@
 //! appends lock the action's row, so two nodes cannot both move it or number two
 //! log lines alike.
 
-use super::{params_of, refs, PostgresStore};
+use super::PostgresStore;
 use crate::notifier::ActionLogAppended;
 use crate::sql::{Placeholders, SqlBuilder};
 use crate::sqlite::actions::action_filter;
@@ -12,7 +12,6 @@ use deadpool_postgres::GenericClient;
 use logbook_core::{Action, ActionState, NewAction, Timestamp};
 use serde_json::json;
 use std::sync::Arc;
-use tokio_postgres::IsolationLevel;
 
 const ACTION_COLUMNS: &str = "uuid, object, action, method, path, user_agent, start_date, end_date, state, ip, location, is_user_action, can_be_canceled, can_be_retried, \"user\", domain_id, retry_of";
 
@@ -37,38 +36,16 @@ impl ActionStore for PostgresStore {
     async fn list_actions(&self, query: &ActionQuery) -> Result<(Vec<Action>, u64)> {
         let mut b = SqlBuilder::new(Placeholders::Dollar);
         let filter = action_filter(&mut b, query);
-        let params = params_of(&b.params);
-        let mut client = self.pool.get().await?;
-        let tx = client
-            .build_transaction()
-            .isolation_level(IsolationLevel::RepeatableRead)
-            .read_only(true)
-            .start()
-            .await?;
-        let total: i64 = tx
-            .query_one(
-                &format!("SELECT count(*) FROM actions WHERE {filter}"),
-                &refs(&params),
-            )
-            .await?
-            .get(0);
-        let limit = query
-            .limit
-            .map(|l| l.to_string())
-            .unwrap_or_else(|| "ALL".into());
-        let rows = tx
-            .query(
-                &format!(
-                    "SELECT {ACTION_COLUMNS} FROM actions WHERE {filter} \
-                     ORDER BY start_date, seq LIMIT {limit} OFFSET {}",
-                    query.offset
-                ),
-                &refs(&params),
-            )
-            .await?;
-        tx.commit().await?;
-        let actions = rows.iter().map(read_action).collect::<Result<Vec<_>>>()?;
-        Ok((actions, total.max(0) as u64))
+        super::counted_page(
+            &self.pool,
+            "actions",
+            ACTION_COLUMNS,
+            (&filter, &b.params),
+            "start_date, seq",
+            (query.limit, query.offset),
+            read_action,
+        )
+        .await
     }
 
     async fn transition_action(
@@ -141,6 +118,24 @@ impl ActionStore for PostgresStore {
                 "SELECT seq, ts, line FROM (SELECT seq, ts, line FROM action_logs WHERE uuid = $1 \
                  ORDER BY seq DESC LIMIT $2) AS last ORDER BY seq",
                 &[&uuid, &tail],
+            )
+            .await?;
+        rows.iter().map(read_line).collect()
+    }
+
+    async fn action_logs_after(
+        &self,
+        uuid: &str,
+        seq: i64,
+        limit: u64,
+    ) -> Result<Vec<ActionLogLine>> {
+        let client = self.pool.get().await?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = client
+            .query(
+                "SELECT seq, ts, line FROM action_logs WHERE uuid = $1 AND seq > $2 \
+                 ORDER BY seq LIMIT $3",
+                &[&uuid, &seq, &limit],
             )
             .await?;
         rows.iter().map(read_line).collect()

@@ -222,6 +222,48 @@ fn lock_key(schema: &str) -> i32 {
 /// A bound parameter of a dynamically built statement.
 type Param = Box<dyn ToSql + Sync + Send>;
 
+/// One page of `table`'s rows matching `filter`, in `order`, and how many match in
+/// all, read in one repeatable-read snapshot so that the two agree (action and object
+/// listings).
+pub(crate) async fn counted_page<T>(
+    pool: &deadpool_postgres::Pool,
+    table: &str,
+    columns: &str,
+    (filter, params): (&str, &[logbook_core::query::Scalar]),
+    order: &str,
+    (limit, offset): (Option<u64>, u64),
+    read: impl Fn(&tokio_postgres::Row) -> Result<T>,
+) -> Result<(Vec<T>, u64)> {
+    let params = params_of(params);
+    let mut client = pool.get().await?;
+    let tx = client
+        .build_transaction()
+        .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+        .read_only(true)
+        .start()
+        .await?;
+    let total: i64 = tx
+        .query_one(
+            &format!("SELECT count(*) FROM {table} WHERE {filter}"),
+            &refs(&params),
+        )
+        .await?
+        .get(0);
+    let limit = limit.map(|l| l.to_string()).unwrap_or_else(|| "ALL".into());
+    let rows = tx
+        .query(
+            &format!(
+                "SELECT {columns} FROM {table} WHERE {filter} \
+                 ORDER BY {order} LIMIT {limit} OFFSET {offset}"
+            ),
+            &refs(&params),
+        )
+        .await?;
+    tx.commit().await?;
+    let found = rows.iter().map(read).collect::<Result<Vec<_>>>()?;
+    Ok((found, total.max(0) as u64))
+}
+
 fn params_of(values: &[logbook_core::query::Scalar]) -> Vec<Param> {
     use logbook_core::query::Scalar;
     values

@@ -4,8 +4,9 @@
 use super::writer::append_locked;
 use super::PostgresStore;
 use crate::notifier::ObjectChange;
-use crate::sqlite::objects::merge;
-use crate::{Appended, ObjectStore, ObjectUpdate, ObjectWrite, Result, StoreError};
+use crate::sql::{Placeholders, SqlBuilder};
+use crate::sqlite::objects::{merge, object_filter};
+use crate::{Appended, ObjectQuery, ObjectStore, ObjectUpdate, ObjectWrite, Result, StoreError};
 use async_trait::async_trait;
 use deadpool_postgres::{GenericClient, Transaction};
 use logbook_core::{NewRecord, Object, ObjectRef, Timestamp};
@@ -108,6 +109,32 @@ impl ObjectStore for PostgresStore {
         Ok(removed)
     }
 
+    async fn descendants(&self, key: &ObjectRef, limit: u64) -> Result<Vec<ObjectRef>> {
+        let client = self.pool.get().await?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = client
+            .query(
+                "WITH RECURSIVE down(t, i, depth) AS (
+                   SELECT $1::text COLLATE \"C\", $2::text COLLATE \"C\", 0
+                   UNION
+                   SELECT o.object_type, o.object_id, down.depth + 1 FROM objects o
+                     JOIN down ON o.parent_type = down.t AND o.parent_id = down.i
+                     WHERE down.depth < 32)
+                 SELECT DISTINCT t, i FROM down WHERE NOT (t = $1 AND i = $2)
+                 ORDER BY t, i LIMIT $3",
+                &[&key.object_type, &key.object_id, &limit],
+            )
+            .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(ObjectRef::new(
+                    row.try_get::<_, String>(0)?,
+                    row.try_get::<_, String>(1)?,
+                ))
+            })
+            .collect()
+    }
+
     async fn related_objects(&self, key: &ObjectRef) -> Result<Vec<Object>> {
         let client = self.pool.get().await?;
         // Ancestors walk up the parent links; descendants walk down. Depth is bounded
@@ -134,6 +161,21 @@ impl ObjectStore for PostgresStore {
             .query(&sql, &[&key.object_type, &key.object_id])
             .await?;
         rows.iter().map(read_object).collect()
+    }
+
+    async fn list_objects(&self, query: &ObjectQuery) -> Result<(Vec<Object>, u64)> {
+        let mut b = SqlBuilder::new(Placeholders::Dollar);
+        let filter = object_filter(&mut b, query);
+        super::counted_page(
+            &self.pool,
+            "objects",
+            OBJECT_COLUMNS,
+            (&filter, &b.params),
+            "object_type, object_id",
+            (query.limit, query.offset),
+            read_object,
+        )
+        .await
     }
 }
 

@@ -5,7 +5,7 @@
 use super::{params_of, refs, PostgresStore};
 use crate::sql::{Placeholders, SqlBuilder};
 use crate::sqlite::plan;
-use crate::{Appended, Group, Page, RecordStore, Result, StoreError};
+use crate::{Appended, ClearRecord, Group, GroupQuery, Page, RecordStore, Result, StoreError};
 use async_trait::async_trait;
 use deadpool_postgres::{GenericClient, Pool};
 use futures_util::stream::BoxStream;
@@ -115,50 +115,73 @@ impl RecordStore for PostgresStore {
         Box::pin(ReceiverStream::new(receiver))
     }
 
-    async fn delete(&self, query: &Query) -> Result<u64> {
+    async fn delete_recorded(&self, query: &Query, journal: ClearRecord) -> Result<u64> {
         let mut b = SqlBuilder::new(Placeholders::Dollar);
         let filter = filter(&mut b, &query.conditions);
-        let client = self.pool.get().await?;
+        let mut client = self.pool.get().await?;
         let params = params_of(&b.params);
-        let deleted = client
+        let tx = client.transaction().await?;
+        let deleted = tx
             .execute(
                 &format!("DELETE FROM records WHERE {filter}"),
                 &refs(&params),
             )
             .await?;
+        let (previous, stored) =
+            super::writer::append_locked(&tx, &self.target, vec![journal(deleted)]).await?;
+        tx.commit().await?;
+        // Give the connection back first: announcing may need one to catch up.
+        drop(client);
+        self.publisher.committed(previous, stored).await;
         Ok(deleted)
     }
 
-    async fn group(&self, query: &Query, fields: &[Field]) -> Result<Vec<Group>> {
+    async fn group(&self, query: &Query, groups: &GroupQuery) -> Result<Vec<Group>> {
         let mut b = SqlBuilder::new(Placeholders::Dollar);
         let filter = filter(&mut b, &query.conditions);
-        let cols: Vec<&str> = fields.iter().map(|f| crate::sql::column(*f)).collect();
+        let cols: Vec<&str> = groups
+            .fields
+            .iter()
+            .map(|f| crate::sql::column(*f))
+            .collect();
         let keys: Vec<String> = cols.iter().map(|c| format!("{c}::text")).collect();
-        // NULLs first and bytewise text order, as the embedded store sorts.
-        let order: Vec<String> = cols.iter().map(|c| format!("{c} NULLS FIRST")).collect();
+        let order = crate::sql::group_order(&mut b, groups, &cols);
         let sql = format!(
-            "SELECT {}, count(*), max(ts) FROM records WHERE {filter} GROUP BY {} ORDER BY {}",
+            "SELECT {}, count(*), max(ts) FROM records WHERE {filter} GROUP BY {} {order}",
             keys.join(", "),
             cols.join(", "),
-            order.join(", ")
         );
         let client = self.pool.get().await?;
         let params = params_of(&b.params);
         let rows = client.query(&sql, &refs(&params)).await?;
-        let n = fields.len();
-        let mut groups = Vec::with_capacity(rows.len());
+        let n = groups.fields.len();
+        let mut found = Vec::with_capacity(rows.len());
         for row in rows {
             let mut key = Vec::with_capacity(n);
             for i in 0..n {
                 key.push(row.try_get::<_, Option<String>>(i)?);
             }
-            groups.push(Group {
+            found.push(Group {
                 key,
                 count: row.try_get::<_, i64>(n)?.max(0) as u64,
                 last_ts: Timestamp(row.try_get::<_, Option<i64>>(n + 1)?.unwrap_or(0)),
             });
         }
-        Ok(groups)
+        Ok(found)
+    }
+
+    async fn count_groups(&self, query: &Query, fields: &[Field]) -> Result<u64> {
+        let mut b = SqlBuilder::new(Placeholders::Dollar);
+        let filter = filter(&mut b, &query.conditions);
+        let cols: Vec<&str> = fields.iter().map(|f| crate::sql::column(*f)).collect();
+        let sql = format!(
+            "SELECT count(*) FROM (SELECT 1 FROM records WHERE {filter} GROUP BY {}) AS g",
+            cols.join(", ")
+        );
+        let client = self.pool.get().await?;
+        let params = params_of(&b.params);
+        let n: i64 = client.query_one(&sql, &refs(&params)).await?.get(0);
+        Ok(n.max(0) as u64)
     }
 
     async fn histogram(&self, query: &Query, histogram: &Histogram) -> Result<Vec<Bucket>> {

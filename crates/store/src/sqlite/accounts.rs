@@ -71,6 +71,24 @@ impl AccountStore for SqliteStore {
             .await
     }
 
+    async fn users_in_domain(&self, domain: &str, limit: u64) -> Result<Vec<User>> {
+        let domain = domain.to_string();
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.readers
+            .read(move |conn| {
+                let mut stmt = conn.prepare_cached(&format!(
+                    "SELECT {USER_COLUMNS} FROM users WHERE domain = ?1 ORDER BY name LIMIT ?2"
+                ))?;
+                let rows = stmt.query_map(rusqlite::params![domain, limit], read_user)?;
+                let mut users = Vec::new();
+                for row in rows {
+                    users.push(row??);
+                }
+                Ok(users)
+            })
+            .await
+    }
+
     async fn update_user(&self, name: &str, update: UserUpdate) -> Result<User> {
         let name = name.to_string();
         self.writer

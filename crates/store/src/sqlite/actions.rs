@@ -8,7 +8,7 @@ use crate::{ActionLogLine, ActionQuery, ActionStore, Result, StoreError};
 use async_trait::async_trait;
 use logbook_core::query::Scalar;
 use logbook_core::{Action, ActionState, NewAction, Timestamp};
-use rusqlite::{params_from_iter, Connection, OptionalExtension, ToSql};
+use rusqlite::{Connection, OptionalExtension};
 use std::sync::Arc;
 
 const ACTION_COLUMNS: &str = "uuid, object, action, method, path, user_agent, start_date, end_date, state, ip, location, is_user_action, can_be_canceled, can_be_retried, \"user\", domain_id, retry_of";
@@ -30,31 +30,18 @@ impl ActionStore for SqliteStore {
         let query = query.clone();
         self.readers
             .read(move |conn| {
-                let tx = conn.transaction()?;
                 let mut b = SqlBuilder::new(Placeholders::Question);
                 let filter = action_filter(&mut b, &query);
-                let params = to_sql(&b.params);
-                let total: i64 = tx.query_row(
-                    &format!("SELECT count(*) FROM actions WHERE {filter}"),
-                    params_from_iter(params.iter()),
-                    |r| r.get(0),
-                )?;
-                let limit = query.limit.map(|l| l as i64).unwrap_or(-1);
-                let sql = format!(
-                    "SELECT {ACTION_COLUMNS} FROM actions WHERE {filter} \
-                     ORDER BY start_date, seq LIMIT {limit} OFFSET {}",
-                    query.offset
-                );
-                let mut actions = Vec::new();
-                {
-                    let mut stmt = tx.prepare(&sql)?;
-                    let rows = stmt.query_map(params_from_iter(params.iter()), read_action)?;
-                    for row in rows {
-                        actions.push(row??);
-                    }
-                }
-                tx.commit()?;
-                Ok((actions, total.max(0) as u64))
+                super::counted_page(
+                    conn,
+                    "actions",
+                    ACTION_COLUMNS,
+                    &filter,
+                    "start_date, seq",
+                    &b.params,
+                    (query.limit, query.offset),
+                    read_action,
+                )
             })
             .await
     }
@@ -117,17 +104,39 @@ impl ActionStore for SqliteStore {
                     "SELECT seq, ts, line FROM (SELECT seq, ts, line FROM action_logs WHERE uuid = ?1 \
                      ORDER BY seq DESC LIMIT ?2) ORDER BY seq",
                 )?;
-                let rows = stmt.query_map(rusqlite::params![uuid, tail], |r| {
-                    Ok(ActionLogLine {
-                        seq: r.get(0)?,
-                        ts: Timestamp(r.get(1)?),
-                        line: r.get(2)?,
-                    })
-                })?;
+                let rows = stmt.query_map(rusqlite::params![uuid, tail], read_line)?;
                 Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
             })
             .await
     }
+
+    async fn action_logs_after(
+        &self,
+        uuid: &str,
+        seq: i64,
+        limit: u64,
+    ) -> Result<Vec<ActionLogLine>> {
+        let uuid = uuid.to_string();
+        self.readers
+            .read(move |conn| {
+                let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+                let mut stmt = conn.prepare_cached(
+                    "SELECT seq, ts, line FROM action_logs WHERE uuid = ?1 AND seq > ?2 \
+                     ORDER BY seq LIMIT ?3",
+                )?;
+                let rows = stmt.query_map(rusqlite::params![uuid, seq, limit], read_line)?;
+                Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+            })
+            .await
+    }
+}
+
+fn read_line(row: &rusqlite::Row<'_>) -> rusqlite::Result<ActionLogLine> {
+    Ok(ActionLogLine {
+        seq: row.get(0)?,
+        ts: Timestamp(row.get(1)?),
+        line: row.get(2)?,
+    })
 }
 
 /// Inserts a new action (its uuid chosen here) inside a writer batch.
@@ -193,18 +202,6 @@ pub(super) fn apply_transition(
         .announcements
         .push(Announcement::Action(Box::new(action.clone())));
     Ok(action)
-}
-
-fn to_sql(values: &[Scalar]) -> Vec<Box<dyn ToSql>> {
-    values
-        .iter()
-        .map(|v| -> Box<dyn ToSql> {
-            match v {
-                Scalar::Int(n) => Box::new(*n),
-                Scalar::Text(t) => Box::new(t.clone()),
-            }
-        })
-        .collect()
 }
 
 /// The WHERE clause for an action listing; shared SQL shape with the other store.

@@ -15,8 +15,9 @@ mod schema;
 mod writer;
 
 use crate::{Notifier, Result, Store, StoreError};
+use logbook_core::query::Scalar;
 use pool::ReadPool;
-use rusqlite::Connection;
+use rusqlite::{params_from_iter, Connection};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use writer::Writer;
@@ -171,4 +172,39 @@ impl Store for SqliteStore {
             })
             .await
     }
+}
+
+/// One page of `table`'s rows matching `filter`, in `order`, and how many match in
+/// all, read in one transaction so that the two agree (action and object listings).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn counted_page<T>(
+    conn: &mut Connection,
+    table: &str,
+    columns: &str,
+    filter: &str,
+    order: &str,
+    params: &[Scalar],
+    (limit, offset): (Option<u64>, u64),
+    read: impl Fn(&rusqlite::Row<'_>) -> rusqlite::Result<Result<T>>,
+) -> Result<(Vec<T>, u64)> {
+    let tx = conn.transaction()?;
+    let params = records::sql_params(params);
+    let total: i64 = tx.query_row(
+        &format!("SELECT count(*) FROM {table} WHERE {filter}"),
+        params_from_iter(params.iter()),
+        |r| r.get(0),
+    )?;
+    let limit = limit.map(|l| l as i64).unwrap_or(-1);
+    let sql = format!(
+        "SELECT {columns} FROM {table} WHERE {filter} ORDER BY {order} LIMIT {limit} OFFSET {offset}"
+    );
+    let mut rows = Vec::new();
+    {
+        let mut stmt = tx.prepare(&sql)?;
+        for row in stmt.query_map(params_from_iter(params.iter()), read)? {
+            rows.push(row??);
+        }
+    }
+    tx.commit()?;
+    Ok((rows, total.max(0) as u64))
 }

@@ -3,8 +3,10 @@
 use super::writer::Announcement;
 use super::SqliteStore;
 use crate::notifier::ObjectChange;
-use crate::{Appended, ObjectStore, ObjectUpdate, ObjectWrite, Result, StoreError};
+use crate::sql::{Placeholders, SqlBuilder};
+use crate::{Appended, ObjectQuery, ObjectStore, ObjectUpdate, ObjectWrite, Result, StoreError};
 use async_trait::async_trait;
+use logbook_core::query::Scalar;
 use logbook_core::{NewRecord, Object, ObjectRef, Timestamp};
 use rusqlite::{Connection, OptionalExtension};
 use serde_json::{Map, Value};
@@ -81,6 +83,13 @@ impl ObjectStore for SqliteStore {
             .await
     }
 
+    async fn descendants(&self, key: &ObjectRef, limit: u64) -> Result<Vec<ObjectRef>> {
+        let key = key.clone();
+        self.readers
+            .read(move |conn| descendants(conn, &key, limit))
+            .await
+    }
+
     async fn related_objects(&self, key: &ObjectRef) -> Result<Vec<Object>> {
         let key = key.clone();
         self.readers
@@ -114,6 +123,82 @@ impl ObjectStore for SqliteStore {
             })
             .await
     }
+
+    async fn list_objects(&self, query: &ObjectQuery) -> Result<(Vec<Object>, u64)> {
+        let query = query.clone();
+        self.readers
+            .read(move |conn| {
+                let mut b = SqlBuilder::new(Placeholders::Question);
+                let filter = object_filter(&mut b, &query);
+                super::counted_page(
+                    conn,
+                    "objects",
+                    OBJECT_COLUMNS,
+                    &filter,
+                    "object_type, object_id",
+                    &b.params,
+                    (query.limit, query.offset),
+                    read_object,
+                )
+            })
+            .await
+    }
+}
+
+/// The WHERE clause of an object listing, for both stores.
+pub fn object_filter(b: &mut SqlBuilder, query: &ObjectQuery) -> String {
+    let mut parts = vec!["1=1".to_string()];
+    let mut list = |b: &mut SqlBuilder, column: &str, values: &[String]| {
+        if !values.is_empty() {
+            let ps: Vec<String> = values
+                .iter()
+                .map(|v| b.bind(Scalar::Text(v.clone())))
+                .collect();
+            parts.push(format!("{column} IN ({})", ps.join(", ")));
+        }
+    };
+    list(b, "object_type", &query.types);
+    list(b, "state", &query.states);
+    match &query.domains {
+        Some(domains) if domains.is_empty() => parts.push("1=0".into()),
+        Some(domains) => list(b, "domain_id", domains),
+        None => {}
+    }
+    match &query.parent {
+        None => {}
+        Some(None) => parts.push("parent_type IS NULL".into()),
+        Some(Some(parent)) => {
+            let t = b.bind(Scalar::Text(parent.object_type.clone()));
+            let i = b.bind(Scalar::Text(parent.object_id.clone()));
+            parts.push(format!("parent_type = {t} AND parent_id = {i}"));
+        }
+    }
+    parts.join(" AND ")
+}
+
+/// The keys below `key`, as [`crate::ObjectStore::descendants`] describes.
+fn descendants(conn: &Connection, key: &ObjectRef, limit: u64) -> Result<Vec<ObjectRef>> {
+    let mut stmt = conn.prepare_cached(
+        "WITH RECURSIVE down(t, i, depth) AS (
+           SELECT ?1, ?2, 0
+           UNION
+           SELECT o.object_type, o.object_id, down.depth + 1 FROM objects o
+             JOIN down ON o.parent_type = down.t AND o.parent_id = down.i
+             WHERE down.depth < 32)
+         SELECT DISTINCT t, i FROM down WHERE NOT (t = ?1 AND i = ?2)
+         ORDER BY t, i LIMIT ?3",
+    )?;
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let rows = stmt.query_map(
+        rusqlite::params![key.object_type, key.object_id, limit],
+        |row| {
+            Ok(ObjectRef::new(
+                row.get::<_, String>(0)?,
+                row.get::<_, String>(1)?,
+            ))
+        },
+    )?;
+    Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
 }
 
 fn load(conn: &Connection, key: &ObjectRef) -> Result<Option<Object>> {

@@ -4,7 +4,7 @@ use super::plan::{self, record_columns, Driver, PROBE_CAP, RECORD_COLUMNS, WINDO
 use super::writer::{Announcement, Batch};
 use super::SqliteStore;
 use crate::sql::{Placeholders, SqlBuilder};
-use crate::{Appended, Group, Page, RecordStore, Result, StoreError};
+use crate::{Appended, ClearRecord, Group, GroupQuery, Page, RecordStore, Result, StoreError};
 use async_trait::async_trait;
 use futures_util::stream::BoxStream;
 use logbook_core::histogram::Bucket;
@@ -61,45 +61,38 @@ impl RecordStore for SqliteStore {
         )
     }
 
-    async fn delete(&self, query: &Query) -> Result<u64> {
+    async fn delete_recorded(&self, query: &Query, journal: ClearRecord) -> Result<u64> {
         let query = query.clone();
         self.writer
-            .write(move |conn, _batch| {
-                let mut b = SqlBuilder::new(Placeholders::Question);
-                let filter = b.all(&query.conditions, "");
-                let params = sql_params(&b.params);
-                conn.execute(
-                    &format!(
-                        "DELETE FROM records_fts WHERE rowid IN \
-                         (SELECT id FROM records WHERE message IS NOT NULL AND {filter})"
-                    ),
-                    params_from_iter(params.iter()),
-                )?;
-                let deleted = conn.execute(
-                    &format!("DELETE FROM records WHERE {filter}"),
-                    params_from_iter(params.iter()),
-                )?;
-                Ok(deleted as u64)
+            .write(move |conn, batch| {
+                let deleted = delete_matching(conn, &query)?;
+                insert_records(conn, batch, &[journal(deleted)])?;
+                Ok(deleted)
             })
             .await
     }
 
-    async fn group(&self, query: &Query, fields: &[Field]) -> Result<Vec<Group>> {
+    async fn group(&self, query: &Query, groups: &GroupQuery) -> Result<Vec<Group>> {
         let query = query.clone();
-        let fields = fields.to_vec();
+        let groups = groups.clone();
         self.readers
             .read(move |conn| {
                 let mut b = SqlBuilder::new(Placeholders::Question);
                 let filter = b.all(&query.conditions, "");
-                let cols: Vec<&str> = fields.iter().map(|f| crate::sql::column(*f)).collect();
+                let cols: Vec<&str> = groups
+                    .fields
+                    .iter()
+                    .map(|f| crate::sql::column(*f))
+                    .collect();
+                let order = crate::sql::group_order(&mut b, &groups, &cols);
                 let cols = cols.join(", ");
                 let sql = format!(
                     "SELECT {cols}, count(*), max(ts) FROM records WHERE {filter} \
-                     GROUP BY {cols} ORDER BY {cols}"
+                     GROUP BY {cols} {order}"
                 );
                 let params = sql_params(&b.params);
                 let mut stmt = conn.prepare(&sql)?;
-                let n = fields.len();
+                let n = groups.fields.len();
                 let rows = stmt.query_map(params_from_iter(params.iter()), |row| {
                     let mut key = Vec::with_capacity(n);
                     for i in 0..n {
@@ -155,6 +148,25 @@ impl RecordStore for SqliteStore {
             .await
     }
 
+    async fn count_groups(&self, query: &Query, fields: &[Field]) -> Result<u64> {
+        let query = query.clone();
+        let fields = fields.to_vec();
+        self.readers
+            .read(move |conn| {
+                let mut b = SqlBuilder::new(Placeholders::Question);
+                let filter = b.all(&query.conditions, "");
+                let cols: Vec<&str> = fields.iter().map(|f| crate::sql::column(*f)).collect();
+                let sql = format!(
+                    "SELECT count(*) FROM (SELECT 1 FROM records WHERE {filter} GROUP BY {})",
+                    cols.join(", ")
+                );
+                let params = sql_params(&b.params);
+                let n: i64 = conn.query_row(&sql, params_from_iter(params.iter()), |r| r.get(0))?;
+                Ok(n.max(0) as u64)
+            })
+            .await
+    }
+
     async fn size_on_disk(&self, kind: Kind) -> Result<u64> {
         self.readers
             .read(move |conn| {
@@ -203,6 +215,25 @@ impl RecordStore for SqliteStore {
     async fn high_water(&self) -> Result<i64> {
         Ok(self.notifier.high_water())
     }
+}
+
+/// Deletes the matching records and their trigram entries; returns how many.
+fn delete_matching(conn: &Connection, query: &Query) -> Result<u64> {
+    let mut b = SqlBuilder::new(Placeholders::Question);
+    let filter = b.all(&query.conditions, "");
+    let params = sql_params(&b.params);
+    conn.execute(
+        &format!(
+            "DELETE FROM records_fts WHERE rowid IN \
+             (SELECT id FROM records WHERE message IS NOT NULL AND {filter})"
+        ),
+        params_from_iter(params.iter()),
+    )?;
+    let deleted = conn.execute(
+        &format!("DELETE FROM records WHERE {filter}"),
+        params_from_iter(params.iter()),
+    )?;
+    Ok(deleted as u64)
 }
 
 fn text_of(value: Option<rusqlite::types::Value>) -> Option<String> {

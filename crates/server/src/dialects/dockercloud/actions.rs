@@ -5,9 +5,9 @@ use super::{render, DockerCloudError};
 use crate::actions;
 use crate::auth::Principal;
 use crate::error::ApiError;
-use crate::native::actions::{parse_date, parse_state};
-use crate::params::Params;
-use crate::AppState;
+use crate::params::{parse_date, parse_state, Params};
+use crate::scoped;
+use crate::state::AppState;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::HeaderValue;
 use axum::response::{IntoResponse, Response};
@@ -18,8 +18,8 @@ use serde_json::Value;
 
 /// Page size without `limit` (Docker Cloud's), and the largest page (Tastypie's
 /// `max_limit`; `limit=0` asks for it).
-pub const DEFAULT_LIMIT: u64 = 25;
-pub const MAX_LIMIT: u64 = 1000;
+pub(super) const DEFAULT_LIMIT: u64 = 25;
+pub(super) const MAX_LIMIT: u64 = 1000;
 
 /// The filters the document defines, in the order they are echoed in `meta.next`.
 const FILTERS: [&str; 8] = [
@@ -35,7 +35,7 @@ const FILTERS: [&str; 8] = [
 
 type Answer<T> = Result<T, DockerCloudError>;
 
-pub async fn list(
+pub(super) async fn list(
     State(state): State<AppState>,
     principal: Result<Principal, ApiError>,
     RawQuery(raw): RawQuery,
@@ -154,16 +154,16 @@ impl ListRequest {
     }
 }
 
-pub async fn get_one(
+pub(super) async fn get_one(
     State(state): State<AppState>,
     principal: Result<Principal, ApiError>,
     Path(uuid): Path<String>,
 ) -> Answer<Json<Value>> {
-    let action = actions::visible(&state, &principal?, &uuid).await?;
+    let action = scoped::action(&state, &principal?, &uuid).await?;
     Ok(Json(render::action(&action)))
 }
 
-pub async fn cancel(
+pub(super) async fn cancel(
     State(state): State<AppState>,
     principal: Result<Principal, ApiError>,
     Path(uuid): Path<String>,
@@ -172,7 +172,7 @@ pub async fn cancel(
     Ok(with_action_header(&action))
 }
 
-pub async fn retry(
+pub(super) async fn retry(
     State(state): State<AppState>,
     principal: Result<Principal, ApiError>,
     Path(uuid): Path<String>,
@@ -185,7 +185,7 @@ pub async fn retry(
 /// says every answer that creates or changes an action carries.
 fn with_action_header(action: &Action) -> Response {
     let mut response = Json(render::action(action)).into_response();
-    if let Ok(value) = HeaderValue::from_str(&super::action_uri(&action.uuid)) {
+    if let Ok(value) = HeaderValue::from_str(&actions::resource_uri(&action.uuid)) {
         response
             .headers_mut()
             .insert("x-dockercloud-action-uri", value);

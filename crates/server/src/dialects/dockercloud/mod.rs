@@ -7,17 +7,12 @@ mod events_ws;
 mod logs_ws;
 mod render;
 
-use crate::error::ApiError;
-use crate::AppState;
+use crate::error::{ApiError, ErrorKind};
+use crate::state::AppState;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use serde_json::json;
-
-/// Where an action lives in this dialect; also what its `resource_uri` says.
-pub fn action_uri(uuid: &str) -> String {
-    format!("/api/audit/v1/action/{uuid}/")
-}
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -36,6 +31,7 @@ pub fn router() -> Router<AppState> {
 }
 
 /// An error in the dialect's body shape, `{"error": "..."}`, with the shared status.
+#[derive(Debug)]
 pub struct DockerCloudError(pub ApiError);
 
 impl From<ApiError> for DockerCloudError {
@@ -60,18 +56,13 @@ impl IntoResponse for DockerCloudError {
     }
 }
 
-/// Resolves when the node starts shutting down, so open streams end with it.
-async fn stopping(mut shutdown: tokio::sync::watch::Receiver<bool>) {
-    let _ = shutdown.wait_for(|stopping| *stopping).await;
-}
-
 /// A plain request to a WebSocket endpoint: 426 with a JSON error, like every other
 /// refusal of this dialect.
 fn not_a_websocket(
     rejection: axum::extract::ws::rejection::WebSocketUpgradeRejection,
 ) -> DockerCloudError {
     DockerCloudError(ApiError::new(
-        axum::http::StatusCode::UPGRADE_REQUIRED,
+        ErrorKind::UpgradeRequired,
         format!("this endpoint speaks WebSocket only: {rejection}"),
     ))
 }

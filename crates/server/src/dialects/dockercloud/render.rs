@@ -1,8 +1,9 @@
 //! Core values in Docker Cloud's shapes: the action object, the Tastypie list
 //! envelope, log frames and event stream messages.
 
-use super::action_uri;
-use logbook_core::{Action, Object, Record, Timestamp};
+use crate::actions::resource_uri as action_uri;
+use crate::objects::SeenChange;
+use logbook_core::{Action, ObjectRef, Record, Timestamp};
 use logbook_store::ActionLogLine;
 use serde_json::{json, Value};
 
@@ -10,7 +11,7 @@ use serde_json::{json, Value};
 /// (`pk`, `logs`, `cancel`, `retry`, `endpoint`, ...) must never appear here.
 /// `can_be_canceled`/`can_be_retried` say whether the user may do it now, so a
 /// finished action is not offered for cancellation.
-pub fn action(action: &Action) -> Value {
+pub(super) fn action(action: &Action) -> Value {
     json!({
         "resource_uri": action_uri(&action.uuid),
         "uuid": action.uuid,
@@ -34,7 +35,7 @@ pub fn action(action: &Action) -> Value {
 
 /// `{"meta": {...}, "objects": [...]}`; `next`/`previous` repeat the request's own
 /// filters with the neighbouring page.
-pub fn list(
+pub(super) fn list(
     actions: &[Action],
     total: u64,
     offset: u64,
@@ -63,7 +64,7 @@ pub fn list(
 }
 
 /// One line of an action's log as a WebSocket text frame.
-pub fn log_frame(line: &ActionLogLine) -> String {
+pub(super) fn log_frame(line: &ActionLogLine) -> String {
     json!({
         "type": "log",
         "log": line.line,
@@ -74,7 +75,7 @@ pub fn log_frame(line: &ActionLogLine) -> String {
 
 /// The event stream message for an action's event record (written by
 /// `crate::actions`), or `None` for any other record.
-pub fn action_event(record: &Record) -> Option<String> {
+pub(super) fn action_event(record: &Record) -> Option<String> {
     if record.category.as_deref() != Some(crate::actions::EVENT_CATEGORY)
         || record.object_type.as_deref() != Some(crate::actions::EVENT_CATEGORY)
     {
@@ -107,22 +108,30 @@ pub fn action_event(record: &Record) -> Option<String> {
     )
 }
 
-/// The event stream message for a change to a registered object.
-pub fn object_event(object: &Object, parent_uri: Option<String>) -> String {
+/// The event stream message for a change to a registered object: its identity and
+/// the state the change set (or its current one), with its URI and its parent's as
+/// the registry holds them.
+pub(super) fn object_event(seen: &SeenChange, at: Timestamp) -> String {
+    let current = seen.current.as_ref();
+    let state = seen
+        .event
+        .state
+        .clone()
+        .or_else(|| current.and_then(|o| o.state.clone()));
     json!({
-        "type": object.key.object_type,
+        "type": seen.event.key.object_type,
         "action": "update",
-        "resource_uri": object.uri.clone().unwrap_or_default(),
-        "state": object.state,
-        "uuid": object.key.object_id,
-        "parents": parent_uri.into_iter().collect::<Vec<_>>(),
-        "datetime": object.updated.rfc2822(),
+        "resource_uri": current.and_then(|o| o.uri.clone()).unwrap_or_default(),
+        "state": state,
+        "uuid": seen.event.key.object_id,
+        "parents": seen.parent_uri.iter().collect::<Vec<_>>(),
+        "datetime": at.rfc2822(),
     })
     .to_string()
 }
 
 /// The event stream message for a removed object (only its identity is left).
-pub fn object_removed(key: &logbook_core::ObjectRef) -> String {
+pub(super) fn object_removed(key: &ObjectRef, at: Timestamp) -> String {
     json!({
         "type": key.object_type,
         "action": "delete",
@@ -130,7 +139,7 @@ pub fn object_removed(key: &logbook_core::ObjectRef) -> String {
         "state": null,
         "uuid": key.object_id,
         "parents": [],
-        "datetime": Timestamp::now().rfc2822(),
+        "datetime": at.rfc2822(),
     })
     .to_string()
 }

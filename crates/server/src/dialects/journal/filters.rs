@@ -6,7 +6,7 @@ use logbook_core::query::{Comparison, Condition, Field, Scalar};
 use logbook_core::Timestamp;
 
 /// The journal's filterable fields and the core field each reads.
-pub const FIELDS: [(&str, Field); 13] = [
+pub(super) const FIELDS: [(&str, Field); 13] = [
     ("id", Field::Id),
     ("object_id", Field::ObjectId),
     ("object_type", Field::ObjectType),
@@ -23,10 +23,10 @@ pub const FIELDS: [(&str, Field); 13] = [
 ];
 
 /// The payload key that keeps `action_arguments` exactly as the client sent it.
-pub const ACTION_ARGUMENTS: &str = "action_arguments";
+pub(super) const ACTION_ARGUMENTS: &str = "action_arguments";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Op {
+pub(super) enum Op {
     Eq,
     Neq,
     In,
@@ -58,7 +58,7 @@ const OP_LIST: &str = "eq, neq, in, nin, gt, gte, lt, lte, like, startswith";
 /// names a modifier (an unknown word is an error); anything else is a plain value
 /// compared for equality, so `2018-03-22T07:25:31` needs no `eq:`. An empty plain
 /// value means no filter (`None`).
-pub fn split<'a>(name: &str, raw: &'a str) -> Result<Option<(Op, &'a str)>, ApiError> {
+pub(super) fn split<'a>(name: &str, raw: &'a str) -> Result<Option<(Op, &'a str)>, ApiError> {
     if let Some((word, value)) = raw.split_once(':') {
         if !word.is_empty() && word.bytes().all(|b| b.is_ascii_lowercase()) {
             return match OPS.iter().find(|(w, _)| *w == word) {
@@ -74,7 +74,11 @@ pub fn split<'a>(name: &str, raw: &'a str) -> Result<Option<(Op, &'a str)>, ApiE
 }
 
 /// The condition for one `name=op:value` parameter; `None` for an empty plain value.
-pub fn condition(name: &str, field: Field, raw: &str) -> Result<Option<Condition>, ApiError> {
+pub(super) fn condition(
+    name: &str,
+    field: Field,
+    raw: &str,
+) -> Result<Option<Condition>, ApiError> {
     let Some((op, value)) = split(name, raw)? else {
         return Ok(None);
     };
@@ -203,7 +207,7 @@ mod tests {
         assert_eq!(split("status", "").expect("ok"), None);
         let err = split("status", "approx:x").expect_err("unknown");
         assert_eq!(err.field.as_deref(), Some("status"));
-        assert!(err.message.contains("approx"), "{}", err.message);
+        assert!(err.message().contains("approx"), "{}", err.message());
     }
 
     #[test]

@@ -9,24 +9,25 @@ mod scope;
 use crate::auth::Principal;
 use crate::body::{parse_json, read_limited};
 use crate::error::ApiError;
+use crate::ingest;
 use crate::params::Params;
-use crate::{ingest, AppState};
+use crate::state::AppState;
 use axum::body::Body;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use logbook_core::{FieldError, Kind, NewRecord, Query};
+use logbook_core::{FieldError, Kind, Query};
 use logbook_store::StoreError;
 use serde_json::{json, Value};
 
 /// Entries per page when the client gives no `limit`.
-pub const DEFAULT_LIMIT: u64 = 100;
+pub(super) const DEFAULT_LIMIT: u64 = 100;
 /// Larger `limit`s are lowered to this (the OpenStack `max_limit` convention).
-pub const MAX_LIMIT: u64 = 1000;
+pub(super) const MAX_LIMIT: u64 = 1000;
 
-pub fn router() -> Router<AppState> {
+pub(super) fn router() -> Router<AppState> {
     Router::new()
         .route("/v1/journal/", get(list).post(create))
         .route("/v1/journal", get(list).post(create))
@@ -38,7 +39,7 @@ pub fn router() -> Router<AppState> {
 
 /// An error in the OpenStack shape: `{"error": {"code", "title", "message", "field"}}`.
 #[derive(Debug)]
-pub struct JournalError(ApiError);
+pub(super) struct JournalError(ApiError);
 
 type Answer<T> = Result<T, JournalError>;
 
@@ -64,8 +65,8 @@ impl IntoResponse for JournalError {
     fn into_response(self) -> Response {
         let e = self.0;
         let mut error = json!({
-            "code": e.status.as_u16(),
-            "title": e.status.canonical_reason().unwrap_or("Error"),
+            "code": e.status().as_u16(),
+            "title": e.status().canonical_reason().unwrap_or("Error"),
             "message": e.describe(),
         });
         if let Some(field) = &e.field {
@@ -135,54 +136,28 @@ async fn record(
     let bytes = read_limited(body, state.config.max_body_bytes).await?;
     let mut entry = render::entry_from_body(parse_json(&bytes)?)?;
     entry.project_id = project_id;
-    identify(principal, &mut entry)?;
     if entry.request_id.is_none() {
         entry.request_id = Some(request_id(headers));
     }
-    let appended =
-        ingest::append_own_actions(state, principal, vec![entry], |_| "journal.".into()).await?;
+    let appended = ingest::append_actions(state, principal, vec![entry], journal_field).await?;
     let stored = match appended.first_id {
         Some(id) => state.store.get(id).await?,
         None => None,
     };
-    let stored = stored.ok_or_else(|| {
-        ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "the entry was stored but cannot be read back",
-        )
-    })?;
+    let stored =
+        stored.ok_or_else(|| ApiError::internal("the entry was stored but cannot be read back"))?;
     Ok((
         StatusCode::CREATED,
         Json(json!({ "journal": render::entry_json(&stored) })),
     ))
 }
 
-/// Who did it: the principal, unless a service account (writer) or an administrator
-/// records the action of someone else.
-fn identify(principal: &Principal, entry: &mut NewRecord) -> Result<(), ApiError> {
-    let own_id = principal.user_id.to_string();
-    let other_id = entry.user_id.as_deref().is_some_and(|id| id != own_id);
-    let other_name = entry.user.as_deref().is_some_and(|n| n != principal.name);
-    if !principal.role.may_act_for_others() {
-        let field = match (other_id, other_name) {
-            (true, _) => "journal.user_id",
-            (_, true) => "journal.user_name",
-            _ => "",
-        };
-        if !field.is_empty() {
-            return Err(ApiError::field(
-                StatusCode::FORBIDDEN,
-                field,
-                "only a service account or an administrator may record another user's action",
-            ));
-        }
+/// A core field as the journal names it in errors: `journal.user_name` for `user`.
+fn journal_field(_: usize, field: &str) -> String {
+    match field {
+        "user" => "journal.user_name".into(),
+        other => format!("journal.{other}"),
     }
-    // A half-given other identity is not completed with the principal's own.
-    if !other_id && !other_name {
-        entry.user_id.get_or_insert(own_id);
-        entry.user.get_or_insert_with(|| principal.name.clone());
-    }
-    Ok(())
 }
 
 /// The request's id, as OpenStack services pass it on, or a new one.

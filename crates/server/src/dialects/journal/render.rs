@@ -12,7 +12,7 @@ const REQUIRED: [&str; 3] = ["object_id", "action", "status"];
 
 /// Reads the body of `POST /v1/journal/`, naming the first bad field as
 /// `journal.<field>`. Identity and tenancy are applied by the caller.
-pub fn entry_from_body(body: Value) -> Result<NewRecord, ApiError> {
+pub(super) fn entry_from_body(body: Value) -> Result<NewRecord, ApiError> {
     let Value::Object(mut outer) = body else {
         return Err(ApiError::bad_request(
             "body",
@@ -126,7 +126,7 @@ fn checked(field: &str, text: String) -> Result<String, ApiError> {
 }
 
 /// One entry in the document's shape and key order; absent values are `null`.
-pub fn entry_json(record: &Record) -> Value {
+pub(super) fn entry_json(record: &Record) -> Value {
     let arguments = record
         .data
         .as_ref()

@@ -6,11 +6,11 @@ use logbook_core::query::field_value;
 use logbook_core::{Field, Record};
 use std::collections::BTreeMap;
 
-pub type LabelMap = BTreeMap<String, String>;
+pub(super) type LabelMap = BTreeMap<String, String>;
 
 /// The stream labels and the fields they show, in Loki's names. `service_name` is
 /// the `source` again: Grafana's Logs Drilldown and many dashboards select on it.
-pub const STREAM_LABELS: [(&str, Field); 13] = [
+pub(super) const STREAM_LABELS: [(&str, Field); 13] = [
     ("kind", Field::Kind),
     ("level", Field::Level),
     ("category", Field::Category),
@@ -28,7 +28,7 @@ pub const STREAM_LABELS: [(&str, Field); 13] = [
 
 /// Fields that differ from record to record: structured metadata, not stream labels,
 /// so that a stream stays a stream.
-pub const METADATA_FIELDS: [(&str, Field); 6] = [
+pub(super) const METADATA_FIELDS: [(&str, Field); 6] = [
     ("id", Field::Id),
     ("user_id", Field::UserId),
     ("object_id", Field::ObjectId),
@@ -38,7 +38,7 @@ pub const METADATA_FIELDS: [(&str, Field); 6] = [
 ];
 
 /// The distinct fields behind the stream labels (`service_name` shares `source`).
-pub fn stream_fields() -> Vec<Field> {
+pub(super) fn stream_fields() -> Vec<Field> {
     let mut fields: Vec<Field> = Vec::new();
     for (_, field) in STREAM_LABELS {
         if !fields.contains(&field) {
@@ -48,14 +48,14 @@ pub fn stream_fields() -> Vec<Field> {
     fields
 }
 
-pub fn stream_field(name: &str) -> Option<Field> {
+pub(super) fn stream_field(name: &str) -> Option<Field> {
     STREAM_LABELS
         .iter()
         .find(|(label, _)| *label == name)
         .map(|(_, field)| *field)
 }
 
-pub fn metadata_field(name: &str) -> Option<Field> {
+pub(super) fn metadata_field(name: &str) -> Option<Field> {
     METADATA_FIELDS
         .iter()
         .find(|(label, _)| *label == name)
@@ -63,12 +63,12 @@ pub fn metadata_field(name: &str) -> Option<Field> {
 }
 
 /// A stream label or a fixed metadata field: what the store can filter and group by.
-pub fn label_field(name: &str) -> Option<Field> {
+pub(super) fn label_field(name: &str) -> Option<Field> {
     stream_field(name).or_else(|| metadata_field(name))
 }
 
 /// The label names that show a field.
-pub fn names_of(field: Field) -> impl Iterator<Item = &'static str> {
+pub(super) fn names_of(field: Field) -> impl Iterator<Item = &'static str> {
     STREAM_LABELS
         .iter()
         .chain(METADATA_FIELDS.iter())
@@ -78,13 +78,13 @@ pub fn names_of(field: Field) -> impl Iterator<Item = &'static str> {
 
 /// A field's value as a label shows it: level names in lower case (as Grafana
 /// expects), kinds by name; `None` when absent or empty, as Loki has no empty labels.
-pub fn rendered(record: &Record, field: Field) -> Option<String> {
+pub(super) fn rendered(record: &Record, field: Field) -> Option<String> {
     let value = field_value(record, field)?;
     render_value(field, &value)
 }
 
 /// A stored value as a label shows it (see [`rendered`]).
-pub fn render_value(field: Field, value: &logbook_core::query::Scalar) -> Option<String> {
+pub(super) fn render_value(field: Field, value: &logbook_core::query::Scalar) -> Option<String> {
     let text = field.render_value(value);
     let text = match field {
         Field::Level => text.to_ascii_lowercase(),
@@ -94,7 +94,7 @@ pub fn render_value(field: Field, value: &logbook_core::query::Scalar) -> Option
 }
 
 /// The labels of a record's stream.
-pub fn stream_labels(record: &Record) -> LabelMap {
+pub(super) fn stream_labels(record: &Record) -> LabelMap {
     STREAM_LABELS
         .iter()
         .filter_map(|(name, field)| rendered(record, *field).map(|v| (name.to_string(), v)))
@@ -104,7 +104,7 @@ pub fn stream_labels(record: &Record) -> LabelMap {
 /// A record's structured metadata: its id, the per-record fields, and each key of
 /// its `data` (strings as they are, other values as compact JSON). A data key that
 /// collides with a label name is shown as `data_<key>`.
-pub fn structured_metadata(record: &Record) -> LabelMap {
+pub(super) fn structured_metadata(record: &Record) -> LabelMap {
     let mut metadata: LabelMap = METADATA_FIELDS
         .iter()
         .filter_map(|(name, field)| rendered(record, *field).map(|v| (name.to_string(), v)))
@@ -134,7 +134,7 @@ pub fn structured_metadata(record: &Record) -> LabelMap {
 
 /// A valid label name from any text: characters other than ASCII letters, digits and
 /// `_` become `_`, and a leading digit gets a `_` before it (as Loki's parsers do).
-pub fn sanitize(key: &str) -> String {
+pub(super) fn sanitize(key: &str) -> String {
     let mut name: String = key
         .chars()
         .map(|c| {

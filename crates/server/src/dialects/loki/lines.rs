@@ -12,6 +12,7 @@ use super::Context;
 use crate::error::ApiError;
 use logbook_core::query::{Comparison, Scalar};
 use logbook_core::{Condition, Cursor, Field, Order, Query, Record, SortKey};
+use logbook_store::GroupQuery;
 use serde_json::{json, Map, Value};
 use std::collections::HashMap;
 
@@ -20,13 +21,13 @@ const PAGE: u64 = 1000;
 
 /// `[start, end)` in microseconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Span {
+pub(super) struct Span {
     pub start: i64,
     pub end: i64,
 }
 
 impl Span {
-    pub fn conditions(self) -> [Condition; 2] {
+    pub(super) fn conditions(self) -> [Condition; 2] {
         [
             Condition::Compare(Field::Ts, Comparison::Ge, Scalar::Int(self.start)),
             Condition::Compare(Field::Ts, Comparison::Lt, Scalar::Int(self.end)),
@@ -36,7 +37,7 @@ impl Span {
 
 /// Turns the selection's open matchers into conditions from the distinct values of
 /// their fields within the span (one grouped read each), so the store selects.
-pub async fn resolve_open(
+pub(super) async fn resolve_open(
     ctx: &Context<'_>,
     selection: &mut Selection,
     span: Span,
@@ -45,7 +46,11 @@ pub async fn resolve_open(
         let mut conditions = selection.conditions.clone();
         conditions.extend(span.conditions());
         let query = ctx.scoped(conditions);
-        let groups = ctx.state.store.group(&query, &[field]).await?;
+        let groups = ctx
+            .state
+            .store
+            .group(&query, &GroupQuery::by(&[field]))
+            .await?;
         let distinct: Vec<Option<String>> = groups
             .into_iter()
             .map(|g| g.key.into_iter().next().flatten())
@@ -57,7 +62,7 @@ pub async fn resolve_open(
 
 /// The order pages are read in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Reading {
+pub(super) enum Reading {
     /// By record id, through the store's planner (its fast path for "newest N"),
     /// continuing after the last id.
     ById,
@@ -67,7 +72,7 @@ pub enum Reading {
 
 /// Matching records page by page in one direction, continuing after the last one
 /// seen so no page depends on an offset.
-pub struct Pages {
+pub(super) struct Pages {
     conditions: Vec<Condition>,
     forward: bool,
     reading: Reading,
@@ -77,7 +82,12 @@ pub struct Pages {
 }
 
 impl Pages {
-    pub fn new(conditions: Vec<Condition>, forward: bool, reading: Reading, page: u64) -> Pages {
+    pub(super) fn new(
+        conditions: Vec<Condition>,
+        forward: bool,
+        reading: Reading,
+        page: u64,
+    ) -> Pages {
         Pages {
             conditions,
             forward,
@@ -88,7 +98,7 @@ impl Pages {
         }
     }
 
-    pub async fn next(
+    pub(super) async fn next(
         &mut self,
         ctx: &Context<'_>,
         stats: &mut Stats,
@@ -146,14 +156,14 @@ impl Pages {
 /// unless `forward`; Loki's `interval` keeps, per stream, at most one line per this
 /// many microseconds.
 #[derive(Debug, Clone, Copy)]
-pub struct Take {
+pub(super) struct Take {
     pub forward: bool,
     pub limit: u64,
     pub interval: i64,
 }
 
 /// A log query's lines within a span.
-pub async fn select(
+pub(super) async fn select(
     ctx: &Context<'_>,
     mut selection: Selection,
     span: Span,
@@ -179,7 +189,7 @@ const ID_ROUNDS: usize = 10;
 /// timestamp index and judged in memory. Only when there are too many of those
 /// after several pages (a large backfill of old timestamps among new ones) are the
 /// records read by time instead.
-pub async fn select_lines(
+pub(super) async fn select_lines(
     ctx: &Context<'_>,
     conditions: Vec<Condition>,
     pipeline: &Pipeline,
@@ -345,14 +355,14 @@ async fn read(
 }
 
 /// A line's timestamp as Loki writes it: nanoseconds since the epoch, as a string.
-pub fn nanos_text(micros: i64) -> String {
+pub(super) fn nanos_text(micros: i64) -> String {
     format!("{}", i128::from(micros) * 1000)
 }
 
 /// The lines as Loki's streams, in the order given. With categorised labels the
 /// stream is the stream labels and each line carries its structured metadata and
 /// parsed labels; without, every label is a stream label (Loki's older form).
-pub fn streams(entries: &[Entry], categorize: bool) -> Value {
+pub(super) fn streams(entries: &[Entry], categorize: bool) -> Value {
     let mut order: Vec<(LabelMap, Vec<Value>)> = Vec::new();
     let mut index: HashMap<LabelMap, usize> = HashMap::new();
     for entry in entries {

@@ -20,6 +20,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use logbook_core::query::{Comparison, Scalar};
 use logbook_core::{Condition, Field, Query};
+use logbook_store::GroupQuery;
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
 
@@ -98,7 +99,7 @@ fn success(data: Value) -> Json<Value> {
 
 /// `GET|POST /loki/api/v1/labels` (and the older `/label`): the stream label names
 /// some selected record has in the range.
-pub async fn labels(
+pub(super) async fn labels(
     State(state): State<AppState>,
     principal: Principal,
     Form(params): Form,
@@ -117,7 +118,7 @@ pub async fn labels(
 
 /// `GET /loki/api/v1/label/{name}/values`: the values a stream label takes in the
 /// range (and selector), sorted.
-pub async fn label_values(
+pub(super) async fn label_values(
     State(state): State<AppState>,
     principal: Principal,
     Path(name): Path<String>,
@@ -130,7 +131,10 @@ pub async fn label_values(
     let Some(field) = stream_field(&name) else {
         return Ok(success(json!([])));
     };
-    let groups = state.store.group(&ctx.scoped(conditions), &[field]).await?;
+    let groups = state
+        .store
+        .group(&ctx.scoped(conditions), &GroupQuery::by(&[field]))
+        .await?;
     let values: BTreeSet<String> = groups
         .into_iter()
         .filter_map(|g| g.key.into_iter().next().flatten())
@@ -151,7 +155,7 @@ fn rendered_text(field: Field, text: &str) -> Option<String> {
 
 /// `GET|POST /loki/api/v1/series?match[]=...`: the distinct label sets of the
 /// streams any of the selectors selects in the range.
-pub async fn series(
+pub(super) async fn series(
     State(state): State<AppState>,
     principal: Principal,
     Form(params): Form,
@@ -174,7 +178,11 @@ pub async fn series(
     let mut streams = BTreeSet::new();
     for selector in selectors {
         let conditions = selected(&ctx, span, Some(&selector)).await?;
-        for group in state.store.group(&ctx.scoped(conditions), &fields).await? {
+        for group in state
+            .store
+            .group(&ctx.scoped(conditions), &GroupQuery::by(&fields))
+            .await?
+        {
             let labels = stream_of(&fields, &group.key);
             if !labels.is_empty() {
                 streams.insert(labels);
@@ -208,7 +216,7 @@ fn stream_of(fields: &[Field], key: &[Option<String>]) -> super::labels::LabelMa
 /// `GET|POST /loki/api/v1/index/stats?query=...`: streams and lines exactly; bytes
 /// estimated from the newest lines (Logbook keeps no chunks, so `chunks` counts
 /// streams).
-pub async fn index_stats(
+pub(super) async fn index_stats(
     State(state): State<AppState>,
     principal: Principal,
     Form(params): Form,
@@ -220,7 +228,11 @@ pub async fn index_stats(
     let streams = if entries == 0 {
         0
     } else {
-        state.store.group(&query, &stream_fields()).await?.len() as u64
+        state
+            .store
+            .group(&query, &GroupQuery::by(&stream_fields()))
+            .await?
+            .len() as u64
     };
     let sample = state
         .store
@@ -249,7 +261,7 @@ pub async fn index_stats(
 
 /// `GET /loki/api/v1/status/buildinfo`: the Loki API level Logbook speaks (clients
 /// such as Grafana choose features by it) and Logbook's own version.
-pub async fn buildinfo(_principal: Principal) -> Json<Value> {
+pub(super) async fn buildinfo(_principal: Principal) -> Json<Value> {
     Json(json!({
         "version": "3.0.0",
         "revision": concat!("logbook-", env!("CARGO_PKG_VERSION")),
@@ -262,7 +274,7 @@ pub async fn buildinfo(_principal: Principal) -> Json<Value> {
 
 /// `GET /ready`: Loki's readiness probe. Like `/healthz` it needs no credentials and
 /// says only whether the store answers.
-pub async fn ready(State(state): State<AppState>) -> Response {
+pub(super) async fn ready(State(state): State<AppState>) -> Response {
     match state.store.count_users().await {
         Ok(_) => (StatusCode::OK, "ready\n").into_response(),
         Err(e) => LokiError(ApiError::from(e)).into_response(),

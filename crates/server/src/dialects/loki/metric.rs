@@ -29,24 +29,25 @@ use futures_util::FutureExt;
 use logbook_core::histogram::Histogram;
 use logbook_core::query::Scalar;
 use logbook_core::{Field, Timestamp};
+use logbook_store::GroupQuery;
 use std::collections::{BTreeMap, HashMap};
 
 /// Most series one query may produce (Loki's default `max_query_series`).
-pub const MAX_SERIES: usize = 500;
+pub(super) const MAX_SERIES: usize = 500;
 /// Records read per page on the counting-in-memory path.
 const SCAN_PAGE: u64 = 2000;
 
 /// The instants a query is evaluated at, in microseconds: `count` steps from
 /// `first`, `step` apart (an instant query has one).
 #[derive(Debug, Clone, Copy)]
-pub struct Steps {
+pub(super) struct Steps {
     pub first: i64,
     pub step: i64,
     pub count: usize,
 }
 
 impl Steps {
-    pub fn at(&self, k: usize) -> i64 {
+    pub(super) fn at(&self, k: usize) -> i64 {
         self.first + self.step * k as i64
     }
 
@@ -56,14 +57,14 @@ impl Steps {
 }
 
 #[derive(Debug, Clone, PartialEq)]
-pub struct Series {
+pub(super) struct Series {
     pub labels: LabelMap,
     /// One per step; `None` where the series has no sample.
     pub points: Vec<Option<f64>>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
-pub enum Value {
+pub(super) enum Value {
     Scalar(f64),
     Vector(Vec<Series>),
 }
@@ -78,7 +79,7 @@ fn too_many_series() -> ApiError {
     )
 }
 
-pub fn evaluate<'a>(
+pub(super) fn evaluate<'a>(
     ctx: &'a Context<'a>,
     expr: &'a MetricExpr,
     steps: Steps,
@@ -267,7 +268,12 @@ async fn range_aggregation(
                     buckets.insert(LabelMap::new(), BTreeMap::from([(span.start, (count, 0))]));
                 }
             } else {
-                for group in ctx.state.store.group(&query, &fields).await? {
+                for group in ctx
+                    .state
+                    .store
+                    .group(&query, &GroupQuery::by(&fields))
+                    .await?
+                {
                     stats.counted(group.count);
                     let values: Vec<Option<Scalar>> = fields
                         .iter()
@@ -590,7 +596,7 @@ fn map_points(series: Vec<Series>, f: impl Fn(f64) -> Option<f64>) -> Vec<Series
 }
 
 /// A sample value as Loki writes it (Go's `strconv.FormatFloat(v, 'f', -1, 64)`).
-pub fn value_text(value: f64) -> String {
+pub(super) fn value_text(value: f64) -> String {
     if value.is_nan() {
         "NaN".into()
     } else if value.is_infinite() {
@@ -601,7 +607,7 @@ pub fn value_text(value: f64) -> String {
 }
 
 /// A step's time as Loki writes it: seconds since the epoch, to the millisecond.
-pub fn time_json(micros: i64) -> serde_json::Value {
+pub(super) fn time_json(micros: i64) -> serde_json::Value {
     let millis = micros.div_euclid(1000);
     if millis % 1000 == 0 {
         serde_json::Value::from(millis / 1000)
@@ -611,7 +617,7 @@ pub fn time_json(micros: i64) -> serde_json::Value {
 }
 
 /// The answer of a range query: a matrix (a scalar becomes one unlabelled series).
-pub fn matrix(value: Value, steps: Steps) -> serde_json::Value {
+pub(super) fn matrix(value: Value, steps: Steps) -> serde_json::Value {
     let series = match value {
         Value::Scalar(v) => vec![Series {
             labels: LabelMap::new(),
@@ -638,7 +644,7 @@ pub fn matrix(value: Value, steps: Steps) -> serde_json::Value {
 }
 
 /// The answer of an instant query: `(resultType, result)`.
-pub fn instant(value: Value, at: Timestamp) -> (&'static str, serde_json::Value) {
+pub(super) fn instant(value: Value, at: Timestamp) -> (&'static str, serde_json::Value) {
     match value {
         Value::Scalar(v) => (
             "scalar",

@@ -61,9 +61,18 @@ pub fn router() -> Router<AppState> {
 }
 
 /// One request's view of the store: every read is scoped to what the caller may see.
+#[derive(Clone, Copy)]
 pub struct Context<'a> {
     pub state: &'a AppState,
     pub principal: &'a Principal,
+}
+
+impl std::fmt::Debug for Context<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Context")
+            .field("principal", &self.principal.name)
+            .finish_non_exhaustive()
+    }
 }
 
 impl<'a> Context<'a> {
@@ -105,12 +114,11 @@ impl From<logbook_core::FieldError> for LokiError {
 impl IntoResponse for LokiError {
     fn into_response(self) -> Response {
         let text = match self.0.field.as_deref() {
-            None | Some("query") => self.0.message.clone(),
+            None | Some("query") => self.0.message().to_string(),
             Some(_) => self.0.describe(),
         };
         // The shared error model decides the status and headers; only the body is ours.
-        let mut response = self.0.respond_with(serde_json::Value::Null);
-        *response.body_mut() = axum::body::Body::from(text);
+        let mut response = self.0.respond_with_body(text);
         response.headers_mut().insert(
             header::CONTENT_TYPE,
             HeaderValue::from_static("text/plain; charset=utf-8"),

@@ -16,13 +16,13 @@ use axum::http::{HeaderMap, Method};
 use chrono::DateTime;
 
 /// Nanoseconds since the epoch.
-pub type Nanos = i128;
+pub(super) type Nanos = i128;
 
-pub const NANOS_PER_MICRO: i128 = 1_000;
+pub(super) const NANOS_PER_MICRO: i128 = 1_000;
 
 /// A request's parameters: the query string, plus a form body for POST. Taken as
 /// the last extractor of a handler (it consumes the body).
-pub struct Form(pub Params);
+pub(super) struct Form(pub Params);
 
 impl FromRequest<AppState> for Form {
     type Rejection = LokiError;
@@ -72,7 +72,7 @@ async fn read(
 
 /// A time as Loki reads one: an integer of more than ten digits is nanoseconds, of
 /// at most ten seconds; a decimal is seconds; otherwise RFC 3339.
-pub fn parse_time(text: &str) -> Option<Nanos> {
+pub(super) fn parse_time(text: &str) -> Option<Nanos> {
     let text = text.trim();
     if text.contains('.') {
         if let Ok(seconds) = text.parse::<f64>() {
@@ -94,7 +94,7 @@ pub fn parse_time(text: &str) -> Option<Nanos> {
         .map(Nanos::from)
 }
 
-pub fn time(params: &Params, name: &str) -> Result<Option<Nanos>, ApiError> {
+pub(super) fn time(params: &Params, name: &str) -> Result<Option<Nanos>, ApiError> {
     params
         .non_empty(name)
         .map(|text| {
@@ -112,7 +112,7 @@ pub fn time(params: &Params, name: &str) -> Result<Option<Nanos>, ApiError> {
 
 /// A duration: float seconds or a Prometheus duration (`15s`, `1m30s`, `250ms`), in
 /// nanoseconds.
-pub fn parse_duration_param(text: &str) -> Option<i64> {
+pub(super) fn parse_duration_param(text: &str) -> Option<i64> {
     let text = text.trim();
     if let Ok(seconds) = text.parse::<f64>() {
         let nanos = seconds * 1e9;
@@ -121,7 +121,7 @@ pub fn parse_duration_param(text: &str) -> Option<i64> {
     parse_duration(text)
 }
 
-pub fn duration(params: &Params, name: &str) -> Result<Option<i64>, ApiError> {
+pub(super) fn duration(params: &Params, name: &str) -> Result<Option<i64>, ApiError> {
     params
         .non_empty(name)
         .map(|text| {
@@ -133,12 +133,12 @@ pub fn duration(params: &Params, name: &str) -> Result<Option<i64>, ApiError> {
 }
 
 /// Queries look back an hour by default, label and series lookups six (as in Loki).
-pub const QUERY_LOOKBACK: i64 = 3_600_000_000_000;
-pub const METADATA_LOOKBACK: i64 = 6 * QUERY_LOOKBACK;
+pub(super) const QUERY_LOOKBACK: i64 = 3_600_000_000_000;
+pub(super) const METADATA_LOOKBACK: i64 = 6 * QUERY_LOOKBACK;
 
 /// `[start, end)` of a request in nanoseconds: `end` defaults to now, `start` to
 /// `since` (default `lookback`) before `end` or now, whichever is earlier.
-pub fn bounds(params: &Params, lookback: i64) -> Result<(Nanos, Nanos), ApiError> {
+pub(super) fn bounds(params: &Params, lookback: i64) -> Result<(Nanos, Nanos), ApiError> {
     let now = now();
     let end = time(params, "end")?.unwrap_or(now);
     let since = duration(params, "since")?.unwrap_or(lookback);
@@ -155,19 +155,19 @@ pub fn bounds(params: &Params, lookback: i64) -> Result<(Nanos, Nanos), ApiError
     Ok((start, end))
 }
 
-pub fn now() -> Nanos {
+pub(super) fn now() -> Nanos {
     Nanos::from(logbook_core::Timestamp::now().micros()) * NANOS_PER_MICRO
 }
 
 /// The first microsecond at or after an instant: records are stamped in
 /// microseconds, so `ts * 1000 >= t` is `ts >= micros_ceil(t)`.
-pub fn micros_ceil(nanos: Nanos) -> i64 {
+pub(super) fn micros_ceil(nanos: Nanos) -> i64 {
     let micros =
         nanos.div_euclid(NANOS_PER_MICRO) + Nanos::from(nanos.rem_euclid(NANOS_PER_MICRO) != 0);
     micros.clamp(i64::MIN as i128, i64::MAX as i128) as i64
 }
 
-pub fn limit(params: &Params, default: u64, max: u64) -> Result<u64, ApiError> {
+pub(super) fn limit(params: &Params, default: u64, max: u64) -> Result<u64, ApiError> {
     let limit = params
         .parsed::<u64>("limit", "a positive integer")?
         .unwrap_or(default);
@@ -189,7 +189,7 @@ pub fn limit(params: &Params, default: u64, max: u64) -> Result<u64, ApiError> {
 }
 
 /// `forward` (oldest first) or `backward` (the default, newest first).
-pub fn forward(params: &Params) -> Result<bool, ApiError> {
+pub(super) fn forward(params: &Params) -> Result<bool, ApiError> {
     match params
         .non_empty("direction")
         .map(|d| d.trim().to_ascii_lowercase())
@@ -207,7 +207,7 @@ pub fn forward(params: &Params) -> Result<bool, ApiError> {
 /// Whether the client asked for labels in categories (`X-Loki-Response-Encoding-Flags:
 /// categorize-labels`), as Grafana does: structured metadata and parsed labels then
 /// travel beside each line instead of splitting streams.
-pub fn categorize_labels(headers: &HeaderMap) -> bool {
+pub(super) fn categorize_labels(headers: &HeaderMap) -> bool {
     headers
         .get_all("x-loki-response-encoding-flags")
         .iter()

@@ -12,12 +12,12 @@ use logbook_core::{Record, Timestamp};
 use regex::Regex;
 use serde_json::Value;
 
-pub const ERROR_LABEL: &str = "__error__";
-pub const ERROR_DETAILS_LABEL: &str = "__error_details__";
+pub(super) const ERROR_LABEL: &str = "__error__";
+pub(super) const ERROR_DETAILS_LABEL: &str = "__error_details__";
 
 /// A line on its way through the pipeline.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Entry {
+pub(super) struct Entry {
     pub id: i64,
     pub ts: Timestamp,
     pub line: String,
@@ -28,7 +28,7 @@ pub struct Entry {
 }
 
 impl Entry {
-    pub fn from_record(record: &Record) -> Entry {
+    pub(super) fn from_record(record: &Record) -> Entry {
         Entry {
             id: record.id,
             ts: record.ts,
@@ -39,7 +39,7 @@ impl Entry {
         }
     }
 
-    pub fn get(&self, name: &str) -> Option<&str> {
+    pub(super) fn get(&self, name: &str) -> Option<&str> {
         self.stream
             .get(name)
             .or_else(|| self.metadata.get(name))
@@ -67,7 +67,7 @@ impl Entry {
     }
 
     /// Every label, whichever its kind (for grouping and for uncategorised answers).
-    pub fn all_labels(&self) -> LabelMap {
+    pub(super) fn all_labels(&self) -> LabelMap {
         let mut all = self.stream.clone();
         all.extend(self.metadata.iter().map(|(k, v)| (k.clone(), v.clone())));
         all.extend(self.parsed.iter().map(|(k, v)| (k.clone(), v.clone())));
@@ -89,14 +89,14 @@ impl Entry {
 /// A string matcher (`=`, `!=`, `=~`, `!~`) compiled once. Regular expressions match
 /// the whole value, with `.` matching newlines too (Prometheus 3's label matchers).
 #[derive(Debug, Clone)]
-pub struct TextMatcher {
+pub(super) struct TextMatcher {
     op: MatchOp,
     value: String,
     regex: Option<Regex>,
 }
 
 impl TextMatcher {
-    pub fn new(op: MatchOp, value: &str) -> Result<TextMatcher, regex::Error> {
+    pub(super) fn new(op: MatchOp, value: &str) -> Result<TextMatcher, regex::Error> {
         let regex = match op {
             MatchOp::Regex | MatchOp::NotRegex => Some(Regex::new(&format!("^(?s:{value})$"))?),
             _ => None,
@@ -108,7 +108,7 @@ impl TextMatcher {
         })
     }
 
-    pub fn matches(&self, value: &str) -> bool {
+    pub(super) fn matches(&self, value: &str) -> bool {
         match (&self.op, &self.regex) {
             (MatchOp::Equal, _) => value == self.value,
             (MatchOp::NotEqual, _) => value != self.value,
@@ -121,7 +121,7 @@ impl TextMatcher {
 
 /// One stage, ready to run.
 #[derive(Debug, Clone)]
-pub enum Step {
+pub(super) enum Step {
     /// Stream matchers the store could not apply.
     Selector(Vec<(String, TextMatcher)>),
     LineContains {
@@ -141,7 +141,7 @@ pub enum Step {
 }
 
 #[derive(Debug, Clone)]
-pub struct Selection {
+pub(super) struct Selection {
     pub name: String,
     pub matcher: Option<TextMatcher>,
 }
@@ -156,7 +156,7 @@ impl Selection {
 }
 
 #[derive(Debug, Clone)]
-pub enum Predicate {
+pub(super) enum Predicate {
     And(Box<Predicate>, Box<Predicate>),
     Or(Box<Predicate>, Box<Predicate>),
     Text(String, TextMatcher),
@@ -166,7 +166,7 @@ pub enum Predicate {
 }
 
 impl Predicate {
-    pub fn compile(predicate: &LabelPredicate) -> Result<Predicate, regex::Error> {
+    pub(super) fn compile(predicate: &LabelPredicate) -> Result<Predicate, regex::Error> {
         Ok(match predicate {
             LabelPredicate::And(a, b) => Predicate::And(
                 Box::new(Predicate::compile(a)?),
@@ -261,13 +261,13 @@ fn human_bytes(text: &str) -> Option<u64> {
 
 /// The stages the store did not apply, in query order.
 #[derive(Debug, Clone, Default)]
-pub struct Pipeline {
+pub(super) struct Pipeline {
     pub steps: Vec<Step>,
 }
 
 impl Pipeline {
     /// Whether some step can drop a line (so counts need the lines themselves).
-    pub fn filters(&self) -> bool {
+    pub(super) fn filters(&self) -> bool {
         self.steps.iter().any(|s| {
             matches!(
                 s,
@@ -280,14 +280,14 @@ impl Pipeline {
     }
 
     /// Whether some step adds, drops or keeps labels.
-    pub fn changes_labels(&self) -> bool {
+    pub(super) fn changes_labels(&self) -> bool {
         self.steps
             .iter()
             .any(|s| matches!(s, Step::Json | Step::Logfmt | Step::Drop(_) | Step::Keep(_)))
     }
 
     /// The record as the pipeline leaves it, or `None` if a step drops it.
-    pub fn process(&self, record: &Record) -> Option<Entry> {
+    pub(super) fn process(&self, record: &Record) -> Option<Entry> {
         let mut entry = Entry::from_record(record);
         for step in &self.steps {
             if !run(step, &mut entry) {

@@ -13,7 +13,7 @@ use logbook_core::{Condition, Field, Kind, Level};
 
 /// What a log query asks of the store, and what is left for memory.
 #[derive(Debug, Clone)]
-pub struct Selection {
+pub(super) struct Selection {
     /// Exact conditions (scope and time range are the caller's).
     pub conditions: Vec<Condition>,
     /// Stream matchers on text fields no condition states (a regular expression
@@ -70,7 +70,7 @@ fn all_of(mut conditions: Vec<Condition>) -> Condition {
     }
 }
 
-pub fn plan(query: &LogQuery) -> Result<Selection, regex::Error> {
+pub(super) fn plan(query: &LogQuery) -> Result<Selection, regex::Error> {
     let mut conditions = Vec::new();
     let mut open = Vec::new();
     let mut residual_matchers = Vec::new();
@@ -182,7 +182,7 @@ impl Selection {
     /// Turns an open matcher into a condition, given the distinct values its field
     /// takes among the records in question (`None` for none): the values it
     /// matches, or, if it matches the empty value, everything but those it does not.
-    pub fn resolve(&mut self, field: Field, distinct: &[Option<String>]) {
+    pub(super) fn resolve(&mut self, field: Field, distinct: &[Option<String>]) {
         let Some(position) = self.open.iter().position(|(f, _, _)| *f == field) else {
             return;
         };

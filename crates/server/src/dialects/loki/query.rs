@@ -24,7 +24,7 @@ const MAX_LIMIT: u64 = 10_000;
 /// Points per series a range query may ask for (Loki's limit).
 const MAX_POINTS: i64 = 11_000;
 
-pub async fn query_range(
+pub(super) async fn query_range(
     State(state): State<AppState>,
     principal: Principal,
     headers: HeaderMap,
@@ -68,7 +68,7 @@ pub async fn query_range(
     Ok(Json(envelope(result_type, result, &stats, &headers)))
 }
 
-pub async fn query(
+pub(super) async fn query(
     State(state): State<AppState>,
     principal: Principal,
     headers: HeaderMap,
@@ -98,14 +98,14 @@ pub async fn query(
     Ok(Json(envelope(result_type, result, &stats, &headers)))
 }
 
-pub fn parse_query(text: Option<&str>) -> Result<Expr, ApiError> {
+pub(super) fn parse_query(text: Option<&str>) -> Result<Expr, ApiError> {
     let text = text
         .filter(|t| !t.trim().is_empty())
         .ok_or_else(|| ApiError::bad_request("query", "query parameter is required"))?;
     logql::parse(text).map_err(|e| ApiError::bad_request("query", e.to_string()))
 }
 
-pub fn regex_error(e: regex::Error) -> ApiError {
+pub(super) fn regex_error(e: regex::Error) -> ApiError {
     ApiError::bad_request("query", format!("error parsing regexp: {e}"))
 }
 

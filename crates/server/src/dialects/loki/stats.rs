@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 use std::time::Instant;
 
 #[derive(Debug)]
-pub struct Stats {
+pub(super) struct Stats {
     started: Instant,
     lines: u64,
     bytes: u64,
@@ -27,21 +27,21 @@ impl Default for Stats {
 
 impl Stats {
     /// A record read from the store, whether or not the pipeline keeps it.
-    pub fn read(&mut self, record: &Record) {
+    pub(super) fn read(&mut self, record: &Record) {
         self.lines += 1;
         self.bytes += record.message.as_ref().map_or(0, |m| m.len() as u64);
     }
 
     /// Lines counted by the store without being read (the histogram and count paths).
-    pub fn counted(&mut self, lines: u64) {
+    pub(super) fn counted(&mut self, lines: u64) {
         self.lines += lines;
     }
 
-    pub fn returned(&mut self, entries: usize) {
+    pub(super) fn returned(&mut self, entries: usize) {
         self.returned = entries as u64;
     }
 
-    pub fn to_json(&self) -> Value {
+    pub(super) fn to_json(&self) -> Value {
         let seconds = self.started.elapsed().as_secs_f64();
         let per_second = |n: u64| {
             if seconds > 0.0 {

@@ -19,8 +19,7 @@ use super::{Context, LokiError};
 use crate::auth::Principal;
 use crate::error::ApiError;
 use crate::params::Params;
-use crate::stream::subscription::{End, Subscription};
-use crate::stream::HEARTBEAT;
+use crate::stream::{End, RecordFeed, Subscription};
 use crate::AppState;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
@@ -32,6 +31,9 @@ use logbook_core::query::{Comparison, Scalar};
 use logbook_core::{Condition, Cursor, Field};
 use serde_json::json;
 use std::time::Duration;
+
+/// Idle tails get a ping this often, well under common proxy timeouts.
+const HEARTBEAT: Duration = Duration::from_secs(15);
 
 /// Lines of history sent before following, unless the client says otherwise.
 const DEFAULT_LIMIT: u64 = 100;
@@ -45,12 +47,12 @@ const SEND_TIMEOUT: Duration = Duration::from_secs(30);
 
 struct Tail {
     pipeline: Pipeline,
-    subscription: Subscription,
+    subscription: Subscription<RecordFeed>,
     history: Vec<Entry>,
     categorize: bool,
 }
 
-pub async fn tail(
+pub(super) async fn tail(
     State(state): State<AppState>,
     principal: Principal,
     headers: HeaderMap,
@@ -85,7 +87,7 @@ pub async fn tail(
     let ctx = Context::new(&state, &principal);
     let filter = ctx.scoped(selection.conditions.clone());
     // Subscribe before reading the history, so nothing committed between is lost.
-    let subscription = Subscription::start(
+    let subscription = state.streams.records(
         state.store.clone(),
         filter,
         cursor.map(|c| c.0),
@@ -178,12 +180,12 @@ async fn serve(mut socket: WebSocket, mut tail: Tail) {
     let end = loop {
         tokio::select! {
             next = tail.subscription.next() => match next {
-                Ok(record) => {
-                    let mut entries: Vec<Entry> = tail.pipeline.process(&record).into_iter().collect();
+                Ok(live) => {
+                    let mut entries: Vec<Entry> = tail.pipeline.process(&live.record).into_iter().collect();
                     // Whatever else is ready goes in the same message.
                     while entries.len() < BATCH {
                         match tail.subscription.next().now_or_never() {
-                            Some(Ok(record)) => entries.extend(tail.pipeline.process(&record)),
+                            Some(Ok(live)) => entries.extend(tail.pipeline.process(&live.record)),
                             Some(Err(end)) => {
                                 let _ = flush(&mut socket, &entries, &tail).await;
                                 close(&mut socket, end, tail.subscription.position()).await;
@@ -235,6 +237,7 @@ async fn close(socket: &mut WebSocket, end: End, position: i64) {
         End::Shutdown => 1001,
         End::TooSlow => 1008,
         End::StoreFailed(_) => 1011,
+        End::Finished => 1000,
     };
     let reason = format!(
         "{}; resume with cursor={}",

@@ -6,7 +6,7 @@ use super::{caller, reject_unknown, user_of, Answer};
 use crate::auth::Principal;
 use crate::error::ApiError;
 use crate::params::Params;
-use crate::AppState;
+use crate::state::AppState;
 use axum::extract::{RawQuery, State};
 use axum::Json;
 use logbook_core::query::{Comparison, Condition, Scalar};
@@ -15,12 +15,12 @@ use serde_json::{json, Value};
 use std::fmt::Write;
 
 /// Without `index`: the latest this many events, as the document says.
-pub const LATEST: u64 = 20;
+pub(super) const LATEST: u64 = 20;
 /// With `index`: at most this many events per answer, oldest first from the cursor,
 /// so a client that fell behind catches up in a few polls.
-pub const PER_POLL: u64 = 100;
+pub(super) const PER_POLL: u64 = 100;
 
-pub async fn list(
+pub(super) async fn list(
     State(state): State<AppState>,
     principal: Result<Principal, ApiError>,
     RawQuery(raw): RawQuery,
@@ -56,15 +56,7 @@ pub async fn list(
             query.after = Some(Cursor(index));
             query.limit = Some(PER_POLL);
             let page = state.store.query(&query).await?;
-            let last = page.records.last().map(|r| r.id);
-            let offset = if page.records.len() as u64 >= PER_POLL {
-                last.unwrap_or(index)
-            } else {
-                // A partial page returned every event up to the snapshot's high-water
-                // mark; ids never appear below it later, so resuming there loses none.
-                let reached = upto.map_or(page.high_water, |u| u.min(page.high_water));
-                index.max(last.unwrap_or(index)).max(reached)
-            };
+            let offset = page.resume_after(&query).map_or(index, |c| c.0);
             let mut records = page.records;
             records.reverse();
             (index, offset, records)
@@ -85,7 +77,7 @@ fn clamp(n: u64) -> i64 {
 }
 
 /// `category:user:ts:JSON`, the JSON as the original's Python wrote it.
-pub fn message(record: &Record) -> String {
+pub(super) fn message(record: &Record) -> String {
     let mut out = format!(
         "{}:{}:{}:",
         record.category.as_deref().unwrap_or(""),
@@ -101,7 +93,7 @@ pub fn message(record: &Record) -> String {
 
 /// `json.dumps` with its defaults: `", "` and `": "` separators, keys in the order
 /// they were written, non-ASCII escaped as `\uXXXX`.
-pub fn python_json(value: &Value, out: &mut String) {
+pub(super) fn python_json(value: &Value, out: &mut String) {
     match value {
         Value::Object(map) => {
             out.push('{');

@@ -6,7 +6,7 @@ use crate::auth::Principal;
 use crate::csv_export::csv_response;
 use crate::error::ApiError;
 use crate::params::Params;
-use crate::AppState;
+use crate::state::AppState;
 use axum::extract::{RawQuery, State};
 use axum::response::Response;
 use logbook_core::{Query, Record};
@@ -14,7 +14,7 @@ use std::borrow::Cow;
 
 const HEADER: &[&str] = &["Date", "Level", "Category", "User", "Message"];
 
-pub async fn export(
+pub(super) async fn export(
     State(state): State<AppState>,
     principal: Result<Principal, ApiError>,
     RawQuery(raw): RawQuery,

@@ -3,22 +3,23 @@
 
 use super::{caller, reject_unknown, user_of, Answer};
 use crate::auth::Principal;
+use crate::clear::{self, Clearing};
 use crate::error::ApiError;
 use crate::params::Params;
-use crate::{ingest, AppState};
+use crate::state::AppState;
 use axum::extract::{RawQuery, State};
 use axum::Json;
-use logbook_core::{Field, Kind, NewRecord, Query, Record, Timestamp};
+use logbook_core::{Field, Kind, Query, Record, Timestamp};
 use serde_json::{json, Value};
 
 /// The document's default page size.
-pub const DEFAULT_LIMIT: u64 = 20;
+pub(super) const DEFAULT_LIMIT: u64 = 20;
 /// The largest page one call returns; larger requests get this many.
-pub const MAX_LIMIT: u64 = 1000;
+pub(super) const MAX_LIMIT: u64 = 1000;
 
 /// The filters of the list and the export: `time_start`, `time_end`, `user`,
 /// `level` and `category` (comma lists) and `text`, on `kind: log` records.
-pub fn filters(params: &Params, query: Query) -> Result<Query, ApiError> {
+pub(super) fn filters(params: &Params, query: Query) -> Result<Query, ApiError> {
     let mut query = query.kinds(&[Kind::Log]);
     if let Some(start) = epoch(params, "time_start")? {
         query = query.since(start);
@@ -65,7 +66,7 @@ fn epoch(params: &Params, name: &str) -> Result<Option<Timestamp>, ApiError> {
         })
 }
 
-pub async fn list(
+pub(super) async fn list(
     State(state): State<AppState>,
     principal: Result<Principal, ApiError>,
     RawQuery(raw): RawQuery,
@@ -104,9 +105,9 @@ fn log_json(record: &Record) -> Value {
     })
 }
 
-/// Deletes every system-log record (events and journal entries stay) and journals
-/// who cleared how many.
-pub async fn clear(
+/// Deletes every system-log record (events and journal entries stay); the clear
+/// engine journals who cleared how many.
+pub(super) async fn clear(
     State(state): State<AppState>,
     principal: Result<Principal, ApiError>,
     RawQuery(raw): RawQuery,
@@ -117,17 +118,13 @@ pub async fn clear(
         let params = Params::parse(raw.as_deref())?;
         reject_unknown(&params)?;
     }
-    let query = principal.scope(Query::newest_first().kinds(&[Kind::Log]));
-    let deleted = state.store.delete(&query).await?;
-    let mut entry = NewRecord::new(Kind::Journal);
-    entry.action = Some("logbook.log.clear".into());
-    entry.status = Some("success".into());
-    entry.object_type = Some("log".into());
-    entry.message = Some(format!(
-        "User {:?} cleared {deleted} system log records.",
-        principal.name
-    ));
-    entry.data = json!({"records": deleted}).as_object().cloned();
-    ingest::record_on_behalf(&state, &principal, entry).await?;
+    let logs = Query::newest_first().kinds(&[Kind::Log]);
+    let deleted = clear::clear(&state, &principal, logs, CLEARING).await?;
     Ok(Json(json!({"records": deleted})))
 }
+
+const CLEARING: Clearing = Clearing {
+    action: "logbook.log.clear",
+    object_type: "log",
+    records: "system log records",
+};

@@ -4,7 +4,7 @@
 use super::Answer;
 use crate::auth::{sessions, ClientAddr};
 use crate::body::read_limited;
-use crate::AppState;
+use crate::state::AppState;
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{header, HeaderMap};
@@ -15,7 +15,7 @@ use serde_json::json;
 /// Login bodies are two short fields; anything bigger is not a login.
 const MAX_LOGIN_BYTES: usize = 64 * 1024;
 
-pub async fn login(
+pub(super) async fn login(
     State(state): State<AppState>,
     ClientAddr(client): ClientAddr,
     headers: HeaderMap,

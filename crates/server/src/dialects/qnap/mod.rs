@@ -11,14 +11,14 @@ mod wait;
 
 use crate::auth::Principal;
 use crate::error::ApiError;
-use crate::AppState;
+use crate::state::AppState;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use logbook_core::Record;
 use serde_json::json;
 
-pub fn router() -> Router<AppState> {
+pub(super) fn router() -> Router<AppState> {
     Router::new()
         .route("/api/v1/login", post(login::login))
         .route("/api/v1/log", get(log::list).delete(log::clear))
@@ -32,7 +32,7 @@ pub fn router() -> Router<AppState> {
 
 /// An [`ApiError`] in QNAP's body: `{"error": "..."}` (plus the parameter at fault).
 /// The document's own login check looks for the `error` key.
-pub struct QnapError(ApiError);
+pub(super) struct QnapError(ApiError);
 
 impl<E: Into<ApiError>> From<E> for QnapError {
     fn from(e: E) -> Self {
@@ -50,22 +50,22 @@ impl IntoResponse for QnapError {
     }
 }
 
-pub type Answer<T> = Result<T, QnapError>;
+pub(super) type Answer<T> = Result<T, QnapError>;
 
 /// The caller, or the authentication failure in QNAP's shape.
-pub fn caller(principal: Result<Principal, ApiError>) -> Result<Principal, QnapError> {
+pub(super) fn caller(principal: Result<Principal, ApiError>) -> Result<Principal, QnapError> {
     principal.map_err(QnapError)
 }
 
 /// QNAP names the user of every line; a record without one was written by the
 /// platform itself, which QNAP calls `system`.
-pub fn user_of(record: &Record) -> &str {
+pub(super) fn user_of(record: &Record) -> &str {
     record.user.as_deref().unwrap_or("system")
 }
 
 /// Query parameters that browsers and scripts add to defeat caches (`_=<ms>`), which
 /// are accepted and ignored; any other unknown parameter is refused by name.
-pub fn reject_unknown(params: &crate::params::Params) -> Result<(), ApiError> {
+pub(super) fn reject_unknown(params: &crate::params::Params) -> Result<(), ApiError> {
     let _ = params.get("_");
     params.reject_unknown()
 }

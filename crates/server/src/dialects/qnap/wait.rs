@@ -1,15 +1,15 @@
 //! `GET /api/v1/event/wait/{type}/{id}/{state}?duration=N`: answers when the container
-//! reaches `running` or `stopped`, or when the duration ends, with its info. A waiter
-//! subscribes to its object (`object_watch`): the write that changes the object wakes
-//! it, nothing polls, and an idle waiter costs one channel receiver.
+//! reaches `running` or `stopped`, or when the duration ends, with its info. The
+//! waiting is `ObjectWatch::wait_for_state`'s; this translates the path and renders.
 
 use super::{caller, reject_unknown, Answer};
 use crate::auth::Principal;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorKind};
+use crate::object_watch::Waited;
 use crate::params::Params;
-use crate::AppState;
+use crate::scoped;
+use crate::state::AppState;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::StatusCode;
 use axum::Json;
 use logbook_core::object::CONTAINER_TYPES;
 use logbook_core::{Object, ObjectRef};
@@ -18,14 +18,14 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 /// The document's default.
-pub const DEFAULT_DURATION: Duration = Duration::from_secs(60);
+pub(super) const DEFAULT_DURATION: Duration = Duration::from_secs(60);
 /// Longer waits are shortened to this, so a forgotten client cannot hold a request
 /// (and a proxy's connection) open indefinitely.
-pub const MAX_DURATION: Duration = Duration::from_secs(300);
+pub(super) const MAX_DURATION: Duration = Duration::from_secs(300);
 
 const STATES: [&str; 2] = ["running", "stopped"];
 
-pub async fn wait(
+pub(super) async fn wait(
     State(state): State<AppState>,
     principal: Result<Principal, ApiError>,
     Path((container_type, container_id, target)): Path<(String, String, String)>,
@@ -65,31 +65,21 @@ pub async fn wait(
         }
     };
     let key = ObjectRef::new(container_type, container_id);
-    // Subscribe before reading, so a change committed after the read still wakes us.
-    let mut changes = state
+    let waited = state
         .object_watch
-        .subscribe(state.store.notifier(), key.clone());
-    let mut shutdown = state.shutdown.clone();
-    // A node already stopping answers at once with what it knows.
-    let stopping = *shutdown.borrow_and_update();
-    let deadline = Instant::now() + if stopping { Duration::ZERO } else { duration };
-    let mut current = visible(&state, &principal, &key).await?;
-    while current
-        .as_ref()
-        .is_none_or(|o| o.state.as_deref() != Some(target.as_str()))
-    {
-        tokio::select! {
-            _ = changes.changed() => {}
-            _ = tokio::time::sleep_until(deadline) => break,
-            _ = shutdown.changed() => break,
-        }
-        // Woken by a write to this object: the store has its committed state.
-        current = visible(&state, &principal, &key).await?;
-    }
-    match current {
-        Some(object) => Ok(Json(info(&object))),
-        None => Err(ApiError::new(
-            StatusCode::NOT_FOUND,
+        .wait_for_state(
+            state.store.notifier(),
+            key.clone(),
+            &target,
+            Instant::now() + duration,
+            state.shutdown.clone(),
+            || scoped::object_or_none(&state, &principal, &key),
+        )
+        .await?;
+    match waited {
+        Waited::Reached(object) | Waited::Gave(Some(object)) => Ok(Json(info(&object))),
+        Waited::Gave(None) => Err(ApiError::new(
+            ErrorKind::NotFound,
             format!(
                 "no {} container {:?} exists",
                 key.object_type, key.object_id
@@ -97,20 +87,6 @@ pub async fn wait(
         )
         .into()),
     }
-}
-
-/// The object if it exists in a domain the caller may read; others' objects answer
-/// exactly like unknown ones.
-async fn visible(
-    state: &AppState,
-    principal: &Principal,
-    key: &ObjectRef,
-) -> Result<Option<Object>, ApiError> {
-    Ok(state
-        .store
-        .get_object(key)
-        .await?
-        .filter(|o| principal.can_read_domain(o.domain_id.as_deref())))
 }
 
 /// The document's container info; numbers the platform never reported are 0.

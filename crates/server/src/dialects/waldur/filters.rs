@@ -7,10 +7,10 @@ use logbook_core::query::{Comparison, Condition, Scalar};
 use logbook_core::{Field, Kind, Level, Order, Query, SortKey};
 
 /// The only `source` values the client accepts (`SystemLogSourceEnum` is strict).
-pub const SOURCES: [&str; 3] = ["api", "beat", "worker"];
+pub(super) const SOURCES: [&str; 3] = ["api", "beat", "worker"];
 
 /// Log records the client can represent: a known source and a level.
-pub fn view() -> Query {
+pub(super) fn view() -> Query {
     Query::newest_first()
         .kinds(&[Kind::Log])
         .with(Condition::In(
@@ -34,7 +34,7 @@ fn choice_error(name: &str, value: &str) -> DrfError {
 }
 
 /// The view narrowed by every filter the list and instances endpoints share.
-pub fn filtered(params: &Params) -> Result<Query, DrfError> {
+pub(super) fn filtered(params: &Params) -> Result<Query, DrfError> {
     let mut query = view();
     for (name, cmp) in [
         ("created_from", Comparison::Ge),
@@ -103,10 +103,10 @@ fn epoch_micros(params: &Params, name: &str) -> Result<Option<i64>, DrfError> {
     Ok(Some((seconds * 1_000_000.0).round() as i64))
 }
 
-pub const ORDER_FIELDS: [&str; 3] = ["created", "instance", "level_number"];
+pub(super) const ORDER_FIELDS: [&str; 3] = ["created", "instance", "level_number"];
 
 /// Every `o` value, repeated or comma-separated, in the order given.
-pub fn orderings(params: &Params) -> Result<Vec<(String, bool)>, DrfError> {
+pub(super) fn orderings(params: &Params) -> Result<Vec<(String, bool)>, DrfError> {
     params
         .list("o")
         .into_iter()
@@ -128,7 +128,7 @@ pub fn orderings(params: &Params) -> Result<Vec<(String, bool)>, DrfError> {
 /// order Logbook received them), which the store answers from its planned id scans
 /// instead of a sort. The id also breaks ties, in the direction of the first key, so
 /// pages never overlap.
-pub fn order_records(params: &Params, mut query: Query) -> Result<Query, DrfError> {
+pub(super) fn order_records(params: &Params, mut query: Query) -> Result<Query, DrfError> {
     let keys = orderings(params)?;
     query.sort = keys
         .iter()
@@ -149,7 +149,7 @@ pub fn order_records(params: &Params, mut query: Query) -> Result<Query, DrfErro
 }
 
 /// Refuses parameters the endpoint does not know, in DRF's shape.
-pub fn reject_unknown(params: &Params) -> Result<(), DrfError> {
+pub(super) fn reject_unknown(params: &Params) -> Result<(), DrfError> {
     match params.first_unused() {
         Some(name) => Err(DrfError::field(&name, "Unknown query parameter.")),
         None => Ok(()),

@@ -1,22 +1,22 @@
 //! `GET|HEAD /api/system-logs/instances/`: one row per `(source, instance)` with its
-//! count and last activity, grouped by the store over the same filtered view.
+//! count and last activity, grouped, ordered and paged by the store over the same
+//! filtered view.
 
 use super::filters;
 use super::paging::{self, LinkBase, Paging};
 use super::{Caller, DrfError};
 use crate::params::Params;
-use crate::AppState;
+use crate::state::AppState;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, Method};
 use axum::response::Response;
 use logbook_core::Field;
-use logbook_store::Group;
+use logbook_store::{Group, GroupBy, GroupQuery, GroupSort};
 use serde_json::{json, Value};
-use std::cmp::Ordering;
 
-pub const PATH: &str = "/api/system-logs/instances/";
+pub(super) const PATH: &str = "/api/system-logs/instances/";
 
-pub async fn list(
+pub(super) async fn list(
     State(state): State<AppState>,
     Caller(principal): Caller,
     method: Method,
@@ -34,19 +34,26 @@ pub async fn list(
     }
     let paging = Paging::parse(&params)?;
     filters::reject_unknown(&params)?;
-    let mut groups = state
-        .store
-        .group(&principal.scope(query), &[Field::Source, Field::Instance])
-        .await?;
-    groups.sort_by(|a, b| compare(a, b, &orderings));
-    let total = groups.len() as u64;
+    let query = principal.scope(query);
+    let fields = [Field::Source, Field::Instance];
+    let total = state.store.count_groups(&query, &fields).await?;
     let mut body = Vec::new();
     if method != Method::HEAD {
         paging.check(total)?;
-        body = groups
+        let groups = GroupQuery {
+            sort: orderings
+                .iter()
+                .map(|(name, descending)| sort(name, *descending))
+                .collect(),
+            offset: paging.offset(),
+            limit: Some(paging.size),
+            ..GroupQuery::by(&fields)
+        };
+        body = state
+            .store
+            .group(&query, &groups)
+            .await?
             .iter()
-            .skip(usize::try_from(paging.offset()).unwrap_or(usize::MAX))
-            .take(usize::try_from(paging.size).unwrap_or(usize::MAX))
             .map(render)
             .collect();
     }
@@ -59,29 +66,18 @@ pub async fn list(
     Ok(paging::respond(body, &paging, total, &base))
 }
 
-/// `o=created` orders by last activity, `o=instance` by instance name; `(source,
-/// instance)` breaks ties, and is the order when `o` is absent.
-fn compare(a: &Group, b: &Group, orderings: &[(String, bool)]) -> Ordering {
-    let by_key = |a: &Group, b: &Group| a.key.cmp(&b.key);
-    orderings
-        .iter()
-        .map(|(name, descending)| {
-            let o = match name.as_str() {
-                "created" => a.last_ts.cmp(&b.last_ts),
-                _ => a.key.get(1).cmp(&b.key.get(1)),
-            };
-            if *descending {
-                o.reverse()
-            } else {
-                o
-            }
-        })
-        .find(|o| o.is_ne())
-        .unwrap_or_else(|| by_key(a, b))
+/// `o=created` orders by last activity, `o=instance` by instance name; the store
+/// breaks ties by `(source, instance)`, which is the order when `o` is absent.
+fn sort(name: &str, descending: bool) -> GroupSort {
+    let by = match name {
+        "created" => GroupBy::LastTs,
+        _ => GroupBy::Key(1),
+    };
+    GroupSort { by, descending }
 }
 
 /// Shared by `/stats/`: the group's `(source, instance)` as text.
-pub fn key_text(group: &Group, i: usize) -> String {
+pub(super) fn key_text(group: &Group, i: usize) -> String {
     group.key.get(i).cloned().flatten().unwrap_or_default()
 }
 

@@ -5,7 +5,8 @@ use super::filters;
 use super::paging::{self, LinkBase, Paging};
 use super::{Caller, DrfError};
 use crate::params::Params;
-use crate::AppState;
+use crate::scoped;
+use crate::state::AppState;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, Method};
 use axum::response::Response;
@@ -13,10 +14,10 @@ use axum::Json;
 use logbook_core::Record;
 use serde_json::{json, Value};
 
-pub const PATH: &str = "/api/system-logs/";
+pub(super) const PATH: &str = "/api/system-logs/";
 
 /// The list; HEAD (the client's `system_logs_count`) only counts, whatever the page.
-pub async fn list(
+pub(super) async fn list(
     State(state): State<AppState>,
     Caller(principal): Caller,
     method: Method,
@@ -47,26 +48,19 @@ pub async fn list(
 }
 
 /// One record; anything outside the view or the caller's domains is "Not found.".
-pub async fn retrieve(
+pub(super) async fn retrieve(
     State(state): State<AppState>,
     Caller(principal): Caller,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, DrfError> {
     // A non-integer id cannot name a row, so like Django it is simply not found.
     let id: i64 = id.trim().parse().map_err(|_| DrfError::not_found())?;
-    match state.store.get(id).await? {
-        Some(record)
-            if filters::view().matches(&record)
-                && principal.can_read_domain(record.domain_id.as_deref()) =>
-        {
-            Ok(Json(render(&record)))
-        }
-        _ => Err(DrfError::not_found()),
-    }
+    let record = scoped::record(&state, &principal, id, &filters::view()).await?;
+    Ok(Json(render(&record)))
 }
 
 /// A record as `SystemLog`: every key present, absent text as `""`, `context` `{}`.
-pub fn render(record: &Record) -> Value {
+pub(super) fn render(record: &Record) -> Value {
     let text = |v: &Option<String>| Value::from(v.clone().unwrap_or_default());
     // The view only holds leveled records; Python's NOTSET covers the impossible rest.
     let (level, level_number) = record

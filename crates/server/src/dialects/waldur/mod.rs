@@ -9,11 +9,11 @@ mod paging;
 mod stats;
 
 use crate::auth::{Presented, Principal};
-use crate::error::ApiError;
-use crate::AppState;
+use crate::error::{ApiError, ErrorKind};
+use crate::state::AppState;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
-use axum::http::{header, HeaderValue, Method, StatusCode};
+use axum::http::{header, HeaderValue, Method};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
@@ -46,7 +46,7 @@ async fn method_not_allowed(_caller: Caller, method: Method) -> impl IntoRespons
     (
         [(header::ALLOW, HeaderValue::from_static("GET, HEAD"))],
         DrfError(ApiError::new(
-            StatusCode::METHOD_NOT_ALLOWED,
+            ErrorKind::MethodNotAllowed,
             format!("Method \"{method}\" not allowed."),
         )),
     )
@@ -63,7 +63,7 @@ impl DrfError {
     }
 
     pub fn not_found() -> DrfError {
-        DrfError(ApiError::new(StatusCode::NOT_FOUND, "Not found."))
+        DrfError(ApiError::not_found())
     }
 
     /// DRF's two 401 texts: nothing usable was presented, or it was wrong.
@@ -73,7 +73,7 @@ impl DrfError {
         } else {
             "Authentication credentials were not provided."
         };
-        DrfError(ApiError::new(StatusCode::UNAUTHORIZED, detail))
+        DrfError(ApiError::new(ErrorKind::Unauthenticated, detail))
     }
 }
 
@@ -92,16 +92,14 @@ impl From<StoreError> for DrfError {
 impl IntoResponse for DrfError {
     fn into_response(self) -> Response {
         let e = self.0;
-        let body = match (&e.field, e.status) {
-            (Some(field), StatusCode::BAD_REQUEST) => json!({ field: [e.message] }),
-            // The store's generic "not found" in DRF's words.
-            (_, StatusCode::NOT_FOUND) if e.message == "not found" => {
-                json!({"detail": "Not found."})
-            }
-            _ => json!({"detail": e.message}),
+        let body = match (&e.field, e.kind) {
+            (Some(field), ErrorKind::Invalid) => json!({ field: [e.message()] }),
+            // "Not found" in DRF's words, unless the error says more.
+            (_, ErrorKind::NotFound) if e.is_generic() => json!({"detail": "Not found."}),
+            _ => json!({"detail": e.message()}),
         };
         let mut response = e.respond_with(body);
-        if e.status == StatusCode::UNAUTHORIZED {
+        if e.kind == ErrorKind::Unauthenticated {
             // DRF's TokenAuthentication answers with the scheme it expects.
             response
                 .headers_mut()
@@ -112,6 +110,7 @@ impl IntoResponse for DrfError {
 }
 
 /// The authenticated caller, with authentication failures in DRF's shape.
+#[derive(Debug)]
 pub struct Caller(pub Principal);
 
 impl FromRequestParts<AppState> for Caller {
@@ -121,7 +120,7 @@ impl FromRequestParts<AppState> for Caller {
         let presented = Presented::from_headers(&parts.headers).is_some();
         match Principal::from_request_parts(parts, state).await {
             Ok(principal) => Ok(Caller(principal)),
-            Err(e) if e.status == StatusCode::UNAUTHORIZED => {
+            Err(e) if e.kind == ErrorKind::Unauthenticated => {
                 Err(DrfError::unauthorized(presented))
             }
             Err(e) => Err(DrfError(e)),

@@ -5,26 +5,26 @@
 //! on `,` and `;`, so links are built with every other character percent-encoded.
 
 use super::DrfError;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorKind};
 use crate::params::Params;
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::Value;
 
 /// Rows per page when `page_size` is not given (Waldur's `PAGE_SIZE`).
-pub const DEFAULT_PAGE_SIZE: u64 = 10;
+pub(super) const DEFAULT_PAGE_SIZE: u64 = 10;
 /// Larger `page_size` values are lowered to this, as DRF's `max_page_size` does.
-pub const MAX_PAGE_SIZE: u64 = 300;
+pub(super) const MAX_PAGE_SIZE: u64 = 300;
 
 #[derive(Debug, Clone, Copy)]
-pub struct Paging {
+pub(super) struct Paging {
     pub page: u64,
     pub size: u64,
 }
 
 impl Paging {
-    pub fn parse(params: &Params) -> Result<Paging, DrfError> {
+    pub(super) fn parse(params: &Params) -> Result<Paging, DrfError> {
         let positive = |name: &str| -> Result<Option<u64>, DrfError> {
             params
                 .non_empty(name)
@@ -47,15 +47,15 @@ impl Paging {
         })
     }
 
-    pub fn last_page(&self, total: u64) -> u64 {
+    pub(super) fn last_page(&self, total: u64) -> u64 {
         total.div_ceil(self.size).max(1)
     }
 
     /// DRF answers a page past the end with 404 `{"detail": "Invalid page."}`.
-    pub fn check(&self, total: u64) -> Result<(), DrfError> {
+    pub(super) fn check(&self, total: u64) -> Result<(), DrfError> {
         if self.page > self.last_page(total) {
             return Err(DrfError(ApiError::new(
-                StatusCode::NOT_FOUND,
+                ErrorKind::NotFound,
                 "Invalid page.",
             )));
         }
@@ -63,13 +63,13 @@ impl Paging {
     }
 
     /// Rows to skip; only meaningful after [`Paging::check`].
-    pub fn offset(&self) -> u64 {
+    pub(super) fn offset(&self) -> u64 {
         (self.page - 1).saturating_mul(self.size)
     }
 }
 
 /// Where the links point: the request's own path and parameters, `page` replaced.
-pub struct LinkBase<'a> {
+pub(super) struct LinkBase<'a> {
     pub path: &'a str,
     pub raw_query: Option<&'a str>,
     pub request_headers: &'a HeaderMap,
@@ -108,7 +108,12 @@ impl LinkBase<'_> {
 }
 
 /// The list response: body, `Link` and `X-Result-Count`.
-pub fn respond(body: Vec<Value>, paging: &Paging, total: u64, base: &LinkBase<'_>) -> Response {
+pub(super) fn respond(
+    body: Vec<Value>,
+    paging: &Paging,
+    total: u64,
+    base: &LinkBase<'_>,
+) -> Response {
     let mut response = Json(Value::Array(body)).into_response();
     let headers = response.headers_mut();
     headers.insert("x-result-count", HeaderValue::from(total));

@@ -4,15 +4,17 @@
 use super::instances::key_text;
 use super::{filters, Caller, DrfError};
 use crate::params::Params;
-use crate::AppState;
+use crate::scoped;
+use crate::state::AppState;
 use axum::extract::{RawQuery, State};
 use axum::http::HeaderValue;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use logbook_core::{Field, Kind, Query};
+use logbook_core::{Field, Kind};
+use logbook_store::GroupQuery;
 use serde_json::json;
 
-pub async fn stats(
+pub(super) async fn stats(
     State(state): State<AppState>,
     Caller(principal): Caller,
     RawQuery(raw): RawQuery,
@@ -23,24 +25,10 @@ pub async fn stats(
         .store
         .group(
             &principal.scope(filters::view()),
-            &[Field::Source, Field::Instance],
+            &GroupQuery::by(&[Field::Source, Field::Instance]),
         )
         .await?;
-    let mut bytes = state.store.size_on_disk(Kind::Log).await?;
-    if principal.readable_domains().is_some() {
-        // The size is store-wide; a caller confined to its domains sees its share of
-        // it (by record count) rather than how much other tenants log.
-        let all_logs = Query::newest_first().kinds(&[Kind::Log]);
-        let visible = state
-            .store
-            .count(&principal.scope(all_logs.clone()))
-            .await?;
-        let all = state.store.count(&all_logs).await?;
-        bytes = match all {
-            0 => 0,
-            all => (u128::from(bytes) * u128::from(visible) / u128::from(all)) as u64,
-        };
-    }
+    let bytes = scoped::size_on_disk(&state, &principal, Kind::Log).await?;
     let instances: Vec<_> = groups
         .iter()
         .map(|g| {

@@ -1,18 +1,29 @@
 //! Actions as every API drives them: creation, lifecycle moves, cancel, retry, logs
 //! and listing, with tenancy and the `event` record each change leaves behind. The
 //! native API and the Docker Cloud dialect both call these, so the rules and the
-//! audit trail are the same whichever way an action is touched.
+//! audit trail are the same whichever way an action is touched. Log lines, and
+//! following them live, are in [`logs`].
+
+mod logs;
+
+pub use logs::{append_logs, follow_logs, LogFeed};
 
 use crate::auth::Principal;
 use crate::error::ApiError;
-use crate::AppState;
-use axum::http::StatusCode;
+use crate::scoped;
+use crate::state::AppState;
 use logbook_core::{Action, ActionState, Kind, Level, NewAction, NewRecord, Role, Timestamp};
-use logbook_store::{ActionEvent, ActionLogLine, ActionQuery};
+use logbook_store::{ActionEvent, ActionQuery};
 use serde_json::{json, Map, Value};
 
 /// The `category` and `object_type` of the event records actions leave.
 pub const EVENT_CATEGORY: &str = "action";
+
+/// Where an action lives: the URI every API names it by (its `resource_uri`, and
+/// what `retry_of` points to), the Docker Cloud document's form.
+pub fn resource_uri(uuid: &str) -> String {
+    format!("/api/audit/v1/action/{uuid}/")
+}
 
 /// Starts tracking an operation in the caller's domain (or one it may name).
 pub async fn create(
@@ -33,19 +44,6 @@ pub async fn create(
     Ok(state.store.create_action_recorded(new, event).await?)
 }
 
-/// The action if it exists and the caller may read it; 404 otherwise, the same
-/// answer for another domain's action as for an unknown one.
-pub async fn visible(
-    state: &AppState,
-    principal: &Principal,
-    uuid: &str,
-) -> Result<Action, ApiError> {
-    match state.store.get_action(uuid).await? {
-        Some(action) if principal.can_read_domain(action.domain_id.as_deref()) => Ok(action),
-        _ => Err(ApiError::not_found()),
-    }
-}
-
 /// Moves an action along its lifecycle; an illegal move is a 409 and changes nothing
 /// (the store checks and applies it in one transaction).
 pub async fn transition(
@@ -56,7 +54,7 @@ pub async fn transition(
     end_date: Option<Timestamp>,
 ) -> Result<Action, ApiError> {
     principal.require_write()?;
-    let before = visible(state, principal, uuid).await?;
+    let before = scoped::action(state, principal, uuid).await?;
     apply(state, principal, &before, to, end_date).await
 }
 
@@ -95,10 +93,8 @@ pub async fn cancel(
     uuid: &str,
 ) -> Result<Action, ApiError> {
     require_may_request(principal)?;
-    let action = visible(state, principal, uuid).await?;
-    if !action.cancelable() {
-        return Err(refused(&action, "canceled", action.can_be_canceled));
-    }
+    let action = scoped::action(state, principal, uuid).await?;
+    action.request_cancel()?;
     apply(state, principal, &action, ActionState::Canceling, None).await
 }
 
@@ -110,35 +106,11 @@ pub async fn retry(
     uuid: &str,
 ) -> Result<Action, ApiError> {
     require_may_request(principal)?;
-    let original = visible(state, principal, uuid).await?;
-    if !original.retryable() {
-        return Err(refused(&original, "retried", original.can_be_retried));
-    }
-    let mut again = original.retry(Timestamp::now());
+    let original = scoped::action(state, principal, uuid).await?;
+    let mut again = original.request_retry(Timestamp::now())?;
     again.user = Some(principal.name.clone());
     let event = event_record(principal, "retry", None);
     Ok(state.store.create_action_recorded(again, event).await?)
-}
-
-fn refused(action: &Action, verb: &str, allowed_at_all: bool) -> ApiError {
-    let why = if allowed_at_all {
-        format!("an action in state {} cannot be {verb}", action.state)
-    } else {
-        format!("this action cannot be {verb}")
-    };
-    ApiError::field(StatusCode::CONFLICT, "state", why)
-}
-
-/// Appends log lines to an action the caller may write to.
-pub async fn append_logs(
-    state: &AppState,
-    principal: &Principal,
-    uuid: &str,
-    lines: Vec<String>,
-) -> Result<Vec<ActionLogLine>, ApiError> {
-    principal.require_write()?;
-    visible(state, principal, uuid).await?;
-    Ok(state.store.append_action_logs(uuid, lines).await?)
 }
 
 /// Lists what the caller may read. With `related_to` (an object URI) the actions on
@@ -153,12 +125,11 @@ pub async fn list(
     query.domains = principal.readable_domains();
     if let Some(uri) = related_to {
         let mut uris = vec![uri.to_string()];
-        if let Some(object) = state.store.find_object_by_uri(uri).await? {
-            if principal.can_read_domain(object.domain_id.as_deref()) {
-                for related in state.store.related_objects(&object.key).await? {
-                    if principal.can_read_domain(related.domain_id.as_deref()) {
-                        uris.extend(related.uri);
-                    }
+        let object = scoped::visible(principal, state.store.find_object_by_uri(uri).await?);
+        if let Some(object) = object {
+            for related in state.store.related_objects(&object.key).await? {
+                if principal.may_read(&related) {
+                    uris.extend(related.uri);
                 }
             }
         }

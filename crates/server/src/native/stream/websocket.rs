@@ -3,24 +3,27 @@
 //! connections alive; when the server ends the stream it sends a final
 //! `{"end": {"reason", "resume_after"}}` message and closes.
 
-use super::subscription::{End, Subscription};
-use super::HEARTBEAT;
-use axum::extract::ws::{CloseFrame, Message, WebSocket};
+use super::{RecordStream, HEARTBEAT};
+use crate::stream::{End, NATIVE_JSON};
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
 use serde_json::json;
 use std::time::Duration;
 
 /// A send that takes longer than this means the client stopped reading.
 const SEND_TIMEOUT: Duration = Duration::from_secs(30);
 
-pub async fn serve(mut socket: WebSocket, mut subscription: Subscription) {
+pub(super) async fn serve(mut socket: WebSocket, mut subscription: RecordStream) {
     let mut heartbeat = tokio::time::interval(HEARTBEAT);
     heartbeat.tick().await;
     let end = loop {
         tokio::select! {
             next = subscription.next() => match next {
-                Ok(record) => {
-                    let text = record.to_json().to_string();
-                    match tokio::time::timeout(SEND_TIMEOUT, socket.send(Message::Text(text.into()))).await {
+                Ok(live) => {
+                    // Native JSON is UTF-8 by construction; the check is a scan, not a copy.
+                    let Ok(text) = Utf8Bytes::try_from(live.rendered(&NATIVE_JSON)) else {
+                        break End::StoreFailed("a record did not render as UTF-8".into());
+                    };
+                    match tokio::time::timeout(SEND_TIMEOUT, socket.send(Message::Text(text))).await {
                         Ok(Ok(())) => {}
                         Ok(Err(_)) => return,
                         Err(_) => break End::TooSlow,
@@ -52,6 +55,7 @@ pub async fn serve(mut socket: WebSocket, mut subscription: Subscription) {
             End::Shutdown => 1001,
             End::TooSlow => 1008,
             End::StoreFailed(_) => 1011,
+            End::Finished => 1000,
         };
         let _ = socket
             .send(Message::Close(Some(CloseFrame {

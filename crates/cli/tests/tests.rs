@@ -1,0 +1,31 @@
+//! Logbook's integration tests, in one binary (as ripgrep keeps its `tests/tests.rs`)
+//! so the harness in `support/` compiles and links once. Each module starts the real
+//! server (in process on an ephemeral port, or the real binary for restarts and
+//! signals) and talks to it as a client would; `store_tests!` runs a behavioural test
+//! once per store. Run one area with `cargo test -p logbook --test integration native::`.
+
+#[macro_use]
+mod support;
+
+mod accounts_support;
+
+mod access_matrix;
+mod accounts;
+mod accounts_cli;
+mod backup;
+mod cli_client;
+mod dockercloud;
+mod durability;
+mod journal;
+mod loki;
+mod native;
+mod postgres;
+mod postgres_restart;
+mod qnap;
+mod sessions;
+mod shippers;
+mod store;
+mod stream;
+mod tokens;
+mod ui;
+mod waldur;

@@ -1,0 +1,76 @@
+//! What every handler can reach, and the settings a node runs with. This module sits
+//! beneath everything else in the crate: it holds the store and the few shared
+//! pieces of per-node state (login throttle, object wake-ups, the stream hub), and imports nothing
+//! that handles a request, so every layer above can depend on it without a cycle.
+
+use crate::auth::rate_limit::{LoginLimits, LoginThrottle};
+use crate::object_watch::ObjectWatch;
+use crate::stream::hub::{Hub, LIVE_QUEUE};
+use logbook_store::Store;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// Settings a node runs with; see the README's configuration table.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Largest request body accepted, in bytes.
+    pub max_body_bytes: usize,
+    /// How long a login session lasts.
+    pub session_ttl: Duration,
+    /// Whether the node is served over TLS (cookies get `Secure`).
+    pub tls: bool,
+    /// Failed logins allowed per account and per address before 429.
+    pub login_limits: LoginLimits,
+    /// Live records a stream subscriber may have queued; one that falls further
+    /// behind catches up from the store instead (nothing is dropped either way).
+    pub live_queue: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            max_body_bytes: 16 * 1024 * 1024,
+            session_ttl: Duration::from_secs(12 * 3600),
+            tls: false,
+            login_limits: LoginLimits::default(),
+            live_queue: LIVE_QUEUE,
+        }
+    }
+}
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    pub config: Arc<Config>,
+    /// Turns true when the node shuts down, so long-lived streams and waits end.
+    pub shutdown: watch::Receiver<bool>,
+    /// Failed-login counters of this node.
+    pub logins: Arc<LoginThrottle>,
+    /// Per-object wake-ups for requests that wait on an object.
+    pub object_watch: Arc<ObjectWatch>,
+    /// The live side of every record stream.
+    pub streams: Arc<Hub>,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AppState {
+    pub fn new(store: Arc<dyn Store>, config: Config, shutdown: watch::Receiver<bool>) -> AppState {
+        AppState {
+            store,
+            logins: Arc::new(LoginThrottle::new(config.login_limits.clone())),
+            streams: Arc::new(Hub::new(config.live_queue)),
+            config: Arc::new(config),
+            shutdown,
+            object_watch: Arc::default(),
+        }
+    }
+}
