@@ -6,6 +6,7 @@
 //! `synchronous=FULL`; on PostgreSQL, multi-row INSERTs into Logbook's own schema), and
 //! a trivial handler on the same HTTP stack.
 
+mod loki;
 mod measure;
 mod node;
 mod noop;
@@ -180,6 +181,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             100.0 * http_rate / raw_rate
         );
         queries(&http, &args, &server, &workload, target).await?;
+        loki::queries(&http, &args, &server, total).await?;
         export(&http, &server, target, "ndjson").await?;
         export(&http, &server, target, "csv").await?;
         let (on_disk, raw_disk, wal) = match &pg_run {

@@ -3,6 +3,7 @@
 
 pub mod dockercloud;
 mod journal;
+pub mod loki;
 mod qnap;
 pub mod waldur;
 
@@ -15,4 +16,5 @@ pub fn router() -> Router<AppState> {
         .merge(waldur::router())
         .merge(journal::router())
         .merge(dockercloud::router())
+        .merge(loki::router())
 }
