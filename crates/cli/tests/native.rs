@@ -72,7 +72,7 @@ async fn ids_for(server: &TestServer, query: &str) -> Vec<i64> {
         .await)
 }
 
-const LIST_PARAMS: [&str; 14] = [
+const LIST_PARAMS: [&str; 15] = [
     "category",
     "source",
     "instance",
@@ -85,6 +85,7 @@ const LIST_PARAMS: [&str; 14] = [
     "object_id",
     "action",
     "status",
+    "response_code",
     "request_id",
     "kind",
 ];

@@ -9,28 +9,6 @@ use crate::record::Record;
 use crate::time::Timestamp;
 use std::collections::BTreeMap;
 
-/// The fields a histogram can be split by: those with few distinct values that a
-/// person would stack bars by. Free text (`message`, `data`) and per-record values
-/// (`id`, `ts`) would make one series per record.
-pub const SPLIT_FIELDS: [Field; 16] = [
-    Field::Kind,
-    Field::Level,
-    Field::Category,
-    Field::Source,
-    Field::Instance,
-    Field::Logger,
-    Field::User,
-    Field::UserId,
-    Field::DomainId,
-    Field::ProjectId,
-    Field::ObjectType,
-    Field::ObjectId,
-    Field::Action,
-    Field::Status,
-    Field::ResponseCode,
-    Field::RequestId,
-];
-
 /// Most buckets one histogram may have; a request for more is a client's mistake
 /// (a year in one-second buckets), not something to compute.
 pub const MAX_BUCKETS: i64 = 10_000;
@@ -53,13 +31,13 @@ pub struct Bucket {
 }
 
 impl Histogram {
-    /// `interval` in microseconds (positive); `by` one of [`SPLIT_FIELDS`].
+    /// `interval` in microseconds (positive); `by` one of [`Field::LISTED`].
     pub fn new(interval_micros: i64, by: Option<Field>) -> Result<Histogram, FieldError> {
         if interval_micros <= 0 {
             return Err(FieldError::new("interval", "must be positive"));
         }
         if let Some(field) = by {
-            if !SPLIT_FIELDS.contains(&field) {
+            if !Field::LISTED.contains(&field) {
                 return Err(FieldError::new(
                     "by",
                     format!("cannot split by {:?}", field.name()),

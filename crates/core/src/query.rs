@@ -68,6 +68,28 @@ impl Field {
         Field::Data,
     ];
 
+    /// The fields a query selects by listing values (`category=image,export`) and a
+    /// histogram splits by: few distinct values, each meaningful on its own. Free text
+    /// (`message`, `data`) and per-record values (`id`, `ts`) are not among them.
+    pub const LISTED: [Field; 16] = [
+        Field::Kind,
+        Field::Level,
+        Field::Category,
+        Field::Source,
+        Field::Instance,
+        Field::Logger,
+        Field::User,
+        Field::UserId,
+        Field::DomainId,
+        Field::ProjectId,
+        Field::ObjectType,
+        Field::ObjectId,
+        Field::Action,
+        Field::Status,
+        Field::ResponseCode,
+        Field::RequestId,
+    ];
+
     /// The core name, which is also the native parameter and the store column.
     pub fn name(self) -> &'static str {
         match self {

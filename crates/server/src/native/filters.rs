@@ -6,23 +6,7 @@ use crate::params::Params;
 use logbook_core::{Condition, Cursor, Field, Level, Order, Query, Timestamp};
 
 /// Parameters that take a comma list (and may repeat).
-pub const LIST_FIELDS: [Field; 15] = [
-    Field::Kind,
-    Field::Level,
-    Field::Category,
-    Field::Source,
-    Field::Instance,
-    Field::Logger,
-    Field::User,
-    Field::UserId,
-    Field::DomainId,
-    Field::ProjectId,
-    Field::ObjectType,
-    Field::ObjectId,
-    Field::Action,
-    Field::Status,
-    Field::RequestId,
-];
+pub const LIST_FIELDS: [Field; 16] = Field::LISTED;
 
 pub const DEFAULT_LIMIT: u64 = 100;
 pub const MAX_LIMIT: u64 = 10_000;

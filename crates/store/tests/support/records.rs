@@ -137,7 +137,7 @@ pub fn histogram_for(fields: &[Field], query: &Query) -> logbook_core::Histogram
     let by = fields
         .first()
         .copied()
-        .filter(|f| logbook_core::histogram::SPLIT_FIELDS.contains(f))
+        .filter(|f| logbook_core::Field::LISTED.contains(f))
         .filter(|_| fields.len() == 1);
     logbook_core::Histogram::new(width, by)
         .unwrap_or_else(|_| logbook_core::Histogram::new(width, None).expect("a positive width"))
