@@ -24,37 +24,6 @@ fn text(path: &Path) -> &str {
     path.to_str().expect("utf-8 path")
 }
 
-/// Every record of the node's store, id to message.
-async fn all_records(node: &Node) -> HashMap<i64, String> {
-    let http = reqwest::Client::new();
-    let mut stored = HashMap::new();
-    let mut cursor = String::new();
-    loop {
-        let page: Value = http
-            .get(node.url(&format!(
-                "/logbook/v1/records?order=asc&limit=10000{cursor}"
-            )))
-            .bearer_auth(TOKEN)
-            .send()
-            .await
-            .expect("list")
-            .json()
-            .await
-            .expect("json");
-        let records = page["records"].as_array().expect("records");
-        if records.is_empty() {
-            return stored;
-        }
-        for r in records {
-            stored.insert(
-                r["id"].as_i64().expect("id"),
-                r["message"].as_str().unwrap_or_default().to_string(),
-            );
-        }
-        cursor = format!("&cursor={}", page["next_cursor"].as_str().expect("cursor"));
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_backup_during_ingest_restores_everything_acknowledged_before_it() {
     let live = tempfile::tempdir().expect("temporary directory");
@@ -171,7 +140,7 @@ async fn a_backup_during_ingest_restores_everything_acknowledged_before_it() {
     assert!(!twice.status.success(), "an existing store needs --replace");
 
     let node = Node::spawn_on_dir(restored.path(), TOKEN);
-    let stored = all_records(&node).await;
+    let stored: HashMap<i64, String> = node.messages().await.into_iter().collect();
     for (id, message) in &before {
         assert_eq!(
             stored.get(id),

@@ -26,35 +26,6 @@ fn spawn(dir: &std::path::Path) -> Node {
     )
 }
 
-/// Every record, oldest first, through the API (every block is read).
-async fn stored(node: &Node) -> Vec<(i64, String)> {
-    let http = reqwest::Client::new();
-    let mut out = Vec::new();
-    let mut cursor = String::new();
-    loop {
-        let page: Value = http
-            .get(node.url(&format!("/logbook/v1/records?order=asc&limit=1000{cursor}")))
-            .bearer_auth(TOKEN)
-            .send()
-            .await
-            .expect("list")
-            .json()
-            .await
-            .expect("json");
-        let records = page["records"].as_array().expect("records");
-        if records.is_empty() {
-            return out;
-        }
-        for r in records {
-            out.push((
-                r["id"].as_i64().expect("id"),
-                r["message"].as_str().unwrap_or_default().to_string(),
-            ));
-        }
-        cursor = format!("&cursor={}", page["next_cursor"].as_str().expect("cursor"));
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sigkill_during_ingest_and_sealing_loses_and_duplicates_nothing() {
     let dir = tempfile::tempdir().expect("temporary directory");
@@ -128,7 +99,7 @@ async fn sigkill_during_ingest_and_sealing_loses_and_duplicates_nothing() {
         }
 
         let node = spawn(dir.path());
-        let records = stored(&node).await;
+        let records = node.messages().await;
         let ids: Vec<i64> = records.iter().map(|r| r.0).collect();
         assert!(
             ids.windows(2).all(|w| w[0] < w[1]),

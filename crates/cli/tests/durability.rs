@@ -110,35 +110,10 @@ async fn sigterm_during_a_write_stream_loses_no_acknowledged_record() {
     assert!(exited_cleanly, "clean exit on SIGTERM");
 
     let node = Node::spawn_on_dir(dir.path(), TOKEN);
-    let http = reqwest::Client::new();
     let acknowledged = acknowledged.lock().expect("lock").clone();
     assert!(acknowledged.len() >= 300);
-    let mut stored = std::collections::HashMap::new();
-    let mut cursor = String::new();
-    loop {
-        let page: Value = http
-            .get(node.url(&format!(
-                "/logbook/v1/records?order=asc&limit=10000{cursor}"
-            )))
-            .bearer_auth(TOKEN)
-            .send()
-            .await
-            .expect("list")
-            .json()
-            .await
-            .expect("json");
-        let records = page["records"].as_array().expect("records");
-        if records.is_empty() {
-            break;
-        }
-        for r in records {
-            stored.insert(
-                r["id"].as_i64().expect("id"),
-                r["message"].as_str().unwrap_or_default().to_string(),
-            );
-        }
-        cursor = format!("&cursor={}", page["next_cursor"].as_str().expect("cursor"));
-    }
+    let stored: std::collections::HashMap<i64, String> =
+        node.messages().await.into_iter().collect();
     for (id, message) in &acknowledged {
         assert_eq!(
             stored.get(id),

@@ -65,6 +65,36 @@ impl Node {
         format!("{}{path}", self.base)
     }
 
+    /// Every record's id and message, oldest first, read page by page through the
+    /// native API's cursor (so every tier of the store is read).
+    pub async fn messages(&self) -> Vec<(i64, String)> {
+        let http = reqwest::Client::new();
+        let mut out = Vec::new();
+        let mut cursor = String::new();
+        loop {
+            let page: serde_json::Value = http
+                .get(self.url(&format!("/logbook/v1/records?order=asc&limit=1000{cursor}")))
+                .bearer_auth(&self.token)
+                .send()
+                .await
+                .expect("list")
+                .json()
+                .await
+                .expect("json");
+            let records = page["records"].as_array().expect("records");
+            if records.is_empty() {
+                return out;
+            }
+            for r in records {
+                out.push((
+                    r["id"].as_i64().expect("id"),
+                    r["message"].as_str().unwrap_or_default().to_string(),
+                ));
+            }
+            cursor = format!("&cursor={}", page["next_cursor"].as_str().expect("cursor"));
+        }
+    }
+
     /// Sends SIGTERM and waits for the exit; returns whether it exited 0. A node that
     /// has not exited after 30 s is killed (a guard against hanging, which then
     /// counts as an unclean exit).
