@@ -37,8 +37,26 @@ pub struct ServeArgs {
     /// Failed logins allowed per client address within 15 minutes before 429.
     #[arg(long, env = "LOGBOOK_LOGIN_FAILURES_PER_ADDRESS", default_value_t = 20)]
     login_failures_per_address: usize,
+    /// Free bytes on the data directory's disk below which the server warns (log
+    /// and the `logbook_disk_low` metric).
+    #[arg(long, env = "LOGBOOK_MIN_FREE_BYTES", default_value_t = 1024 * 1024 * 1024)]
+    min_free_bytes: u64,
     #[command(flatten)]
     syslog: SyslogArgs,
+    /// A TOML file of settings, each key a flag's name (`listen = "0.0.0.0:8080"`);
+    /// flags and environment variables win over it.
+    #[arg(long, env = "LOGBOOK_CONFIG")]
+    config: Option<PathBuf>,
+    /// Server log format on stderr: `text`, or `json` (one object a line).
+    #[arg(long, env = "LOGBOOK_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+/// How the server writes its log.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 /// Syslog receivers, off unless an address is given.
@@ -79,6 +97,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         (Some(cert), Some(key)) => Some(crate::tls::load_config(cert, key)?),
         _ => None,
     };
+    if let Some(path) = &args.config {
+        tracing::info!(config = %path.display(), "settings read from the configuration file");
+    }
     let store = store::open_serving(&args.store, &args.tiers).await?;
     let bootstrap = Bootstrap {
         admin_password: std::env::var("LOGBOOK_ADMIN_PASSWORD").ok(),
@@ -99,6 +120,12 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             per_address: args.login_failures_per_address,
             ..Default::default()
         },
+        data_dir: args
+            .store
+            .database
+            .is_none()
+            .then(|| args.store.data.clone()),
+        min_free_bytes: args.min_free_bytes,
         ..Config::default()
     };
     let (stop, stopped) = tokio::sync::watch::channel(false);

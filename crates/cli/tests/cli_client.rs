@@ -116,6 +116,37 @@ async fn query_prints_table_json_and_csv_with_filters(backend: Backend) {
         lines[1].contains("pull timeout") && lines[1].contains("ERROR"),
         "{table}"
     );
+    // Every column starts where its header does, the ID column included.
+    let table = run(&server, &["query", "--limit", "10"]).await;
+    let lines: Vec<&str> = table.lines().collect();
+    assert!(lines.len() > 2, "{table}");
+    let header = lines[0];
+    let id_end = header.find("ID").expect("ID") + 2;
+    let time_start = header.find("TIME").expect("TIME");
+    let kind_start = header.find("KIND").expect("KIND");
+    for line in &lines[1..] {
+        let id = line.get(..id_end).expect("an id cell").trim();
+        assert!(
+            id.parse::<i64>().is_ok(),
+            "ID right-aligned under its header: {table}"
+        );
+        assert_eq!(line.chars().nth(time_start - 1), Some(' '), "{table}");
+        assert!(
+            line.chars()
+                .nth(time_start)
+                .is_some_and(|c| c.is_ascii_digit()),
+            "{table}"
+        );
+        let kind: String = line
+            .chars()
+            .skip(kind_start)
+            .take_while(|c| *c != ' ')
+            .collect();
+        assert!(
+            ["log", "event", "journal"].contains(&kind.as_str()),
+            "{kind:?} in {table}"
+        );
+    }
     server.stop().await;
 }
 
@@ -305,6 +336,11 @@ async fn server_errors_are_one_clear_line_and_a_failing_exit(backend: Backend) {
     assert!(
         stderr.contains("400") && stderr.contains("level"),
         "{stderr}"
+    );
+    assert_eq!(
+        stderr.matches("level:").count(),
+        1,
+        "the field once: {stderr}"
     );
 
     let unauthorised = client(&server, &["count"])

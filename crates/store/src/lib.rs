@@ -297,10 +297,37 @@ pub type ClearRecord = Box<dyn Fn(u64) -> NewRecord + Send + Sync>;
 /// Builds the `event` record an action change leaves, from the action as it becomes.
 pub type ActionEvent = Box<dyn Fn(&Action) -> NewRecord + Send>;
 
+/// Whether the store's writes go through, as its writer last saw them, and the
+/// episodes of a full disk that have ended (a watcher that wakes late still learns
+/// of a stop that began and ended meanwhile).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct WriteState {
+    /// While writes fail for lack of space: since when, and why.
+    pub full: Option<DiskFull>,
+    /// How many full-disk episodes have ended (a write committed again).
+    pub ended: u64,
+    /// The last episode that ended.
+    pub last_ended: Option<DiskFull>,
+}
+
+/// An episode of writes failing for lack of space.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DiskFull {
+    pub since: logbook_core::Timestamp,
+    pub detail: String,
+}
+
 /// Everything a Logbook node needs from its database.
 #[async_trait]
 pub trait Store: RecordStore + ObjectStore + ActionStore + AccountStore {
     fn notifier(&self) -> &Notifier;
+
+    /// The state of the store's writes, changing as commits fail for lack of space
+    /// and succeed again. A store that does not track it never says full (its
+    /// errors still say `DiskFull`).
+    fn write_state(&self) -> tokio::sync::watch::Receiver<WriteState> {
+        tokio::sync::watch::channel(WriteState::default()).1
+    }
 
     /// `create_action` and its event record, both or neither. This default takes two
     /// commits; a store overrides it to use one transaction (SQLite does).

@@ -133,6 +133,8 @@ async fn send(client: &Client, batch: &[(u64, String)]) -> anyhow::Result<()> {
             text.trim().chars().take(200).collect::<String>()
         ));
     };
+    // The server's `error` starts with its field; keep only the problem.
+    let error = error.strip_prefix(&format!("{field}: ")).unwrap_or(error);
     let located = field
         .strip_prefix('[')
         .and_then(|rest| rest.split_once(']'))
