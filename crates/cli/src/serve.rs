@@ -41,6 +41,9 @@ pub struct ServeArgs {
     /// and the `logbook_disk_low` metric).
     #[arg(long, env = "LOGBOOK_MIN_FREE_BYTES", default_value_t = 1024 * 1024 * 1024)]
     min_free_bytes: u64,
+    /// How long an `Idempotency-Key` and its answer are kept (`24h`, `90m`).
+    #[arg(long, env = "LOGBOOK_IDEMPOTENCY_TTL", default_value = "24h", value_parser = crate::store::parse_age)]
+    idempotency_ttl: Duration,
     #[command(flatten)]
     syslog: SyslogArgs,
     /// A TOML file of settings, each key a flag's name (`listen = "0.0.0.0:8080"`);
@@ -126,6 +129,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             .is_none()
             .then(|| args.store.data.clone()),
         min_free_bytes: args.min_free_bytes,
+        idempotency_ttl: args.idempotency_ttl,
         ..Config::default()
     };
     let (stop, stopped) = tokio::sync::watch::channel(false);

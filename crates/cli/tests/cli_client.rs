@@ -14,6 +14,7 @@ store_tests!(
     tail_follow_prints_new_matching_records,
     export_then_import_reproduces_the_same_records,
     a_failed_import_resumes_without_duplicates,
+    a_batch_sent_again_under_its_key_is_not_written_twice,
     server_errors_are_one_clear_line_and_a_failing_exit,
 );
 
@@ -289,6 +290,30 @@ async fn export_then_import_reproduces_the_same_records(backend: Backend) {
     assert_eq!(messages, ["pull timeout", "'=cmd|' /C calc'!A0"]);
     source.stop().await;
     destination.stop().await;
+}
+
+/// A batch the server committed but whose answer was lost is sent again (by the
+/// retry, or by `--resume` from a checkpoint that did not record it): its
+/// `Idempotency-Key` (the run id in the checkpoint and its first line) makes the
+/// server answer it without writing it again.
+async fn a_batch_sent_again_under_its_key_is_not_written_twice(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let dir = tempfile::tempdir().expect("dir");
+    let file = dir.path().join("in.ndjson");
+    let lines: Vec<String> = (1..=10)
+        .map(|i| json!({"message": format!("record {i}")}).to_string())
+        .collect();
+    std::fs::write(&file, lines.join("\n") + "\n").expect("write");
+    let checkpoint = dir.path().join("in.ndjson.checkpoint");
+    let path = file.to_str().expect("path");
+    for _ in 0..2 {
+        // As if the answer to the first batch (lines 1..4) had been lost.
+        std::fs::write(&checkpoint, "0 lostanswer\n").expect("checkpoint");
+        run(&server, &["import", path, "--batch", "4", "--resume"]).await;
+    }
+    let count = server.get_json("/logbook/v1/records/count").await;
+    assert_eq!(count["count"], 10, "every line once: {count}");
+    server.stop().await;
 }
 
 async fn a_failed_import_resumes_without_duplicates(backend: Backend) {

@@ -19,6 +19,7 @@ mod disk_full;
 mod dockercloud;
 mod durability;
 mod errors;
+mod idempotency;
 mod journal;
 mod loki;
 mod native;

@@ -30,6 +30,9 @@ pub enum ErrorKind {
     Conflict,
     /// The body is larger than the configured limit.
     TooLarge,
+    /// Well-formed but not acceptable with what came before (an idempotency key
+    /// reused for a different request).
+    Unprocessable,
     /// A body in a media type or content encoding the endpoint does not speak.
     UnsupportedMediaType,
     /// A plain request to an endpoint that speaks WebSocket only.
@@ -54,6 +57,7 @@ impl ErrorKind {
             ErrorKind::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ErrorKind::Conflict => StatusCode::CONFLICT,
             ErrorKind::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorKind::Unprocessable => StatusCode::UNPROCESSABLE_ENTITY,
             ErrorKind::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ErrorKind::UpgradeRequired => StatusCode::UPGRADE_REQUIRED,
             ErrorKind::Throttled => StatusCode::TOO_MANY_REQUESTS,
@@ -73,6 +77,7 @@ impl ErrorKind {
             ErrorKind::MethodNotAllowed => "method not allowed",
             ErrorKind::Conflict => "conflicts with the current state",
             ErrorKind::TooLarge => "too large",
+            ErrorKind::Unprocessable => "cannot be processed",
             ErrorKind::UnsupportedMediaType => "unsupported media type",
             ErrorKind::UpgradeRequired => "this endpoint speaks WebSocket only",
             ErrorKind::Throttled => "too many requests",

@@ -91,6 +91,7 @@ fn kind_of(status: StatusCode) -> Option<ErrorKind> {
         ErrorKind::MethodNotAllowed,
         ErrorKind::Conflict,
         ErrorKind::TooLarge,
+        ErrorKind::Unprocessable,
         ErrorKind::UnsupportedMediaType,
         ErrorKind::UpgradeRequired,
         ErrorKind::Throttled,

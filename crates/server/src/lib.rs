@@ -25,6 +25,7 @@ pub mod csv_export;
 pub mod dialects;
 pub mod disk;
 pub mod error;
+pub mod idempotency;
 pub mod ingest;
 pub mod json_errors;
 pub mod native;

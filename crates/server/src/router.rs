@@ -3,7 +3,7 @@
 
 use crate::error::ApiError;
 use crate::state::AppState;
-use crate::{dialects, json_errors, native, protocols, ui};
+use crate::{dialects, idempotency, json_errors, native, protocols, ui};
 use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
@@ -20,6 +20,10 @@ pub fn router(state: AppState) -> Router {
         .merge(protocols::router())
         .merge(ui::router())
         .fallback(json_errors::not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            idempotency::layer,
+        ))
         .layer(axum::middleware::map_response(json_errors::layer))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)

@@ -32,6 +32,8 @@ pub struct Config {
     pub data_dir: Option<PathBuf>,
     /// Free bytes below which the node warns (log and metric).
     pub min_free_bytes: u64,
+    /// How long an `Idempotency-Key` and its answer are kept.
+    pub idempotency_ttl: Duration,
 }
 
 impl Default for Config {
@@ -44,6 +46,7 @@ impl Default for Config {
             live_queue: LIVE_QUEUE,
             data_dir: None,
             min_free_bytes: 1024 * 1024 * 1024,
+            idempotency_ttl: Duration::from_secs(24 * 3600),
         }
     }
 }

@@ -10,6 +10,7 @@
 pub mod accounts;
 pub mod blocks;
 mod error;
+pub mod idempotency;
 pub mod notifier;
 pub mod postgres;
 pub mod sql;
@@ -25,6 +26,7 @@ use serde_json::{Map, Value};
 
 pub use accounts::{AccountStore, NewUser, Session, Token, User};
 pub use error::StoreError;
+pub use idempotency::{Claim, IdempotencyStore};
 pub use notifier::Notifier;
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -319,7 +321,7 @@ pub struct DiskFull {
 
 /// Everything a Logbook node needs from its database.
 #[async_trait]
-pub trait Store: RecordStore + ObjectStore + ActionStore + AccountStore {
+pub trait Store: RecordStore + ObjectStore + ActionStore + AccountStore + IdempotencyStore {
     fn notifier(&self) -> &Notifier;
 
     /// The state of the store's writes, changing as commits fail for lack of space

@@ -8,6 +8,7 @@
 mod accounts;
 mod actions;
 pub mod baseline;
+mod idempotency;
 mod listen;
 mod objects;
 mod records;

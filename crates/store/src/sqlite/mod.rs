@@ -7,6 +7,7 @@ pub(crate) mod actions;
 pub mod backup;
 pub mod baseline;
 mod export;
+mod idempotency;
 pub(crate) mod objects;
 mod pool;
 mod records;
