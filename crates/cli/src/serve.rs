@@ -41,6 +41,10 @@ pub struct ServeArgs {
     /// and the `logbook_disk_low` metric).
     #[arg(long, env = "LOGBOOK_MIN_FREE_BYTES", default_value_t = 1024 * 1024 * 1024)]
     min_free_bytes: u64,
+    /// Also serve `GET /metrics` without credentials on this address (for the
+    /// monitoring system; on the API's port it needs an admin's or auditor's).
+    #[arg(long, env = "LOGBOOK_METRICS_LISTEN")]
+    metrics_listen: Option<SocketAddr>,
     /// How long an `Idempotency-Key` and its answer are kept (`24h`, `90m`).
     #[arg(long, env = "LOGBOOK_IDEMPOTENCY_TTL", default_value = "24h", value_parser = crate::store::parse_age)]
     idempotency_ttl: Duration,
@@ -135,6 +139,25 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let state = AppState::new(store.clone(), config, stopped);
     let syslog = crate::syslog::start(&args.syslog, syslog_tls, &state).await?;
+    if let Some(address) = args.metrics_listen {
+        let listener = tokio::net::TcpListener::bind(address)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot listen on {address} for metrics: {e}"))?;
+        eprintln!("metrics on http://{}/metrics", listener.local_addr()?);
+        let metrics = logbook_server::metrics::router(state.clone());
+        let mut stopping = state.shutdown.clone();
+        tokio::spawn(async move {
+            let stopped = async move {
+                let _ = stopping.wait_for(|s| *s).await;
+            };
+            if let Err(e) = axum::serve(listener, metrics)
+                .with_graceful_shutdown(stopped)
+                .await
+            {
+                tracing::error!(error = %e, "the metrics listener failed");
+            }
+        });
+    }
     let app = router(state);
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await

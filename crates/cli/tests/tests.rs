@@ -22,6 +22,7 @@ mod errors;
 mod idempotency;
 mod journal;
 mod loki;
+mod metrics;
 mod native;
 mod ops;
 mod postgres;

@@ -28,6 +28,7 @@ pub mod error;
 pub mod idempotency;
 pub mod ingest;
 pub mod json_errors;
+pub mod metrics;
 pub mod native;
 pub mod object_watch;
 pub mod objects;

@@ -3,7 +3,7 @@
 
 use crate::error::ApiError;
 use crate::state::AppState;
-use crate::{dialects, idempotency, json_errors, native, protocols, ui};
+use crate::{dialects, idempotency, json_errors, metrics, native, protocols, ui};
 use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
@@ -15,6 +15,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics::authenticated))
         .merge(native::router())
         .merge(dialects::router())
         .merge(protocols::router())
@@ -25,6 +26,10 @@ pub fn router(state: AppState) -> Router {
             idempotency::layer,
         ))
         .layer(axum::middleware::map_response(json_errors::layer))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            metrics::layer,
+        ))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)
 }

@@ -66,6 +66,8 @@ pub struct AppState {
     pub streams: Arc<Hub>,
     /// Free space of the data directory, as last measured.
     pub disk: Arc<DiskStatus>,
+    /// The node's figures for `/metrics`.
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -88,6 +90,7 @@ impl AppState {
             shutdown,
             object_watch: Arc::default(),
             disk: Arc::new(DiskStatus::new()),
+            metrics: Arc::default(),
         };
         crate::disk::start(&state);
         state
