@@ -21,6 +21,7 @@ mod durability;
 mod errors;
 mod idempotency;
 mod journal;
+mod limits;
 mod loki;
 mod metrics;
 mod native;

@@ -28,6 +28,8 @@ pub enum ErrorKind {
     /// The request clashes with the current state (an illegal lifecycle move, a
     /// duplicate, the last administrator).
     Conflict,
+    /// The body did not arrive in time.
+    RequestTimeout,
     /// The body is larger than the configured limit.
     TooLarge,
     /// Well-formed but not acceptable with what came before (an idempotency key
@@ -56,6 +58,7 @@ impl ErrorKind {
             ErrorKind::NotFound => StatusCode::NOT_FOUND,
             ErrorKind::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ErrorKind::Conflict => StatusCode::CONFLICT,
+            ErrorKind::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             ErrorKind::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ErrorKind::Unprocessable => StatusCode::UNPROCESSABLE_ENTITY,
             ErrorKind::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -76,6 +79,7 @@ impl ErrorKind {
             ErrorKind::NotFound => "not found",
             ErrorKind::MethodNotAllowed => "method not allowed",
             ErrorKind::Conflict => "conflicts with the current state",
+            ErrorKind::RequestTimeout => "the request did not arrive in time",
             ErrorKind::TooLarge => "too large",
             ErrorKind::Unprocessable => "cannot be processed",
             ErrorKind::UnsupportedMediaType => "unsupported media type",

@@ -90,6 +90,7 @@ fn kind_of(status: StatusCode) -> Option<ErrorKind> {
         ErrorKind::NotFound,
         ErrorKind::MethodNotAllowed,
         ErrorKind::Conflict,
+        ErrorKind::RequestTimeout,
         ErrorKind::TooLarge,
         ErrorKind::Unprocessable,
         ErrorKind::UnsupportedMediaType,

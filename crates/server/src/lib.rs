@@ -28,6 +28,7 @@ pub mod error;
 pub mod idempotency;
 pub mod ingest;
 pub mod json_errors;
+pub mod limits;
 pub mod metrics;
 pub mod native;
 pub mod object_watch;

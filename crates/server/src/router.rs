@@ -3,7 +3,7 @@
 
 use crate::error::ApiError;
 use crate::state::AppState;
-use crate::{dialects, idempotency, json_errors, metrics, native, protocols, ui};
+use crate::{dialects, idempotency, json_errors, limits, metrics, native, protocols, ui};
 use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
@@ -24,6 +24,13 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             idempotency::layer,
+        ))
+        .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
+            state.config.body_read_timeout,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            limits::layer,
         ))
         .layer(axum::middleware::map_response(json_errors::layer))
         .layer(axum::middleware::from_fn_with_state(

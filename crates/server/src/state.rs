@@ -34,6 +34,12 @@ pub struct Config {
     pub min_free_bytes: u64,
     /// How long an `Idempotency-Key` and its answer are kept.
     pub idempotency_ttl: Duration,
+    /// Request body bytes in flight across all requests before 503 ([`crate::limits`]).
+    pub max_in_flight_body_bytes: usize,
+    /// Writes in flight before 503.
+    pub max_in_flight_writes: usize,
+    /// Longest wait for the next piece of a request body before 408.
+    pub body_read_timeout: Duration,
 }
 
 impl Default for Config {
@@ -47,6 +53,10 @@ impl Default for Config {
             data_dir: None,
             min_free_bytes: 1024 * 1024 * 1024,
             idempotency_ttl: Duration::from_secs(24 * 3600),
+            // About 7x of it is what parsing takes at most: 32 MiB fits 200 MB.
+            max_in_flight_body_bytes: 32 * 1024 * 1024,
+            max_in_flight_writes: 1024,
+            body_read_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -68,6 +78,8 @@ pub struct AppState {
     pub disk: Arc<DiskStatus>,
     /// The node's figures for `/metrics`.
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// Budgets of bytes and writes in flight.
+    pub budgets: Arc<crate::limits::Budgets>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -82,6 +94,10 @@ impl AppState {
     /// The node's state; within a Tokio runtime, also starts the disk watchers
     /// ([`crate::disk`]).
     pub fn new(store: Arc<dyn Store>, config: Config, shutdown: watch::Receiver<bool>) -> AppState {
+        let budgets = Arc::new(crate::limits::Budgets::new(
+            config.max_in_flight_body_bytes,
+            config.max_in_flight_writes,
+        ));
         let state = AppState {
             store,
             logins: Arc::new(LoginThrottle::new(config.login_limits.clone())),
@@ -91,6 +107,7 @@ impl AppState {
             object_watch: Arc::default(),
             disk: Arc::new(DiskStatus::new()),
             metrics: Arc::default(),
+            budgets,
         };
         crate::disk::start(&state);
         state
