@@ -19,6 +19,7 @@ mod disk_full;
 mod dockercloud;
 mod durability;
 mod errors;
+mod hostile;
 mod idempotency;
 mod journal;
 mod limits;
