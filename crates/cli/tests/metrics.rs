@@ -101,6 +101,19 @@ async fn metrics_count_requests_records_and_the_store(backend: Backend) {
     ] {
         assert!(sample(&text, series, &[]).is_some(), "{series} in {text}");
     }
+    if backend == Backend::Sqlite {
+        // The embedded store's writer: queue depth and group commits.
+        assert!(
+            sample(&text, "logbook_store_write_queue_depth", &[]).is_some(),
+            "{text}"
+        );
+        let commits = sample(&text, "logbook_store_group_commits_total", &[]).expect("commits");
+        let jobs = sample(&text, "logbook_store_group_commit_jobs_total", &[]).expect("jobs");
+        assert!(
+            commits >= 1.0 && jobs >= commits,
+            "{commits} commits, {jobs} jobs"
+        );
+    }
     // Not for a plain user (the figures sum every tenant), nor without credentials.
     let user = server.user_with_token("u1", Role::User, "default").await;
     let response = server

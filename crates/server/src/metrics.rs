@@ -76,6 +76,11 @@ pub struct Metrics {
     stream_lags: Counter,
     lags_seen: AtomicU64,
     writes_full: Gauge,
+    queue_depth: Gauge,
+    commits: Counter,
+    committed_jobs: Counter,
+    /// The writer's totals at the last scrape, so the counters add the difference.
+    writer_seen: std::sync::Mutex<(u64, u64)>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -172,6 +177,24 @@ impl Metrics {
             "1 while writes fail for lack of space",
             writes_full.clone(),
         );
+        let queue_depth = Gauge::default();
+        registry.register(
+            "store_write_queue_depth",
+            "Write jobs waiting in the store's writer queue (embedded store)",
+            queue_depth.clone(),
+        );
+        let commits = Counter::default();
+        registry.register(
+            "store_group_commits",
+            "Transactions the store's writer has run (embedded store)",
+            commits.clone(),
+        );
+        let committed_jobs = Counter::default();
+        registry.register(
+            "store_group_commit_jobs",
+            "Write jobs those transactions carried; jobs / commits is the mean group size",
+            committed_jobs.clone(),
+        );
         let store_bytes = Family::<KindLabels, Gauge>::default();
         registry.register(
             "store_size_bytes",
@@ -208,6 +231,10 @@ impl Metrics {
             stream_lags,
             lags_seen: AtomicU64::new(0),
             writes_full,
+            queue_depth,
+            commits,
+            committed_jobs,
+            writer_seen: std::sync::Mutex::new((0, 0)),
         }
     }
 
@@ -252,6 +279,15 @@ impl Metrics {
             .set(i64::from(state.disk.low.load(Ordering::Relaxed)));
         let full = state.store.write_state().borrow().full.is_some();
         self.writes_full.set(i64::from(full));
+        if let Some(stats) = state.store.writer_stats() {
+            let gauge = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+            self.queue_depth.set(gauge(stats.queue_depth));
+            let mut seen = self.writer_seen.lock().unwrap_or_else(|p| p.into_inner());
+            self.commits.inc_by(stats.commits.saturating_sub(seen.0));
+            self.committed_jobs
+                .inc_by(stats.jobs.saturating_sub(seen.1));
+            *seen = (stats.commits.max(seen.0), stats.jobs.max(seen.1));
+        }
         self.high_water.set(state.store.high_water().await?);
         for kind in [Kind::Log, Kind::Event, Kind::Journal] {
             let labels = KindLabels {

@@ -312,6 +312,17 @@ pub struct WriteState {
     pub last_ended: Option<DiskFull>,
 }
 
+/// What the store's writer has done, for the metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct WriterStats {
+    /// Write jobs waiting in the writer's queue now.
+    pub queue_depth: u64,
+    /// Transactions committed (or failed) so far: group commits.
+    pub commits: u64,
+    /// Jobs those transactions carried (jobs / commits = the mean group size).
+    pub jobs: u64,
+}
+
 /// An episode of writes failing for lack of space.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DiskFull {
@@ -329,6 +340,11 @@ pub trait Store: RecordStore + ObjectStore + ActionStore + AccountStore + Idempo
     /// errors still say `DiskFull`).
     fn write_state(&self) -> tokio::sync::watch::Receiver<WriteState> {
         tokio::sync::watch::channel(WriteState::default()).1
+    }
+
+    /// The writer's queue and group commits, where the store has one such writer.
+    fn writer_stats(&self) -> Option<WriterStats> {
+        None
     }
 
     /// `create_action` and its event record, both or neither. This default takes two

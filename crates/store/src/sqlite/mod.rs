@@ -240,6 +240,10 @@ impl Store for SqliteStore {
         self.writer.state()
     }
 
+    fn writer_stats(&self) -> Option<crate::WriterStats> {
+        Some(self.writer.stats())
+    }
+
     async fn create_action_recorded(
         &self,
         new: logbook_core::NewAction,

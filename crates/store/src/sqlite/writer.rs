@@ -94,6 +94,14 @@ pub struct Writer {
     queue: Option<mpsc::Sender<Box<dyn PendingJob>>>,
     thread: Option<std::thread::JoinHandle<()>>,
     state: watch::Receiver<WriteState>,
+    counts: Arc<Counts>,
+}
+
+/// Group commits and the jobs they carried.
+#[derive(Debug, Default)]
+struct Counts {
+    commits: std::sync::atomic::AtomicU64,
+    jobs: std::sync::atomic::AtomicU64,
 }
 
 /// How the writer opens its connection again after an I/O failure.
@@ -121,9 +129,11 @@ impl Writer {
     ) -> Writer {
         let (queue, jobs) = mpsc::channel(QUEUE_CAPACITY);
         let (state_tx, state) = watch::channel(WriteState::default());
+        let counts = Arc::new(Counts::default());
         let faults = Faults {
             state: state_tx,
             reopen,
+            counts: Arc::clone(&counts),
         };
         let thread = std::thread::Builder::new()
             .name("logbook-sqlite-writer".into())
@@ -133,6 +143,20 @@ impl Writer {
             queue: thread.is_some().then_some(queue),
             thread,
             state,
+            counts,
+        }
+    }
+
+    /// The queue's depth and the group commits so far.
+    pub fn stats(&self) -> crate::WriterStats {
+        use std::sync::atomic::Ordering::Relaxed;
+        crate::WriterStats {
+            queue_depth: self
+                .queue
+                .as_ref()
+                .map_or(0, |q| (q.max_capacity() - q.capacity()) as u64),
+            commits: self.counts.commits.load(Relaxed),
+            jobs: self.counts.jobs.load(Relaxed),
         }
     }
 
@@ -207,6 +231,7 @@ impl Drop for Writer {
 struct Faults {
     state: watch::Sender<WriteState>,
     reopen: Option<Reopen>,
+    counts: Arc<Counts>,
 }
 
 impl Faults {
@@ -277,6 +302,14 @@ fn write_loop(
             }
         };
         faults.observe(&commit, &pending);
+        faults
+            .counts
+            .commits
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        faults
+            .counts
+            .jobs
+            .fetch_add(pending.len() as u64, std::sync::atomic::Ordering::Relaxed);
         if let (Err(e), Some(reopen)) = (&commit, &faults.reopen) {
             if e.is_io_failure() {
                 // Never retry on this connection: open the file afresh, and let
