@@ -4,6 +4,7 @@ mod accounts;
 mod backup;
 mod bench;
 mod client;
+mod config;
 mod serve;
 mod store;
 mod syslog;
@@ -59,14 +60,32 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    // `serve --config FILE` fills in the environment before the command line is read.
+    let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if let Some(path) = config::config_path(&argv) {
+        match config::settings(std::path::Path::new(&path)) {
+            Ok(settings) => config::apply(settings),
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("LOGBOOK_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    let filter = tracing_subscriber::EnvFilter::try_from_env("LOGBOOK_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let log_format = match &cli.command {
+        Command::Serve(args) => args.log_format,
+        _ => serve::LogFormat::Text,
+    };
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match log_format {
+        // One JSON object a line: timestamp, level, target, fields, span.
+        serve::LogFormat::Json => logs.json().init(),
+        serve::LogFormat::Text => logs.init(),
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

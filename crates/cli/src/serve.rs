@@ -5,6 +5,7 @@ use crate::store::{self, StoreArgs, TierArgs};
 use axum::serve::ListenerExt;
 use clap::Args;
 use logbook_server::auth::{ensure_admin, Bootstrap};
+use logbook_server::limits::CappedListener;
 use logbook_server::{router, AppState, Config};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -37,8 +38,46 @@ pub struct ServeArgs {
     /// Failed logins allowed per client address within 15 minutes before 429.
     #[arg(long, env = "LOGBOOK_LOGIN_FAILURES_PER_ADDRESS", default_value_t = 20)]
     login_failures_per_address: usize,
+    /// Free bytes on the data directory's disk below which the server warns (log
+    /// and the `logbook_disk_low` metric).
+    #[arg(long, env = "LOGBOOK_MIN_FREE_BYTES", default_value_t = 1024 * 1024 * 1024)]
+    min_free_bytes: u64,
+    /// Also serve `GET /metrics` without credentials on this address (for the
+    /// monitoring system; on the API's port it needs an admin's or auditor's).
+    #[arg(long, env = "LOGBOOK_METRICS_LISTEN")]
+    metrics_listen: Option<SocketAddr>,
+    /// Request body bytes in flight across all requests; a request whose declared
+    /// body does not fit gets 503 with Retry-After before its body is read.
+    #[arg(long, env = "LOGBOOK_MAX_IN_FLIGHT_BODY_BYTES", default_value_t = 32 * 1024 * 1024)]
+    max_in_flight_body_bytes: usize,
+    /// Writes in flight (POST, PUT, PATCH, DELETE) beyond which 503 with Retry-After.
+    #[arg(long, env = "LOGBOOK_MAX_IN_FLIGHT_WRITES", default_value_t = 1024)]
+    max_in_flight_writes: usize,
+    /// Longest wait for the next piece of a request body before 408 (`30s`).
+    #[arg(long, env = "LOGBOOK_BODY_READ_TIMEOUT", default_value = "30s", value_parser = crate::store::parse_age)]
+    body_read_timeout: Duration,
+    /// Open connections beyond which a new one is answered 503 and closed.
+    #[arg(long, env = "LOGBOOK_MAX_CONNECTIONS", default_value_t = 1024)]
+    max_connections: usize,
+    /// How long an `Idempotency-Key` and its answer are kept (`24h`, `90m`).
+    #[arg(long, env = "LOGBOOK_IDEMPOTENCY_TTL", default_value = "24h", value_parser = crate::store::parse_age)]
+    idempotency_ttl: Duration,
     #[command(flatten)]
     syslog: SyslogArgs,
+    /// A TOML file of settings, each key a flag's name (`listen = "0.0.0.0:8080"`);
+    /// flags and environment variables win over it.
+    #[arg(long, env = "LOGBOOK_CONFIG")]
+    config: Option<PathBuf>,
+    /// Server log format on stderr: `text`, or `json` (one object a line).
+    #[arg(long, env = "LOGBOOK_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+/// How the server writes its log.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 /// Syslog receivers, off unless an address is given.
@@ -79,6 +118,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         (Some(cert), Some(key)) => Some(crate::tls::load_config(cert, key)?),
         _ => None,
     };
+    if let Some(path) = &args.config {
+        tracing::info!(config = %path.display(), "settings read from the configuration file");
+    }
     let store = store::open_serving(&args.store, &args.tiers).await?;
     let bootstrap = Bootstrap {
         admin_password: std::env::var("LOGBOOK_ADMIN_PASSWORD").ok(),
@@ -99,11 +141,41 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             per_address: args.login_failures_per_address,
             ..Default::default()
         },
+        data_dir: args
+            .store
+            .database
+            .is_none()
+            .then(|| args.store.data.clone()),
+        min_free_bytes: args.min_free_bytes,
+        idempotency_ttl: args.idempotency_ttl,
+        max_in_flight_body_bytes: args.max_in_flight_body_bytes,
+        max_in_flight_writes: args.max_in_flight_writes,
+        body_read_timeout: args.body_read_timeout,
         ..Config::default()
     };
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let state = AppState::new(store.clone(), config, stopped);
     let syslog = crate::syslog::start(&args.syslog, syslog_tls, &state).await?;
+    if let Some(address) = args.metrics_listen {
+        let listener = tokio::net::TcpListener::bind(address)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot listen on {address} for metrics: {e}"))?;
+        eprintln!("metrics on http://{}/metrics", listener.local_addr()?);
+        let metrics = logbook_server::metrics::router(state.clone());
+        let mut stopping = state.shutdown.clone();
+        tokio::spawn(async move {
+            let stopped = async move {
+                let _ = stopping.wait_for(|s| *s).await;
+            };
+            if let Err(e) = axum::serve(listener, metrics)
+                .with_graceful_shutdown(stopped)
+                .await
+            {
+                tracing::error!(error = %e, "the metrics listener failed");
+            }
+        });
+    }
+    let metrics = state.metrics.clone();
     let app = router(state);
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
@@ -124,17 +196,26 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let service = app.into_make_service_with_connect_info::<SocketAddr>();
     let server: std::pin::Pin<Box<dyn std::future::Future<Output = std::io::Result<()>> + Send>> =
         match tls {
-            // `tap_io` is a no-op whose wrapper gives the TLS listener the
+            // `tap_io` is a no-op whose wrapper gives the (capped) listeners the
             // SocketAddr connect info that handlers (login throttling) read.
             Some(config) => Box::pin(std::future::IntoFuture::into_future(
                 axum::serve(
-                    crate::tls::TlsListener::new(listener, config)?.tap_io(|_| ()),
+                    CappedListener::new(
+                        crate::tls::TlsListener::new(listener, config)?,
+                        args.max_connections,
+                        metrics,
+                    )
+                    .tap_io(|_| ()),
                     service,
                 )
                 .with_graceful_shutdown(graceful),
             )),
             None => Box::pin(std::future::IntoFuture::into_future(
-                axum::serve(listener, service).with_graceful_shutdown(graceful),
+                axum::serve(
+                    CappedListener::new(listener, args.max_connections, metrics).tap_io(|_| ()),
+                    service,
+                )
+                .with_graceful_shutdown(graceful),
             )),
         };
     let mut server = tokio::spawn(server);

@@ -44,7 +44,7 @@ pub struct TierArgs {
     pub hot_age: std::time::Duration,
 }
 
-fn parse_age(text: &str) -> Result<std::time::Duration, String> {
+pub fn parse_age(text: &str) -> Result<std::time::Duration, String> {
     logbook_core::time::parse_duration(text)
         .ok_or_else(|| format!("{text:?} is not a duration such as 90s, 10m or 1h"))
 }

@@ -14,6 +14,7 @@ store_tests!(
     tail_follow_prints_new_matching_records,
     export_then_import_reproduces_the_same_records,
     a_failed_import_resumes_without_duplicates,
+    a_batch_sent_again_under_its_key_is_not_written_twice,
     server_errors_are_one_clear_line_and_a_failing_exit,
 );
 
@@ -116,6 +117,37 @@ async fn query_prints_table_json_and_csv_with_filters(backend: Backend) {
         lines[1].contains("pull timeout") && lines[1].contains("ERROR"),
         "{table}"
     );
+    // Every column starts where its header does, the ID column included.
+    let table = run(&server, &["query", "--limit", "10"]).await;
+    let lines: Vec<&str> = table.lines().collect();
+    assert!(lines.len() > 2, "{table}");
+    let header = lines[0];
+    let id_end = header.find("ID").expect("ID") + 2;
+    let time_start = header.find("TIME").expect("TIME");
+    let kind_start = header.find("KIND").expect("KIND");
+    for line in &lines[1..] {
+        let id = line.get(..id_end).expect("an id cell").trim();
+        assert!(
+            id.parse::<i64>().is_ok(),
+            "ID right-aligned under its header: {table}"
+        );
+        assert_eq!(line.chars().nth(time_start - 1), Some(' '), "{table}");
+        assert!(
+            line.chars()
+                .nth(time_start)
+                .is_some_and(|c| c.is_ascii_digit()),
+            "{table}"
+        );
+        let kind: String = line
+            .chars()
+            .skip(kind_start)
+            .take_while(|c| *c != ' ')
+            .collect();
+        assert!(
+            ["log", "event", "journal"].contains(&kind.as_str()),
+            "{kind:?} in {table}"
+        );
+    }
     server.stop().await;
 }
 
@@ -260,6 +292,30 @@ async fn export_then_import_reproduces_the_same_records(backend: Backend) {
     destination.stop().await;
 }
 
+/// A batch the server committed but whose answer was lost is sent again (by the
+/// retry, or by `--resume` from a checkpoint that did not record it): its
+/// `Idempotency-Key` (the run id in the checkpoint and its first line) makes the
+/// server answer it without writing it again.
+async fn a_batch_sent_again_under_its_key_is_not_written_twice(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let dir = tempfile::tempdir().expect("dir");
+    let file = dir.path().join("in.ndjson");
+    let lines: Vec<String> = (1..=10)
+        .map(|i| json!({"message": format!("record {i}")}).to_string())
+        .collect();
+    std::fs::write(&file, lines.join("\n") + "\n").expect("write");
+    let checkpoint = dir.path().join("in.ndjson.checkpoint");
+    let path = file.to_str().expect("path");
+    for _ in 0..2 {
+        // As if the answer to the first batch (lines 1..4) had been lost.
+        std::fs::write(&checkpoint, "0 lostanswer\n").expect("checkpoint");
+        run(&server, &["import", path, "--batch", "4", "--resume"]).await;
+    }
+    let count = server.get_json("/logbook/v1/records/count").await;
+    assert_eq!(count["count"], 10, "every line once: {count}");
+    server.stop().await;
+}
+
 async fn a_failed_import_resumes_without_duplicates(backend: Backend) {
     let server = TestServer::start(backend).await;
     let dir = tempfile::tempdir().expect("dir");
@@ -305,6 +361,11 @@ async fn server_errors_are_one_clear_line_and_a_failing_exit(backend: Backend) {
     assert!(
         stderr.contains("400") && stderr.contains("level"),
         "{stderr}"
+    );
+    assert_eq!(
+        stderr.matches("level:").count(),
+        1,
+        "the field once: {stderr}"
     );
 
     let unauthorised = client(&server, &["count"])

@@ -137,7 +137,8 @@ impl NewRecord {
     }
 
     /// Reads a record from the native JSON form, naming the first bad field.
-    /// Unknown fields are refused so that a typo does not silently drop data.
+    /// Unknown fields are refused so that a typo does not silently drop data. A
+    /// record without `kind` is a `log`: nearly everything shippers and people send is.
     pub fn from_json(value: Value) -> Result<NewRecord, FieldError> {
         let Value::Object(map) = value else {
             return Err(FieldError::new("record", "must be a JSON object"));
@@ -146,12 +147,7 @@ impl NewRecord {
         for (key, value) in map {
             record.set_from_json(&key, value)?;
         }
-        if record.kind.is_none() {
-            return Err(FieldError::new(
-                "kind",
-                "is required (log, event or journal)",
-            ));
-        }
+        record.kind.get_or_insert(Kind::Log);
         Ok(record)
     }
 
@@ -366,7 +362,6 @@ mod tests {
     #[test]
     fn bad_fields_are_named() {
         let cases = [
-            (json!({"level": "INFO"}), "kind"),
             (json!({"kind": "log", "level": "LOUD"}), "level"),
             (json!({"kind": "log", "ts": "yesterday"}), "ts"),
             (json!({"kind": "log", "user": 5}), "user"),
@@ -379,5 +374,12 @@ mod tests {
             let err = NewRecord::from_json(input.clone()).expect_err("invalid");
             assert_eq!(err.field, field, "{input}");
         }
+    }
+
+    #[test]
+    fn a_record_without_kind_is_a_log() {
+        let record =
+            NewRecord::from_json(json!({"level": "INFO", "message": "hi"})).expect("a log");
+        assert_eq!(record.kind, Some(Kind::Log));
     }
 }

@@ -13,10 +13,28 @@ pub async fn read_limited(body: Body, limit: usize) -> Result<Bytes, ApiError> {
             format!("is larger than the limit of {limit} bytes"),
         )
         .at("body")),
+        Err(e) if timed_out(e.as_ref()) => Err(ApiError::new(
+            ErrorKind::RequestTimeout,
+            "stopped arriving before it was complete (the body-read timeout)",
+        )
+        .at("body")),
         Err(e) => Err(ApiError::bad_request(
             "body",
             format!("could not be read: {e}"),
         )),
+    }
+}
+
+/// Whether a body error is the body-read timeout (`limits`), anywhere in its chain.
+fn timed_out(mut e: &(dyn std::error::Error + 'static)) -> bool {
+    loop {
+        if e.is::<tower_http::timeout::TimeoutError>() {
+            return true;
+        }
+        match e.source() {
+            Some(next) => e = next,
+            None => return false,
+        }
     }
 }
 

@@ -28,8 +28,13 @@ pub enum ErrorKind {
     /// The request clashes with the current state (an illegal lifecycle move, a
     /// duplicate, the last administrator).
     Conflict,
+    /// The body did not arrive in time.
+    RequestTimeout,
     /// The body is larger than the configured limit.
     TooLarge,
+    /// Well-formed but not acceptable with what came before (an idempotency key
+    /// reused for a different request).
+    Unprocessable,
     /// A body in a media type or content encoding the endpoint does not speak.
     UnsupportedMediaType,
     /// A plain request to an endpoint that speaks WebSocket only.
@@ -38,6 +43,8 @@ pub enum ErrorKind {
     Throttled,
     /// The store is busy or unreachable, or the node is stopping; retry later.
     Unavailable,
+    /// The disk holding the store is full; writes fail until space is freed.
+    InsufficientStorage,
     /// A broken invariant: a bug, never a client's mistake.
     Internal,
 }
@@ -51,11 +58,14 @@ impl ErrorKind {
             ErrorKind::NotFound => StatusCode::NOT_FOUND,
             ErrorKind::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ErrorKind::Conflict => StatusCode::CONFLICT,
+            ErrorKind::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             ErrorKind::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorKind::Unprocessable => StatusCode::UNPROCESSABLE_ENTITY,
             ErrorKind::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ErrorKind::UpgradeRequired => StatusCode::UPGRADE_REQUIRED,
             ErrorKind::Throttled => StatusCode::TOO_MANY_REQUESTS,
             ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ErrorKind::InsufficientStorage => StatusCode::INSUFFICIENT_STORAGE,
             ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -69,15 +79,27 @@ impl ErrorKind {
             ErrorKind::NotFound => "not found",
             ErrorKind::MethodNotAllowed => "method not allowed",
             ErrorKind::Conflict => "conflicts with the current state",
+            ErrorKind::RequestTimeout => "the request did not arrive in time",
             ErrorKind::TooLarge => "too large",
+            ErrorKind::Unprocessable => "cannot be processed",
             ErrorKind::UnsupportedMediaType => "unsupported media type",
             ErrorKind::UpgradeRequired => "this endpoint speaks WebSocket only",
             ErrorKind::Throttled => "too many requests",
             ErrorKind::Unavailable => "temporarily unavailable; retry shortly",
+            ErrorKind::InsufficientStorage => DISK_FULL,
             ErrorKind::Internal => "internal error",
         }
     }
 }
+
+/// Marks a response rendered from an [`ApiError`] in its API's own shape (a
+/// dialect's JSON, Loki's plain text, OTLP's protobuf), which
+/// [`crate::json_errors`] leaves as it is.
+#[derive(Debug, Clone, Copy)]
+pub struct Rendered;
+
+/// The words of a write refused for lack of space (507).
+pub const DISK_FULL: &str = "the disk holding the store is full";
 
 #[derive(Debug, Clone)]
 pub struct ApiError {
@@ -178,6 +200,7 @@ impl ApiError {
     /// this error's status and headers.
     pub fn respond_with_body(&self, body: impl IntoResponse) -> Response {
         let mut response = (self.status(), body).into_response();
+        response.extensions_mut().insert(Rendered);
         if let Some(seconds) = self.retry_after {
             if let Ok(value) = HeaderValue::from_str(&seconds.to_string()) {
                 response.headers_mut().insert("retry-after", value);
@@ -212,6 +235,10 @@ impl From<StoreError> for ApiError {
             StoreError::Exists { what } => ApiError::conflict(format!("{what} already exists")),
             StoreError::Conflict { from, to } => {
                 ApiError::conflict(format!("an action cannot move from {from} to {to}"))
+            }
+            StoreError::DiskFull(detail) => {
+                tracing::error!(%detail, "a write failed: the disk holding the store is full");
+                ApiError::of(ErrorKind::InsufficientStorage).retry_after(30)
             }
             StoreError::Busy => {
                 ApiError::new(ErrorKind::Unavailable, "the store is busy; retry shortly")

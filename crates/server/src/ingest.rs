@@ -114,13 +114,19 @@ async fn commit(
     records: Vec<NewRecord>,
 ) -> Result<Appended, ApiError> {
     let writes = container_writes(state, overrides, &records).await?;
-    if writes.is_empty() {
-        Ok(state.store.append(records).await?)
+    let kinds: Vec<logbook_core::Kind> = records
+        .iter()
+        .map(|r| r.kind.unwrap_or(logbook_core::Kind::Log))
+        .collect();
+    let appended = if writes.is_empty() {
+        state.store.append(records).await?
     } else {
         // One transaction: the events and the objects they move commit together, and
         // concurrent batches apply their changes in the order of their record ids.
-        Ok(state.store.append_with_objects(records, writes).await?)
-    }
+        state.store.append_with_objects(records, writes).await?
+    };
+    state.metrics.ingested(kinds);
+    Ok(appended)
 }
 
 /// The registry writes a batch's container events imply, in record order: put the

@@ -6,7 +6,8 @@
 //! `state` (`AppState`, `Config`); `auth` (who is calling); the engines every API
 //! shares (`scoped`, `ingest`, `clear`, `actions`, `objects`, `csv_export`); the translating modules
 //! `native/`, `dialects/` and `protocols/` (the shippers' ingest); `ui` (the web UI's
-//! static pages, a client of the APIs); and `router` at the top. See ARCHITECTURE.md.
+//! static pages, a client of the APIs); and `router` at the top, with `json_errors`
+//! (what axum answers on its own, made JSON). See ARCHITECTURE.md.
 //!
 //! Invariants:
 //! - *A dialect only translates*: its parameters into a core `Query`, core values
@@ -22,8 +23,13 @@ pub mod body;
 pub mod clear;
 pub mod csv_export;
 pub mod dialects;
+pub mod disk;
 pub mod error;
+pub mod idempotency;
 pub mod ingest;
+pub mod json_errors;
+pub mod limits;
+pub mod metrics;
 pub mod native;
 pub mod object_watch;
 pub mod objects;

@@ -3,6 +3,12 @@
 //! parameters can be refused by name instead of silently ignored; and the value
 //! parsers several APIs share (action states, lenient dates), so no API imports
 //! another's.
+//!
+//! Refused by name, whatever the API: a NUL character in any value (no filter can
+//! mean one, and stores cannot hold one), and a single-valued parameter given twice
+//! (`limit=1&limit=2`: which one was meant is a guess). The native API also refuses
+//! empty values (`limit=`, `since=`), through [`Params::strict`]; dialects keep their
+//! origin's habit of treating a blank as absent (django-filter does).
 
 use crate::error::ApiError;
 use logbook_core::{ActionState, Timestamp};
@@ -13,33 +19,75 @@ use std::collections::BTreeSet;
 pub struct Params {
     pairs: Vec<(String, String)>,
     used: RefCell<BTreeSet<String>>,
+    /// The first problem found while a handler read the parameters (a repeated
+    /// single-valued one); [`Params::reject_unknown`] reports it.
+    problem: RefCell<Option<ApiError>>,
 }
 
 impl Params {
+    /// Parses a query string, refusing NUL characters in names and values.
     pub fn parse(raw: Option<&str>) -> Result<Params, ApiError> {
         let pairs: Vec<(String, String)> = match raw {
             None | Some("") => Vec::new(),
             Some(raw) => serde_urlencoded::from_str(raw)
                 .map_err(|e| ApiError::bad_request("query", format!("cannot be decoded: {e}")))?,
         };
+        for (name, value) in &pairs {
+            if name.contains('\0') || value.contains('\0') {
+                let field = if name.contains('\0') { "query" } else { name };
+                return Err(ApiError::bad_request(
+                    field,
+                    "must not contain NUL characters",
+                ));
+            }
+        }
         Ok(Params {
             pairs,
             used: RefCell::new(BTreeSet::new()),
+            problem: RefCell::new(None),
         })
+    }
+
+    /// [`Params::parse`], also refusing empty values by name (the native API: a
+    /// blank `limit=` or `since=` is a mistake, not a request for the default).
+    pub fn strict(raw: Option<&str>) -> Result<Params, ApiError> {
+        let params = Params::parse(raw)?;
+        if let Some((name, _)) = params.pairs.iter().find(|(_, v)| v.trim().is_empty()) {
+            return Err(ApiError::bad_request(name.as_str(), "must not be empty"));
+        }
+        Ok(params)
     }
 
     fn mark(&self, name: &str) {
         self.used.borrow_mut().insert(name.to_string());
     }
 
-    /// The last value given for `name` (a repeated scalar takes the last one).
+    /// The value given for `name`, a parameter that takes one value: given twice,
+    /// it is refused by [`Params::reject_unknown`] (the last one is returned
+    /// meanwhile, so a handler reads on and the refusal names the parameter).
     pub fn get(&self, name: &str) -> Option<&str> {
         self.mark(name);
-        self.pairs
-            .iter()
-            .rev()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
+        let mut values = self.pairs.iter().filter(|(k, _)| k == name);
+        let first = values.next().map(|(_, v)| v.as_str());
+        if let Some((_, last)) = values.next_back() {
+            let mut problem = self.problem.borrow_mut();
+            if problem.is_none() {
+                *problem = Some(ApiError::bad_request(
+                    name,
+                    "is given more than once but takes one value",
+                ));
+            }
+            return Some(last.as_str());
+        }
+        first
+    }
+
+    /// The first problem found while the parameters were read, if any.
+    pub fn check(&self) -> Result<(), ApiError> {
+        match self.problem.borrow().clone() {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
     }
 
     /// The value, treating an empty string as absent.
@@ -73,7 +121,9 @@ impl Params {
         name: &str,
         expected: &str,
     ) -> Result<Option<T>, ApiError> {
-        match self.non_empty(name) {
+        let value = self.non_empty(name);
+        self.check()?;
+        match value {
             None => Ok(None),
             Some(text) => text
                 .trim()
@@ -111,8 +161,10 @@ impl Params {
             .cloned()
     }
 
-    /// Refuses parameters the handler did not read (typos would otherwise widen a query).
+    /// Refuses parameters the handler did not read (typos would otherwise widen a
+    /// query), and any problem found while it read them ([`Params::check`]).
     pub fn reject_unknown(&self) -> Result<(), ApiError> {
+        self.check()?;
         match self.first_unused() {
             Some(name) => Err(ApiError::bad_request(name, "is not a known parameter")),
             None => Ok(()),

@@ -4,9 +4,11 @@
 //! that handles a request, so every layer above can depend on it without a cycle.
 
 use crate::auth::rate_limit::{LoginLimits, LoginThrottle};
+use crate::disk::DiskStatus;
 use crate::object_watch::ObjectWatch;
 use crate::stream::hub::{Hub, LIVE_QUEUE};
 use logbook_store::Store;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -25,6 +27,19 @@ pub struct Config {
     /// Live records a stream subscriber may have queued; one that falls further
     /// behind catches up from the store instead (nothing is dropped either way).
     pub live_queue: usize,
+    /// The embedded store's data directory, whose free space is watched (`None`
+    /// on PostgreSQL, whose disk is the database server's).
+    pub data_dir: Option<PathBuf>,
+    /// Free bytes below which the node warns (log and metric).
+    pub min_free_bytes: u64,
+    /// How long an `Idempotency-Key` and its answer are kept.
+    pub idempotency_ttl: Duration,
+    /// Request body bytes in flight across all requests before 503 ([`crate::limits`]).
+    pub max_in_flight_body_bytes: usize,
+    /// Writes in flight before 503.
+    pub max_in_flight_writes: usize,
+    /// Longest wait for the next piece of a request body before 408.
+    pub body_read_timeout: Duration,
 }
 
 impl Default for Config {
@@ -35,6 +50,13 @@ impl Default for Config {
             tls: false,
             login_limits: LoginLimits::default(),
             live_queue: LIVE_QUEUE,
+            data_dir: None,
+            min_free_bytes: 1024 * 1024 * 1024,
+            idempotency_ttl: Duration::from_secs(24 * 3600),
+            // About 7x of it is what parsing takes at most: 32 MiB fits 200 MB.
+            max_in_flight_body_bytes: 32 * 1024 * 1024,
+            max_in_flight_writes: 1024,
+            body_read_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -52,6 +74,12 @@ pub struct AppState {
     pub object_watch: Arc<ObjectWatch>,
     /// The live side of every record stream.
     pub streams: Arc<Hub>,
+    /// Free space of the data directory, as last measured.
+    pub disk: Arc<DiskStatus>,
+    /// The node's figures for `/metrics`.
+    pub metrics: Arc<crate::metrics::Metrics>,
+    /// Budgets of bytes and writes in flight.
+    pub budgets: Arc<crate::limits::Budgets>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -63,14 +91,25 @@ impl std::fmt::Debug for AppState {
 }
 
 impl AppState {
+    /// The node's state; within a Tokio runtime, also starts the disk watchers
+    /// ([`crate::disk`]).
     pub fn new(store: Arc<dyn Store>, config: Config, shutdown: watch::Receiver<bool>) -> AppState {
-        AppState {
+        let budgets = Arc::new(crate::limits::Budgets::new(
+            config.max_in_flight_body_bytes,
+            config.max_in_flight_writes,
+        ));
+        let state = AppState {
             store,
             logins: Arc::new(LoginThrottle::new(config.login_limits.clone())),
             streams: Arc::new(Hub::new(config.live_queue)),
             config: Arc::new(config),
             shutdown,
             object_watch: Arc::default(),
-        }
+            disk: Arc::new(DiskStatus::new()),
+            metrics: Arc::default(),
+            budgets,
+        };
+        crate::disk::start(&state);
+        state
     }
 }

@@ -7,6 +7,11 @@ pub enum StoreError {
     /// The database cannot be reached or answered with a fault; retrying later may work.
     #[error("the store is unavailable: {0}")]
     Unavailable(String),
+    /// A write failed for lack of space on the disk holding the store (SQLite's
+    /// `SQLITE_FULL`, i.e. `ENOSPC`; PostgreSQL's `disk_full`). Nothing of it remains;
+    /// retrying works once space is freed.
+    #[error("the disk holding the store is full: {0}")]
+    DiskFull(String),
     /// Too many writes are queued; the caller should retry after a pause.
     #[error("the store is busy; retry shortly")]
     Busy,
@@ -34,9 +39,13 @@ impl From<rusqlite::Error> for StoreError {
             Some(ErrorCode::ConstraintViolation) => StoreError::Exists {
                 what: e.to_string(),
             },
+            Some(ErrorCode::DiskFull) => StoreError::DiskFull(e.to_string()),
+            // An I/O error whose cause is ENOSPC (a write SQLite did not classify).
+            Some(ErrorCode::SystemIoFailure) if is_enospc(&e.to_string()) => {
+                StoreError::DiskFull(e.to_string())
+            }
             Some(
-                ErrorCode::DiskFull
-                | ErrorCode::SystemIoFailure
+                ErrorCode::SystemIoFailure
                 | ErrorCode::CannotOpen
                 | ErrorCode::ReadOnly
                 | ErrorCode::DatabaseCorrupt
@@ -44,5 +53,20 @@ impl From<rusqlite::Error> for StoreError {
             ) => StoreError::Unavailable(e.to_string()),
             _ => StoreError::Internal(e.to_string()),
         }
+    }
+}
+
+/// Whether an error's words say the disk is full (ENOSPC's and SQLite's wording).
+pub(crate) fn is_enospc(text: &str) -> bool {
+    let text = text.to_ascii_lowercase();
+    text.contains("no space left") || text.contains("database or disk is full")
+}
+
+impl StoreError {
+    /// Whether the error is the write connection's own fault (an I/O error, a
+    /// failed fsync), after which the connection's idea of the file cannot be
+    /// trusted: the writer reopens it rather than retrying on it.
+    pub fn is_io_failure(&self) -> bool {
+        matches!(self, StoreError::Unavailable(_))
     }
 }

@@ -10,6 +10,7 @@
 pub mod accounts;
 pub mod blocks;
 mod error;
+pub mod idempotency;
 pub mod notifier;
 pub mod postgres;
 pub mod sql;
@@ -25,6 +26,7 @@ use serde_json::{Map, Value};
 
 pub use accounts::{AccountStore, NewUser, Session, Token, User};
 pub use error::StoreError;
+pub use idempotency::{Claim, IdempotencyStore};
 pub use notifier::Notifier;
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -297,10 +299,53 @@ pub type ClearRecord = Box<dyn Fn(u64) -> NewRecord + Send + Sync>;
 /// Builds the `event` record an action change leaves, from the action as it becomes.
 pub type ActionEvent = Box<dyn Fn(&Action) -> NewRecord + Send>;
 
+/// Whether the store's writes go through, as its writer last saw them, and the
+/// episodes of a full disk that have ended (a watcher that wakes late still learns
+/// of a stop that began and ended meanwhile).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct WriteState {
+    /// While writes fail for lack of space: since when, and why.
+    pub full: Option<DiskFull>,
+    /// How many full-disk episodes have ended (a write committed again).
+    pub ended: u64,
+    /// The last episode that ended.
+    pub last_ended: Option<DiskFull>,
+}
+
+/// What the store's writer has done, for the metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct WriterStats {
+    /// Write jobs waiting in the writer's queue now.
+    pub queue_depth: u64,
+    /// Transactions committed (or failed) so far: group commits.
+    pub commits: u64,
+    /// Jobs those transactions carried (jobs / commits = the mean group size).
+    pub jobs: u64,
+}
+
+/// An episode of writes failing for lack of space.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DiskFull {
+    pub since: logbook_core::Timestamp,
+    pub detail: String,
+}
+
 /// Everything a Logbook node needs from its database.
 #[async_trait]
-pub trait Store: RecordStore + ObjectStore + ActionStore + AccountStore {
+pub trait Store: RecordStore + ObjectStore + ActionStore + AccountStore + IdempotencyStore {
     fn notifier(&self) -> &Notifier;
+
+    /// The state of the store's writes, changing as commits fail for lack of space
+    /// and succeed again. A store that does not track it never says full (its
+    /// errors still say `DiskFull`).
+    fn write_state(&self) -> tokio::sync::watch::Receiver<WriteState> {
+        tokio::sync::watch::channel(WriteState::default()).1
+    }
+
+    /// The writer's queue and group commits, where the store has one such writer.
+    fn writer_stats(&self) -> Option<WriterStats> {
+        None
+    }
 
     /// `create_action` and its event record, both or neither. This default takes two
     /// commits; a store overrides it to use one transaction (SQLite does).

@@ -141,6 +141,14 @@ impl SqlBuilder {
                 let p = self.bind(self.typed(*field, value));
                 format!("{col} {op} {p}")
             }
+            // No stored text holds a NUL (ingest refuses it, and PostgreSQL cannot
+            // store one), so a needle with one matches nothing; binding it would
+            // fail the whole query instead.
+            Condition::Contains(_, needle) | Condition::ContainsCaseSensitive(_, needle)
+                if needle.contains('\0') =>
+            {
+                "FALSE".to_string()
+            }
             Condition::Contains(field, needle) => {
                 let col = self.column_expr(prefix, *field);
                 let p = self.bind(Scalar::Text(needle.to_lowercase()));

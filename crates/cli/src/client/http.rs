@@ -66,6 +66,16 @@ impl Client {
     }
 }
 
+/// `error` led by `field`, once: the native error text already starts with its
+/// field (`level: unknown level`), a dialect's may not.
+pub fn with_field(field: &str, error: &str) -> String {
+    if error.starts_with(&format!("{field}: ")) || error == field {
+        error.to_string()
+    } else {
+        format!("{field}: {error}")
+    }
+}
+
 /// `server answered 400 Bad Request: level: unknown level "LOUD"` from the native
 /// error body `{"error", "status", "field"}`, or the status and a short body.
 pub async fn failure(response: Response) -> String {
@@ -73,7 +83,8 @@ pub async fn failure(response: Response) -> String {
     let text = response.text().await.unwrap_or_default();
     let detail = match serde_json::from_str::<Value>(&text) {
         Ok(body) => match (body["field"].as_str(), body["error"].as_str()) {
-            (Some(field), Some(error)) => format!("{field}: {error}"),
+            // The server's `error` already starts with the field it names.
+            (Some(field), Some(error)) => with_field(field, error),
             (None, Some(error)) => error.to_string(),
             _ => body.to_string(),
         },

@@ -2,6 +2,13 @@
 //! Each acknowledged batch is durable on the server and recorded in a checkpoint
 //! file beside the input, so an import that fails part-way is continued with
 //! `--resume` without sending anything twice. Ids are assigned by the destination.
+//!
+//! Each batch carries an `Idempotency-Key` made of the import's run id (kept in the
+//! checkpoint, so `--resume` reuses it), the batch's first line and a digest of its
+//! lines (a batch fixed before `--resume` is a new request): a batch whose
+//! answer was lost (the connection broke after the server committed it) is sent
+//! again, up to three times, and the server answers it without writing it twice;
+//! so does a `--resume` after such a failure.
 
 use super::http::Client;
 use super::{Progress, ServerArgs};
@@ -40,19 +47,19 @@ pub async fn run(args: ImportArgs) -> anyhow::Result<()> {
         path.push(".checkpoint");
         PathBuf::from(path)
     });
-    let skip = match (read_checkpoint(&checkpoint)?, args.resume, args.restart) {
-        (Some(done), true, _) => done,
+    let (skip, run) = match (read_checkpoint(&checkpoint)?, args.resume, args.restart) {
+        (Some((done, run)), true, _) => (done, run.unwrap_or_else(new_run)),
         (None, true, _) => bail!(
             "--resume: no checkpoint at {}; nothing to resume",
             checkpoint.display()
         ),
-        (Some(done), false, false) => bail!(
+        (Some((done, _)), false, false) => bail!(
             "a previous import of {} stopped after line {done} (checkpoint {}); \
              continue with --resume or start over with --restart",
             args.file.display(),
             checkpoint.display()
         ),
-        (_, false, _) => 0,
+        (_, false, _) => (0, new_run()),
     };
     let open = || {
         std::fs::File::open(&args.file)
@@ -85,7 +92,7 @@ pub async fn run(args: ImportArgs) -> anyhow::Result<()> {
             done = consumed;
             break;
         }
-        if let Err(e) = send(&client, &batch).await {
+        if let Err(e) = send_with_retries(&client, &batch, &run).await {
             bail!(
                 "{e}\nimport stopped: lines 1..{done} are stored (checkpoint {}); \
                  fix the problem and continue with --resume",
@@ -94,7 +101,7 @@ pub async fn run(args: ImportArgs) -> anyhow::Result<()> {
         }
         done = consumed;
         imported += batch.len() as u64;
-        write_checkpoint(&checkpoint, done)?;
+        write_checkpoint(&checkpoint, done, &run)?;
         progress.update(done);
     }
     progress.finish(done);
@@ -106,9 +113,57 @@ pub async fn run(args: ImportArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A new import's run id.
+fn new_run() -> String {
+    uuid::Uuid::new_v4().simple().to_string()
+}
+
+/// Attempts at one batch; only failures a retry may fix are retried.
+const ATTEMPTS: usize = 3;
+
+/// [`send`], again with the same key when the connection failed or the server
+/// answered that it could not take the batch now.
+async fn send_with_retries(
+    client: &Client,
+    batch: &[(u64, String)],
+    run: &str,
+) -> anyhow::Result<()> {
+    // The content is part of the key: a batch fixed before `--resume` is a new request.
+    let mut digest = <sha2::Sha256 as sha2::Digest>::new();
+    for (_, line) in batch {
+        sha2::Digest::update(&mut digest, line.as_bytes());
+        sha2::Digest::update(&mut digest, b"\n");
+    }
+    let digest: String = sha2::Digest::finalize(digest)
+        .iter()
+        .take(12)
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let first = batch.first().map_or(0, |(line, _)| *line);
+    let key = format!("import-{run}-{first}-{digest}");
+    let mut attempt = 1;
+    loop {
+        match send(client, batch, &key).await {
+            Err(Failure::Retry(e)) if attempt < ATTEMPTS => {
+                eprintln!("{e}; sending the batch again (attempt {})", attempt + 1);
+                tokio::time::sleep(std::time::Duration::from_secs(attempt as u64)).await;
+                attempt += 1;
+            }
+            Err(Failure::Retry(e) | Failure::Final(e)) => return Err(e),
+            Ok(()) => return Ok(()),
+        }
+    }
+}
+
+enum Failure {
+    /// The connection failed, or the server could not take the batch now.
+    Retry(anyhow::Error),
+    Final(anyhow::Error),
+}
+
 /// One batch as an NDJSON request; an error naming a record of the batch (`[3].level`)
 /// is reported by its line in the file.
-async fn send(client: &Client, batch: &[(u64, String)]) -> anyhow::Result<()> {
+async fn send(client: &Client, batch: &[(u64, String)], key: &str) -> Result<(), Failure> {
     let mut body = String::with_capacity(batch.iter().map(|(_, l)| l.len() + 1).sum());
     for (_, line) in batch {
         body.push_str(line);
@@ -117,22 +172,33 @@ async fn send(client: &Client, batch: &[(u64, String)]) -> anyhow::Result<()> {
     let response = client
         .request(Method::POST, "/logbook/v1/records")
         .header("content-type", "application/x-ndjson")
+        .header("idempotency-key", key)
         .body(body)
         .send()
         .await
-        .map_err(|e| client.unreachable(e))?;
+        .map_err(|e| Failure::Retry(client.unreachable(e)))?;
     let status = response.status();
     if status.is_success() {
         return Ok(());
     }
+    let retry = status.is_server_error() || status.as_u16() == 429;
+    let wrap = |e: anyhow::Error| {
+        if retry {
+            Failure::Retry(e)
+        } else {
+            Failure::Final(e)
+        }
+    };
     let text = response.text().await.unwrap_or_default();
     let answer: Value = serde_json::from_str(&text).unwrap_or_default();
     let (Some(field), Some(error)) = (answer["field"].as_str(), answer["error"].as_str()) else {
-        return Err(anyhow!(
+        return Err(wrap(anyhow!(
             "server answered {status}: {}",
             text.trim().chars().take(200).collect::<String>()
-        ));
+        )));
     };
+    // The server's `error` starts with its field; keep only the problem.
+    let error = error.strip_prefix(&format!("{field}: ")).unwrap_or(error);
     let located = field
         .strip_prefix('[')
         .and_then(|rest| rest.split_once(']'))
@@ -144,29 +210,33 @@ async fn send(client: &Client, batch: &[(u64, String)]) -> anyhow::Result<()> {
                 false => format!("line {line}: {rest}: {error}"),
             })
         });
-    Err(anyhow!(
+    Err(wrap(anyhow!(
         "server answered {status}: {}",
         located.unwrap_or_else(|| format!("{field}: {error}"))
-    ))
+    )))
 }
 
-fn read_checkpoint(path: &Path) -> anyhow::Result<Option<u64>> {
+/// The lines done and the run id (absent in a checkpoint of an older version).
+fn read_checkpoint(path: &Path) -> anyhow::Result<Option<(u64, Option<String>)>> {
     match std::fs::read_to_string(path) {
-        Ok(text) => text
-            .trim()
-            .parse()
-            .map(Some)
-            .map_err(|_| anyhow!("checkpoint {} is not a line count", path.display())),
+        Ok(text) => {
+            let mut words = text.split_whitespace();
+            let done = words
+                .next()
+                .and_then(|w| w.parse().ok())
+                .ok_or_else(|| anyhow!("checkpoint {} is not a line count", path.display()))?;
+            Ok(Some((done, words.next().map(str::to_string))))
+        }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(anyhow!("cannot read checkpoint {}: {e}", path.display())),
     }
 }
 
 /// Written to a temporary file and renamed, so a crash never leaves a torn count.
-fn write_checkpoint(path: &Path, lines: u64) -> anyhow::Result<()> {
+fn write_checkpoint(path: &Path, lines: u64, run: &str) -> anyhow::Result<()> {
     let mut temporary = path.to_path_buf().into_os_string();
     temporary.push(".tmp");
-    std::fs::write(&temporary, format!("{lines}\n"))
+    std::fs::write(&temporary, format!("{lines} {run}\n"))
         .and_then(|()| std::fs::rename(&temporary, path))
         .with_context(|| format!("cannot write checkpoint {}", path.display()))
 }

@@ -104,24 +104,62 @@ pub fn write_csv(out: &mut impl Write, records: &[Value]) -> anyhow::Result<()> 
 }
 
 fn write_table(out: &mut impl Write, records: &[Value]) -> anyhow::Result<()> {
-    let text = |record: &Value, name: &str| record[name].as_str().unwrap_or("-").to_string();
-    writeln!(
-        out,
-        "{:>8}  {:<27}  {:<8}  {:<7}  {:<12}  {:<12}  MESSAGE",
-        "ID", "TIME", "LEVEL", "KIND", "CATEGORY", "USER"
-    )?;
-    for record in records {
-        let message = text(record, "message").replace('\n', " ");
-        writeln!(
-            out,
-            "{:>8}  {:<27}  {:<8}  {:<7}  {:<12}  {:<12}  {message}",
-            record["id"],
-            text(record, "ts"),
-            text(record, "level"),
-            text(record, "kind"),
-            text(record, "category"),
-            text(record, "user"),
-        )?;
+    const HEADERS: [&str; 6] = ["ID", "TIME", "LEVEL", "KIND", "CATEGORY", "USER"];
+    /// Wider cells are cut (with `…`) so one long value does not push every row.
+    const MAX_WIDTH: usize = 40;
+    let cell = |record: &Value, name: &str| -> String {
+        let text = match &record[name] {
+            Value::String(s) => s.clone(),
+            Value::Null => "-".to_string(),
+            other => other.to_string(),
+        };
+        if text.chars().count() > MAX_WIDTH {
+            let cut: String = text.chars().take(MAX_WIDTH - 1).collect();
+            format!("{cut}…")
+        } else {
+            text
+        }
+    };
+    let rows: Vec<[String; 6]> = records
+        .iter()
+        .map(|r| ["id", "ts", "level", "kind", "category", "user"].map(|name| cell(r, name)))
+        .collect();
+    // Each column as wide as its widest cell (counted in characters, not bytes).
+    let mut widths = HEADERS.map(|h| h.chars().count());
+    for row in &rows {
+        for (width, value) in widths.iter_mut().zip(row) {
+            *width = (*width).max(value.chars().count());
+        }
+    }
+    let pad = |text: &str, width: usize, right: bool| {
+        let fill = " ".repeat(width.saturating_sub(text.chars().count()));
+        if right {
+            format!("{fill}{text}")
+        } else {
+            format!("{text}{fill}")
+        }
+    };
+    let line = |cells: [&str; 6], message: &str| {
+        let mut text = String::new();
+        for (i, (value, width)) in cells.iter().zip(widths).enumerate() {
+            text.push_str(&pad(value, width, i == 0));
+            text.push_str("  ");
+        }
+        text.push_str(message);
+        text
+    };
+    writeln!(out, "{}", line(HEADERS, "MESSAGE"))?;
+    for (record, row) in records.iter().zip(&rows) {
+        let message = record["message"].as_str().unwrap_or("-").replace('\n', " ");
+        let cells = [
+            row[0].as_str(),
+            row[1].as_str(),
+            row[2].as_str(),
+            row[3].as_str(),
+            row[4].as_str(),
+            row[5].as_str(),
+        ];
+        writeln!(out, "{}", line(cells, &message))?;
     }
     Ok(())
 }

@@ -99,7 +99,7 @@ pub async fn list(
     principal: Principal,
     RawQuery(raw): RawQuery,
 ) -> Result<Json<Value>, ApiError> {
-    let params = Params::parse(raw.as_deref())?;
+    let params = Params::strict(raw.as_deref())?;
     let mut query = ActionQuery {
         uuids: params.list("uuid"),
         states: params

@@ -27,7 +27,7 @@ pub(super) async fn context(
     let id: i64 = id
         .parse()
         .map_err(|_| ApiError::bad_request("id", format!("{id:?} is not an integer")))?;
-    let params = Params::parse(raw.as_deref())?;
+    let params = Params::strict(raw.as_deref())?;
     let before = count(&params, "before")?;
     let after = count(&params, "after")?;
     let by = match params.list("by") {

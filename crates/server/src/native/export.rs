@@ -41,7 +41,7 @@ pub async fn export(
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
     let (query, csv) = {
-        let params = Params::parse(raw.as_deref())?;
+        let params = Params::strict(raw.as_deref())?;
         let mut query = filters::filters(&params)?;
         if params.non_empty("order").is_none() {
             query.order = Order::OldestFirst;

@@ -25,7 +25,7 @@ pub(super) async fn histogram(
     principal: Principal,
     RawQuery(raw): RawQuery,
 ) -> Result<Json<Value>, ApiError> {
-    let params = Params::parse(raw.as_deref())?;
+    let params = Params::strict(raw.as_deref())?;
     let mut query = filters::filters(&params)?;
     let until = filters::timestamp(&params, "until")?;
     let since = filters::timestamp(&params, "since")?;

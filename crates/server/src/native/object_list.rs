@@ -23,7 +23,7 @@ pub(super) async fn list(
     principal: Principal,
     RawQuery(raw): RawQuery,
 ) -> Result<Json<Value>, ApiError> {
-    let params = Params::parse(raw.as_deref())?;
+    let params = Params::strict(raw.as_deref())?;
     let parent = match (
         params.non_empty("parent_type"),
         params.non_empty("parent_id"),

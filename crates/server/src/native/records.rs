@@ -104,7 +104,7 @@ pub(super) async fn list(
     principal: Principal,
     RawQuery(raw): RawQuery,
 ) -> Result<Json<Value>, ApiError> {
-    let query = principal.scope(filters::page_query(&Params::parse(raw.as_deref())?)?);
+    let query = principal.scope(filters::page_query(&Params::strict(raw.as_deref())?)?);
     let page = state.store.query(&query).await?;
     let next_cursor = page.resume_after(&query);
     let records: Vec<Value> = page.records.iter().map(|r| r.to_json()).collect();
@@ -121,7 +121,7 @@ pub(super) async fn count(
     RawQuery(raw): RawQuery,
 ) -> Result<Json<Value>, ApiError> {
     let query = {
-        let params = Params::parse(raw.as_deref())?;
+        let params = Params::strict(raw.as_deref())?;
         let query = filters::filters(&params)?;
         params.reject_unknown()?;
         principal.scope(query)

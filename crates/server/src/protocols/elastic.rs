@@ -398,7 +398,9 @@ impl IntoResponse for EsError {
         let kind = match e.kind {
             ErrorKind::Unauthenticated | ErrorKind::Forbidden => "security_exception",
             ErrorKind::TooLarge => "content_too_long_exception",
-            ErrorKind::Throttled | ErrorKind::Unavailable => "es_rejected_execution_exception",
+            ErrorKind::Throttled | ErrorKind::Unavailable | ErrorKind::InsufficientStorage => {
+                "es_rejected_execution_exception"
+            }
             ErrorKind::Internal => "exception",
             _ => "parse_exception",
         };

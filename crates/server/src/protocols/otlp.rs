@@ -263,7 +263,7 @@ fn status_error(encoding: Encoding, e: ApiError) -> Response {
     let code = match e.kind {
         ErrorKind::Unauthenticated => 16,
         ErrorKind::Forbidden => 7,
-        ErrorKind::Throttled | ErrorKind::TooLarge => 8,
+        ErrorKind::Throttled | ErrorKind::TooLarge | ErrorKind::InsufficientStorage => 8,
         ErrorKind::Unavailable => 14,
         ErrorKind::Internal => 13,
         _ => 3,

@@ -8,6 +8,7 @@
 mod accounts;
 mod actions;
 pub mod baseline;
+mod idempotency;
 mod listen;
 mod objects;
 mod records;
@@ -289,6 +290,9 @@ impl From<tokio_postgres::Error> for StoreError {
         if let Some(db) = e.as_db_error() {
             let code = db.code().code();
             let message = db.message().to_string();
+            if code == "53100" {
+                return StoreError::DiskFull(message);
+            }
             return match code.get(..2).unwrap_or("") {
                 // Connection exceptions, insufficient resources, operator
                 // intervention (shutdown, restart), system errors.

@@ -269,7 +269,7 @@ fn filter_with(b: &mut SqlBuilder, conditions: &[Condition], search_index: bool)
     let searched = conditions.iter().position(|c| {
         matches!(c, Condition::Contains(Field::Message, needle)
             | Condition::ContainsCaseSensitive(Field::Message, needle)
-            if needle.chars().count() >= 3)
+            if needle.chars().count() >= 3 && !needle.contains('\0'))
     });
     if let Some(position) = searched {
         let pattern = match &rest[position] {

@@ -145,6 +145,18 @@ const MIGRATIONS: &[&str] = &[
         expires bigint NOT NULL
     );
     "#,
+    // Idempotency keys of writes (`Idempotency-Key`), shared by every node.
+    r#"
+    CREATE TABLE idempotency_keys (
+        key text COLLATE "C" PRIMARY KEY,
+        fingerprint text NOT NULL,
+        status integer,
+        body text,
+        claimed bigint NOT NULL,
+        expires bigint NOT NULL
+    );
+    CREATE INDEX idempotency_keys_expires ON idempotency_keys (expires);
+    "#,
 ];
 
 pub fn latest_version() -> i64 {

@@ -7,6 +7,7 @@ pub(crate) mod actions;
 pub mod backup;
 pub mod baseline;
 mod export;
+mod idempotency;
 pub(crate) mod objects;
 mod pool;
 mod records;
@@ -88,11 +89,13 @@ impl SqliteStore {
         let last_action_seq = counter("last_action_seq")?;
         let notifier = Arc::new(Notifier::new(last_record_id));
         let tiered = tiered::Tiered::open(&conn, path.clone(), layout.options)?;
-        let writer = Writer::start(
+        let reopen_path = path.clone();
+        let writer = Writer::start_reopening(
             conn,
             (last_record_id + 1, last_action_seq + 1),
             Arc::clone(&notifier),
             Some(Arc::clone(&tiered)),
+            Some(Box::new(move || open_writer(&reopen_path))),
         );
         let sealer = match (layout.seal, writer.handle()) {
             (true, Some(handle)) => Some(sealer::Sealer::start(Arc::clone(&tiered), handle)),
@@ -231,6 +234,14 @@ fn open_writer(path: &Path) -> Result<Connection> {
 impl Store for SqliteStore {
     fn notifier(&self) -> &Notifier {
         &self.notifier
+    }
+
+    fn write_state(&self) -> tokio::sync::watch::Receiver<crate::WriteState> {
+        self.writer.state()
+    }
+
+    fn writer_stats(&self) -> Option<crate::WriterStats> {
+        Some(self.writer.stats())
     }
 
     async fn create_action_recorded(

@@ -189,6 +189,19 @@ const MIGRATIONS: &[&str] = &[
     DROP INDEX IF EXISTS records_status;
     DROP INDEX IF EXISTS records_category_level;
     "#,
+    // 6: idempotency keys of writes (`Idempotency-Key`): the request's fingerprint,
+    // its answer once stored (NULL while it runs), when it was claimed, and expiry.
+    r#"
+    CREATE TABLE idempotency_keys (
+        key TEXT PRIMARY KEY,
+        fingerprint TEXT NOT NULL,
+        status INTEGER,
+        body TEXT,
+        claimed INTEGER NOT NULL,
+        expires INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX idempotency_keys_expires ON idempotency_keys (expires);
+    "#,
 ];
 
 pub fn latest_version() -> i64 {

@@ -4,15 +4,22 @@
 //! commits once, announces the changes, then answers every job. One fsync serves
 //! every request in the batch; that is what keeps single-record writes fast while
 //! each acknowledgement stays durable. The bounded queue is the back-pressure.
+//!
+//! Faults: a batch that fails for lack of space turns the store's [`WriteState`]
+//! to `DiskFull` (the first batch that commits again turns it back); a batch that
+//! fails with an I/O error (a failed fsync among them) fails, and the write
+//! connection is closed and opened again, so nothing is retried on a connection
+//! whose idea of the file may be wrong (PostgreSQL's lesson of 2018: after a failed
+//! fsync the kernel may have dropped the dirty pages, and a retried fsync succeeds).
 
 use super::tiered::Tiered;
 use crate::blocks::tiers::Catalog;
 use crate::notifier::{ActionLogAppended, ObjectChange};
-use crate::{Notifier, Result, StoreError};
-use logbook_core::{Action, Record};
+use crate::{DiskFull, Notifier, Result, StoreError, WriteState};
+use logbook_core::{Action, Record, Timestamp};
 use rusqlite::Connection;
 use std::sync::Arc;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 
 /// Most jobs folded into one transaction; bounds the latency of the first in line.
 const MAX_JOBS_PER_BATCH: usize = 1024;
@@ -44,6 +51,8 @@ trait PendingJob: Send {
     fn run(&mut self, conn: &Connection, batch: &mut Batch) -> bool;
     /// Answers the caller once the transaction's fate is known.
     fn finish(self: Box<Self>, commit: Result<()>);
+    /// The job's own error, if it failed (before the commit).
+    fn error(&self) -> Option<&StoreError>;
 }
 
 struct Job<T, F> {
@@ -72,29 +81,88 @@ where
         };
         let _ = self.reply.send(outcome);
     }
+
+    fn error(&self) -> Option<&StoreError> {
+        match &self.result {
+            Some(Err(e)) => Some(e),
+            _ => None,
+        }
+    }
 }
 
 pub struct Writer {
     queue: Option<mpsc::Sender<Box<dyn PendingJob>>>,
     thread: Option<std::thread::JoinHandle<()>>,
+    state: watch::Receiver<WriteState>,
+    counts: Arc<Counts>,
 }
 
+/// Group commits and the jobs they carried.
+#[derive(Debug, Default)]
+struct Counts {
+    commits: std::sync::atomic::AtomicU64,
+    jobs: std::sync::atomic::AtomicU64,
+}
+
+/// How the writer opens its connection again after an I/O failure.
+pub type Reopen = Box<dyn Fn() -> Result<Connection> + Send>;
+
 impl Writer {
+    #[cfg(test)]
     pub fn start(
         conn: Connection,
         counters: (i64, i64),
         notifier: Arc<Notifier>,
         tiered: Option<Arc<Tiered>>,
     ) -> Writer {
+        Writer::start_reopening(conn, counters, notifier, tiered, None)
+    }
+
+    /// As [`Writer::start`]; with `reopen`, the connection is replaced after a
+    /// batch fails with an I/O error.
+    pub fn start_reopening(
+        conn: Connection,
+        counters: (i64, i64),
+        notifier: Arc<Notifier>,
+        tiered: Option<Arc<Tiered>>,
+        reopen: Option<Reopen>,
+    ) -> Writer {
         let (queue, jobs) = mpsc::channel(QUEUE_CAPACITY);
+        let (state_tx, state) = watch::channel(WriteState::default());
+        let counts = Arc::new(Counts::default());
+        let faults = Faults {
+            state: state_tx,
+            reopen,
+            counts: Arc::clone(&counts),
+        };
         let thread = std::thread::Builder::new()
             .name("logbook-sqlite-writer".into())
-            .spawn(move || write_loop(conn, jobs, counters, &notifier, tiered.as_ref()))
+            .spawn(move || write_loop(conn, jobs, counters, &notifier, tiered.as_ref(), faults))
             .ok();
         Writer {
             queue: thread.is_some().then_some(queue),
             thread,
+            state,
+            counts,
         }
+    }
+
+    /// The queue's depth and the group commits so far.
+    pub fn stats(&self) -> crate::WriterStats {
+        use std::sync::atomic::Ordering::Relaxed;
+        crate::WriterStats {
+            queue_depth: self
+                .queue
+                .as_ref()
+                .map_or(0, |q| (q.max_capacity() - q.capacity()) as u64),
+            commits: self.counts.commits.load(Relaxed),
+            jobs: self.counts.jobs.load(Relaxed),
+        }
+    }
+
+    /// Whether writes go through (see [`WriteState`]).
+    pub fn state(&self) -> watch::Receiver<WriteState> {
+        self.state.clone()
     }
 
     /// Runs `work` in the next transaction and returns its result once committed.
@@ -159,12 +227,55 @@ impl Drop for Writer {
     }
 }
 
+/// What the writer does about failed batches.
+struct Faults {
+    state: watch::Sender<WriteState>,
+    reopen: Option<Reopen>,
+    counts: Arc<Counts>,
+}
+
+impl Faults {
+    /// Follows the write state from a batch's outcome: out of space if the
+    /// commit or any job failed for lack of it, accepting again once a batch
+    /// committed a job.
+    fn observe(&self, commit: &Result<()>, pending: &[Box<dyn PendingJob>]) {
+        let full = match commit {
+            Err(StoreError::DiskFull(detail)) => Some(detail.clone()),
+            Err(_) => None,
+            Ok(()) => pending.iter().find_map(|job| match job.error() {
+                Some(StoreError::DiskFull(detail)) => Some(detail.clone()),
+                _ => None,
+            }),
+        };
+        let committed = commit.is_ok() && pending.iter().any(|job| job.error().is_none());
+        self.state
+            .send_if_modified(|state| match (state.full.is_some(), full) {
+                (false, Some(detail)) => {
+                    tracing::error!(%detail, "writes stopped: the disk holding the store is full");
+                    state.full = Some(DiskFull {
+                        since: Timestamp::now(),
+                        detail,
+                    });
+                    true
+                }
+                (true, None) if committed => {
+                    tracing::warn!("writes resumed: the store has space again");
+                    state.last_ended = state.full.take();
+                    state.ended += 1;
+                    true
+                }
+                _ => false,
+            });
+    }
+}
+
 fn write_loop(
-    conn: Connection,
+    mut conn: Connection,
     mut jobs: mpsc::Receiver<Box<dyn PendingJob>>,
     (mut next_record_id, mut next_action_seq): (i64, i64),
     notifier: &Notifier,
     tiered: Option<&Arc<Tiered>>,
+    faults: Faults,
 ) {
     while let Some(first) = jobs.blocking_recv() {
         let mut pending = vec![first];
@@ -190,6 +301,30 @@ fn write_loop(
                 Err(e)
             }
         };
+        faults.observe(&commit, &pending);
+        faults
+            .counts
+            .commits
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        faults
+            .counts
+            .jobs
+            .fetch_add(pending.len() as u64, std::sync::atomic::Ordering::Relaxed);
+        if let (Err(e), Some(reopen)) = (&commit, &faults.reopen) {
+            if e.is_io_failure() {
+                // Never retry on this connection: open the file afresh, and let
+                // the next transaction read the counters and catalog from it.
+                match reopen() {
+                    Ok(fresh) => {
+                        tracing::warn!(error = %e, "write failed with an I/O error; the store's write connection was reopened");
+                        conn = fresh;
+                    }
+                    Err(again) => {
+                        tracing::error!(error = %e, reopen = %again, "write failed with an I/O error, and reopening failed; retrying at the next batch");
+                    }
+                }
+            }
+        }
         for job in pending {
             job.finish(commit.clone());
         }

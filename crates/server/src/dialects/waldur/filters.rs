@@ -150,6 +150,7 @@ pub(super) fn order_records(params: &Params, mut query: Query) -> Result<Query, 
 
 /// Refuses parameters the endpoint does not know, in DRF's shape.
 pub(super) fn reject_unknown(params: &Params) -> Result<(), DrfError> {
+    params.check()?;
     match params.first_unused() {
         Some(name) => Err(DrfError::field(&name, "Unknown query parameter.")),
         None => Ok(()),

@@ -35,7 +35,7 @@ pub(super) async fn stream(
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<Response, ApiError> {
     let (filter, after) = {
-        let params = Params::parse(raw.as_deref())?;
+        let params = Params::strict(raw.as_deref())?;
         let filter = filters::filters(&params)?;
         let after = match params.non_empty("after") {
             Some(text) => Some(parse_position(text, "after")?),

@@ -1,0 +1,189 @@
+//! A full disk (issue 20, point 5), on a real `logbook serve` process whose data
+//! directory is a small size-limited filesystem (tmpfs with `size=`, mounted by
+//! the test as root): writes get 507 naming the cause, `/readyz` says so, nothing
+//! half-written remains, and once space is freed writes resume, with one journal
+//! record for the stop and one for the resumption.
+
+use crate::support::process::Node;
+use serde_json::{json, Value};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+/// A tmpfs of `size` mounted on a new temporary directory, unmounted on drop.
+struct SmallDisk {
+    dir: tempfile::TempDir,
+}
+
+impl SmallDisk {
+    /// `None` (with the reason printed) where mounting is impossible.
+    fn mount(size: &str) -> Option<SmallDisk> {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let status = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir.path())
+            .status();
+        match status {
+            Ok(s) if s.success() => Some(SmallDisk { dir }),
+            other => {
+                eprintln!(
+                    "SKIPPED: cannot mount a {size} tmpfs (needs root and CAP_SYS_ADMIN): {other:?}"
+                );
+                None
+            }
+        }
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Fills every free byte with a file; returns its path.
+    fn fill(&self) -> PathBuf {
+        let path = self.path().join("filler");
+        let mut file = std::fs::File::create(&path).expect("filler");
+        let chunk = vec![0u8; 16 * 1024];
+        while file.write_all(&chunk).is_ok() {}
+        let small = [0u8; 512];
+        while file.write_all(&small).is_ok() {}
+        while file.write_all(&[0u8]).is_ok() {}
+        let _ = file.flush();
+        path
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount")
+            .arg("-l")
+            .arg(self.dir.path())
+            .status();
+    }
+}
+
+fn batch(tag: &str, n: usize) -> Value {
+    let records: Vec<Value> = (0..n)
+        .map(|i| json!({"kind": "log", "message": format!("{tag} {i} {}", "x".repeat(200))}))
+        .collect();
+    json!(records)
+}
+
+async fn journal(http: &reqwest::Client, node: &Node, action: &str) -> Vec<Value> {
+    let answer: Value = http
+        .get(node.url(&format!("/logbook/v1/records?kind=journal&action={action}")))
+        .bearer_auth(&node.token)
+        .send()
+        .await
+        .expect("list")
+        .json()
+        .await
+        .expect("json");
+    answer["records"].as_array().cloned().unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_answers_507_and_writes_resume_once_space_is_freed() {
+    let Some(disk) = SmallDisk::mount("24m") else {
+        return;
+    };
+    let data = disk.path().join("data");
+    let token = "lbk_disk_full_test_token_0123456789abcdef";
+    let node = Node::spawn(
+        &[
+            "--data",
+            data.to_str().expect("utf-8"),
+            "--min-free-bytes",
+            "1048576",
+        ],
+        token,
+    );
+    let http = reqwest::Client::new();
+    let post = |body: Value| {
+        let http = http.clone();
+        let url = node.url("/logbook/v1/records");
+        async move {
+            http.post(url)
+                .bearer_auth(token)
+                .json(&body)
+                .send()
+                .await
+                .expect("send")
+        }
+    };
+    assert_eq!(post(batch("before", 10)).await.status(), 201);
+    let ready = http.get(node.url("/readyz")).send().await.expect("readyz");
+    assert_eq!(ready.status(), 200);
+
+    let filler = disk.fill();
+    // Writes now fail for lack of space: every answer a 507 naming the cause (a
+    // write may still fit in space SQLite already holds, so a few may succeed).
+    let mut acknowledged = 10;
+    let mut full = None;
+    for attempt in 0..50 {
+        let response = post(batch(&format!("during{attempt}"), 500)).await;
+        let status = response.status().as_u16();
+        let body: Value = response.json().await.expect("a JSON answer");
+        match status {
+            201 => acknowledged += body["accepted"].as_u64().expect("accepted"),
+            507 => {
+                full = Some(body);
+                break;
+            }
+            other => panic!("a write on a full disk answered {other}: {body}"),
+        }
+    }
+    let full = full.expect("a 507 once the disk is full");
+    assert_eq!(full["status"], 507, "{full}");
+    assert_eq!(
+        full["error"], "the disk holding the store is full",
+        "{full}"
+    );
+    let ready = http.get(node.url("/readyz")).send().await.expect("readyz");
+    assert_eq!(ready.status(), 507, "not ready while writes fail");
+    let health = http
+        .get(node.url("/healthz"))
+        .send()
+        .await
+        .expect("healthz");
+    assert_eq!(health.status(), 200, "alive all the same");
+
+    std::fs::remove_file(filler).expect("free the space");
+    let resumed = post(batch("after", 10)).await;
+    assert_eq!(resumed.status(), 201, "writes resume once space is freed");
+    acknowledged += 10;
+    let ready = http.get(node.url("/readyz")).send().await.expect("readyz");
+    assert_eq!(ready.status(), 200);
+
+    // The journal records are written by the node right after writes resume.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let (stopped, resumed) = loop {
+        let stopped = journal(&http, &node, "logbook.store.writes_stopped").await;
+        let resumed = journal(&http, &node, "logbook.store.writes_resumed").await;
+        if !resumed.is_empty() || std::time::Instant::now() > deadline {
+            break (stopped, resumed);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(stopped.len(), 1, "one record for the stop: {stopped:?}");
+    assert_eq!(
+        resumed.len(),
+        1,
+        "one record for the resumption: {resumed:?}"
+    );
+    assert_eq!(stopped[0]["level"], "CRITICAL");
+    assert!(stopped[0]["ts"].as_str() <= resumed[0]["ts"].as_str());
+
+    // Every acknowledged record is there, and nothing of a refused batch.
+    let logs: Value = http
+        .get(node.url("/logbook/v1/records/count?kind=log"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("count")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(logs["count"].as_u64(), Some(acknowledged), "{logs}");
+    assert!(node.terminate(), "a clean stop");
+}
