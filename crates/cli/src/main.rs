@@ -8,6 +8,7 @@ mod serve;
 mod store;
 mod syslog;
 mod tls;
+mod verify;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -50,6 +51,9 @@ enum Command {
     Import(client::ImportArgs),
     /// Print how many records match.
     Count(client::CountArgs),
+    /// Check every record against its leaf, the tree against every signed
+    /// checkpoint; exit 1 naming the first record that disagrees.
+    Verify(verify::VerifyArgs),
     /// Measure live streams: delivery latency p50/p99 and the ingest rate with and
     /// without ten thousand subscribers (as a ratio), against a real server process.
     BenchStreams(bench::streams::StreamBenchArgs),
@@ -92,10 +96,13 @@ fn main() -> ExitCode {
             Command::Export(args) => client::export(args).await,
             Command::Import(args) => client::import(args).await,
             Command::Count(args) => client::count(args).await,
+            Command::Verify(args) => verify::run(args).await,
         }
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        // The summary line already said what disagrees.
+        Err(e) if e.is::<verify::Failed>() => ExitCode::FAILURE,
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE

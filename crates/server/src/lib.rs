@@ -24,6 +24,7 @@ pub mod csv_export;
 pub mod dialects;
 pub mod error;
 pub mod ingest;
+pub mod integrity;
 pub mod native;
 pub mod object_watch;
 pub mod objects;

@@ -4,6 +4,7 @@
 //! that handles a request, so every layer above can depend on it without a cycle.
 
 use crate::auth::rate_limit::{LoginLimits, LoginThrottle};
+use crate::integrity::Integrity;
 use crate::object_watch::ObjectWatch;
 use crate::stream::hub::{Hub, LIVE_QUEUE};
 use logbook_store::Store;
@@ -52,6 +53,8 @@ pub struct AppState {
     pub object_watch: Arc<ObjectWatch>,
     /// The live side of every record stream.
     pub streams: Arc<Hub>,
+    /// The signing key, the tree's cached subtree roots, retention.
+    pub integrity: Arc<Integrity>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -71,6 +74,14 @@ impl AppState {
             config: Arc::new(config),
             shutdown,
             object_watch: Arc::default(),
+            integrity: Arc::new(Integrity::ephemeral()),
         }
+    }
+
+    /// With the node's signing key and checkpoint and retention settings (a node
+    /// started without them signs with a key that lives only in memory).
+    pub fn with_integrity(mut self, integrity: Integrity) -> AppState {
+        self.integrity = Arc::new(integrity);
+        self
     }
 }

@@ -6,6 +6,7 @@
 
 pub mod checkpoint;
 pub mod merkle;
+pub mod verify;
 
 use crate::record::Record;
 pub use checkpoint::{Checkpoint, SignedCheckpoint};

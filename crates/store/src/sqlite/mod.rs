@@ -7,6 +7,7 @@ pub(crate) mod actions;
 pub mod backup;
 pub mod baseline;
 mod export;
+mod integrity;
 pub(crate) mod objects;
 mod pool;
 mod records;
@@ -88,6 +89,7 @@ impl SqliteStore {
         let last_action_seq = counter("last_action_seq")?;
         let notifier = Arc::new(Notifier::new(last_record_id));
         let tiered = tiered::Tiered::open(&conn, path.clone(), layout.options)?;
+        integrity::backfill(&conn, &tiered)?;
         let writer = Writer::start(
             conn,
             (last_record_id + 1, last_action_seq + 1),
