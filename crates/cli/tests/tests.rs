@@ -17,6 +17,7 @@ mod cli_client;
 mod crash;
 mod dockercloud;
 mod durability;
+mod integrity;
 mod journal;
 mod loki;
 mod native;

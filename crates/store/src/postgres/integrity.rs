@@ -62,8 +62,19 @@ pub(super) async fn insert_removed(
 }
 
 /// Computes the leaves of records written before leaves existed (a schema upgraded
-/// from an earlier version), under the append lock `tx` holds.
+/// from an earlier version), under the append lock `tx` holds, at the first start
+/// after the upgrade.
 pub(super) async fn backfill(tx: &Transaction<'_>) -> Result<u64> {
+    // Only at the first start after the upgrade (see the embedded store's backfill).
+    let pending = tx
+        .execute(
+            "DELETE FROM integrity_settings WHERE key = 'backfill_pending'",
+            &[],
+        )
+        .await?;
+    if pending == 0 {
+        return Ok(0);
+    }
     let last_leaf: Option<i64> = tx
         .query_opt(
             "SELECT first_id + length(hashes) / 32 - 1 FROM record_leaves \

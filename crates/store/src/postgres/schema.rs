@@ -167,6 +167,7 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX checkpoints_tree_size ON checkpoints (tree_size);
     CREATE TABLE integrity_settings (key text COLLATE "C" PRIMARY KEY, value text NOT NULL);
+    INSERT INTO integrity_settings (key, value) VALUES ('backfill_pending', '1');
     "#,
 ];
 

@@ -58,10 +58,19 @@ pub(super) fn insert_removed(
 }
 
 /// Computes the leaves of records written before leaves existed (a store upgraded
-/// from an earlier version), oldest first, at open under the write connection.
-/// Their leaves hash the records as they are at the upgrade: what came before
-/// is vouched for by nothing (docs/integrity.md).
+/// from an earlier version), oldest first, at the first open after the upgrade
+/// (the migration leaves `backfill_pending`; only then, or a record inserted into
+/// the file behind the store's back would be given a leaf here). Their leaves hash
+/// the records as they are at the upgrade: what came before is vouched for by
+/// nothing (docs/integrity.md).
 pub(super) fn backfill(conn: &Connection, tiered: &Arc<Tiered>) -> Result<u64> {
+    let pending: Option<String> = conn
+        .prepare_cached("SELECT value FROM integrity_settings WHERE key = 'backfill_pending'")?
+        .query_row([], |r| r.get(0))
+        .optional()?;
+    if pending.is_none() {
+        return Ok(0);
+    }
     let last_leaf: Option<i64> = conn
         .prepare_cached(
             "SELECT first_id + length(hashes) / 32 - 1 FROM record_leaves \
@@ -84,6 +93,9 @@ pub(super) fn backfill(conn: &Connection, tiered: &Arc<Tiered>) -> Result<u64> {
                 4096,
             )?;
             let Some(last) = batch.last().map(|r| r.id) else {
+                conn.execute_batch(
+                    "DELETE FROM integrity_settings WHERE key = 'backfill_pending'",
+                )?;
                 return Ok(());
             };
             insert_leaves(conn, &batch)?;

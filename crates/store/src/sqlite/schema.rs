@@ -213,6 +213,7 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX checkpoints_tree_size ON checkpoints (tree_size);
     CREATE TABLE integrity_settings (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+    INSERT INTO integrity_settings (key, value) VALUES ('backfill_pending', '1');
     "#,
 ];
 
