@@ -57,6 +57,9 @@ enum Command {
     /// Measure live streams: delivery latency p50/p99 and the ingest rate with and
     /// without ten thousand subscribers (as a ratio), against a real server process.
     BenchStreams(bench::streams::StreamBenchArgs),
+    /// Measure what tamper evidence costs: leaf hashing against ingest, `verify` of
+    /// the store, inclusion proofs.
+    BenchIntegrity(bench::integrity::IntegrityBenchArgs),
     /// The trivial handler `bench` compares single-record POSTs with.
     #[command(hide = true)]
     BenchNoop(bench::NoopArgs),
@@ -91,6 +94,7 @@ fn main() -> ExitCode {
             Command::Bench(args) => bench::run(args).await,
             Command::BenchNoop(args) => bench::run_noop(args).await,
             Command::BenchStreams(args) => bench::streams::run(args).await,
+            Command::BenchIntegrity(args) => bench::integrity::run(args).await,
             Command::Query(args) => client::query(args).await,
             Command::Tail(args) => client::tail(args).await,
             Command::Export(args) => client::export(args).await,

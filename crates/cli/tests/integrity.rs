@@ -440,3 +440,74 @@ async fn every_retention_rule_removes_and_keeps_the_proof(backend: Backend) {
     assert!(out.contains("removed"), "{out}");
     server.stop().await;
 }
+
+/// A real node: its key is generated in the data directory on first start and kept
+/// across restarts, and the checkpoint it signs at shutdown covers everything it
+/// acknowledged, in the store and in its checkpoint directory.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_signs_at_shutdown_with_the_key_it_keeps() {
+    let data = tempfile::tempdir().expect("data");
+    let copies = tempfile::tempdir().expect("copies");
+    let (data_dir, copy_dir) = (
+        data.path().display().to_string(),
+        copies.path().display().to_string(),
+    );
+    let token = "integrity-node-token";
+    let args = ["--data", &data_dir, "--checkpoint-dir", &copy_dir];
+    let http = reqwest::Client::new();
+    let mut keys = Vec::new();
+    for round in 0..2 {
+        let node = crate::support::process::Node::spawn(&args, token);
+        let response = http
+            .post(node.url("/logbook/v1/records"))
+            .bearer_auth(token)
+            .json(&json!((0..5).map(line).collect::<Vec<_>>()))
+            .send()
+            .await
+            .expect("ingest");
+        assert_eq!(response.status(), 201);
+        let key: Value = http
+            .get(node.url("/logbook/v1/integrity/key"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("key")
+            .json()
+            .await
+            .expect("json");
+        keys.push(key["public_key"].clone());
+        assert!(node.terminate(), "round {round}: clean exit");
+    }
+    assert_eq!(keys[0], keys[1], "the key generated on first start is kept");
+    assert!(data.path().join("signing.key").exists());
+    let copied: Vec<String> = std::fs::read_dir(copies.path())
+        .expect("copies")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("checkpoint-"))
+        .collect();
+    assert_eq!(copied.len(), 2, "{copied:?}");
+    let (ok, out) = verify(&["--data", &data_dir, "--checkpoints", &copy_dir]).await;
+    assert!(ok, "{out}");
+    assert!(out.contains("2 signed checkpoints"), "{out}");
+    // An explicit key file must exist: a missing mount must not mint a new key.
+    let missing = data.path().join("elsewhere.key").display().to_string();
+    let output = std::process::Command::new(binary())
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--data",
+            &data_dir,
+            "--signing-key",
+            &missing,
+        ])
+        .env_remove("LOGBOOK_DATA")
+        .output()
+        .expect("serve");
+    assert!(!output.status.success());
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("elsewhere.key"),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
