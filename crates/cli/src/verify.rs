@@ -70,6 +70,15 @@ impl Source {
             args.data.is_some() || args.database.is_some(),
             "say what to verify: --data DIR, --database URL or --server URL"
         );
+        if let Some(dir) = &args.data {
+            // Opening a directory without a store would create an empty one, which
+            // verifies: say so instead.
+            anyhow::ensure!(
+                dir.join("logbook.db").exists(),
+                "{} holds no Logbook store (no logbook.db)",
+                dir.display()
+            );
+        }
         let store_args = StoreArgs {
             data: args.data.clone().unwrap_or_default(),
             database: args.database.clone(),

@@ -511,3 +511,21 @@ async fn a_node_signs_at_shutdown_with_the_key_it_keeps() {
         String::from_utf8_lossy(&output.stderr)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_refuses_a_directory_without_a_store() {
+    let empty = tempfile::tempdir().expect("dir");
+    let output = tokio::process::Command::new(binary())
+        .args(["verify", "--data"])
+        .arg(empty.path())
+        .output()
+        .await
+        .expect("verify");
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("holds no Logbook store"),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(!empty.path().join("logbook.db").exists());
+}
