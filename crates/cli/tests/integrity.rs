@@ -453,7 +453,16 @@ async fn a_node_signs_at_shutdown_with_the_key_it_keeps() {
         copies.path().display().to_string(),
     );
     let token = "integrity-node-token";
-    let args = ["--data", &data_dir, "--checkpoint-dir", &copy_dir];
+    let args = [
+        "--data",
+        &data_dir,
+        "--checkpoint-dir",
+        &copy_dir,
+        "--retain",
+        "log=30d",
+        "--retain-per-source",
+        "5000",
+    ];
     let http = reqwest::Client::new();
     let mut keys = Vec::new();
     for round in 0..2 {
@@ -476,6 +485,28 @@ async fn a_node_signs_at_shutdown_with_the_key_it_keeps() {
             .await
             .expect("json");
         keys.push(key["public_key"].clone());
+        let status: Value = http
+            .get(node.url("/logbook/v1/integrity/status"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("status")
+            .json()
+            .await
+            .expect("json");
+        assert_eq!(
+            status["retention"]["policy"]["retain"],
+            json!(["log=2592000s"]),
+            "{status}"
+        );
+        assert_eq!(
+            status["retention"]["policy"]["retain_per_source"], 5000,
+            "{status}"
+        );
+        assert!(
+            status["tree_size"].as_u64().expect("size") >= 5 * (round + 1),
+            "{status}"
+        );
         assert!(node.terminate(), "round {round}: clean exit");
     }
     assert_eq!(keys[0], keys[1], "the key generated on first start is kept");
