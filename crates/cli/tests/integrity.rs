@@ -560,3 +560,69 @@ async fn verify_refuses_a_directory_without_a_store() {
     );
     assert!(!empty.path().join("logbook.db").exists());
 }
+
+/// Sealed blocks too: the forger decodes the block with the store's codec, edits a
+/// message, re-encodes it and writes the blob, header and summary back by SQL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_altered_message_in_a_sealed_block_is_named() {
+    use logbook_store::blocks::format;
+    use logbook_store::sqlite::{RecordLayout, SqliteStore, Tiers};
+    let dir = tempfile::tempdir().expect("dir");
+    let options = Tiers {
+        block_rows: 8,
+        page_rows: 4,
+        hot_records: 4,
+        ..Tiers::default()
+    };
+    let store = SqliteStore::open_with(
+        dir.path(),
+        RecordLayout {
+            options: options.clone(),
+            seal: false,
+        },
+    )
+    .expect("open");
+    let records: Vec<logbook_core::NewRecord> = (0..20)
+        .map(|i| logbook_core::NewRecord::from_json(line(i)).expect("record"))
+        .collect();
+    logbook_store::RecordStore::append(&store, records)
+        .await
+        .expect("append");
+    assert!(store.seal_pending().await.expect("seal") >= 2);
+    let store: std::sync::Arc<dyn logbook_store::Store> = std::sync::Arc::new(store);
+    let (_stop, stopped) = tokio::sync::watch::channel(false);
+    signed(&AppState::new(store.clone(), Default::default(), stopped)).await;
+    drop(store);
+    let target = 3;
+    {
+        let conn = rusqlite::Connection::open(dir.path().join("logbook.db")).expect("open file");
+        let (key, blob): (i64, Vec<u8>) = conn
+            .query_row(
+                "SELECT first_id, data FROM blocks WHERE first_id <= ?1 AND last_id >= ?1",
+                [target],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .expect("the block holding the record");
+        let mut records = format::decode_all(&blob).expect("decode");
+        let r = records.iter_mut().find(|r| r.id == target).expect("record");
+        r.message = Some("nothing happened".into());
+        let encoded = format::encode(
+            &records,
+            &format::Options {
+                page_rows: options.page_rows,
+                zstd_level: options.zstd_level,
+            },
+        );
+        let end = format::Layout::header_end(&encoded.blob).expect("header");
+        let mut summary = Vec::new();
+        encoded.summary.write(&mut summary);
+        conn.execute(
+            "UPDATE blocks SET data = ?1, header = ?2, summary = ?3 WHERE first_id = ?4",
+            rusqlite::params![encoded.blob, &encoded.blob[..end], summary, key],
+        )
+        .expect("rewrite the block");
+    }
+    let (ok, out) = verify(&["--data", &dir.path().display().to_string()]).await;
+    assert!(!ok, "{out}");
+    assert!(out.contains(&format!("record {target}: altered")), "{out}");
+}
