@@ -6,6 +6,7 @@ use axum::serve::ListenerExt;
 use clap::Args;
 use logbook_server::auth::{ensure_admin, Bootstrap};
 use logbook_server::limits::CappedListener;
+use logbook_server::integrity::{self, retention, Integrity, IntegrityConfig};
 use logbook_server::{router, AppState, Config};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -71,6 +72,8 @@ pub struct ServeArgs {
     /// Server log format on stderr: `text`, or `json` (one object a line).
     #[arg(long, env = "LOGBOOK_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+    #[command(flatten)]
+    integrity: IntegrityArgs,
 }
 
 /// How the server writes its log.
@@ -78,6 +81,71 @@ pub struct ServeArgs {
 pub enum LogFormat {
     Text,
     Json,
+}
+
+/// Signed checkpoints and retention (docs/integrity.md).
+#[derive(Args, Debug)]
+pub struct IntegrityArgs {
+    /// The Ed25519 key checkpoints are signed with (base64 of its 32 secret bytes);
+    /// must exist. Without it, `signing.key` in the data directory, generated on
+    /// first start.
+    #[arg(long, env = "LOGBOOK_SIGNING_KEY")]
+    pub signing_key: Option<PathBuf>,
+    /// Also write every signed checkpoint into this directory (another disk or
+    /// machine: what makes cutting off the newest records detectable).
+    #[arg(long, env = "LOGBOOK_CHECKPOINT_DIR")]
+    pub checkpoint_dir: Option<PathBuf>,
+    /// How often a checkpoint is signed when anything changed (`60s`, `5m`).
+    #[arg(long, env = "LOGBOOK_CHECKPOINT_INTERVAL", default_value = "60s", value_parser = parse_interval)]
+    pub checkpoint_interval: Duration,
+    /// Remove records of KIND older than AGE, e.g. `log=30d`, `event=90d`
+    /// (repeatable; the environment takes a comma-separated list). Journal records
+    /// are kept forever unless a rule names them.
+    #[arg(long = "retain", env = "LOGBOOK_RETAIN", value_delimiter = ',', value_parser = retention::parse_rule)]
+    pub retain: Vec<(logbook_core::Kind, Duration)>,
+    /// Remove the oldest log and event records until the records take at most
+    /// SIZE (`500M`, `20G`).
+    #[arg(long, env = "LOGBOOK_RETAIN_BYTES", value_parser = parse_size)]
+    pub retain_bytes: Option<u64>,
+    /// Keep at most N log records per `source` (the newest).
+    #[arg(long, env = "LOGBOOK_RETAIN_PER_SOURCE", value_parser = clap::value_parser!(u64).range(1..))]
+    pub retain_per_source: Option<u64>,
+    /// How often retention runs (`60s`, `1h`).
+    #[arg(long, env = "LOGBOOK_RETENTION_INTERVAL", default_value = "60s", value_parser = parse_interval)]
+    pub retention_interval: Duration,
+}
+
+fn parse_interval(text: &str) -> Result<Duration, String> {
+    logbook_core::time::parse_duration(text)
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| format!("{text:?} is not a duration such as 90s, 10m or 1h"))
+}
+
+fn parse_size(text: &str) -> Result<u64, String> {
+    retention::parse_size(text).ok_or_else(|| format!("{text:?} is not a size such as 500M or 20G"))
+}
+
+impl IntegrityArgs {
+    /// The node's integrity settings, with its key read (or made on first start).
+    pub fn load(&self, store: &StoreArgs) -> anyhow::Result<Integrity> {
+        let key = match &self.signing_key {
+            Some(path) => integrity::key::load(path, false)?,
+            None => integrity::key::load(&store.data.join("signing.key"), true)?,
+        };
+        Ok(Integrity::new(
+            key,
+            IntegrityConfig {
+                checkpoint_dir: self.checkpoint_dir.clone(),
+                checkpoint_interval: self.checkpoint_interval,
+                retention: retention::Policy {
+                    by_age: self.retain.clone(),
+                    max_bytes: self.retain_bytes,
+                    per_source: self.retain_per_source,
+                    interval: self.retention_interval,
+                },
+            },
+        ))
+    }
 }
 
 /// Syslog receivers, off unless an address is given.
@@ -121,6 +189,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     if let Some(path) = &args.config {
         tracing::info!(config = %path.display(), "settings read from the configuration file");
     }
+    let integrity = args.integrity.load(&args.store)?;
     let store = store::open_serving(&args.store, &args.tiers).await?;
     let bootstrap = Bootstrap {
         admin_password: std::env::var("LOGBOOK_ADMIN_PASSWORD").ok(),
@@ -154,7 +223,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         ..Config::default()
     };
     let (stop, stopped) = tokio::sync::watch::channel(false);
-    let state = AppState::new(store.clone(), config, stopped);
+    let state = AppState::new(store.clone(), config, stopped).with_integrity(integrity);
     let syslog = crate::syslog::start(&args.syslog, syslog_tls, &state).await?;
     if let Some(address) = args.metrics_listen {
         let listener = tokio::net::TcpListener::bind(address)
@@ -176,7 +245,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         });
     }
     let metrics = state.metrics.clone();
-    let app = router(state);
+    let checkpoints = tokio::spawn(integrity::checkpoints::run(state.clone()));
+    let retention = tokio::spawn(integrity::retention::run(state.clone()));
+    let app = router(state.clone());
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", args.listen))?;
@@ -239,6 +310,13 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     {
         tracing::warn!("syslog receivers still busy {DRAIN_TIMEOUT:?} after the signal");
     }
+    let _ = checkpoints.await;
+    let _ = retention.await;
+    // The last checkpoint covers everything acknowledged.
+    if let Err(e) = integrity::checkpoints::checkpoint(&state).await {
+        tracing::warn!("cannot sign the shutdown checkpoint: {e}");
+    }
+    drop(state);
     // Waits for the writer to commit everything queued before the process exits.
     drop(store);
     tracing::info!("stopped");

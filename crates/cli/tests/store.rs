@@ -198,9 +198,9 @@ async fn a_clear_deletes_and_journals_in_one_write(backend: Backend) {
     let deleted = store
         .delete_recorded(
             &logs,
-            Box::new(|n| NewRecord {
+            Box::new(|removal: &logbook_store::Removal| NewRecord {
                 action: Some("test.clear".into()),
-                message: Some(format!("cleared {n}")),
+                message: Some(format!("cleared {}", removal.count)),
                 ..NewRecord::new(Kind::Journal)
             }),
         )

@@ -21,6 +21,7 @@ mod durability;
 mod errors;
 mod hostile;
 mod idempotency;
+mod integrity;
 mod journal;
 mod limits;
 mod loki;

@@ -7,6 +7,7 @@ use crate::auth::Principal;
 use crate::error::ApiError;
 use crate::state::AppState;
 use logbook_core::{Kind, NewRecord, Query};
+use logbook_store::Removal;
 use serde_json::json;
 
 /// What a clear is, as its journal entry names it.
@@ -35,7 +36,8 @@ pub async fn clear(
         principal.user_id.to_string(),
         principal.domain.clone(),
     );
-    let journal = Box::new(move |deleted: u64| {
+    let journal = Box::new(move |removal: &Removal| {
+        let deleted = removal.count;
         let mut entry = NewRecord::new(Kind::Journal);
         entry.action = Some(clearing.action.into());
         entry.status = Some("success".into());
@@ -44,7 +46,12 @@ pub async fn clear(
             "User {user:?} cleared {deleted} {}.",
             clearing.records
         ));
-        entry.data = json!({ "records": deleted }).as_object().cloned();
+        entry.data = json!({
+            "records": deleted,
+            "removed": { "count": deleted, "first_id": removal.first_id, "last_id": removal.last_id },
+        })
+        .as_object()
+        .cloned();
         entry.user = Some(user.clone());
         entry.user_id = Some(user_id.clone());
         entry.domain_id = Some(domain.clone());

@@ -30,6 +30,7 @@ pub mod ingest;
 pub mod json_errors;
 pub mod limits;
 pub mod metrics;
+pub mod integrity;
 pub mod native;
 pub mod object_watch;
 pub mod objects;

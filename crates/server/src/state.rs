@@ -5,6 +5,7 @@
 
 use crate::auth::rate_limit::{LoginLimits, LoginThrottle};
 use crate::disk::DiskStatus;
+use crate::integrity::Integrity;
 use crate::object_watch::ObjectWatch;
 use crate::stream::hub::{Hub, LIVE_QUEUE};
 use logbook_store::Store;
@@ -80,6 +81,8 @@ pub struct AppState {
     pub metrics: Arc<crate::metrics::Metrics>,
     /// Budgets of bytes and writes in flight.
     pub budgets: Arc<crate::limits::Budgets>,
+    /// The signing key, the tree's cached subtree roots, retention.
+    pub integrity: Arc<Integrity>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -108,8 +111,16 @@ impl AppState {
             disk: Arc::new(DiskStatus::new()),
             metrics: Arc::default(),
             budgets,
+            integrity: Arc::new(Integrity::ephemeral()),
         };
         crate::disk::start(&state);
         state
+    }
+
+    /// With the node's signing key and checkpoint and retention settings (a node
+    /// started without them signs with a key that lives only in memory).
+    pub fn with_integrity(mut self, integrity: Integrity) -> AppState {
+        self.integrity = Arc::new(integrity);
+        self
     }
 }

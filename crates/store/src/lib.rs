@@ -11,6 +11,7 @@ pub mod accounts;
 pub mod blocks;
 mod error;
 pub mod idempotency;
+pub mod integrity;
 pub mod notifier;
 pub mod postgres;
 pub mod sql;
@@ -27,6 +28,7 @@ use serde_json::{Map, Value};
 pub use accounts::{AccountStore, NewUser, Session, Token, User};
 pub use error::StoreError;
 pub use idempotency::{Claim, IdempotencyStore};
+pub use integrity::{IntegrityStore, Removal};
 pub use notifier::Notifier;
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -155,9 +157,10 @@ pub trait RecordStore: Send + Sync {
     /// Every matching record in the query's order, in batches, in constant memory.
     /// The export covers the records committed when it starts.
     fn export(&self, query: Query) -> BoxStream<'static, Result<Vec<Record>>>;
-    /// An administrator's clear: deletes the matching records and appends the
-    /// record `journal` builds from how many went, in one transaction (both or
-    /// neither, so a clear is never unaudited); returns how many were deleted.
+    /// An administrator's clear (or a retention rule): deletes the matching records
+    /// and appends the record `journal` builds from what went, in one transaction
+    /// (both or neither, so a removal is never unaudited); the removed records'
+    /// leaves stay in the tree, marked removed; returns how many were deleted.
     async fn delete_recorded(&self, query: &Query, journal: ClearRecord) -> Result<u64>;
     /// Counts matching records per distinct value of the group fields, with the
     /// latest `ts`, ordered and paged as `groups` says.
@@ -293,8 +296,8 @@ pub trait ActionStore: Send + Sync {
     ) -> Result<Vec<ActionLogLine>>;
 }
 
-/// Builds the journal record of a clear from the number of records it deleted.
-pub type ClearRecord = Box<dyn Fn(u64) -> NewRecord + Send + Sync>;
+/// Builds the journal record of a clear from what it removed (how many, which ids).
+pub type ClearRecord = Box<dyn Fn(&Removal) -> NewRecord + Send + Sync>;
 
 /// Builds the `event` record an action change leaves, from the action as it becomes.
 pub type ActionEvent = Box<dyn Fn(&Action) -> NewRecord + Send>;
@@ -332,7 +335,9 @@ pub struct DiskFull {
 
 /// Everything a Logbook node needs from its database.
 #[async_trait]
-pub trait Store: RecordStore + ObjectStore + ActionStore + AccountStore + IdempotencyStore {
+pub trait Store:
+    RecordStore + ObjectStore + ActionStore + AccountStore + IdempotencyStore + IntegrityStore
+{
     fn notifier(&self) -> &Notifier;
 
     /// The state of the store's writes, changing as commits fail for lack of space

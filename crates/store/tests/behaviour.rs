@@ -73,9 +73,9 @@ async fn all_records(store: &dyn Store) -> Vec<Record> {
 
 /// The journal record a clear leaves, from how many it deleted.
 fn clear_record() -> logbook_store::ClearRecord {
-    Box::new(|n| {
+    Box::new(|removal: &logbook_store::Removal| {
         let mut r = NewRecord::new(Kind::Journal);
-        r.message = Some(format!("cleared {n}"));
+        r.message = Some(format!("cleared {}", removal.count));
         r
     })
 }

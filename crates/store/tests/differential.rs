@@ -122,7 +122,10 @@ async fn run_case(t: &TestStore, case: &Case) -> Result<(), TestCaseError> {
         r
     };
     let deleted = store
-        .delete_recorded(&case.delete, Box::new(journal))
+        .delete_recorded(
+            &case.delete,
+            Box::new(move |removal: &logbook_store::Removal| journal(removal.count)),
+        )
         .await
         .map_err(fail)?;
     let expected = all.iter().filter(|r| case.delete.matches(r)).count() as u64;

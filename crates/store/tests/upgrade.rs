@@ -115,6 +115,17 @@ async fn a_store_of_the_row_layout_is_served_and_sealed_in_place() {
     );
     assert_eq!(store.get(30).await.expect("get").as_ref(), Some(r));
     assert_eq!(store.get(17).await.expect("get"), None);
+    // The upgrade gave every existing record its leaf, in id order, gaps skipped.
+    use logbook_store::IntegrityStore;
+    assert_eq!(store.tree_size().await.expect("size"), before.len() as u64);
+    let leaf = store
+        .leaf_of(30)
+        .await
+        .expect("leaf")
+        .expect("record 30's leaf");
+    assert_eq!(leaf.hash, logbook_core::integrity::leaf_hash(r));
+    assert_eq!(leaf.index, 28, "ids 17 and below one gap: index 30 - 1 - 1");
+    assert_eq!(store.leaf_of(17).await.expect("leaf"), None);
 
     let appended = store
         .append(vec![logbook_core::NewRecord::new(logbook_core::Kind::Log)])

@@ -6,6 +6,7 @@
 //! `synchronous=FULL`; on PostgreSQL, multi-row INSERTs into Logbook's own schema), and
 //! a trivial handler on the same HTTP stack.
 
+pub mod integrity;
 mod loki;
 mod measure;
 mod node;

@@ -189,7 +189,10 @@ async fn clear_removes_only_system_logs_and_is_journaled(backend: Backend) {
     let entries = journal["records"].as_array().expect("records");
     assert_eq!(entries.len(), 1, "{journal}");
     assert_eq!(entries[0]["user"], "admin");
-    assert_eq!(entries[0]["data"], json!({"records": 57}));
+    assert_eq!(entries[0]["data"]["records"], 57);
+    // The removal keeps the proof: its journal entry names the range it removed.
+    assert_eq!(entries[0]["data"]["removed"]["count"], 57);
+    assert!(entries[0]["data"]["removed"]["first_id"].is_i64());
     assert!(entries[0]["ts"].is_string());
     // A second clear finds nothing, and says so.
     let again: Value = server

@@ -150,6 +150,16 @@ impl TestServer {
         format!("{}{path}", self.base)
     }
 
+    /// The embedded store's data directory (SQLite only).
+    pub fn data_dir(&self) -> Option<&std::path::Path> {
+        self._dir.as_ref().map(|d| d.path())
+    }
+
+    /// The URL of the store's own schema (PostgreSQL only).
+    pub fn database_url(&self) -> Option<&str> {
+        self.database.as_ref().map(|d| d.url.as_str())
+    }
+
     /// A request authenticated as the admin.
     pub fn request(&self, method: Method, path: &str) -> RequestBuilder {
         self.http

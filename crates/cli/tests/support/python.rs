@@ -8,7 +8,8 @@ use std::sync::OnceLock;
 
 /// Pinned: the versions the dialect and shipper issues name as the judges (and
 /// what the shipper tests build requests with: protoc from grpcio-tools for Loki's
-/// protobuf definitions, python-snappy for its block compression).
+/// protobuf definitions, python-snappy for its block compression; PyNaCl's Ed25519
+/// checks checkpoint signatures in the independent proof verifier).
 pub const REQUIREMENTS: &[&str] = &[
     "waldur-api-client==8.1.3",
     "python-dockercloud==1.0.12",
@@ -19,6 +20,7 @@ pub const REQUIREMENTS: &[&str] = &[
     "opentelemetry-exporter-otlp-proto-http==1.45.2",
     "grpcio-tools==1.85.1",
     "python-snappy==0.7.3",
+    "pynacl==1.6.2",
 ];
 
 static VENV: OnceLock<Result<PathBuf, String>> = OnceLock::new();

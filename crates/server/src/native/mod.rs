@@ -7,6 +7,7 @@ mod context;
 pub mod export;
 pub mod filters;
 mod histogram;
+mod integrity;
 mod login;
 mod object_list;
 pub mod objects;
@@ -26,6 +27,26 @@ pub fn router() -> Router<AppState> {
         .route("/logbook/v1/records/count", get(records::count))
         .route("/logbook/v1/records/{id}", get(records::get_one))
         .route("/logbook/v1/records/{id}/context", get(context::context))
+        .route("/logbook/v1/records/{id}/proof", get(integrity::proof))
+        .route("/logbook/v1/integrity/key", get(integrity::key))
+        .route(
+            "/logbook/v1/integrity/checkpoints",
+            get(integrity::checkpoints),
+        )
+        .route(
+            "/logbook/v1/integrity/checkpoints/latest",
+            get(integrity::latest),
+        )
+        .route(
+            "/logbook/v1/integrity/consistency",
+            get(integrity::consistency),
+        )
+        .route("/logbook/v1/integrity/leaves", get(integrity::leaves))
+        .route("/logbook/v1/integrity/removed", get(integrity::removed))
+        .route(
+            "/logbook/v1/integrity/status",
+            get(integrity::status).put(integrity::report_verify),
+        )
         .route("/logbook/v1/export", get(export::export))
         .route("/logbook/v1/histogram", get(histogram::histogram))
         .route("/logbook/v1/stream", get(stream::stream))

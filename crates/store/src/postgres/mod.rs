@@ -9,6 +9,7 @@ mod accounts;
 mod actions;
 pub mod baseline;
 mod idempotency;
+mod integrity;
 mod listen;
 mod objects;
 mod records;
@@ -99,6 +100,7 @@ impl PostgresStore {
             let tx = client.transaction().await?;
             let last = writer::lock_appends(&tx, lock_key(&schema)).await?;
             writer::ensure_spare_partition(&tx, last).await?;
+            integrity::backfill(&tx).await?;
             tx.commit().await?;
             last
         };

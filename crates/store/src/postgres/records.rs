@@ -121,19 +121,26 @@ impl RecordStore for PostgresStore {
         let mut client = self.pool.get().await?;
         let params = params_of(&b.params);
         let tx = client.transaction().await?;
-        let deleted = tx
-            .execute(
-                &format!("DELETE FROM records WHERE {filter}"),
+        let deleted: Vec<i64> = tx
+            .query(
+                &format!("DELETE FROM records WHERE {filter} RETURNING id"),
                 &refs(&params),
             )
-            .await?;
+            .await?
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        let removal = crate::Removal::of(&deleted);
         let (previous, stored) =
-            super::writer::append_locked(&tx, &self.target, vec![journal(deleted)]).await?;
+            super::writer::append_locked(&tx, &self.target, vec![journal(&removal)]).await?;
+        if let Some(entry) = stored.first() {
+            super::integrity::insert_removed(&tx, &deleted, Timestamp::now(), entry.id).await?;
+        }
         tx.commit().await?;
         // Give the connection back first: announcing may need one to catch up.
         drop(client);
         self.publisher.committed(previous, stored).await;
-        Ok(deleted)
+        Ok(removal.count)
     }
 
     async fn group(&self, query: &Query, groups: &GroupQuery) -> Result<Vec<Group>> {

@@ -157,6 +157,30 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX idempotency_keys_expires ON idempotency_keys (expires);
     "#,
+    // 3: tamper evidence (docs/integrity.md), as the embedded store's version 7: leaf
+    // runs, removed stretches, signed checkpoints, settings. Leaves of earlier
+    // records are computed at start, under the append lock (`integrity::backfill`).
+    r#"
+    CREATE TABLE record_leaves (
+        first_index bigint PRIMARY KEY,
+        first_id bigint NOT NULL UNIQUE,
+        hashes bytea NOT NULL
+    );
+    CREATE TABLE removed_records (
+        first_id bigint PRIMARY KEY,
+        last_id bigint NOT NULL,
+        removed_at bigint NOT NULL,
+        journal_id bigint NOT NULL
+    );
+    CREATE TABLE checkpoints (
+        seq bigserial PRIMARY KEY,
+        tree_size bigint NOT NULL,
+        body text NOT NULL
+    );
+    CREATE INDEX checkpoints_tree_size ON checkpoints (tree_size);
+    CREATE TABLE integrity_settings (key text COLLATE "C" PRIMARY KEY, value text NOT NULL);
+    INSERT INTO integrity_settings (key, value) VALUES ('backfill_pending', '1');
+    "#,
 ];
 
 pub fn latest_version() -> i64 {

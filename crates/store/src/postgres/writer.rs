@@ -162,6 +162,7 @@ pub(super) async fn append_locked(
     };
     ensure_spare_partition(tx, last).await?;
     insert(tx, &stored).await?;
+    super::integrity::insert_leaves(tx, &stored).await?;
     tx.execute(
         "UPDATE meta SET value = $1 WHERE key = 'last_record_id'",
         &[&last],

@@ -8,6 +8,7 @@ pub mod backup;
 pub mod baseline;
 mod export;
 mod idempotency;
+mod integrity;
 pub(crate) mod objects;
 mod pool;
 mod records;
@@ -89,6 +90,7 @@ impl SqliteStore {
         let last_action_seq = counter("last_action_seq")?;
         let notifier = Arc::new(Notifier::new(last_record_id));
         let tiered = tiered::Tiered::open(&conn, path.clone(), layout.options)?;
+        integrity::backfill(&conn, &tiered)?;
         let reopen_path = path.clone();
         let writer = Writer::start_reopening(
             conn,

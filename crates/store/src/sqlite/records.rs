@@ -6,7 +6,9 @@ use super::tiered::{self, Tiered};
 use super::writer::Batch;
 use super::SqliteStore;
 use crate::blocks::engine;
-use crate::{Appended, ClearRecord, Group, GroupQuery, Page, RecordStore, Result, StoreError};
+use crate::{
+    Appended, ClearRecord, Group, GroupQuery, Page, RecordStore, Removal, Result, StoreError,
+};
 use async_trait::async_trait;
 use futures_util::stream::BoxStream;
 use logbook_core::histogram::Bucket;
@@ -84,8 +86,12 @@ impl RecordStore for SqliteStore {
         self.writer
             .write(move |conn, batch| {
                 let deleted = tiered::delete(&tiered, conn, batch, &query)?;
-                insert_records(conn, batch, &[journal(deleted)])?;
-                Ok(deleted)
+                let removal = Removal::of(&deleted);
+                let entry = insert_records(conn, batch, &[journal(&removal)])?;
+                if let Some(journal_id) = entry.first_id {
+                    super::integrity::insert_removed(conn, &deleted, Timestamp::now(), journal_id)?;
+                }
+                Ok(removal.count)
             })
             .await
     }

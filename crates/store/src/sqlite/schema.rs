@@ -202,6 +202,32 @@ const MIGRATIONS: &[&str] = &[
     ) WITHOUT ROWID;
     CREATE INDEX idempotency_keys_expires ON idempotency_keys (expires);
     "#,
+    // 7: tamper evidence (docs/integrity.md): the leaf hashes of the Merkle tree over
+    // the records, one run per appended batch (ids consecutive within a run); the
+    // stretches of removed records, whose leaves stay; signed checkpoints; settings
+    // (the public key, the last verify result). Leaves of records written before
+    // this version are computed when the store opens (`integrity::backfill`).
+    r#"
+    CREATE TABLE record_leaves (
+        first_index INTEGER PRIMARY KEY,
+        first_id INTEGER NOT NULL UNIQUE,
+        hashes BLOB NOT NULL
+    );
+    CREATE TABLE removed_records (
+        first_id INTEGER PRIMARY KEY,
+        last_id INTEGER NOT NULL,
+        removed_at INTEGER NOT NULL,
+        journal_id INTEGER NOT NULL
+    );
+    CREATE TABLE checkpoints (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        tree_size INTEGER NOT NULL,
+        body TEXT NOT NULL
+    );
+    CREATE INDEX checkpoints_tree_size ON checkpoints (tree_size);
+    CREATE TABLE integrity_settings (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+    INSERT INTO integrity_settings (key, value) VALUES ('backfill_pending', '1');
+    "#,
 ];
 
 pub fn latest_version() -> i64 {

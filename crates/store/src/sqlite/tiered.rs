@@ -506,6 +506,7 @@ pub fn insert_records(
         "INSERT INTO hot_segments (first_id, last_id, records) VALUES (?1, ?2, ?3)",
     )?
     .execute(rusqlite::params![first_id, last_id, rows::encode(&stored)])?;
+    super::integrity::insert_leaves(conn, &stored)?;
     if let Some(draft) = batch.catalog.as_mut() {
         draft.insert(Entry {
             segment: Segment::hot(&stored),
@@ -525,12 +526,13 @@ pub fn insert_records(
 
 /// Deletes the matching records: each hot segment or block holding some is
 /// rewritten without them (one transaction), so the disk shrinks and ids stay.
+/// Returns the deleted ids (their leaves stay: the caller records the removal).
 pub fn delete(
     tiered: &Arc<Tiered>,
     conn: &Connection,
     batch: &mut Batch,
     query: &Query,
-) -> Result<u64> {
+) -> Result<Vec<i64>> {
     let Some(draft) = batch.catalog.as_mut() else {
         return Err(StoreError::Internal(
             "no catalog for the tiered layout".into(),
@@ -540,7 +542,7 @@ pub fn delete(
         conditions: query.conditions.clone(),
         ..Query::default()
     };
-    let mut deleted = 0u64;
+    let mut deleted: Vec<i64> = Vec::new();
     let entries = draft.entries.clone();
     for entry in entries {
         let segment = std::slice::from_ref(&entry.segment);
@@ -554,7 +556,7 @@ pub fn delete(
             for record in &matched {
                 statement.execute([record.id])?;
             }
-            deleted += matched.len() as u64;
+            deleted.extend(matched.iter().map(|r| r.id));
             draft.remove(entry.segment.first_id());
             if let Some(rest) = tiered.legacy_segment(conn)? {
                 draft.insert(Entry {
@@ -566,9 +568,9 @@ pub fn delete(
         }
         let all =
             engine::export_batch(segment, &Query::oldest_first(), i64::MAX, None, usize::MAX)?;
-        let before = all.len();
-        let kept: Vec<Record> = all.into_iter().filter(|r| !filter.matches(r)).collect();
-        deleted += (before - kept.len()) as u64;
+        let (gone, kept): (Vec<Record>, Vec<Record>) =
+            all.into_iter().partition(|r| filter.matches(r));
+        deleted.extend(gone.iter().map(|r| r.id));
         let key = entry.segment.first_id();
         draft.remove(key);
         if entry.hot {
@@ -609,7 +611,7 @@ pub fn delete(
             }
         }
     }
-    if deleted > 0 {
+    if !deleted.is_empty() {
         draft.version = bump_version(conn)?;
     }
     Ok(deleted)

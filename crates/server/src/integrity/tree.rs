@@ -1,0 +1,166 @@
+//! Subtree roots for proofs. RFC 9162 proofs are made of the roots of subtrees;
+//! recomputing one of 10M leaves from the leaves is 10M hashes, so the roots of
+//! every complete chunk of [`CHUNK`] leaves are computed once and kept (leaves never
+//! change: a removal keeps them), and only the leaves of at most one chunk per
+//! subtree are read for the rest. A proof is planned first (which ranges it
+//! needs, which does not depend on any hash), then its data read, then computed.
+
+use logbook_core::integrity::merkle::{
+    complete_subtrees, consistency_proof, empty_root, fold_subtrees, inclusion_path, root_of,
+};
+use logbook_core::integrity::Hash;
+use logbook_store::{Store, StoreError};
+use std::collections::HashMap;
+use std::convert::Infallible;
+
+/// Leaves per cached chunk root.
+pub const CHUNK: u64 = 1024;
+/// Chunks read per query when filling the cache.
+const FILL_CHUNKS: u64 = 64;
+
+type Result<T> = std::result::Result<T, StoreError>;
+
+#[derive(Debug, Default)]
+pub struct Tree {
+    /// Root of chunk k (leaves k*CHUNK..(k+1)*CHUNK), for every complete chunk seen.
+    chunks: tokio::sync::Mutex<Vec<Hash>>,
+}
+
+/// Which subtree ranges a computation asks for.
+fn plan(
+    run: impl FnOnce(&mut dyn FnMut(u64, u64) -> std::result::Result<Hash, Infallible>),
+) -> Vec<(u64, u64)> {
+    let mut asked = Vec::new();
+    run(&mut |a, b| {
+        asked.push((a, b));
+        Ok([0; 32])
+    });
+    asked
+}
+
+impl Tree {
+    /// MTH of the first `size` leaves.
+    pub async fn root(&self, store: &dyn Store, size: u64) -> Result<Hash> {
+        if size == 0 {
+            return Ok(empty_root());
+        }
+        let roots = self.resolve(store, &[(0, size)]).await?;
+        Ok(roots[&(0, size)])
+    }
+
+    /// The audit path of leaf `index` in the tree of `size` leaves.
+    pub async fn inclusion(&self, store: &dyn Store, index: u64, size: u64) -> Result<Vec<Hash>> {
+        let ranges = plan(|f| {
+            let mut f = f;
+            let _ = inclusion_path(index, size, &mut f);
+        });
+        let roots = self.resolve(store, &ranges).await?;
+        inclusion_path(index, size, &mut |a, b| lookup(&roots, a, b))
+    }
+
+    /// The consistency proof from the tree of `old` leaves to that of `new`.
+    pub async fn consistency(&self, store: &dyn Store, old: u64, new: u64) -> Result<Vec<Hash>> {
+        let ranges = plan(|f| {
+            let mut f = f;
+            let _ = consistency_proof(old, new, &mut f);
+        });
+        let roots = self.resolve(store, &ranges).await?;
+        consistency_proof(old, new, &mut |a, b| lookup(&roots, a, b))
+    }
+
+    /// The roots of the asked ranges (each a node of some tree).
+    async fn resolve(
+        &self,
+        store: &dyn Store,
+        ranges: &[(u64, u64)],
+    ) -> Result<HashMap<(u64, u64), Hash>> {
+        let parts: Vec<Vec<(u64, u64)>> = ranges
+            .iter()
+            .map(|(a, b)| complete_subtrees(*a, *b))
+            .collect();
+        let needed_chunks = parts
+            .iter()
+            .flatten()
+            .filter(|(a, b)| b - a >= CHUNK)
+            .map(|(_, b)| b / CHUNK)
+            .max()
+            .unwrap_or(0);
+        self.fill(store, needed_chunks).await?;
+        let chunks = self.chunks.lock().await;
+        let mut chunk_leaves: HashMap<u64, Vec<Hash>> = HashMap::new();
+        let mut out = HashMap::new();
+        for (range, parts) in ranges.iter().zip(&parts) {
+            let mut roots = Vec::with_capacity(parts.len());
+            for &(a, b) in parts {
+                if b - a >= CHUNK {
+                    let slice = chunks
+                        .get((a / CHUNK) as usize..(b / CHUNK) as usize)
+                        .ok_or_else(|| StoreError::Internal("chunk roots missing".into()))?;
+                    roots.push(root_of(slice));
+                } else {
+                    let k = a / CHUNK;
+                    if let std::collections::hash_map::Entry::Vacant(slot) = chunk_leaves.entry(k) {
+                        slot.insert(read_leaves(store, k * CHUNK, (k + 1) * CHUNK).await?);
+                    }
+                    let leaves = &chunk_leaves[&k];
+                    let slice = leaves
+                        .get((a - k * CHUNK) as usize..(b - k * CHUNK) as usize)
+                        .ok_or_else(|| {
+                            StoreError::Internal(format!("leaves {a}..{b} are missing"))
+                        })?;
+                    roots.push(root_of(slice));
+                }
+            }
+            out.insert(*range, fold_subtrees(&roots));
+        }
+        Ok(out)
+    }
+
+    /// Computes the roots of chunks up to `count` (all complete), if not yet known.
+    async fn fill(&self, store: &dyn Store, count: u64) -> Result<()> {
+        let mut chunks = self.chunks.lock().await;
+        while (chunks.len() as u64) < count {
+            let first = chunks.len() as u64;
+            let n = FILL_CHUNKS.min(count - first);
+            let leaves = read_leaves(store, first * CHUNK, (first + n) * CHUNK).await?;
+            if leaves.len() as u64 != n * CHUNK {
+                return Err(StoreError::Internal(format!(
+                    "leaves {}..{} are missing",
+                    first * CHUNK,
+                    (first + n) * CHUNK
+                )));
+            }
+            chunks.extend(leaves.chunks(CHUNK as usize).map(root_of));
+        }
+        Ok(())
+    }
+
+    /// Computes every complete chunk's root now (at start, so the first proof on a
+    /// large store is as fast as the others).
+    pub async fn warm(&self, store: &dyn Store) -> Result<()> {
+        let size = store.tree_size().await?;
+        self.fill(store, size / CHUNK).await
+    }
+}
+
+fn lookup(roots: &HashMap<(u64, u64), Hash>, a: u64, b: u64) -> Result<Hash> {
+    roots
+        .get(&(a, b))
+        .copied()
+        .ok_or_else(|| StoreError::Internal(format!("subtree {a}..{b} was not planned")))
+}
+
+/// The leaf hashes with index in `start..end` (fewer at the tree's end), checked to
+/// be contiguous.
+async fn read_leaves(store: &dyn Store, start: u64, end: u64) -> Result<Vec<Hash>> {
+    let leaves = store.leaves(start, end).await?;
+    for (i, leaf) in leaves.iter().enumerate() {
+        if leaf.index != start + i as u64 {
+            return Err(StoreError::Internal(format!(
+                "leaf {} is missing",
+                start + i as u64
+            )));
+        }
+    }
+    Ok(leaves.into_iter().map(|l| l.hash).collect())
+}
