@@ -1,6 +1,6 @@
 //! Several Logbook nodes on one PostgreSQL database: real `logbook serve` processes
 //! share writes, sessions and tokens; changes through one node wake waiters on
-//! another; concurrent writers on two nodes never make a tailing reader skip a record.
+//! another; concurrent writers on three nodes never make a tailing reader skip a record.
 
 use crate::support::postgres::TestDatabase;
 use crate::support::process::Node;
@@ -233,19 +233,55 @@ async fn changes_through_one_node_wake_waiters_on_another() {
     database.drop().await;
 }
 
+/// Tails `node` oldest first by cursor until `done` is set and a page comes back
+/// empty; returns every id seen, in the order seen.
+async fn tail_by_cursor(
+    http: Client,
+    node: std::sync::Arc<Node>,
+    done: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> (Vec<i64>, usize) {
+    let mut seen: Vec<i64> = Vec::new();
+    let mut cursor: Option<String> = None;
+    let mut pages = 0;
+    let mut finishing = false;
+    loop {
+        let path = match &cursor {
+            Some(c) => format!("/logbook/v1/records?order=asc&limit=50&cursor={c}"),
+            None => "/logbook/v1/records?order=asc&limit=50".to_string(),
+        };
+        let page = get_json(&http, &node, &path).await;
+        pages += 1;
+        for record in page["records"].as_array().expect("records") {
+            seen.push(record["id"].as_i64().expect("id"));
+        }
+        cursor = page["next_cursor"].as_str().map(str::to_string).or(cursor);
+        let empty = page["records"].as_array().is_some_and(Vec::is_empty);
+        if finishing && empty {
+            return (seen, pages);
+        }
+        // Every write was acknowledged before this flag was set, so one more round
+        // after it sees them all.
+        if done.load(std::sync::atomic::Ordering::Acquire) {
+            finishing = true;
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn concurrent_writers_on_two_nodes_never_make_a_tailing_reader_skip() {
+async fn concurrent_writers_on_three_nodes_never_make_a_tailing_reader_skip() {
+    const NODES: usize = 3;
     const WRITERS: usize = 8;
     const POSTS_EACH: usize = 40;
     let database = TestDatabase::create().await;
     let token = logbook_server::auth::secrets::new_token();
-    let a = std::sync::Arc::new(spawn_node(&database, &token));
-    let b = std::sync::Arc::new(spawn_node(&database, &token));
+    let nodes: Vec<std::sync::Arc<Node>> = (0..NODES)
+        .map(|_| std::sync::Arc::new(spawn_node(&database, &token)))
+        .collect();
     let http = Client::new();
 
     let mut writers = Vec::new();
     for w in 0..WRITERS {
-        let node = if w % 2 == 0 { a.clone() } else { b.clone() };
+        let node = nodes[w % NODES].clone();
         let http = http.clone();
         writers.push(tokio::spawn(async move {
             let mut acked = Vec::new();
@@ -267,64 +303,47 @@ async fn concurrent_writers_on_two_nodes_never_make_a_tailing_reader_skip() {
         }));
     }
 
-    // The reader tails through node B, oldest first, following the cursor.
-    let tail = |cursor: Option<String>| {
-        let (http, b) = (http.clone(), b.clone());
-        async move {
-            let path = match cursor {
-                Some(c) => format!("/logbook/v1/records?order=asc&limit=50&cursor={c}"),
-                None => "/logbook/v1/records?order=asc&limit=50".to_string(),
-            };
-            get_json(&http, &b, &path).await
-        }
-    };
-    let mut seen: Vec<i64> = Vec::new();
-    let mut cursor = None;
-    let mut pages = 0;
-    let mut all_done = false;
-    loop {
-        let page = tail(cursor.clone()).await;
-        pages += 1;
-        for record in page["records"].as_array().expect("records") {
-            seen.push(record["id"].as_i64().expect("id"));
-        }
-        cursor = page["next_cursor"].as_str().map(str::to_string).or(cursor);
-        let empty = page["records"].as_array().is_some_and(Vec::is_empty);
-        if all_done && empty {
-            break;
-        }
-        if writers.iter().all(|w| w.is_finished()) {
-            all_done = true;
-        }
-    }
+    // One reader tails through each node, oldest first, following the cursor.
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let readers: Vec<_> = nodes
+        .iter()
+        .map(|node| tokio::spawn(tail_by_cursor(http.clone(), node.clone(), done.clone())))
+        .collect();
     let mut acked = BTreeSet::new();
     for writer in writers {
         acked.extend(writer.await.expect("writer"));
     }
+    done.store(true, std::sync::atomic::Ordering::Release);
     let expected_total = WRITERS * (0..POSTS_EACH).map(|i| i % 3 + 1).sum::<usize>();
     assert_eq!(acked.len(), expected_total);
-    assert!(
-        seen.windows(2).all(|w| w[0] < w[1]),
-        "the tail went backwards or repeated"
-    );
-    let seen_set: BTreeSet<i64> = seen.iter().copied().collect();
-    let skipped: Vec<&i64> = acked.difference(&seen_set).collect();
-    assert!(
-        skipped.is_empty(),
-        "the tail skipped {} records: {skipped:?}",
-        skipped.len()
-    );
-    assert_eq!(seen_set, acked, "the tail saw records nobody wrote");
-    // Ids are dense: appends are numbered under the lock, in commit order.
+    for (n, reader) in readers.into_iter().enumerate() {
+        let (seen, pages) = reader.await.expect("reader");
+        assert!(
+            seen.windows(2).all(|w| w[0] < w[1]),
+            "the tail through node {n} went backwards or repeated"
+        );
+        let seen_set: BTreeSet<i64> = seen.iter().copied().collect();
+        let skipped: Vec<&i64> = acked.difference(&seen_set).collect();
+        assert!(
+            skipped.is_empty(),
+            "the tail through node {n} skipped {} records: {skipped:?}",
+            skipped.len()
+        );
+        assert_eq!(
+            seen_set, acked,
+            "the tail through node {n} saw records nobody wrote"
+        );
+        eprintln!(
+            "tailing reader through node {n}: {} records in {pages} pages, none skipped",
+            seen.len()
+        );
+    }
+    // No append failed, so no reservation was abandoned: the ids are dense.
     assert_eq!(
-        seen,
+        acked.iter().copied().collect::<Vec<_>>(),
         (1..=expected_total as i64).collect::<Vec<_>>(),
         "ids have gaps"
     );
-    eprintln!(
-        "tailing reader: {} records in {pages} pages, none skipped",
-        seen.len()
-    );
-    drop((a, b));
+    drop(nodes);
     database.drop().await;
 }

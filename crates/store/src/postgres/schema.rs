@@ -145,6 +145,16 @@ const MIGRATIONS: &[&str] = &[
         expires bigint NOT NULL
     );
     "#,
+    // 2: appends without a global lock (docs/postgres.md, "Ids and the visibility
+    // horizon"). Ids are reserved from `id_counter` by short statements committed
+    // ahead of the append, each registered in `appending` under the xid of the
+    // transaction that will use them until that transaction deletes it at commit.
+    r#"
+    CREATE TABLE id_counter (last bigint NOT NULL) WITH (fillfactor = 20);
+    INSERT INTO id_counter (last) SELECT value FROM meta WHERE key = 'last_record_id';
+    DELETE FROM meta WHERE key = 'last_record_id';
+    CREATE TABLE appending (xid xid8 PRIMARY KEY, floor bigint NOT NULL);
+    "#,
 ];
 
 pub fn latest_version() -> i64 {
