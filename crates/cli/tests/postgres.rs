@@ -347,3 +347,101 @@ async fn concurrent_writers_on_three_nodes_never_make_a_tailing_reader_skip() {
     drop(nodes);
     database.drop().await;
 }
+
+async fn status_with(http: &Client, node: &Node, token: &str) -> u16 {
+    http.get(node.url("/logbook/v1/records?limit=1"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("get")
+        .status()
+        .as_u16()
+}
+
+/// Each node caches token lookups; a revocation or a disabled account through one
+/// node must still be refused by the others on their very next request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_revoked_or_an_account_disabled_through_one_node_is_refused_by_the_others() {
+    let database = TestDatabase::create().await;
+    let token = logbook_server::auth::secrets::new_token();
+    let a = spawn_node(&database, &token);
+    let b = spawn_node(&database, &token);
+    let c = spawn_node(&database, &token);
+    let http = Client::new();
+    let create = |name: &str| {
+        http.post(a.url("/logbook/v1/tokens"))
+            .bearer_auth(&a.token)
+            .json(&json!({ "name": name }))
+            .send()
+    };
+    for round in 0..20 {
+        let created: Value = create(&format!("t{round}"))
+            .await
+            .expect("create")
+            .json()
+            .await
+            .expect("json");
+        let secret = created["token"].as_str().expect("secret").to_string();
+        let id = created["id"].as_i64().expect("id");
+        // Used (and so cached) on B and C, several times.
+        for _ in 0..3 {
+            assert_eq!(status_with(&http, &b, &secret).await, 200);
+            assert_eq!(status_with(&http, &c, &secret).await, 200);
+        }
+        let revoked = http
+            .delete(a.url(&format!("/logbook/v1/tokens/{id}")))
+            .bearer_auth(&a.token)
+            .send()
+            .await
+            .expect("revoke");
+        assert_eq!(revoked.status(), 200);
+        assert_eq!(status_with(&http, &b, &secret).await, 401, "round {round}");
+        assert_eq!(status_with(&http, &c, &secret).await, 401, "round {round}");
+    }
+
+    // A disabled account's token is refused on the other nodes at once, too.
+    let user = http
+        .post(a.url("/logbook/v1/users"))
+        .bearer_auth(&a.token)
+        .json(&json!({"name": "carol", "role": "writer", "domain": "acme", "password": "carol-secret-1"}))
+        .send()
+        .await
+        .expect("user");
+    assert_eq!(user.status(), 201);
+    let login = http
+        .post(a.url("/logbook/v1/login"))
+        .json(&json!({"username": "carol", "password": "carol-secret-1"}))
+        .send()
+        .await
+        .expect("login");
+    assert_eq!(login.status(), 200);
+    let cookie = login
+        .headers()
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .expect("session cookie")
+        .to_string();
+    let whoami = |node: &Node| {
+        http.get(node.url("/logbook/v1/whoami"))
+            .header("cookie", &cookie)
+            .send()
+    };
+    assert_eq!(whoami(&b).await.expect("whoami").status(), 200);
+    assert_eq!(whoami(&c).await.expect("whoami").status(), 200);
+    let disabled = http
+        .patch(a.url("/logbook/v1/users/carol"))
+        .bearer_auth(&a.token)
+        .json(&json!({"disabled": true}))
+        .send()
+        .await
+        .expect("disable");
+    assert_eq!(disabled.status(), 200);
+    assert_eq!(whoami(&b).await.expect("whoami").status(), 401);
+    assert_eq!(whoami(&c).await.expect("whoami").status(), 401);
+
+    assert!(a.terminate());
+    assert!(b.terminate());
+    assert!(c.terminate());
+    database.drop().await;
+}

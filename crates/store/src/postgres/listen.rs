@@ -6,6 +6,7 @@
 //! it may have missed. Nothing polls, except the horizon recheck while an older
 //! append is still in flight (see [`Publisher::run`]).
 
+use super::auth_cache::AuthCache;
 use super::{actions, objects};
 use crate::notifier::{ActionLogAppended, ObjectChange};
 use crate::{Notifier, Result};
@@ -203,10 +204,14 @@ pub async fn run(
     node: String,
     publisher: Arc<Publisher>,
     pool: Pool,
+    auth: Arc<AuthCache>,
 ) {
     let mut backoff = Duration::from_millis(50);
     loop {
-        match listen_once(&config, &channel, &node, &publisher, &pool).await {
+        let outcome = listen_once(&config, &channel, &node, &publisher, &pool, &auth).await;
+        // Notifications sent from now until listening again are lost.
+        auth.set_listener(None);
+        match outcome {
             Ok(()) => backoff = Duration::from_millis(50),
             Err(e) => {
                 tracing::warn!(error = %e, "notification listener lost its connection; reconnecting");
@@ -224,14 +229,23 @@ async fn listen_once(
     node: &str,
     publisher: &Publisher,
     pool: &Pool,
+    auth: &Arc<AuthCache>,
 ) -> Result<()> {
     let (client, mut connection) = config.connect(NoTls).await?;
+    let client = Arc::new(client);
     let (hints, mut received) = tokio::sync::mpsc::unbounded_channel();
+    let cache = Arc::clone(auth);
     let driver = tokio::spawn(async move {
         let mut messages = futures_util::stream::poll_fn(|cx| connection.poll_message(cx));
         while let Some(message) = messages.next().await {
             match message {
                 Ok(AsyncMessage::Notification(n)) => {
+                    // Here, before the connection reads on: a barrier answered
+                    // after this notification finds the cache already emptied.
+                    if is_auth_hint(n.payload()) {
+                        cache.invalidate();
+                        continue;
+                    }
                     if hints.send(n.payload().to_string()).is_err() {
                         break;
                     }
@@ -251,6 +265,7 @@ async fn listen_once(
         driver.abort();
         return Err(e.into());
     }
+    auth.set_listener(Some(Arc::clone(&client)));
     // Anything committed while we were not listening is announced now.
     let reserved: i64 = client
         .query_one("SELECT last FROM id_counter", &[])
@@ -264,6 +279,11 @@ async fn listen_once(
     Err(crate::StoreError::Unavailable(
         "notification connection closed".into(),
     ))
+}
+
+/// Whether a notification tells nodes to forget cached authentication.
+fn is_auth_hint(payload: &str) -> bool {
+    serde_json::from_str::<Value>(payload).is_ok_and(|hint| hint["k"] == "auth")
 }
 
 async fn handle(payload: &str, node: &str, publisher: &Publisher, pool: &Pool) {

@@ -8,6 +8,7 @@
 
 mod accounts;
 mod actions;
+mod auth_cache;
 pub mod baseline;
 mod listen;
 mod objects;
@@ -62,6 +63,9 @@ pub struct PostgresStore {
     notifier: Arc<Notifier>,
     listener: tokio::task::JoinHandle<()>,
     follower: tokio::task::JoinHandle<()>,
+    /// Token, session and account lookups, valid while the listener listens.
+    auth: Arc<auth_cache::AuthCache>,
+    barriers: tokio::task::JoinHandle<()>,
 }
 
 impl PostgresStore {
@@ -127,12 +131,15 @@ impl PostgresStore {
             Arc::clone(&publisher),
             WRITER_TASKS,
         );
+        let auth = Arc::new(auth_cache::AuthCache::default());
+        let barriers = tokio::spawn(Arc::clone(&auth).run_barriers());
         let listener = tokio::spawn(listen::run(
             config,
             channel.clone(),
             node.clone(),
             Arc::clone(&publisher),
             pool.clone(),
+            Arc::clone(&auth),
         ));
         Ok(PostgresStore {
             pool,
@@ -145,6 +152,8 @@ impl PostgresStore {
             notifier,
             listener,
             follower,
+            auth,
+            barriers,
         })
     }
 
@@ -173,6 +182,7 @@ impl Drop for PostgresStore {
     fn drop(&mut self) {
         self.listener.abort();
         self.follower.abort();
+        self.barriers.abort();
     }
 }
 
