@@ -23,6 +23,8 @@ use logbook_core::{Level, NewRecord, Record, Timestamp};
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot, Mutex};
+use tokio_postgres::binary_copy::BinaryCopyInWriter;
+use tokio_postgres::types::{to_sql_checked, IsNull, ToSql, Type};
 
 /// Most appends folded into one transaction.
 const MAX_JOBS_PER_BATCH: usize = 1024;
@@ -321,19 +323,56 @@ pub(super) async fn ensure_partitions(tx: &Transaction<'_>, last: i64) -> Result
     Ok(lo)
 }
 
+/// The column types of [`super::records::RECORD_COLUMNS_PLAIN`], in order.
+const COPY_TYPES: [Type; 21] = [
+    Type::INT8,
+    Type::INT8,
+    Type::INT8,
+    Type::INT8,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TEXT,
+    Type::JSON,
+];
+
+/// Inserts `records` with one binary `COPY`: no statement to parse or plan, no
+/// arrays to build and unpack, each value sent once in its binary form.
 pub(super) async fn insert(tx: &Transaction<'_>, records: &[Record]) -> Result<()> {
-    let n = records.len();
-    let mut ids = Vec::with_capacity(n);
-    let mut ts = Vec::with_capacity(n);
-    let mut kinds = Vec::with_capacity(n);
-    let mut levels = Vec::with_capacity(n);
-    let mut texts: Vec<Vec<Option<&str>>> = (0..16).map(|_| Vec::with_capacity(n)).collect();
-    let mut data = Vec::with_capacity(n);
+    copy_into(tx, "records", records).await
+}
+
+/// Copies `records` into `table`, which has the columns of `records`.
+pub(super) async fn copy_into(tx: &Transaction<'_>, table: &str, records: &[Record]) -> Result<()> {
+    let sink = tx
+        .copy_in(&format!(
+            "COPY {table} ({}) FROM STDIN (FORMAT binary)",
+            super::records::RECORD_COLUMNS_PLAIN
+        ))
+        .await?;
+    let writer = BinaryCopyInWriter::new(sink, &COPY_TYPES);
+    let mut writer = std::pin::pin!(writer);
     for r in records {
-        ids.push(r.id);
-        ts.push(r.ts.micros());
-        kinds.push(r.kind.code());
-        levels.push(r.level.map(Level::number));
+        let ts = r.ts.micros();
+        let kind = r.kind.code();
+        let level = r.level.map(Level::number);
+        let data = r
+            .data
+            .as_ref()
+            .map(|d| serde_json::Value::Object(d.clone()).to_string());
+        let json = data.as_deref().map(JsonText);
         let fields = [
             &r.category,
             &r.source,
@@ -351,29 +390,38 @@ pub(super) async fn insert(tx: &Transaction<'_>, records: &[Record]) -> Result<(
             &r.request_id,
             &r.parent_request_id,
             &r.message,
-        ];
-        for (column, value) in texts.iter_mut().zip(fields) {
-            column.push(value.as_deref());
+        ]
+        .map(Option::as_deref);
+        let mut row: Vec<&(dyn ToSql + Sync)> = Vec::with_capacity(COPY_TYPES.len());
+        row.extend([&r.id as &(dyn ToSql + Sync), &ts, &kind, &level]);
+        for field in &fields {
+            row.push(field);
         }
-        data.push(
-            r.data
-                .as_ref()
-                .map(|d| serde_json::Value::Object(d.clone()).to_string()),
-        );
+        row.push(&json);
+        writer.as_mut().write(&row).await?;
     }
-    let text_params: Vec<String> = (5..=20).map(|i| format!("${i}::text[]")).collect();
-    let sql = format!(
-        "INSERT INTO records ({}) SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], \
-         $4::bigint[], {}, $21::text[]::json[])",
-        super::records::RECORD_COLUMNS_PLAIN,
-        text_params.join(", ")
-    );
-    let mut params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> =
-        vec![&ids, &ts, &kinds, &levels];
-    for column in &texts {
-        params.push(column);
-    }
-    params.push(&data);
-    tx.execute(&sql, &params).await?;
+    writer.as_mut().finish().await?;
     Ok(())
+}
+
+/// A JSON document already serialised, sent as it is (the binary form of `json` is
+/// its text), so keys keep the client's order.
+#[derive(Debug)]
+struct JsonText<'a>(&'a str);
+
+impl ToSql for JsonText<'_> {
+    fn to_sql(
+        &self,
+        _: &Type,
+        out: &mut bytes::BytesMut,
+    ) -> std::result::Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        out.extend_from_slice(self.0.as_bytes());
+        Ok(IsNull::No)
+    }
+
+    fn accepts(ty: &Type) -> bool {
+        *ty == Type::JSON
+    }
+
+    to_sql_checked!();
 }
