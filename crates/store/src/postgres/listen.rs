@@ -163,7 +163,9 @@ impl Publisher {
         Ok(())
     }
 
-    /// Publishes the committed records in `(after, upto]`, read from the store.
+    /// Publishes the committed records in `(after, upto]`, read from the store (or
+    /// only the mark, if no stream subscribes: with several nodes each would
+    /// otherwise read back every record every other node writes).
     async fn read_back(
         &self,
         client: &deadpool_postgres::Client,
@@ -174,6 +176,10 @@ impl Publisher {
             "SELECT {} FROM records WHERE id > $1 AND id <= $2 ORDER BY id LIMIT {CATCH_UP_BATCH}",
             super::records::RECORD_COLUMNS
         );
+        if !self.notifier.has_record_subscribers() {
+            self.notifier.raise_high_water(upto);
+            return Ok(());
+        }
         let statement = client.prepare_cached(&sql).await?;
         let mut after = after;
         loop {
