@@ -204,6 +204,7 @@ impl Store for PostgresStore {
             .await?;
         let stored = writer::append_in(&tx, &self.target, vec![event(&action)]).await?;
         tx.commit().await?;
+        writer::hint_committed(&self.target, &stored).await;
         // Give the connection back first: announcing may need one to catch up.
         drop(client);
         self.notifier.publish_action(Arc::new(action.clone()));
@@ -227,6 +228,7 @@ impl Store for PostgresStore {
             .await?;
         let stored = writer::append_in(&tx, &self.target, vec![event(&action)]).await?;
         tx.commit().await?;
+        writer::hint_committed(&self.target, &stored).await;
         // Give the connection back first: announcing may need one to catch up.
         drop(client);
         self.notifier.publish_action(Arc::new(action.clone()));

@@ -130,6 +130,7 @@ impl RecordStore for PostgresStore {
             .await?;
         let stored = super::writer::append_in(&tx, &self.target, vec![journal(deleted)]).await?;
         tx.commit().await?;
+        super::writer::hint_committed(&self.target, &stored).await;
         // Give the connection back first: announcing may need one to catch up.
         drop(client);
         self.publisher.announce(stored).await;

@@ -6,7 +6,8 @@
 //!    statement raises `id_counter` and registers `(xid of T, counter before)` in
 //!    `appending`, so every reader sees the reservation before any id of it can
 //!    commit,
-//! 3. inserts the rows, deletes its `appending` row and commits.
+//! 3. inserts the rows, deletes its `appending` row and commits (then tells the
+//!    other nodes, see [`hint_committed`]).
 //!
 //! Readers stop at the visibility horizon ([`HORIZON`]): the counter, or below the
 //! lowest reservation whose transaction is still in progress in the reader's
@@ -184,6 +185,9 @@ async fn commit(pool: &Pool, target: &Target, pending: &[Job]) -> Result<Vec<Rec
         Ok(stored)
     }
     .await;
+    if let Ok(stored) = &outcome {
+        hint_committed(target, stored).await;
+    }
     if outcome.is_err() {
         // The reservation is void; sweep it (and commit synchronously, see
         // `sweep`) rather than leave it to the next round.
@@ -223,10 +227,30 @@ pub(super) async fn append_in(
     insert(tx, &stored).await?;
     tx.execute("DELETE FROM appending WHERE xid = $1::text::xid8", &[&xid])
         .await?;
-    let hint = serde_json::json!({"k": "r", "hw": last, "n": target.node}).to_string();
-    tx.execute("SELECT pg_notify($1, $2)", &[&target.channel, &hint])
-        .await?;
     Ok(stored)
+}
+
+/// Tells the other nodes that ids up to the last of `stored` are committed. Sent
+/// after the commit, on a side connection, not inside the append: PostgreSQL
+/// serialises the commits of all transactions that NOTIFY in a database (a lock
+/// held through the commit's WAL flush), which would make every append in the
+/// cluster wait for the others' fsyncs. A hint lost to a crash right after a commit
+/// costs only a later wake-up; readers never depend on hints.
+pub(super) async fn hint_committed(target: &Target, stored: &[Record]) {
+    let Some(last) = stored.last().map(|r| r.id) else {
+        return;
+    };
+    let hint = serde_json::json!({"k": "r", "hw": last, "n": target.node}).to_string();
+    let sent = async {
+        let client = target.side.get().await?;
+        client
+            .execute("SELECT pg_notify($1, $2)", &[&target.channel, &hint])
+            .await?;
+        Result::<()>::Ok(())
+    };
+    if let Err(e) = sent.await {
+        tracing::warn!(error = %e, "cannot tell the other nodes about an append");
+    }
 }
 
 /// Reserves `n` ids for the transaction `xid` and returns the last id before them.
