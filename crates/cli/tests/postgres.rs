@@ -1,6 +1,6 @@
 //! Several Logbook nodes on one PostgreSQL database: real `logbook serve` processes
 //! share writes, sessions and tokens; changes through one node wake waiters on
-//! another; concurrent writers on two nodes never make a tailing reader skip a record.
+//! another; concurrent writers on three nodes never make a tailing reader skip a record.
 
 use crate::support::postgres::TestDatabase;
 use crate::support::process::Node;
@@ -233,19 +233,55 @@ async fn changes_through_one_node_wake_waiters_on_another() {
     database.drop().await;
 }
 
+/// Tails `node` oldest first by cursor until `done` is set and a page comes back
+/// empty; returns every id seen, in the order seen.
+async fn tail_by_cursor(
+    http: Client,
+    node: std::sync::Arc<Node>,
+    done: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> (Vec<i64>, usize) {
+    let mut seen: Vec<i64> = Vec::new();
+    let mut cursor: Option<String> = None;
+    let mut pages = 0;
+    let mut finishing = false;
+    loop {
+        let path = match &cursor {
+            Some(c) => format!("/logbook/v1/records?order=asc&limit=50&cursor={c}"),
+            None => "/logbook/v1/records?order=asc&limit=50".to_string(),
+        };
+        let page = get_json(&http, &node, &path).await;
+        pages += 1;
+        for record in page["records"].as_array().expect("records") {
+            seen.push(record["id"].as_i64().expect("id"));
+        }
+        cursor = page["next_cursor"].as_str().map(str::to_string).or(cursor);
+        let empty = page["records"].as_array().is_some_and(Vec::is_empty);
+        if finishing && empty {
+            return (seen, pages);
+        }
+        // Every write was acknowledged before this flag was set, so one more round
+        // after it sees them all.
+        if done.load(std::sync::atomic::Ordering::Acquire) {
+            finishing = true;
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn concurrent_writers_on_two_nodes_never_make_a_tailing_reader_skip() {
+async fn concurrent_writers_on_three_nodes_never_make_a_tailing_reader_skip() {
+    const NODES: usize = 3;
     const WRITERS: usize = 8;
     const POSTS_EACH: usize = 40;
     let database = TestDatabase::create().await;
     let token = logbook_server::auth::secrets::new_token();
-    let a = std::sync::Arc::new(spawn_node(&database, &token));
-    let b = std::sync::Arc::new(spawn_node(&database, &token));
+    let nodes: Vec<std::sync::Arc<Node>> = (0..NODES)
+        .map(|_| std::sync::Arc::new(spawn_node(&database, &token)))
+        .collect();
     let http = Client::new();
 
     let mut writers = Vec::new();
     for w in 0..WRITERS {
-        let node = if w % 2 == 0 { a.clone() } else { b.clone() };
+        let node = nodes[w % NODES].clone();
         let http = http.clone();
         writers.push(tokio::spawn(async move {
             let mut acked = Vec::new();
@@ -267,64 +303,271 @@ async fn concurrent_writers_on_two_nodes_never_make_a_tailing_reader_skip() {
         }));
     }
 
-    // The reader tails through node B, oldest first, following the cursor.
-    let tail = |cursor: Option<String>| {
-        let (http, b) = (http.clone(), b.clone());
-        async move {
-            let path = match cursor {
-                Some(c) => format!("/logbook/v1/records?order=asc&limit=50&cursor={c}"),
-                None => "/logbook/v1/records?order=asc&limit=50".to_string(),
-            };
-            get_json(&http, &b, &path).await
-        }
-    };
-    let mut seen: Vec<i64> = Vec::new();
-    let mut cursor = None;
-    let mut pages = 0;
-    let mut all_done = false;
-    loop {
-        let page = tail(cursor.clone()).await;
-        pages += 1;
-        for record in page["records"].as_array().expect("records") {
-            seen.push(record["id"].as_i64().expect("id"));
-        }
-        cursor = page["next_cursor"].as_str().map(str::to_string).or(cursor);
-        let empty = page["records"].as_array().is_some_and(Vec::is_empty);
-        if all_done && empty {
-            break;
-        }
-        if writers.iter().all(|w| w.is_finished()) {
-            all_done = true;
-        }
-    }
+    // One reader tails through each node, oldest first, following the cursor.
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let readers: Vec<_> = nodes
+        .iter()
+        .map(|node| tokio::spawn(tail_by_cursor(http.clone(), node.clone(), done.clone())))
+        .collect();
     let mut acked = BTreeSet::new();
     for writer in writers {
         acked.extend(writer.await.expect("writer"));
     }
+    done.store(true, std::sync::atomic::Ordering::Release);
     let expected_total = WRITERS * (0..POSTS_EACH).map(|i| i % 3 + 1).sum::<usize>();
     assert_eq!(acked.len(), expected_total);
+    for (n, reader) in readers.into_iter().enumerate() {
+        let (seen, pages) = reader.await.expect("reader");
+        assert!(
+            seen.windows(2).all(|w| w[0] < w[1]),
+            "the tail through node {n} went backwards or repeated"
+        );
+        let seen_set: BTreeSet<i64> = seen.iter().copied().collect();
+        let skipped: Vec<&i64> = acked.difference(&seen_set).collect();
+        assert!(
+            skipped.is_empty(),
+            "the tail through node {n} skipped {} records: {skipped:?}",
+            skipped.len()
+        );
+        assert_eq!(
+            seen_set, acked,
+            "the tail through node {n} saw records nobody wrote"
+        );
+        eprintln!(
+            "tailing reader through node {n}: {} records in {pages} pages, none skipped",
+            seen.len()
+        );
+    }
+    // No append failed, so no reservation was abandoned: the ids are dense.
+    assert_eq!(
+        acked.iter().copied().collect::<Vec<_>>(),
+        (1..=expected_total as i64).collect::<Vec<_>>(),
+        "ids have gaps"
+    );
+    drop(nodes);
+    database.drop().await;
+}
+
+async fn status_with(http: &Client, node: &Node, token: &str) -> u16 {
+    http.get(node.url("/logbook/v1/records?limit=1"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("get")
+        .status()
+        .as_u16()
+}
+
+/// Each node caches token lookups; a revocation or a disabled account through one
+/// node must still be refused by the others on their very next request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_revoked_or_an_account_disabled_through_one_node_is_refused_by_the_others() {
+    let database = TestDatabase::create().await;
+    let token = logbook_server::auth::secrets::new_token();
+    let a = spawn_node(&database, &token);
+    let b = spawn_node(&database, &token);
+    let c = spawn_node(&database, &token);
+    let http = Client::new();
+    let create = |name: &str| {
+        http.post(a.url("/logbook/v1/tokens"))
+            .bearer_auth(&a.token)
+            .json(&json!({ "name": name }))
+            .send()
+    };
+    for round in 0..20 {
+        let created: Value = create(&format!("t{round}"))
+            .await
+            .expect("create")
+            .json()
+            .await
+            .expect("json");
+        let secret = created["token"].as_str().expect("secret").to_string();
+        let id = created["id"].as_i64().expect("id");
+        // Used (and so cached) on B and C, several times.
+        for _ in 0..3 {
+            assert_eq!(status_with(&http, &b, &secret).await, 200);
+            assert_eq!(status_with(&http, &c, &secret).await, 200);
+        }
+        let revoked = http
+            .delete(a.url(&format!("/logbook/v1/tokens/{id}")))
+            .bearer_auth(&a.token)
+            .send()
+            .await
+            .expect("revoke");
+        assert_eq!(revoked.status(), 200);
+        assert_eq!(status_with(&http, &b, &secret).await, 401, "round {round}");
+        assert_eq!(status_with(&http, &c, &secret).await, 401, "round {round}");
+    }
+
+    // A disabled account's token is refused on the other nodes at once, too.
+    let user = http
+        .post(a.url("/logbook/v1/users"))
+        .bearer_auth(&a.token)
+        .json(&json!({"name": "carol", "role": "writer", "domain": "acme", "password": "carol-secret-1"}))
+        .send()
+        .await
+        .expect("user");
+    assert_eq!(user.status(), 201);
+    let login = http
+        .post(a.url("/logbook/v1/login"))
+        .json(&json!({"username": "carol", "password": "carol-secret-1"}))
+        .send()
+        .await
+        .expect("login");
+    assert_eq!(login.status(), 200);
+    let cookie = login
+        .headers()
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .expect("session cookie")
+        .to_string();
+    let whoami = |node: &Node| {
+        http.get(node.url("/logbook/v1/whoami"))
+            .header("cookie", &cookie)
+            .send()
+    };
+    assert_eq!(whoami(&b).await.expect("whoami").status(), 200);
+    assert_eq!(whoami(&c).await.expect("whoami").status(), 200);
+    let disabled = http
+        .patch(a.url("/logbook/v1/users/carol"))
+        .bearer_auth(&a.token)
+        .json(&json!({"disabled": true}))
+        .send()
+        .await
+        .expect("disable");
+    assert_eq!(disabled.status(), 200);
+    assert_eq!(whoami(&b).await.expect("whoami").status(), 401);
+    assert_eq!(whoami(&c).await.expect("whoami").status(), 401);
+
+    assert!(a.terminate());
+    assert!(b.terminate());
+    assert!(c.terminate());
+    database.drop().await;
+}
+
+/// SIGKILL of one node while all three take appends: every acknowledged record is
+/// there once, under its id; nothing is there twice; the others keep serving, and a
+/// reader tailing through a survivor is not held up by the dead node's appends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_of_one_node_during_appends_loses_duplicates_and_blocks_nothing() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Mutex};
+    const WRITERS: usize = 6;
+    /// Acknowledged appends in all before the kill, and after it.
+    const BEFORE: u64 = 150;
+    const AFTER: u64 = 150;
+    let database = TestDatabase::create().await;
+    let token = logbook_server::auth::secrets::new_token();
+    let victim = Arc::new(Mutex::new(Some(spawn_node(&database, &token))));
+    let victim_url = victim
+        .lock()
+        .expect("victim")
+        .as_ref()
+        .map(|n| n.url("/logbook/v1/records"))
+        .expect("url");
+    let survivors: Vec<Arc<Node>> = (0..2)
+        .map(|_| Arc::new(spawn_node(&database, &token)))
+        .collect();
+    let acked = Arc::new(Mutex::new(Vec::<(i64, String)>::new()));
+    let (count, mut counted) = tokio::sync::watch::channel(0u64);
+    let count = Arc::new(count);
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut writers = Vec::new();
+    for w in 0..WRITERS {
+        let url = match w % 3 {
+            0 => victim_url.clone(),
+            n => survivors[n - 1].url("/logbook/v1/records"),
+        };
+        let (acked, count, stop, token) = (
+            Arc::clone(&acked),
+            Arc::clone(&count),
+            Arc::clone(&stop),
+            token.clone(),
+        );
+        writers.push(tokio::spawn(async move {
+            let http = Client::new();
+            let mut n = 0;
+            while !stop.load(Ordering::Acquire) {
+                let messages: Vec<String> =
+                    (0..=(n % 4)).map(|i| format!("w{w} b{n} r{i}")).collect();
+                n += 1;
+                let body: Vec<Value> = messages
+                    .iter()
+                    .map(|m| json!({"kind": "log", "message": m}))
+                    .collect();
+                let Ok(response) = http.post(&url).bearer_auth(&token).json(&body).send().await
+                else {
+                    // The victim is gone (or going): its writer stops.
+                    return;
+                };
+                if response.status() != 201 {
+                    return;
+                }
+                let Ok(answer) = response.json::<Value>().await else {
+                    return;
+                };
+                let first = answer["first_id"].as_i64().expect("first");
+                let mut acked = acked.lock().expect("acked");
+                for (i, m) in messages.into_iter().enumerate() {
+                    acked.push((first + i as i64, m));
+                }
+                drop(acked);
+                count.send_modify(|c| *c += 1);
+            }
+        }));
+    }
+    // Kill the victim once enough was acknowledged, while its writers are mid-append.
+    let at_kill = *tokio::time::timeout(HANG_GUARD, counted.wait_for(|c| *c >= BEFORE))
+        .await
+        .expect("appends acknowledged (before the hang guard)")
+        .expect("writers");
+    if let Some(mut node) = victim.lock().expect("victim").take() {
+        node.child.kill().expect("SIGKILL");
+        let _ = node.child.wait();
+    }
+    // The survivors keep taking appends.
+    tokio::time::timeout(HANG_GUARD, counted.wait_for(|c| *c >= at_kill + AFTER))
+        .await
+        .expect("the survivors keep acknowledging (before the hang guard)")
+        .expect("writers");
+    stop.store(true, Ordering::Release);
+    for writer in writers {
+        writer.await.expect("writer");
+    }
+    let done = Arc::new(AtomicBool::new(true));
+    let (seen, _) = tail_by_cursor(Client::new(), survivors[0].clone(), done).await;
+    let acked = acked.lock().expect("acked").clone();
+    let stored = survivors[1].messages().await;
     assert!(
         seen.windows(2).all(|w| w[0] < w[1]),
         "the tail went backwards or repeated"
     );
+    let by_id: std::collections::HashMap<i64, String> = stored.iter().cloned().collect();
+    for (id, message) in &acked {
+        assert_eq!(
+            by_id.get(id),
+            Some(message),
+            "acknowledged record {id} lost or changed"
+        );
+    }
     let seen_set: BTreeSet<i64> = seen.iter().copied().collect();
-    let skipped: Vec<&i64> = acked.difference(&seen_set).collect();
-    assert!(
-        skipped.is_empty(),
-        "the tail skipped {} records: {skipped:?}",
-        skipped.len()
-    );
-    assert_eq!(seen_set, acked, "the tail saw records nobody wrote");
-    // Ids are dense: appends are numbered under the lock, in commit order.
-    assert_eq!(
-        seen,
-        (1..=expected_total as i64).collect::<Vec<_>>(),
-        "ids have gaps"
-    );
+    let missing: Vec<i64> = acked
+        .iter()
+        .map(|(id, _)| *id)
+        .filter(|id| !seen_set.contains(id))
+        .collect();
+    assert!(missing.is_empty(), "the tail skipped {missing:?}");
+    let mut messages: Vec<&String> = stored.iter().map(|(_, m)| m).collect();
+    let total = messages.len();
+    messages.sort();
+    messages.dedup();
+    assert_eq!(messages.len(), total, "a record is stored twice");
     eprintln!(
-        "tailing reader: {} records in {pages} pages, none skipped",
-        seen.len()
+        "SIGKILL of one of three nodes: {} acknowledged records, {} stored, none lost, none twice",
+        acked.len(),
+        total
     );
-    drop((a, b));
+    drop(survivors);
     database.drop().await;
 }

@@ -149,7 +149,10 @@ pub enum GroupBy {
 /// Records, the append-only heart of the store.
 #[async_trait]
 pub trait RecordStore: Send + Sync {
-    /// Appends a batch atomically and durably; ids are assigned in commit order.
+    /// Appends a batch atomically and durably. Its ids are contiguous, above every id
+    /// acknowledged before the call, and never below a high-water mark a reader has
+    /// already seen (on SQLite, ids follow commit order; on PostgreSQL, readers stop
+    /// at a horizon below the appends in flight).
     async fn append(&self, records: Vec<NewRecord>) -> Result<Appended>;
     async fn query(&self, query: &Query) -> Result<Page>;
     async fn count(&self, query: &Query) -> Result<u64>;

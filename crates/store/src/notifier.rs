@@ -85,6 +85,13 @@ impl Notifier {
         self.high_water.subscribe()
     }
 
+    /// Whether anyone subscribes to records now: if not, a store may raise the
+    /// high-water mark instead of loading records nobody would receive (a later
+    /// subscriber reads the store after subscribing, as with any missed batch).
+    pub fn has_record_subscribers(&self) -> bool {
+        self.records.receiver_count() > 0
+    }
+
     pub fn subscribe_records(&self) -> broadcast::Receiver<Arc<Vec<Record>>> {
         self.records.subscribe()
     }

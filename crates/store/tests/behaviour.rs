@@ -57,6 +57,79 @@ async fn the_sealer_moves_old_records_into_blocks_without_changing_any_answer() 
     t.close().await;
 }
 
+/// PostgreSQL's visibility horizon (docs/postgres.md): an append still in flight
+/// holds readers below its ids even after a later append has committed above them,
+/// so no reader can see the later id first and skip the earlier one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_append_in_flight_holds_the_horizon_below_its_ids() {
+    let t = TestStore::open(Backend::Postgres).await;
+    t.store.append(numbered("before", 2)).await.expect("append");
+    let url = t.url().expect("a PostgreSQL store").to_string();
+    let connect = || async {
+        let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+            .await
+            .expect("connect");
+        tokio::spawn(connection);
+        client
+    };
+    let (slow, side) = (connect().await, connect().await);
+    // A slow append, done by hand as the writer does it: its transaction's xid,
+    // then the reservation, committed at once on another connection.
+    slow.batch_execute("BEGIN").await.expect("begin");
+    let xid: String = slow
+        .query_one("SELECT pg_current_xact_id()::text", &[])
+        .await
+        .expect("xid")
+        .get(0);
+    let floor: i64 = side
+        .query_one(
+            "WITH counter AS (UPDATE id_counter SET last = last + 1 RETURNING last - 1 AS before) \
+             INSERT INTO appending (xid, floor) SELECT $1::text::xid8, before FROM counter \
+             RETURNING floor",
+            &[&xid],
+        )
+        .await
+        .expect("reserve")
+        .get(0);
+    assert_eq!(floor, 2);
+    // A later append commits id 4 meanwhile.
+    let store = Arc::clone(&t.store);
+    let later = tokio::spawn(async move { store.append(numbered("later", 1)).await });
+    loop {
+        let committed: i64 = side
+            .query_one("SELECT count(*) FROM records WHERE id = 4", &[])
+            .await
+            .expect("count")
+            .get(0);
+        if committed == 1 {
+            break;
+        }
+    }
+    let page = t.store.query(&Query::oldest_first()).await.expect("query");
+    let ids: Vec<i64> = page.records.iter().map(|r| r.id).collect();
+    assert_eq!(ids, [1, 2], "nothing above the append in flight");
+    assert_eq!(page.high_water, 2);
+    assert_eq!(t.store.high_water().await.expect("high water"), 2);
+    // The slow append commits its row: both become visible, in id order.
+    slow.execute(
+        "INSERT INTO records (id, ts, kind, message) VALUES (3, 0, $1, 'slow')",
+        &[&Kind::Log.code()],
+    )
+    .await
+    .expect("insert");
+    slow.execute("DELETE FROM appending WHERE xid = $1::text::xid8", &[&xid])
+        .await
+        .expect("unregister");
+    slow.batch_execute("COMMIT").await.expect("commit");
+    let appended = later.await.expect("task").expect("later append");
+    assert_eq!(appended.first_id, Some(4));
+    let page = t.store.query(&Query::oldest_first()).await.expect("query");
+    let ids: Vec<i64> = page.records.iter().map(|r| r.id).collect();
+    assert_eq!(ids, [1, 2, 3, 4]);
+    assert_eq!(page.high_water, 4);
+    t.close().await;
+}
+
 async fn all_records(store: &dyn Store) -> Vec<Record> {
     let mut out = Vec::new();
     let mut query = Query::oldest_first();

@@ -3,13 +3,14 @@
 //! on are shared and noisy: the ratios are the numbers to compare across runs. The
 //! baselines: the floor of durably storing the same NDJSON bytes (each line parsed and
 //! inserted as `(id, text)` into an unindexed SQLite table, 1000 rows a commit,
-//! `synchronous=FULL`; on PostgreSQL, multi-row INSERTs into Logbook's own schema), and
+//! `synchronous=FULL`; on PostgreSQL, binary COPY into an unindexed table with the records' columns), and
 //! a trivial handler on the same HTTP stack.
 
 pub mod integrity;
 mod loki;
 mod measure;
 mod node;
+mod nodes;
 mod noop;
 mod postgres;
 mod protocols;
@@ -56,10 +57,17 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 200)]
     pub repeat: usize,
     /// Measure a node on this PostgreSQL database instead of the embedded store (in
-    /// schemas of its own, dropped afterwards); the baseline is then multi-row
-    /// INSERTs of the same rows straight into PostgreSQL.
+    /// schemas of its own, dropped afterwards); the baseline is then a binary COPY of the same
+    /// rows into an unindexed table.
     #[arg(long)]
     pub database: Option<String>,
+    /// With `--database`: after the main run, measure 1, 2, ... this many nodes
+    /// writing at once on the same database (aggregate rate, p99 per node).
+    #[arg(long, default_value_t = 3)]
+    pub nodes: usize,
+    /// Records written in each step of the several-nodes phase.
+    #[arg(long, default_value_t = 200_000)]
+    pub nodes_records: u64,
     /// Records sent through each shipper protocol (and natively, beside them) on a
     /// node of their own; 0 skips that part.
     #[arg(long, default_value_t = 100_000)]
@@ -215,6 +223,9 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     }
     drop(server);
     if let Some(run) = pg_run {
+        if args.nodes > 0 {
+            nodes::run(&http, &args, &run.node_url, args.nodes_records).await?;
+        }
         run.drop().await?;
     }
     protocols::run(&http, &args, &root).await?;

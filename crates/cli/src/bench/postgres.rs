@@ -1,6 +1,6 @@
 //! The benchmark on PostgreSQL (`--database URL`): the node and the raw baseline each
-//! get a schema of their own, dropped afterwards; the baseline is multi-row INSERTs
-//! of the same rows straight into PostgreSQL. Also the baseline of either store.
+//! get a schema of their own, dropped afterwards; the baseline is a binary COPY of
+//! the same rows into an unindexed table. Also the baseline of either store.
 
 use logbook_core::NewRecord;
 use logbook_store::postgres::baseline::{self as pg, RawPostgres};
@@ -49,7 +49,7 @@ impl PgRun {
 pub enum Baseline {
     /// Each line parsed and stored as `(id, text)` in an unindexed SQLite table.
     Floor(Floor),
-    /// Logbook's PostgreSQL schema filled by multi-row INSERTs.
+    /// The same rows copied into an unindexed table in PostgreSQL.
     Postgres(RawPostgres),
 }
 
@@ -66,7 +66,7 @@ impl Baseline {
             Baseline::Floor(_) => {
                 "the no-index floor (SQLite, (id, text), 1000 rows/commit, synchronous=FULL)"
             }
-            Baseline::Postgres(_) => "raw PostgreSQL multi-row INSERTs",
+            Baseline::Postgres(_) => "the PostgreSQL floor (binary COPY into an unindexed table)",
         }
     }
 

@@ -1,5 +1,7 @@
 //! Accounts, tokens and sessions in PostgreSQL: every node reads the same tables,
-//! so a token or a session made through one node works on all.
+//! so a token or a session made through one node works on all. Lookups go through
+//! the node's [`AuthCache`](super::auth_cache::AuthCache); every change that takes
+//! a way in away notifies all nodes in its transaction.
 
 use super::PostgresStore;
 use crate::accounts::{
@@ -47,8 +49,17 @@ impl AccountStore for PostgresStore {
     }
 
     async fn user_by_id(&self, id: i64) -> Result<Option<User>> {
+        // Asked on every request authenticated by a session.
+        if let Some(found) = self.auth.user(id).await {
+            return Ok(Some(found));
+        }
+        let generation = self.auth.generation();
         let client = self.pool.get().await?;
-        user_where(&client, "id = $1", &id).await
+        let found = user_where(&client, "id = $1", &id).await?;
+        if let Some(found) = &found {
+            self.auth.fill_user(generation, found);
+        }
+        Ok(found)
     }
 
     async fn list_users(&self) -> Result<Vec<User>> {
@@ -106,7 +117,9 @@ impl AccountStore for PostgresStore {
             tx.execute("DELETE FROM sessions WHERE user_id = $1", &[&user.id])
                 .await?;
         }
+        self.notify_auth(&tx).await?;
         tx.commit().await?;
+        self.auth.invalidate();
         Ok(user)
     }
 
@@ -150,6 +163,10 @@ impl AccountStore for PostgresStore {
     }
 
     async fn token_by_digest(&self, digest: &str) -> Result<Option<(Token, User)>> {
+        if let Some(found) = self.auth.token(digest).await {
+            return Ok(Some(found));
+        }
+        let generation = self.auth.generation();
         let client = self.pool.get().await?;
         // Prepared once per connection: this runs on every request authenticated
         // by a token.
@@ -159,11 +176,17 @@ impl AccountStore for PostgresStore {
                  JOIN users u ON u.id = t.user_id WHERE t.digest = $1"
             ))
             .await?;
-        client
+        let found = client
             .query_opt(&statement, &[&digest])
             .await?
-            .map(|row| Ok((read_token(&row)?, read_user_at(&row, TOKEN_COLUMN_COUNT)?)))
-            .transpose()
+            .map(|row| -> Result<(Token, User)> {
+                Ok((read_token(&row)?, read_user_at(&row, TOKEN_COLUMN_COUNT)?))
+            })
+            .transpose()?;
+        if let Some(found) = &found {
+            self.auth.fill_token(generation, digest, found);
+        }
+        Ok(found)
     }
 
     async fn list_tokens(&self) -> Result<Vec<Token>> {
@@ -180,11 +203,16 @@ impl AccountStore for PostgresStore {
     }
 
     async fn revoke_token(&self, id: i64) -> Result<bool> {
-        let client = self.pool.get().await?;
-        Ok(client
+        let mut client = self.pool.get().await?;
+        let tx = client.transaction().await?;
+        let existed = tx
             .execute("UPDATE tokens SET revoked = true WHERE id = $1", &[&id])
             .await?
-            > 0)
+            > 0;
+        self.notify_auth(&tx).await?;
+        tx.commit().await?;
+        self.auth.invalidate();
+        Ok(existed)
     }
 
     async fn create_session(&self, digest: String, user_id: i64, expires: Timestamp) -> Result<()> {
@@ -204,6 +232,10 @@ impl AccountStore for PostgresStore {
     }
 
     async fn session_by_digest(&self, digest: &str) -> Result<Option<Session>> {
+        if let Some(found) = self.auth.session(digest).await {
+            return Ok(Some(found));
+        }
+        let generation = self.auth.generation();
         let client = self.pool.get().await?;
         let row = client
             .query_opt(
@@ -211,21 +243,29 @@ impl AccountStore for PostgresStore {
                 &[&digest],
             )
             .await?;
-        row.map(|r| -> Result<Session> {
-            Ok(Session {
-                user_id: r.try_get(0)?,
-                created: Timestamp(r.try_get(1)?),
-                expires: Timestamp(r.try_get(2)?),
+        let found = row
+            .map(|r| -> Result<Session> {
+                Ok(Session {
+                    user_id: r.try_get(0)?,
+                    created: Timestamp(r.try_get(1)?),
+                    expires: Timestamp(r.try_get(2)?),
+                })
             })
-        })
-        .transpose()
+            .transpose()?;
+        if let Some(found) = &found {
+            self.auth.fill_session(generation, digest, found);
+        }
+        Ok(found)
     }
 
     async fn delete_session(&self, digest: &str) -> Result<()> {
-        let client = self.pool.get().await?;
-        client
-            .execute("DELETE FROM sessions WHERE digest = $1", &[&digest])
+        let mut client = self.pool.get().await?;
+        let tx = client.transaction().await?;
+        tx.execute("DELETE FROM sessions WHERE digest = $1", &[&digest])
             .await?;
+        self.notify_auth(&tx).await?;
+        tx.commit().await?;
+        self.auth.invalidate();
         Ok(())
     }
 }
@@ -293,4 +333,11 @@ fn read_token(row: &tokio_postgres::Row) -> Result<Token> {
         expires: row.try_get::<_, Option<i64>>(5)?.map(Timestamp),
         revoked: row.try_get(6)?,
     })
+}
+
+impl PostgresStore {
+    /// Tells every node, when `tx` commits, to forget cached authentication.
+    async fn notify_auth(&self, tx: &deadpool_postgres::Transaction<'_>) -> Result<()> {
+        self.notify(tx, serde_json::json!({"k": "auth"})).await
+    }
 }

@@ -1,7 +1,13 @@
 //! PostgreSQL's part of tamper evidence (see `crate::integrity`): leaf runs written
-//! under the append lock in the append's transaction, so leaf indexes follow ids
-//! across nodes; removed stretches in the removal's transaction; checkpoints
-//! extend the stored chain only if no other node did first.
+//! in the append's transaction; removed stretches in the removal's transaction;
+//! checkpoints extend the stored chain only if no other node did first.
+//!
+//! Appends run concurrently on every node and commit out of id order, so an append
+//! cannot know its leaves' place in the tree. A run is written without one and
+//! placed later, by [`index_leaves`], once it is below the visibility horizon: no
+//! id can appear below the horizon afterwards (docs/postgres.md), so runs placed in
+//! id order up to it never need to move. One placer at a time across nodes (an
+//! advisory lock); the tree is what has been placed.
 
 use super::records::{read_record, RECORD_COLUMNS};
 use super::PostgresStore;
@@ -17,11 +23,15 @@ use logbook_core::{Record, Timestamp};
 /// Rows read at a time when computing the leaves of earlier records.
 const BACKFILL_BATCH: i64 = 5000;
 
+/// The advisory lock class of placing leaves in the tree (beside the partition
+/// lock's), keyed like it by the schema.
+const LEAF_LOCK_CLASS: i32 = 0x4c42_4c46;
+
 async fn tree_size<C: GenericClient>(client: &C) -> Result<u64> {
     let size: Option<i64> = client
         .query_opt(
             "SELECT first_index + length(hashes) / 32 FROM record_leaves \
-             ORDER BY first_index DESC LIMIT 1",
+             WHERE first_index IS NOT NULL ORDER BY first_index DESC LIMIT 1",
             &[],
         )
         .await?
@@ -29,18 +39,61 @@ async fn tree_size<C: GenericClient>(client: &C) -> Result<u64> {
     Ok(size.unwrap_or(0).max(0) as u64)
 }
 
-/// The leaves of freshly numbered records, under the append lock.
-pub(super) async fn insert_leaves(tx: &Transaction<'_>, stored: &[Record]) -> Result<()> {
-    let mut index = tree_size(tx).await?;
+/// The leaves of freshly numbered records, in their append's transaction; their
+/// place in the tree comes later ([`index_leaves`]).
+pub(super) async fn insert_leaves<C: GenericClient>(tx: &C, stored: &[Record]) -> Result<()> {
     for (first_id, hashes) in runs(stored) {
         tx.execute(
-            "INSERT INTO record_leaves (first_index, first_id, hashes) VALUES ($1, $2, $3)",
-            &[&(index as i64), &first_id, &hashes],
+            "INSERT INTO record_leaves (first_id, hashes) VALUES ($1, $2)",
+            &[&first_id, &hashes],
         )
         .await?;
-        index += (hashes.len() / 32) as u64;
     }
     Ok(())
+}
+
+/// Places every run below the visibility horizon that has no place yet, in id
+/// order, after the last placed one, and returns the tree size. Nothing is placed
+/// while the leaves of earlier records are still to be computed ([`backfill`]).
+async fn index_leaves(client: &mut deadpool_postgres::Object, lock_key: i32) -> Result<u64> {
+    let tx = client.transaction().await?;
+    tx.execute(
+        "SELECT pg_advisory_xact_lock($1, $2)",
+        &[&LEAF_LOCK_CLASS, &lock_key],
+    )
+    .await?;
+    let mut size = tree_size(&tx).await?;
+    let pending = tx
+        .query_opt(
+            "SELECT 1 FROM integrity_settings WHERE key = 'backfill_pending'",
+            &[],
+        )
+        .await?
+        .is_some();
+    if pending {
+        return Ok(size);
+    }
+    // Read in a statement after the lock's, so its snapshot sees what the previous
+    // placer committed.
+    let horizon: i64 = tx.query_one(super::writer::HORIZON, &[]).await?.get(0);
+    let unplaced = tx
+        .query(
+            "SELECT first_id, length(hashes) / 32 FROM record_leaves \
+             WHERE first_index IS NULL AND first_id <= $1 ORDER BY first_id",
+            &[&horizon],
+        )
+        .await?;
+    for row in &unplaced {
+        let (first_id, leaves): (i64, i32) = (row.get(0), row.get(1));
+        tx.execute(
+            "UPDATE record_leaves SET first_index = $1 WHERE first_id = $2",
+            &[&(size as i64), &first_id],
+        )
+        .await?;
+        size += leaves.max(0) as u64;
+    }
+    tx.commit().await?;
+    Ok(size)
 }
 
 /// Records the removed ids as stretches, in the removal's transaction.
@@ -62,9 +115,22 @@ pub(super) async fn insert_removed(
 }
 
 /// Computes the leaves of records written before leaves existed (a schema upgraded
-/// from an earlier version), under the append lock `tx` holds, at the first start
-/// after the upgrade.
-pub(super) async fn backfill(tx: &Transaction<'_>) -> Result<u64> {
+/// from an earlier version), at the first start after the upgrade, under the lock
+/// of placing leaves. Records appended since the upgrade have theirs already: a
+/// record and its leaves commit together.
+pub(super) async fn backfill(client: &mut deadpool_postgres::Object, lock_key: i32) -> Result<u64> {
+    let tx = client.transaction().await?;
+    tx.execute(
+        "SELECT pg_advisory_xact_lock($1, $2)",
+        &[&LEAF_LOCK_CLASS, &lock_key],
+    )
+    .await?;
+    let added = backfill_in(&tx).await?;
+    tx.commit().await?;
+    Ok(added)
+}
+
+async fn backfill_in(tx: &Transaction<'_>) -> Result<u64> {
     // Only at the first start after the upgrade (see the embedded store's backfill).
     let pending = tx
         .execute(
@@ -75,20 +141,18 @@ pub(super) async fn backfill(tx: &Transaction<'_>) -> Result<u64> {
     if pending == 0 {
         return Ok(0);
     }
-    let last_leaf: Option<i64> = tx
-        .query_opt(
-            "SELECT first_id + length(hashes) / 32 - 1 FROM record_leaves \
-             ORDER BY first_index DESC LIMIT 1",
-            &[],
-        )
-        .await?
-        .map(|r| r.get(0));
-    let mut after = last_leaf.unwrap_or(0);
+    // Records without a run covering them: those written before the upgrade.
+    let mut after = 0;
     let mut added = 0;
     loop {
         let rows = tx
             .query(
-                &format!("SELECT {RECORD_COLUMNS} FROM records WHERE id > $1 ORDER BY id LIMIT $2"),
+                &format!(
+                    "SELECT {RECORD_COLUMNS} FROM records WHERE id > $1 AND NOT EXISTS \
+                     (SELECT 1 FROM record_leaves l WHERE l.first_id <= records.id \
+                      AND records.id < l.first_id + length(l.hashes) / 32) \
+                     ORDER BY id LIMIT $2"
+                ),
                 &[&after, &BACKFILL_BATCH],
             )
             .await?;
@@ -132,8 +196,8 @@ fn parse_checkpoint(body: &str) -> Result<SignedCheckpoint> {
 #[async_trait]
 impl IntegrityStore for PostgresStore {
     async fn tree_size(&self) -> Result<u64> {
-        let client = self.pool.get().await?;
-        tree_size(&client).await
+        let mut client = self.pool.get().await?;
+        index_leaves(&mut client, self.target.lock_key).await
     }
 
     async fn leaves(&self, start: u64, end: u64) -> Result<Vec<Leaf>> {
@@ -160,7 +224,8 @@ impl IntegrityStore for PostgresStore {
         let row = client
             .query_opt(
                 "SELECT first_index, first_id, hashes FROM record_leaves \
-                 WHERE first_id <= $1 ORDER BY first_id DESC LIMIT 1",
+                 WHERE first_id <= $1 AND first_index IS NOT NULL \
+                 ORDER BY first_id DESC LIMIT 1",
                 &[&id],
             )
             .await?;

@@ -3,8 +3,10 @@
 //! connection LISTENs and, for each hint, reloads what changed from the store (the
 //! payload is only a hint: the store is the truth) and republishes it. The listening
 //! connection reconnects by itself, and after each (re)connect catches up on records
-//! it may have missed. Nothing polls.
+//! it may have missed. Nothing polls, except the horizon recheck while an older
+//! append is still in flight (see [`Publisher::run`]).
 
+use super::auth_cache::AuthCache;
 use super::{actions, objects};
 use crate::notifier::{ActionLogAppended, ObjectChange};
 use crate::{Notifier, Result};
@@ -12,82 +14,187 @@ use deadpool_postgres::Pool;
 use futures_util::StreamExt;
 use logbook_core::{ObjectRef, Record};
 use serde_json::Value;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::Mutex;
+use tokio::sync::Notify;
 use tokio_postgres::{AsyncMessage, NoTls};
 
 /// Records fetched per query while catching up.
 const CATCH_UP_BATCH: i64 = 1000;
 /// Longest pause between reconnection attempts.
 const MAX_BACKOFF: Duration = Duration::from_millis(1000);
+/// While committed records are not yet below the horizon (an older append is still
+/// in flight), the horizon is read again after this pause, doubling up to
+/// [`MAX_RECHECK`]: an append that rolls back or whose node dies sends no
+/// notification, so waiting for one alone could wait forever.
+const FIRST_RECHECK: Duration = Duration::from_millis(2);
+const MAX_RECHECK: Duration = Duration::from_millis(100);
+/// How long an append waits for its records to come below the horizon before it
+/// is acknowledged anyway (they are committed; only read-your-writes is at stake,
+/// and only while the database is unreachable).
+const ANNOUNCE_WAIT: Duration = Duration::from_secs(10);
 
 /// Publishes records to the notifier in id order, each exactly once, whichever node
-/// wrote them.
+/// wrote them, and only up to the visibility horizon: what the notifier has
+/// published is what a reader may see.
 pub struct Publisher {
     pool: Pool,
     notifier: Arc<Notifier>,
-    /// The highest id announced so far.
-    published: Mutex<i64>,
+    pending: std::sync::Mutex<Pending>,
+    wake: Notify,
+}
+
+#[derive(Default)]
+struct Pending {
+    /// Batches committed by this node and not yet published, by first id: they are
+    /// published from memory instead of being read back.
+    local: BTreeMap<i64, Vec<Record>>,
+    /// The highest id known to be reserved by a committed or running append.
+    target: i64,
 }
 
 impl Publisher {
-    pub fn new(pool: Pool, notifier: Arc<Notifier>, published: i64) -> Publisher {
+    pub fn new(pool: Pool, notifier: Arc<Notifier>) -> Publisher {
         Publisher {
             pool,
             notifier,
-            published: Mutex::new(published),
+            pending: std::sync::Mutex::new(Pending::default()),
+            wake: Notify::new(),
         }
     }
 
-    /// This node committed `records`, numbered after `previous`.
-    pub async fn committed(&self, previous: i64, records: Vec<Record>) {
-        let mut published = self.published.lock().await;
-        if previous > *published {
-            // Other nodes committed in between: announce theirs first, in order.
-            if let Err(e) = self.catch_up(&mut published, previous).await {
-                tracing::warn!(error = %e, "cannot read other nodes' records; announcing later");
-                return;
+    fn pending(&self) -> std::sync::MutexGuard<'_, Pending> {
+        // A panic while holding this lock leaves consistent data (plain inserts).
+        self.pending
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// This node committed `records` (ids contiguous): publish them once the
+    /// horizon passes them, and return then, so that whoever appended reads them.
+    pub async fn announce(&self, records: Vec<Record>) {
+        let Some(last) = records.last().map(|r| r.id) else {
+            return;
+        };
+        let mut published = self.notifier.watch_high_water();
+        {
+            let mut pending = self.pending();
+            pending.target = pending.target.max(last);
+            if let Some(first) = records.first().map(|r| r.id) {
+                pending.local.insert(first, records);
             }
         }
-        let fresh: Vec<Record> = records.into_iter().filter(|r| r.id > *published).collect();
-        if let Some(last) = fresh.last().map(|r| r.id) {
-            *published = last;
-            self.notifier.publish_records(Arc::new(fresh));
+        self.wake.notify_one();
+        let reached = tokio::time::timeout(ANNOUNCE_WAIT, published.wait_for(|hw| *hw >= last));
+        if reached.await.is_err() {
+            tracing::warn!(last, "committed records are not yet visible to readers");
         }
     }
 
-    /// Records up to `high_water` are committed (a hint from some node).
-    pub async fn reached(&self, high_water: i64) {
-        let mut published = self.published.lock().await;
-        if high_water > *published {
-            if let Err(e) = self.catch_up(&mut published, high_water).await {
-                tracing::warn!(error = %e, "cannot read committed records; announcing later");
+    /// Ids up to `reserved` are committed or being appended (a hint from some node).
+    pub fn reached(&self, reserved: i64) {
+        {
+            let mut pending = self.pending();
+            pending.target = pending.target.max(reserved);
+        }
+        self.wake.notify_one();
+    }
+
+    /// Publishes what each wake-up (or, while behind, each recheck) brings below the
+    /// horizon, until the store is dropped.
+    pub async fn run(self: Arc<Self>) {
+        let mut recheck = FIRST_RECHECK;
+        loop {
+            let behind = self.pending().target > self.notifier.high_water();
+            if behind {
+                let _ = tokio::time::timeout(recheck, self.wake.notified()).await;
+            } else {
+                self.wake.notified().await;
             }
+            let before = self.notifier.high_water();
+            if let Err(e) = self.advance().await {
+                tracing::warn!(error = %e, "cannot read the horizon; announcing later");
+            }
+            recheck = if self.notifier.high_water() > before {
+                FIRST_RECHECK
+            } else {
+                (recheck * 2).min(MAX_RECHECK)
+            };
         }
     }
 
-    async fn catch_up(&self, published: &mut i64, upto: i64) -> Result<()> {
+    /// Publishes everything between what was published and the current horizon.
+    async fn advance(&self) -> Result<()> {
         let client = self.pool.get().await?;
+        let horizon: i64 = client.query_one(super::writer::HORIZON, &[]).await?.get(0);
+        let mut published = self.notifier.high_water();
+        while published < horizon {
+            let next_local = {
+                let mut pending = self.pending();
+                // Batches read back from the store already (a race with their
+                // announcement) are dropped.
+                while let Some(entry) = pending.local.first_entry() {
+                    if *entry.key() > published {
+                        break;
+                    }
+                    entry.remove();
+                }
+                match pending.local.first_entry() {
+                    Some(entry) if *entry.key() == published + 1 => Ok(entry.remove()),
+                    Some(entry) => Err(Some(*entry.key())),
+                    None => Err(None),
+                }
+            };
+            match next_local {
+                Ok(batch) => {
+                    // Reservations never straddle the horizon: a batch below it is
+                    // below it whole.
+                    published = batch.last().map_or(published, |r| r.id);
+                    self.notifier.publish_records(Arc::new(batch));
+                }
+                Err(next) => {
+                    let upto = next.map_or(horizon, |lo| horizon.min(lo - 1));
+                    self.read_back(&client, published, upto).await?;
+                    published = upto;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Publishes the committed records in `(after, upto]`, read from the store (or
+    /// only the mark, if no stream subscribes: with several nodes each would
+    /// otherwise read back every record every other node writes).
+    async fn read_back(
+        &self,
+        client: &deadpool_postgres::Client,
+        after: i64,
+        upto: i64,
+    ) -> Result<()> {
         let sql = format!(
             "SELECT {} FROM records WHERE id > $1 AND id <= $2 ORDER BY id LIMIT {CATCH_UP_BATCH}",
             super::records::RECORD_COLUMNS
         );
+        if !self.notifier.has_record_subscribers() {
+            self.notifier.raise_high_water(upto);
+            return Ok(());
+        }
         let statement = client.prepare_cached(&sql).await?;
+        let mut after = after;
         loop {
-            let rows = client.query(&statement, &[&*published, &upto]).await?;
+            let rows = client.query(&statement, &[&after, &upto]).await?;
             let mut records = Vec::with_capacity(rows.len());
             for row in &rows {
                 records.push(super::records::read_record(row)?);
             }
             match records.last().map(|r| r.id) {
                 Some(last) => {
-                    *published = last;
+                    after = last;
                     self.notifier.publish_records(Arc::new(records));
                 }
                 None => {
                     // The rest of the range was deleted or never used.
-                    *published = upto;
                     self.notifier.raise_high_water(upto);
                     return Ok(());
                 }
@@ -103,10 +210,14 @@ pub async fn run(
     node: String,
     publisher: Arc<Publisher>,
     pool: Pool,
+    auth: Arc<AuthCache>,
 ) {
     let mut backoff = Duration::from_millis(50);
     loop {
-        match listen_once(&config, &channel, &node, &publisher, &pool).await {
+        let outcome = listen_once(&config, &channel, &node, &publisher, &pool, &auth).await;
+        // Notifications sent from now until listening again are lost.
+        auth.set_listener(None);
+        match outcome {
             Ok(()) => backoff = Duration::from_millis(50),
             Err(e) => {
                 tracing::warn!(error = %e, "notification listener lost its connection; reconnecting");
@@ -124,14 +235,23 @@ async fn listen_once(
     node: &str,
     publisher: &Publisher,
     pool: &Pool,
+    auth: &Arc<AuthCache>,
 ) -> Result<()> {
     let (client, mut connection) = config.connect(NoTls).await?;
+    let client = Arc::new(client);
     let (hints, mut received) = tokio::sync::mpsc::unbounded_channel();
+    let cache = Arc::clone(auth);
     let driver = tokio::spawn(async move {
         let mut messages = futures_util::stream::poll_fn(|cx| connection.poll_message(cx));
         while let Some(message) = messages.next().await {
             match message {
                 Ok(AsyncMessage::Notification(n)) => {
+                    // Here, before the connection reads on: a barrier answered
+                    // after this notification finds the cache already emptied.
+                    if is_auth_hint(n.payload()) {
+                        cache.invalidate();
+                        continue;
+                    }
                     if hints.send(n.payload().to_string()).is_err() {
                         break;
                     }
@@ -151,12 +271,13 @@ async fn listen_once(
         driver.abort();
         return Err(e.into());
     }
+    auth.set_listener(Some(Arc::clone(&client)));
     // Anything committed while we were not listening is announced now.
-    let high_water: i64 = client
-        .query_one("SELECT value FROM meta WHERE key = 'last_record_id'", &[])
+    let reserved: i64 = client
+        .query_one("SELECT last FROM id_counter", &[])
         .await?
         .get(0);
-    publisher.reached(high_water).await;
+    publisher.reached(reserved);
     while let Some(payload) = received.recv().await {
         handle(&payload, node, publisher, pool).await;
     }
@@ -164,6 +285,11 @@ async fn listen_once(
     Err(crate::StoreError::Unavailable(
         "notification connection closed".into(),
     ))
+}
+
+/// Whether a notification tells nodes to forget cached authentication.
+fn is_auth_hint(payload: &str) -> bool {
+    serde_json::from_str::<Value>(payload).is_ok_and(|hint| hint["k"] == "auth")
 }
 
 async fn handle(payload: &str, node: &str, publisher: &Publisher, pool: &Pool) {
@@ -174,7 +300,7 @@ async fn handle(payload: &str, node: &str, publisher: &Publisher, pool: &Pool) {
     if kind == "r" {
         // Even our own hints: they let a node that missed announcing catch up.
         if let Some(high_water) = hint["hw"].as_i64() {
-            publisher.reached(high_water).await;
+            publisher.reached(high_water);
         }
         return;
     }

@@ -1,12 +1,14 @@
 //! The PostgreSQL store: several Logbook nodes share one database and behave as one
-//! service. Appends are serialised across nodes by a transaction-level advisory lock
-//! (which is also group commit: each node batches what is queued into one
-//! transaction), so ids are committed in id order and cursors never skip a record.
-//! LISTEN/NOTIFY carries hints between nodes; the store is always the truth.
-//! See docs/postgres.md for the design and its trade-offs.
+//! service. Nodes append in parallel (each batching what is queued into one
+//! transaction); ids are reserved ahead in short, separately committed statements,
+//! and readers stop at a visibility horizon below every append still in flight, so
+//! cursors never skip a record (see `writer`). LISTEN/NOTIFY carries hints between
+//! nodes; the store is always the truth. See docs/postgres.md for the design, the
+//! horizon argument and the trade-offs.
 
 mod accounts;
 mod actions;
+mod auth_cache;
 pub mod baseline;
 mod idempotency;
 mod integrity;
@@ -27,8 +29,16 @@ use writer::Writer;
 
 pub use schema::latest_version as latest_schema_version;
 
-/// Pooled connections per node (readers and writers share them).
-const POOL_SIZE: usize = 16;
+/// Pooled connections per node (readers and writers share them), per core of the
+/// machine: enough that a request rarely queues while PostgreSQL works, few enough
+/// that a node does not swamp a database that other nodes share.
+const POOL_PER_CORE: usize = 8;
+/// Side connections per node, for id reservations and partitions (see `writer`):
+/// a separate pool, so an append holding a pooled connection never waits for a
+/// second one from the same pool.
+const SIDE_POOL_SIZE: usize = 4;
+/// Writer tasks per node, i.e. appending transactions one node has in flight.
+const WRITER_TASKS: usize = 4;
 /// How long a request queues for a free pooled connection when all are busy: a busy
 /// pool is back-pressure, not a fault, so this is longer than the connect timeout.
 const POOL_WAIT: Duration = Duration::from_secs(10);
@@ -37,6 +47,8 @@ const POOL_WAIT: Duration = Duration::from_secs(10);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 /// First part of every advisory lock key Logbook takes ("LB").
 const LOCK_CLASS: i32 = 0x4C42;
+/// First part of the lock held while attaching partitions ("LP").
+const PARTITION_LOCK_CLASS: i32 = 0x4C50;
 
 pub struct PostgresStore {
     pool: Pool,
@@ -52,6 +64,10 @@ pub struct PostgresStore {
     publisher: Arc<Publisher>,
     notifier: Arc<Notifier>,
     listener: tokio::task::JoinHandle<()>,
+    follower: tokio::task::JoinHandle<()>,
+    /// Token, session and account lookups, valid while the listener listens.
+    auth: Arc<auth_cache::AuthCache>,
+    barriers: tokio::task::JoinHandle<()>,
 }
 
 impl PostgresStore {
@@ -69,21 +85,15 @@ impl PostgresStore {
         if config.get_application_name().is_none() {
             config.application_name("logbook");
         }
-        let manager = Manager::from_config(
-            config.clone(),
-            NoTls,
-            ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
-            },
-        );
-        let pool = Pool::builder(manager)
-            .max_size(POOL_SIZE)
-            .runtime(Runtime::Tokio1)
-            .wait_timeout(Some(POOL_WAIT))
-            .create_timeout(Some(CONNECT_TIMEOUT))
-            .recycle_timeout(Some(CONNECT_TIMEOUT))
-            .build()
-            .map_err(|e| StoreError::Internal(format!("cannot build the pool: {e}")))?;
+        let cores = std::thread::available_parallelism().map_or(2, usize::from);
+        let pool = build_pool(config.clone(), POOL_PER_CORE * cores)?;
+        let mut side_config = config.clone();
+        let options = match side_config.get_options() {
+            Some(existing) => format!("{existing} -c synchronous_commit=off"),
+            None => "-c synchronous_commit=off".to_string(),
+        };
+        side_config.options(&options);
+        let side = build_pool(side_config, SIDE_POOL_SIZE)?;
         let mut client = pool.get().await?;
         let schema: Option<String> = client
             .query_one("SELECT current_schema()", &[])
@@ -95,32 +105,44 @@ impl PostgresStore {
             )
         })?;
         schema::migrate(&mut client, &schema).await?;
-        let last = {
-            // Under the append lock, so nodes starting together create nothing twice.
-            let tx = client.transaction().await?;
-            let last = writer::lock_appends(&tx, lock_key(&schema)).await?;
-            writer::ensure_spare_partition(&tx, last).await?;
-            integrity::backfill(&tx).await?;
-            tx.commit().await?;
-            last
-        };
-        drop(client);
-        let notifier = Arc::new(Notifier::new(last));
         let channel = format!("logbook.{schema}");
         let node = uuid::Uuid::new_v4().to_string();
-        let publisher = Arc::new(Publisher::new(pool.clone(), Arc::clone(&notifier), last));
         let target = writer::Target {
+            side: side.clone(),
             lock_key: lock_key(&schema),
             channel: channel.clone(),
             node: node.clone(),
+            covered: Arc::new(std::sync::atomic::AtomicI64::new(0)),
+            batches: Arc::new(std::sync::atomic::AtomicU64::new(0)),
         };
-        let writer = Writer::start(pool.clone(), target.clone(), Arc::clone(&publisher));
+        let reserved: i64 = client
+            .query_one("SELECT last FROM id_counter", &[])
+            .await?
+            .get(0);
+        writer::ensure_covered(&target, reserved).await?;
+        writer::sweep(&side).await?;
+        integrity::backfill(&mut client, lock_key(&schema)).await?;
+        let horizon: i64 = client.query_one(writer::HORIZON, &[]).await?.get(0);
+        drop(client);
+        let notifier = Arc::new(Notifier::new(horizon));
+        let publisher = Arc::new(Publisher::new(pool.clone(), Arc::clone(&notifier)));
+        publisher.reached(reserved);
+        let follower = tokio::spawn(Arc::clone(&publisher).run());
+        let writer = Writer::start(
+            pool.clone(),
+            target.clone(),
+            Arc::clone(&publisher),
+            WRITER_TASKS,
+        );
+        let auth = Arc::new(auth_cache::AuthCache::default());
+        let barriers = tokio::spawn(Arc::clone(&auth).run_barriers());
         let listener = tokio::spawn(listen::run(
             config,
             channel.clone(),
             node.clone(),
             Arc::clone(&publisher),
             pool.clone(),
+            Arc::clone(&auth),
         ));
         Ok(PostgresStore {
             pool,
@@ -132,6 +154,9 @@ impl PostgresStore {
             publisher,
             notifier,
             listener,
+            follower,
+            auth,
+            barriers,
         })
     }
 
@@ -159,6 +184,8 @@ impl PostgresStore {
 impl Drop for PostgresStore {
     fn drop(&mut self) {
         self.listener.abort();
+        self.follower.abort();
+        self.barriers.abort();
     }
 }
 
@@ -178,13 +205,13 @@ impl Store for PostgresStore {
         let action = actions::insert(&tx, new).await?;
         self.notify(&tx, serde_json::json!({"k": "a", "u": action.uuid}))
             .await?;
-        let (previous, stored) =
-            writer::append_locked(&tx, &self.target, vec![event(&action)]).await?;
+        let stored = writer::append_in(&tx, &self.target, vec![event(&action)]).await?;
         tx.commit().await?;
+        writer::hint_committed(&self.target, &stored).await;
         // Give the connection back first: announcing may need one to catch up.
         drop(client);
         self.notifier.publish_action(Arc::new(action.clone()));
-        self.publisher.committed(previous, stored).await;
+        self.publisher.announce(stored).await;
         Ok(action)
     }
 
@@ -197,21 +224,42 @@ impl Store for PostgresStore {
     ) -> Result<logbook_core::Action> {
         let mut client = self.pool.get().await?;
         let tx = client.transaction().await?;
+        // The transition locked the action's row first, so transitions of one
+        // action get their events' ids in the order they commit.
         let action = actions::transition(&tx, uuid, to, end_date).await?;
         self.notify(&tx, serde_json::json!({"k": "a", "u": uuid}))
             .await?;
-        let (previous, stored) =
-            writer::append_locked(&tx, &self.target, vec![event(&action)]).await?;
+        let stored = writer::append_in(&tx, &self.target, vec![event(&action)]).await?;
         tx.commit().await?;
+        writer::hint_committed(&self.target, &stored).await;
         // Give the connection back first: announcing may need one to catch up.
         drop(client);
         self.notifier.publish_action(Arc::new(action.clone()));
-        self.publisher.committed(previous, stored).await;
+        self.publisher.announce(stored).await;
         Ok(action)
     }
 }
 
-/// The second part of the append lock's key: one lock per schema.
+/// A pool of `size` connections configured by `config`.
+fn build_pool(config: tokio_postgres::Config, size: usize) -> Result<Pool> {
+    let manager = Manager::from_config(
+        config,
+        NoTls,
+        ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        },
+    );
+    Pool::builder(manager)
+        .max_size(size)
+        .runtime(Runtime::Tokio1)
+        .wait_timeout(Some(POOL_WAIT))
+        .create_timeout(Some(CONNECT_TIMEOUT))
+        .recycle_timeout(Some(CONNECT_TIMEOUT))
+        .build()
+        .map_err(|e| StoreError::Internal(format!("cannot build the pool: {e}")))
+}
+
+/// The second part of the schema's lock keys: one lock per schema.
 fn lock_key(schema: &str) -> i32 {
     // FNV-1a, folded to 32 bits; collisions only make two schemas share a lock.
     let mut hash: u32 = 0x811c_9dc5;

@@ -1,7 +1,7 @@
 //! The object registry in PostgreSQL. A change is read, merged and written under a
 //! row lock, so concurrent updates through different nodes never lose one another.
 
-use super::writer::append_locked;
+use super::writer::append_in;
 use super::PostgresStore;
 use crate::notifier::ObjectChange;
 use crate::sql::{Placeholders, SqlBuilder};
@@ -40,9 +40,11 @@ impl ObjectStore for PostgresStore {
         }
         let mut client = self.pool.get().await?;
         let tx = client.transaction().await?;
-        // The records first: that takes the append lock, so concurrent batches apply
-        // their object writes in the order of their record ids.
-        let (previous, stored) = append_locked(&tx, &self.target, records).await?;
+        // The objects' row locks first (all of them, in key order, so that two
+        // batches touching the same objects queue instead of deadlocking), then the
+        // ids: concurrent batches then apply their object writes in the order of
+        // their record ids.
+        lock_objects(&tx, &writes).await?;
         let mut changes = Vec::with_capacity(writes.len());
         for write in writes {
             match write {
@@ -59,7 +61,9 @@ impl ObjectStore for PostgresStore {
                 }
             }
         }
+        let stored = append_in(&tx, &self.target, records).await?;
         tx.commit().await?;
+        super::writer::hint_committed(&self.target, &stored).await;
         // Give the connection back first: announcing may need one to catch up.
         drop(client);
         let appended = Appended {
@@ -67,7 +71,7 @@ impl ObjectStore for PostgresStore {
             first_id: stored.first().map(|r| r.id),
             last_id: stored.last().map(|r| r.id),
         };
-        self.publisher.committed(previous, stored).await;
+        self.publisher.announce(stored).await;
         for change in changes {
             self.notifier.publish_object(change);
         }
@@ -282,4 +286,27 @@ fn read_object(row: &tokio_postgres::Row) -> Result<Object> {
         domain_id: row.try_get(8)?,
         updated: Timestamp(row.try_get(9)?),
     })
+}
+
+/// Locks the existing rows of the objects `writes` touch, in key order.
+async fn lock_objects(tx: &Transaction<'_>, writes: &[ObjectWrite]) -> Result<()> {
+    let mut keys: Vec<(&str, &str)> = writes
+        .iter()
+        .filter_map(|w| match w {
+            ObjectWrite::Put(update) => update.key.as_ref(),
+            ObjectWrite::Remove(key) => Some(key),
+        })
+        .map(|k| (k.object_type.as_str(), k.object_id.as_str()))
+        .collect();
+    keys.sort_unstable();
+    keys.dedup();
+    let (types, ids): (Vec<&str>, Vec<&str>) = keys.into_iter().unzip();
+    tx.execute(
+        "SELECT 1 FROM objects o JOIN unnest($1::text[], $2::text[]) AS k (t, i) \
+         ON o.object_type = k.t AND o.object_id = k.i \
+         ORDER BY o.object_type, o.object_id FOR UPDATE OF o",
+        &[&types, &ids],
+    )
+    .await?;
+    Ok(())
 }

@@ -1,6 +1,7 @@
-//! Records in PostgreSQL: appends through the writer (group commit under the append
-//! lock), reads in one REPEATABLE READ snapshot so a page and its high-water mark
-//! agree, substring search through the pg_trgm index.
+//! Records in PostgreSQL: appends through the writer (group commit, ids reserved
+//! ahead), reads in one REPEATABLE READ snapshot that stops at the visibility
+//! horizon, so a page and its high-water mark agree and no id appears below it
+//! later; substring search through the pg_trgm index.
 
 use super::{params_of, refs, PostgresStore};
 use crate::blocks::engine as plan;
@@ -131,15 +132,15 @@ impl RecordStore for PostgresStore {
             .map(|r| r.get(0))
             .collect();
         let removal = crate::Removal::of(&deleted);
-        let (previous, stored) =
-            super::writer::append_locked(&tx, &self.target, vec![journal(&removal)]).await?;
+        let stored = super::writer::append_in(&tx, &self.target, vec![journal(&removal)]).await?;
         if let Some(entry) = stored.first() {
             super::integrity::insert_removed(&tx, &deleted, Timestamp::now(), entry.id).await?;
         }
         tx.commit().await?;
+        super::writer::hint_committed(&self.target, &stored).await;
         // Give the connection back first: announcing may need one to catch up.
         drop(client);
-        self.publisher.committed(previous, stored).await;
+        self.publisher.announce(stored).await;
         Ok(removal.count)
     }
 
@@ -250,12 +251,12 @@ impl RecordStore for PostgresStore {
     }
 }
 
+/// The visibility horizon now: below it, every id that will ever exist is
+/// committed.
 async fn high_water(pool: &Pool) -> Result<i64> {
     let client = pool.get().await?;
-    Ok(client
-        .query_one("SELECT value FROM meta WHERE key = 'last_record_id'", &[])
-        .await?
-        .get(0))
+    let statement = client.prepare_cached(super::writer::HORIZON).await?;
+    Ok(client.query_one(&statement, &[]).await?.get(0))
 }
 
 /// The WHERE clause, with a long enough substring condition on the message written
@@ -320,12 +321,16 @@ async fn query_page(pool: &Pool, query: &Query) -> Result<Page> {
         .read_only(true)
         .start()
         .await?;
-    let high_water: i64 = tx
-        .query_one("SELECT value FROM meta WHERE key = 'last_record_id'", &[])
-        .await?
-        .get(0);
+    let statement = tx.prepare_cached(super::writer::HORIZON).await?;
+    let high_water: i64 = tx.query_one(&statement, &[]).await?.get(0);
     let mut conditions = query.conditions.clone();
     conditions.extend(plan::cursor_condition(query));
+    // Nothing above the horizon: an append still in flight may commit below it.
+    conditions.push(Condition::Compare(
+        Field::Id,
+        Comparison::Le,
+        Scalar::Int(high_water),
+    ));
     let records = if query.sort.is_empty() {
         by_id(&tx, query, &conditions, high_water).await?
     } else {

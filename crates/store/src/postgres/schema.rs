@@ -145,7 +145,7 @@ const MIGRATIONS: &[&str] = &[
         expires bigint NOT NULL
     );
     "#,
-    // Idempotency keys of writes (`Idempotency-Key`), shared by every node.
+    // 2: idempotency keys of writes (`Idempotency-Key`), shared by every node.
     r#"
     CREATE TABLE idempotency_keys (
         key text COLLATE "C" PRIMARY KEY,
@@ -158,12 +158,15 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX idempotency_keys_expires ON idempotency_keys (expires);
     "#,
     // 3: tamper evidence (docs/integrity.md), as the embedded store's version 7: leaf
-    // runs, removed stretches, signed checkpoints, settings. Leaves of earlier
-    // records are computed at start, under the append lock (`integrity::backfill`).
+    // runs, removed stretches, signed checkpoints, settings. A run's leaves are
+    // written with its records; its place in the tree (`first_index`) is given once
+    // the run is below the visibility horizon (`integrity::index_leaves`), because
+    // appends run concurrently and commit out of id order. Leaves of earlier
+    // records are computed at start (`integrity::backfill`).
     r#"
     CREATE TABLE record_leaves (
-        first_index bigint PRIMARY KEY,
-        first_id bigint NOT NULL UNIQUE,
+        first_id bigint PRIMARY KEY,
+        first_index bigint UNIQUE,
         hashes bytea NOT NULL
     );
     CREATE TABLE removed_records (
@@ -180,6 +183,16 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX checkpoints_tree_size ON checkpoints (tree_size);
     CREATE TABLE integrity_settings (key text COLLATE "C" PRIMARY KEY, value text NOT NULL);
     INSERT INTO integrity_settings (key, value) VALUES ('backfill_pending', '1');
+    "#,
+    // 4: appends without a global lock (docs/postgres.md, "Ids and the visibility
+    // horizon"). Ids are reserved from `id_counter` by short statements committed
+    // ahead of the append, each registered in `appending` under the xid of the
+    // transaction that will use them until that transaction deletes it at commit.
+    r#"
+    CREATE TABLE id_counter (last bigint NOT NULL) WITH (fillfactor = 20);
+    INSERT INTO id_counter (last) SELECT value FROM meta WHERE key = 'last_record_id';
+    DELETE FROM meta WHERE key = 'last_record_id';
+    CREATE TABLE appending (xid xid8 PRIMARY KEY, floor bigint NOT NULL);
     "#,
 ];
 

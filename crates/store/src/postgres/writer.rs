@@ -1,35 +1,64 @@
-//! Appends, with group commit and cursor safety. One task per node drains whatever
-//! appends are queued into one transaction that first takes the schema's append
-//! lock (`pg_advisory_xact_lock`), then numbers the rows after the last committed id,
-//! inserts them with one multi-row `INSERT ... SELECT FROM unnest(...)`, and commits.
-//! PostgreSQL releases a transaction's locks only after its commit is visible, so
-//! the next batch (from any node) numbers its rows after every id already visible:
-//! ids become visible in id order, and a reader that has seen id N never later finds
-//! a lower one. The cost: one appending transaction at a time across all nodes; the
-//! batching is what keeps that affordable (see docs/postgres.md).
+//! Appends, with group commit and no lock across nodes. A few tasks per node drain
+//! whatever appends are queued, each batch into one transaction T that
+//!
+//! 1. takes its transaction id (`pg_current_xact_id()`),
+//! 2. reserves the batch's ids on a side connection: one tiny, separately committed
+//!    statement raises `id_counter` and registers `(xid of T, counter before)` in
+//!    `appending`, so every reader sees the reservation before any id of it can
+//!    commit,
+//! 3. inserts the rows, deletes its `appending` row and commits (then tells the
+//!    other nodes, see [`hint_committed`]).
+//!
+//! Readers stop at the visibility horizon ([`HORIZON`]): the counter, or below the
+//! lowest reservation whose transaction is still in progress in the reader's
+//! snapshot. No id can commit below a horizon a reader has seen (the argument is in
+//! docs/postgres.md), so cursors never skip a record, while appends from every node
+//! run in parallel: the only thing they queue on is the counter row, for the few
+//! microseconds of step 2.
 
 use super::listen::Publisher;
-use super::LOCK_CLASS;
+use super::PARTITION_LOCK_CLASS;
 use crate::{Appended, Result, StoreError};
 use deadpool_postgres::{Pool, Transaction};
 use logbook_core::{Level, NewRecord, Record, Timestamp};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, Mutex};
+use tokio_postgres::binary_copy::BinaryCopyInWriter;
+use tokio_postgres::types::{to_sql_checked, IsNull, ToSql, Type};
 
 /// Most appends folded into one transaction.
 const MAX_JOBS_PER_BATCH: usize = 1024;
-/// Most rows in one transaction (bounds the statement and the lock's hold time).
+/// Most rows in one transaction (bounds the statement).
 const MAX_ROWS_PER_BATCH: usize = 50_000;
 /// Queued appends before callers wait (back-pressure).
 const QUEUE_CAPACITY: usize = 4096;
 /// Ids per records partition.
 pub const PARTITION_IDS: i64 = 1_000_000;
+/// Batches between two sweeps of reservations left by failed transactions.
+const SWEEP_EVERY: u64 = 256;
 
+/// The highest id a reader may see, in the snapshot of the statement (or
+/// repeatable-read transaction) that evaluates it: every id up to it that will ever
+/// exist is committed and visible in that snapshot.
+pub const HORIZON: &str = "SELECT least((SELECT last FROM id_counter), \
+     (SELECT min(floor) FROM appending \
+      WHERE NOT pg_visible_in_snapshot(xid, pg_current_snapshot())))";
+
+/// What an append needs besides the transaction it runs in.
 #[derive(Clone)]
 pub struct Target {
+    /// Short transactions that must commit before (and apart from) the append's
+    /// own: id reservations and partitions. Connections with
+    /// `synchronous_commit = off` (see [`reserve`] for why that is safe).
+    pub side: Pool,
     pub lock_key: i32,
     pub channel: String,
     pub node: String,
+    /// Ids the attached partitions cover (exclusive), as last seen by this node.
+    pub covered: Arc<AtomicI64>,
+    /// Committed batches, to sweep abandoned reservations now and then.
+    pub batches: Arc<AtomicU64>,
 }
 
 struct Job {
@@ -42,13 +71,24 @@ pub struct Writer {
 }
 
 impl Writer {
-    pub fn start(pool: Pool, target: Target, publisher: Arc<Publisher>) -> Writer {
+    /// Starts `tasks` writer tasks sharing one queue: while one commits, the next
+    /// gathers what arrived meanwhile into its own transaction.
+    pub fn start(pool: Pool, target: Target, publisher: Arc<Publisher>, tasks: usize) -> Writer {
         let (queue, jobs) = mpsc::channel(QUEUE_CAPACITY);
-        tokio::spawn(write_loop(pool, target, publisher, jobs));
+        let jobs = Arc::new(Mutex::new(jobs));
+        for _ in 0..tasks.max(1) {
+            tokio::spawn(write_loop(
+                pool.clone(),
+                target.clone(),
+                Arc::clone(&publisher),
+                Arc::clone(&jobs),
+            ));
+        }
         Writer { queue }
     }
 
-    /// Appends `records` in the next batch and returns their ids once committed.
+    /// Appends `records` in the next batch and returns their ids once committed and
+    /// visible to readers.
     pub async fn append(&self, records: Vec<NewRecord>) -> Result<Appended> {
         let (reply, answer) = oneshot::channel();
         self.queue
@@ -59,38 +99,40 @@ impl Writer {
     }
 }
 
+/// The next batch: the first queued job and whatever else is waiting.
+async fn next_batch(jobs: &Mutex<mpsc::Receiver<Job>>) -> Option<Vec<Job>> {
+    let mut jobs = jobs.lock().await;
+    let first = jobs.recv().await?;
+    let mut rows = first.records.len();
+    let mut pending = vec![first];
+    while pending.len() < MAX_JOBS_PER_BATCH && rows < MAX_ROWS_PER_BATCH {
+        match jobs.try_recv() {
+            Ok(job) => {
+                rows += job.records.len();
+                pending.push(job);
+            }
+            Err(_) => break,
+        }
+    }
+    Some(pending)
+}
+
 async fn write_loop(
     pool: Pool,
     target: Target,
     publisher: Arc<Publisher>,
-    mut jobs: mpsc::Receiver<Job>,
+    jobs: Arc<Mutex<mpsc::Receiver<Job>>>,
 ) {
-    while let Some(first) = jobs.recv().await {
-        let mut rows = first.records.len();
-        let mut pending = vec![first];
-        while pending.len() < MAX_JOBS_PER_BATCH && rows < MAX_ROWS_PER_BATCH {
-            match jobs.try_recv() {
-                Ok(job) => {
-                    rows += job.records.len();
-                    pending.push(job);
-                }
-                Err(_) => break,
-            }
-        }
-        let outcome = commit(&pool, &target, &pending).await;
-        match outcome {
-            Ok((previous, stored)) => {
-                answer(&publisher, previous, stored, pending).await;
-            }
+    while let Some(pending) = next_batch(&jobs).await {
+        match commit(&pool, &target, &pending).await {
+            Ok(stored) => answer(&publisher, stored, pending).await,
             Err(StoreError::Invalid { .. }) if pending.len() > 1 => {
                 // One job's data was refused; the transaction rolled back whole.
                 // Retry each job alone so the others are not failed by it.
                 for job in pending {
                     let alone = std::slice::from_ref(&job);
                     match commit(&pool, &target, alone).await {
-                        Ok((previous, stored)) => {
-                            answer(&publisher, previous, stored, vec![job]).await
-                        }
+                        Ok(stored) => answer(&publisher, stored, vec![job]).await,
                         Err(e) => {
                             let _ = job.reply.send(Err(e));
                         }
@@ -106,9 +148,10 @@ async fn write_loop(
     }
 }
 
-/// Announces the committed records, then answers each job with its ids.
-async fn answer(publisher: &Publisher, previous: i64, stored: Vec<Record>, pending: Vec<Job>) {
-    let mut next = previous + 1;
+/// Announces the committed records, waits until readers can see them, then
+/// answers each job with its ids.
+async fn answer(publisher: &Publisher, stored: Vec<Record>, pending: Vec<Job>) {
+    let mut next = stored.first().map_or(0, |r| r.id);
     let replies: Vec<(oneshot::Sender<Result<Appended>>, Appended)> = pending
         .into_iter()
         .map(|job| {
@@ -122,88 +165,166 @@ async fn answer(publisher: &Publisher, previous: i64, stored: Vec<Record>, pendi
             (job.reply, appended)
         })
         .collect();
-    publisher.committed(previous, stored).await;
+    publisher.announce(stored).await;
     for (reply, appended) in replies {
         let _ = reply.send(Ok(appended));
     }
 }
 
-/// Inserts every job's records in one transaction; returns the last id before them
-/// and the stored records.
-async fn commit(pool: &Pool, target: &Target, pending: &[Job]) -> Result<(i64, Vec<Record>)> {
+/// Inserts every job's records in one transaction; returns the stored records.
+async fn commit(pool: &Pool, target: &Target, pending: &[Job]) -> Result<Vec<Record>> {
     let mut client = pool.get().await?;
     let tx = client.transaction().await?;
     let records: Vec<NewRecord> = pending
         .iter()
         .flat_map(|job| job.records.iter().cloned())
         .collect();
-    let appended = append_locked(&tx, target, records).await?;
-    tx.commit().await?;
-    Ok(appended)
+    let outcome = async {
+        let stored = append_in(&tx, target, records).await?;
+        tx.commit().await?;
+        Ok(stored)
+    }
+    .await;
+    if let Ok(stored) = &outcome {
+        hint_committed(target, stored).await;
+    }
+    if outcome.is_err() {
+        // The reservation is void; sweep it (and commit synchronously, see
+        // `sweep`) rather than leave it to the next round.
+        let _ = sweep(&target.side).await;
+    } else if target.batches.fetch_add(1, Ordering::Relaxed) % SWEEP_EVERY == SWEEP_EVERY - 1 {
+        let _ = sweep(&target.side).await;
+    }
+    outcome
 }
 
-/// Takes the append lock for the rest of `tx`, numbers `records` after the last
-/// committed id and inserts them; returns the last id before them and the stored
-/// records. Every append, batched or riding along with another change, goes here.
-pub(super) async fn append_locked(
+/// Numbers `records` and inserts them in `tx`, which the caller commits; every
+/// append, batched or riding along with another change, goes here. The ids are
+/// reserved before this returns, so call it after taking the row locks that order
+/// the change (objects, actions): conflicting changes then get ids in the order
+/// they commit.
+pub(super) async fn append_in(
     tx: &Transaction<'_>,
     target: &Target,
     records: Vec<NewRecord>,
-) -> Result<(i64, Vec<Record>)> {
-    let previous = lock_appends(tx, target.lock_key).await?;
+) -> Result<Vec<Record>> {
+    if records.is_empty() {
+        return Ok(Vec::new());
+    }
+    let xid: String = tx
+        .query_one("SELECT pg_current_xact_id()::text", &[])
+        .await?
+        .get(0);
+    let before = reserve(&target.side, &xid, records.len()).await?;
+    let last = before + records.len() as i64;
+    ensure_covered(target, last).await?;
     let now = Timestamp::now();
     let stored: Vec<Record> = records
         .into_iter()
         .enumerate()
-        .map(|(i, new)| new.into_record(previous + 1 + i as i64, now))
+        .map(|(i, new)| new.into_record(before + 1 + i as i64, now))
         .collect();
-    let Some(last) = stored.last().map(|r| r.id) else {
-        return Ok((previous, stored));
-    };
-    ensure_spare_partition(tx, last).await?;
     insert(tx, &stored).await?;
     super::integrity::insert_leaves(tx, &stored).await?;
-    tx.execute(
-        "UPDATE meta SET value = $1 WHERE key = 'last_record_id'",
-        &[&last],
-    )
-    .await?;
-    let hint = serde_json::json!({"k": "r", "hw": last, "n": target.node}).to_string();
-    tx.execute("SELECT pg_notify($1, $2)", &[&target.channel, &hint])
+    tx.execute("DELETE FROM appending WHERE xid = $1::text::xid8", &[&xid])
         .await?;
-    Ok((previous, stored))
+    Ok(stored)
 }
 
-/// Takes the append lock for the rest of `tx` and returns the last committed id.
-pub(super) async fn lock_appends(tx: &Transaction<'_>, lock_key: i32) -> Result<i64> {
+/// Tells the other nodes that ids up to the last of `stored` are committed. Sent
+/// after the commit, on a side connection, not inside the append: PostgreSQL
+/// serialises the commits of all transactions that NOTIFY in a database (a lock
+/// held through the commit's WAL flush), which would make every append in the
+/// cluster wait for the others' fsyncs. A hint lost to a crash right after a commit
+/// costs only a later wake-up; readers never depend on hints.
+pub(super) async fn hint_committed(target: &Target, stored: &[Record]) {
+    let Some(last) = stored.last().map(|r| r.id) else {
+        return;
+    };
+    let hint = serde_json::json!({"k": "r", "hw": last, "n": target.node}).to_string();
+    let sent = async {
+        let client = target.side.get().await?;
+        client
+            .execute("SELECT pg_notify($1, $2)", &[&target.channel, &hint])
+            .await?;
+        Result::<()>::Ok(())
+    };
+    if let Err(e) = sent.await {
+        tracing::warn!(error = %e, "cannot tell the other nodes about an append");
+    }
+}
+
+/// Reserves `n` ids for the transaction `xid` and returns the last id before them.
+/// One statement, committed at once on a side connection: the counter row is
+/// locked only for it, and the reservation is visible to every reader before the
+/// transaction can insert a row with these ids.
+///
+/// The side connections commit asynchronously. That is safe: the reservation only
+/// has to be *visible* before the ids are used (visibility does not wait for the
+/// WAL flush), and the append's own commit is synchronous and flushes the WAL up to
+/// itself, this reservation included. If the append fails, [`sweep`] commits
+/// synchronously, so a crash cannot lose a counter that a reader's horizon has
+/// already passed.
+async fn reserve(side: &Pool, xid: &str, n: usize) -> Result<i64> {
+    let n = i64::try_from(n).map_err(|_| StoreError::Internal("batch too large".into()))?;
+    let client = side.get().await?;
+    let statement = client
+        .prepare_cached(
+            "WITH counter AS (UPDATE id_counter SET last = last + $2 RETURNING last - $2 AS before) \
+             INSERT INTO appending (xid, floor) SELECT $1::text::xid8, before FROM counter \
+             RETURNING floor",
+        )
+        .await?;
+    Ok(client.query_one(&statement, &[&xid, &n]).await?.get(0))
+}
+
+/// Deletes the reservations of transactions that ended without deleting theirs
+/// (rolled back, or their node died). It always writes a commit record (it takes
+/// a transaction id) and commits synchronously, so the WAL is flushed past every
+/// reservation made before it, those of failed appends included.
+pub(super) async fn sweep(side: &Pool) -> Result<()> {
+    let mut client = side.get().await?;
+    let tx = client.transaction().await?;
+    tx.batch_execute(
+        "SET LOCAL synchronous_commit TO on; \
+         SELECT pg_current_xact_id(); \
+         DELETE FROM appending WHERE pg_visible_in_snapshot(xid, pg_current_snapshot())",
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Makes sure a whole partition of ids beyond `last` is attached, committed before
+/// the append inserts anything: rows never land in a partition attached by their
+/// own transaction (a reader whose snapshot includes an append but whose plan
+/// predates the partition it created would miss those rows while seeing the
+/// raised horizon; seen once in CI).
+pub(super) async fn ensure_covered(target: &Target, last: i64) -> Result<()> {
+    let needed = last.saturating_add(PARTITION_IDS);
+    if needed < target.covered.load(Ordering::Acquire) {
+        return Ok(());
+    }
+    let mut client = target.side.get().await?;
+    let tx = client.transaction().await?;
+    // One creator at a time across nodes; the others then find the work done.
     tx.execute(
         "SELECT pg_advisory_xact_lock($1, $2)",
-        &[&LOCK_CLASS, &lock_key],
+        &[&PARTITION_LOCK_CLASS, &target.lock_key],
     )
     .await?;
-    // Read after the lock, in a new statement (so a new snapshot): it sees the
-    // previous holder's commit.
-    Ok(tx
-        .query_one("SELECT value FROM meta WHERE key = 'last_record_id'", &[])
-        .await?
-        .get(0))
+    let covered = ensure_partitions(&tx, needed).await?;
+    tx.commit().await?;
+    target.covered.fetch_max(covered, Ordering::AcqRel);
+    Ok(())
 }
 
-/// Keeps a whole partition of ids beyond `last` attached, so that the rows of an
-/// append (at most [`MAX_ROWS_PER_BATCH`]) always land in a partition attached by an
-/// earlier, committed transaction. A reader whose snapshot includes an append but
-/// whose plan predates the partition it created would miss those rows while seeing
-/// the raised high-water mark: ids skipped by a cursor (seen once in CI, on the very
-/// first append, which used to create the first partition).
-pub(super) async fn ensure_spare_partition(tx: &Transaction<'_>, last: i64) -> Result<()> {
-    ensure_partitions(tx, last.saturating_add(PARTITION_IDS)).await
-}
-
-/// Creates the partitions ids up to `last` need. Runs under the append lock, so two
-/// nodes never create the same one. `ATTACH PARTITION` takes only a SHARE UPDATE
-/// EXCLUSIVE lock on `records`, so readers (even a long export) neither block it nor
-/// are blocked by it, as `CREATE TABLE ... PARTITION OF` would.
-pub(super) async fn ensure_partitions(tx: &Transaction<'_>, last: i64) -> Result<()> {
+/// Creates the partitions ids up to `last` need and returns the first id they do
+/// not cover. Callers serialise it (the partition lock, or a benchmark's single
+/// connection). `ATTACH PARTITION` takes only a SHARE UPDATE EXCLUSIVE lock on
+/// `records`, so readers (even a long export) and appends neither block it nor are
+/// blocked by it, as `CREATE TABLE ... PARTITION OF` would.
+pub(super) async fn ensure_partitions(tx: &Transaction<'_>, last: i64) -> Result<i64> {
     let covered: i64 = tx
         .query_one("SELECT coalesce(max(hi), 1) FROM record_partitions", &[])
         .await?
@@ -224,22 +345,59 @@ pub(super) async fn ensure_partitions(tx: &Transaction<'_>, last: i64) -> Result
         .await?;
         lo = hi;
     }
-    Ok(())
+    Ok(lo)
 }
 
+/// The column types of [`super::records::RECORD_COLUMNS_PLAIN`], in order.
+const COPY_TYPES: [Type; 21] = [
+    Type::INT8,
+    Type::INT8,
+    Type::INT8,
+    Type::INT8,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TEXT,
+    Type::JSON,
+];
+
+/// Inserts `records` with one binary `COPY`: no statement to parse or plan, no
+/// arrays to build and unpack, each value sent once in its binary form.
 pub(super) async fn insert(tx: &Transaction<'_>, records: &[Record]) -> Result<()> {
-    let n = records.len();
-    let mut ids = Vec::with_capacity(n);
-    let mut ts = Vec::with_capacity(n);
-    let mut kinds = Vec::with_capacity(n);
-    let mut levels = Vec::with_capacity(n);
-    let mut texts: Vec<Vec<Option<&str>>> = (0..16).map(|_| Vec::with_capacity(n)).collect();
-    let mut data = Vec::with_capacity(n);
+    copy_into(tx, "records", records).await
+}
+
+/// Copies `records` into `table`, which has the columns of `records`.
+pub(super) async fn copy_into(tx: &Transaction<'_>, table: &str, records: &[Record]) -> Result<()> {
+    let sink = tx
+        .copy_in(&format!(
+            "COPY {table} ({}) FROM STDIN (FORMAT binary)",
+            super::records::RECORD_COLUMNS_PLAIN
+        ))
+        .await?;
+    let writer = BinaryCopyInWriter::new(sink, &COPY_TYPES);
+    let mut writer = std::pin::pin!(writer);
     for r in records {
-        ids.push(r.id);
-        ts.push(r.ts.micros());
-        kinds.push(r.kind.code());
-        levels.push(r.level.map(Level::number));
+        let ts = r.ts.micros();
+        let kind = r.kind.code();
+        let level = r.level.map(Level::number);
+        let data = r
+            .data
+            .as_ref()
+            .map(|d| serde_json::Value::Object(d.clone()).to_string());
+        let json = data.as_deref().map(JsonText);
         let fields = [
             &r.category,
             &r.source,
@@ -257,29 +415,38 @@ pub(super) async fn insert(tx: &Transaction<'_>, records: &[Record]) -> Result<(
             &r.request_id,
             &r.parent_request_id,
             &r.message,
-        ];
-        for (column, value) in texts.iter_mut().zip(fields) {
-            column.push(value.as_deref());
+        ]
+        .map(Option::as_deref);
+        let mut row: Vec<&(dyn ToSql + Sync)> = Vec::with_capacity(COPY_TYPES.len());
+        row.extend([&r.id as &(dyn ToSql + Sync), &ts, &kind, &level]);
+        for field in &fields {
+            row.push(field);
         }
-        data.push(
-            r.data
-                .as_ref()
-                .map(|d| serde_json::Value::Object(d.clone()).to_string()),
-        );
+        row.push(&json);
+        writer.as_mut().write(&row).await?;
     }
-    let text_params: Vec<String> = (5..=20).map(|i| format!("${i}::text[]")).collect();
-    let sql = format!(
-        "INSERT INTO records ({}) SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], \
-         $4::bigint[], {}, $21::text[]::json[])",
-        super::records::RECORD_COLUMNS_PLAIN,
-        text_params.join(", ")
-    );
-    let mut params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> =
-        vec![&ids, &ts, &kinds, &levels];
-    for column in &texts {
-        params.push(column);
-    }
-    params.push(&data);
-    tx.execute(&sql, &params).await?;
+    writer.as_mut().finish().await?;
     Ok(())
+}
+
+/// A JSON document already serialised, sent as it is (the binary form of `json` is
+/// its text), so keys keep the client's order.
+#[derive(Debug)]
+struct JsonText<'a>(&'a str);
+
+impl ToSql for JsonText<'_> {
+    fn to_sql(
+        &self,
+        _: &Type,
+        out: &mut bytes::BytesMut,
+    ) -> std::result::Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        out.extend_from_slice(self.0.as_bytes());
+        Ok(IsNull::No)
+    }
+
+    fn accepts(ty: &Type) -> bool {
+        *ty == Type::JSON
+    }
+
+    to_sql_checked!();
 }

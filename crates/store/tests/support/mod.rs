@@ -131,6 +131,11 @@ impl TestStore {
         }
     }
 
+    /// The connection string of a PostgreSQL store's schema.
+    pub fn url(&self) -> Option<&str> {
+        self.schema.as_ref().map(|(_, url)| url.as_str())
+    }
+
     /// Drops the store (its writer finishes what is queued) and opens it again on
     /// the same data, as a restarted server would.
     pub async fn reopen(&mut self) {
