@@ -132,7 +132,7 @@ pub fn encode(records: &[Record], options: &Options) -> Encoded {
         zstd_level: options.zstd_level,
     };
     let mut columns = Vec::with_capacity(COLUMNS);
-    let mut summary = SummaryBuilder::new(records);
+    let mut summary = SummaryBuilder::new(records).page_rows(page_rows);
 
     columns.push(int_column(&mut body, records, page_rows, |r| r.ts.micros()));
     columns.push(byte_column(&mut body, records, page_rows, |r| {
