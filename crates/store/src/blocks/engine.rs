@@ -76,17 +76,23 @@ impl<'a> PageView<'a> {
     }
 
     fn load(&mut self, columns: &[usize]) -> Result<()> {
-        for &c in columns {
-            if self.columns[c].is_none() {
-                let page = self.segment.source.page(c, self.page)?;
-                if c == IDS {
-                    if let Page::Ints(ids) = &*page {
-                        // Ids with gaps: the page holds as many rows as it has ids.
-                        self.rows = ids.len();
-                    }
+        let missing: Vec<usize> = columns
+            .iter()
+            .copied()
+            .filter(|&c| self.columns[c].is_none())
+            .collect();
+        if missing.is_empty() {
+            return Ok(());
+        }
+        let pages = self.segment.source.pages(&missing, self.page)?;
+        for (c, page) in missing.into_iter().zip(pages) {
+            if c == IDS {
+                if let Page::Ints(ids) = &*page {
+                    // Ids with gaps: the page holds as many rows as it has ids.
+                    self.rows = ids.len();
                 }
-                self.columns[c] = Some(page);
             }
+            self.columns[c] = Some(page);
         }
         Ok(())
     }
@@ -199,7 +205,19 @@ fn scan_rows(
         };
         for page in page_order {
             if let Some(&(lo, hi)) = segment.summary.page_ts.get(page) {
-                if !conditions.iter().all(|c| ts_may_match(c, lo, hi)) {
+                if !conditions
+                    .iter()
+                    .all(|c| range_may_match(Field::Ts, c, lo, hi))
+                {
+                    continue;
+                }
+            }
+            // A cursor (an export's next batch) skips the pages before it.
+            if let Some((lo, hi)) = segment.source.page_ids(page) {
+                if !conditions
+                    .iter()
+                    .all(|c| range_may_match(Field::Id, c, lo, hi))
+                {
                     continue;
                 }
             }
@@ -219,21 +237,22 @@ fn scan_rows(
     Ok(())
 }
 
-/// False when no record with a `ts` in `lo..=hi` can satisfy the condition (only its
-/// `ts` comparisons are judged; anything else may match).
-fn ts_may_match(condition: &Condition, lo: i64, hi: i64) -> bool {
+/// False when no record whose `field` (`ts` or `id`) lies in `lo..=hi` can satisfy
+/// the condition (only comparisons of that field are judged; anything else may
+/// match).
+fn range_may_match(field: Field, condition: &Condition, lo: i64, hi: i64) -> bool {
     match condition {
-        Condition::Compare(Field::Ts, cmp, Scalar::Int(b)) => match cmp {
+        Condition::Compare(f, cmp, Scalar::Int(b)) if *f == field => match cmp {
             Comparison::Lt => lo < *b,
             Comparison::Le => lo <= *b,
             Comparison::Gt => hi > *b,
             Comparison::Ge => hi >= *b,
         },
-        Condition::In(Field::Ts, values) => values
+        Condition::In(f, values) if *f == field => values
             .iter()
             .any(|v| !matches!(v, Scalar::Int(n) if !(lo..=hi).contains(n))),
-        Condition::All(cs) => cs.iter().all(|c| ts_may_match(c, lo, hi)),
-        Condition::Any(cs) => cs.iter().any(|c| ts_may_match(c, lo, hi)),
+        Condition::All(cs) => cs.iter().all(|c| range_may_match(field, c, lo, hi)),
+        Condition::Any(cs) => cs.iter().any(|c| range_may_match(field, c, lo, hi)),
         _ => true,
     }
 }

@@ -133,21 +133,30 @@ impl<'a> SummaryBuilder<'a> {
             self.fields.push(Values::Unlisted);
             return;
         }
-        let mut distinct: Vec<&str> = values.iter().flatten().copied().collect();
-        distinct.sort_unstable();
-        distinct.dedup();
-        self.fields.push(if distinct.len() <= MAX_VALUES {
-            Values::Listed {
-                values: distinct.into_iter().map(str::to_string).collect(),
-                none,
-            }
-        } else {
-            let hashes: Vec<u64> = distinct.iter().map(|v| hash_bytes(v.as_bytes())).collect();
-            Values::Filtered {
-                filter: Bloom::from_hashes(&hashes),
-                none,
-            }
-        });
+        // Through a hash set, given up past the list's size (sorting every value of
+        // a high-cardinality field was a visible share of ingest and sealing).
+        self.fields
+            .push(match super::format::distinct_up_to(values, MAX_VALUES) {
+                Some(mut distinct) => {
+                    distinct.sort_unstable();
+                    Values::Listed {
+                        values: distinct.into_iter().map(str::to_string).collect(),
+                        none,
+                    }
+                }
+                None => {
+                    // Duplicates are fine: the filter counts distinct hashes.
+                    let hashes: Vec<u64> = values
+                        .iter()
+                        .flatten()
+                        .map(|v| hash_bytes(v.as_bytes()))
+                        .collect();
+                    Values::Filtered {
+                        filter: Bloom::from_hashes(&hashes),
+                        none,
+                    }
+                }
+            });
     }
 
     pub fn finish(self) -> Summary {
