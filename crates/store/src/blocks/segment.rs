@@ -131,7 +131,13 @@ pub fn pages_of(records: &[Record], mut summary: Option<&mut SummaryBuilder<'_>>
         if let Some(summary) = summary.as_mut() {
             summary.text_field(field, &values);
         }
-        pages.push(text(values));
+        // A field no record has takes no memory (8 bytes a row otherwise, for most
+        // of the 16 fields of the hot tier's records).
+        pages.push(if values.iter().all(Option::is_none) {
+            Page::Absent
+        } else {
+            text(values)
+        });
     }
     let data: Vec<Option<String>> = records
         .iter()
@@ -142,7 +148,11 @@ pub fn pages_of(records: &[Record], mut summary: Option<&mut SummaryBuilder<'_>>
                 .map(|d| serde_json::to_string(d).unwrap_or_default())
         })
         .collect();
-    pages.push(text(data.iter().map(|d| d.as_deref()).collect()));
+    pages.push(if data.iter().all(Option::is_none) {
+        Page::Absent
+    } else {
+        text(data.iter().map(|d| d.as_deref()).collect())
+    });
     let contiguous = records
         .windows(2)
         .all(|w| w[1].id == w[0].id.wrapping_add(1));
