@@ -11,6 +11,7 @@ pub mod level;
 pub mod object;
 pub mod query;
 pub mod record;
+pub mod record_json;
 pub mod shipped;
 pub mod spreadsheet;
 pub mod time;

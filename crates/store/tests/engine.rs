@@ -230,3 +230,101 @@ fn counts_from_summaries_agree_at_every_boundary() {
         }
     }
 }
+
+#[test]
+fn counts_and_histograms_from_time_buckets_agree_in_every_window() {
+    use logbook_core::{Kind, Level, NewRecord};
+    // About 40 minutes of records, a few out of order and some far apart, so that
+    // blocks get buckets of several widths and windows straddle them.
+    let all: Vec<Record> = (1..=3000i64)
+        .map(|id| {
+            let mut r = NewRecord::new(if id % 7 == 0 { Kind::Event } else { Kind::Log });
+            let jitter = (id * 7919) % 3_000_000 - 1_500_000;
+            let far = if id % 500 == 0 { 7_200_000_000 } else { 0 };
+            r.ts = Some(Timestamp(
+                1_700_000_000_000_000 + id * 800_000 + jitter + far,
+            ));
+            r.level = Some([Level::Info, Level::Warn, Level::Error][id as usize % 3]);
+            r.category = (id % 5 != 0).then(|| ["a", "b", "c"][id as usize % 3].into());
+            r.into_record(id, Timestamp(0))
+        })
+        .collect();
+    let with_buckets = segments(
+        &all,
+        &[300, 1200, 1210, 2500],
+        &[true, false, true, true, false],
+        97,
+    );
+    // The same blocks as a version-1 summary has them: no buckets, no page ranges.
+    let without: Vec<Segment> = with_buckets
+        .iter()
+        .map(|s| Segment {
+            summary: Arc::new(logbook_store::blocks::summary::Summary {
+                bucket_width: 0,
+                buckets: Vec::new(),
+                page_ts: Vec::new(),
+                ..(*s.summary).clone()
+            }),
+            source: Arc::clone(&s.source),
+        })
+        .collect();
+    assert!(with_buckets.iter().all(|s| s.summary.bucket_width > 0));
+    for segments in [&with_buckets, &without] {
+        check_windows(&all, segments);
+    }
+}
+
+fn check_windows(all: &[Record], segments: &[Segment]) {
+    use logbook_core::query::{Comparison, Condition, Field, Scalar};
+    use logbook_core::{Histogram, Kind, Level};
+    let base = 1_700_000_000_000_000i64;
+    let windows = [
+        (0, 300_000_000),
+        (123_456_789, 423_456_789),
+        (1_000_000_000, 1_000_000_001),
+        (-5, 2_700_000_000),
+        (600_000_000, 9_000_000_000),
+        (2_399_999_999, 2_400_000_000),
+    ];
+    for (since, until) in windows {
+        let (since, until) = (Timestamp(base + since), Timestamp(base + until));
+        let queries = [
+            Query::newest_first().since(since).until(until),
+            Query::newest_first()
+                .since(since)
+                .with(Condition::Compare(
+                    Field::Ts,
+                    Comparison::Lt,
+                    Scalar::Int(until.micros()),
+                ))
+                .with(Condition::In(
+                    Field::Category,
+                    vec![Scalar::Text("a".into())],
+                )),
+            Query::newest_first().since(since).min_level(Level::Warn),
+            Query::newest_first().until(until).kinds(&[Kind::Event]),
+        ];
+        for query in queries {
+            assert_eq!(
+                engine::count(segments, &query).expect("count"),
+                records::count(all, &query),
+                "count {query:?}"
+            );
+            for interval in [1_000_000, 7_000_000, 60_000_000, 864_000_000, 3_600_000_000] {
+                for by in [
+                    None,
+                    Some(Field::Level),
+                    Some(Field::Category),
+                    Some(Field::Kind),
+                ] {
+                    let histogram = Histogram::new(interval, by).expect("histogram");
+                    assert_eq!(
+                        engine::histogram(segments, &query, &histogram).expect("histogram"),
+                        histogram.count(all.iter().filter(|r| query.matches(r))),
+                        "histogram {histogram:?} of {query:?}"
+                    );
+                }
+            }
+        }
+    }
+}

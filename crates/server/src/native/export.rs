@@ -63,7 +63,7 @@ pub async fn export(
     Ok(if csv {
         csv_response(batches, CSV_HEADER, csv_row, "logbook-export.csv")
     } else {
-        ndjson_response(batches, Record::to_json, "logbook-export.ndjson")
+        ndjson_response(batches, Record::write_json, "logbook-export.ndjson")
     })
 }
 

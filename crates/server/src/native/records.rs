@@ -23,6 +23,12 @@ pub(super) async fn ingest(
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     principal.require_write()?;
     let bytes = read_limited(body, state.config.max_body_bytes).await?;
+    if is_ndjson(&headers) {
+        if let Some(records) = ndjson_records(&bytes) {
+            let names = |i: usize, field: &str| format!("[{i}].{field}");
+            return created(ingest::append(&state, &principal, records, names).await?);
+        }
+    }
     let (values, batch) = if is_ndjson(&headers) {
         (ndjson(&bytes)?, true)
     } else {
@@ -54,7 +60,10 @@ pub(super) async fn ingest(
             })
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let appended = ingest::append(&state, &principal, records, names).await?;
+    created(ingest::append(&state, &principal, records, names).await?)
+}
+
+fn created(appended: logbook_store::Appended) -> Result<(StatusCode, Json<Value>), ApiError> {
     Ok((
         StatusCode::CREATED,
         Json(json!({
@@ -63,6 +72,19 @@ pub(super) async fn ingest(
             "last_id": appended.last_id,
         })),
     ))
+}
+
+/// The records of an NDJSON body read straight from its lines, when every line is
+/// a valid record (`None` otherwise: [`ndjson`] and `NewRecord::from_json` then
+/// name the first problem, with the messages they always gave).
+fn ndjson_records(bytes: &[u8]) -> Option<Vec<NewRecord>> {
+    let text = std::str::from_utf8(bytes).ok()?;
+    let records = text
+        .lines()
+        .filter(|line| !line.trim().is_empty())
+        .map(logbook_core::record_json::parse_record)
+        .collect::<Option<Vec<_>>>()?;
+    (!records.is_empty()).then_some(records)
 }
 
 fn is_ndjson(headers: &HeaderMap) -> bool {

@@ -76,17 +76,23 @@ impl<'a> PageView<'a> {
     }
 
     fn load(&mut self, columns: &[usize]) -> Result<()> {
-        for &c in columns {
-            if self.columns[c].is_none() {
-                let page = self.segment.source.page(c, self.page)?;
-                if c == IDS {
-                    if let Page::Ints(ids) = &*page {
-                        // Ids with gaps: the page holds as many rows as it has ids.
-                        self.rows = ids.len();
-                    }
+        let missing: Vec<usize> = columns
+            .iter()
+            .copied()
+            .filter(|&c| self.columns[c].is_none())
+            .collect();
+        if missing.is_empty() {
+            return Ok(());
+        }
+        let pages = self.segment.source.pages(&missing, self.page)?;
+        for (c, page) in missing.into_iter().zip(pages) {
+            if c == IDS {
+                if let Page::Ints(ids) = &*page {
+                    // Ids with gaps: the page holds as many rows as it has ids.
+                    self.rows = ids.len();
                 }
-                self.columns[c] = Some(page);
             }
+            self.columns[c] = Some(page);
         }
         Ok(())
     }
@@ -198,6 +204,23 @@ fn scan_rows(
             Order::NewestFirst => Box::new((0..pages).rev()),
         };
         for page in page_order {
+            if let Some(&(lo, hi)) = segment.summary.page_ts.get(page) {
+                if !conditions
+                    .iter()
+                    .all(|c| range_may_match(Field::Ts, c, lo, hi))
+                {
+                    continue;
+                }
+            }
+            // A cursor (an export's next batch) skips the pages before it.
+            if let Some((lo, hi)) = segment.source.page_ids(page) {
+                if !conditions
+                    .iter()
+                    .all(|c| range_may_match(Field::Id, c, lo, hi))
+                {
+                    continue;
+                }
+            }
             let mut view = PageView::new(segment, page);
             view.load(&needed)?;
             let rows: Box<dyn Iterator<Item = usize>> = match order {
@@ -212,6 +235,41 @@ fn scan_rows(
         }
     }
     Ok(())
+}
+
+/// False when no record whose `field` (`ts` or `id`) lies in `lo..=hi` can satisfy
+/// the condition (only comparisons of that field are judged; anything else may
+/// match).
+fn range_may_match(field: Field, condition: &Condition, lo: i64, hi: i64) -> bool {
+    match condition {
+        Condition::Compare(f, cmp, Scalar::Int(b)) if *f == field => match cmp {
+            Comparison::Lt => lo < *b,
+            Comparison::Le => lo <= *b,
+            Comparison::Gt => hi > *b,
+            Comparison::Ge => hi >= *b,
+        },
+        Condition::In(f, values) if *f == field => values
+            .iter()
+            .any(|v| !matches!(v, Scalar::Int(n) if !(lo..=hi).contains(n))),
+        Condition::All(cs) => cs.iter().all(|c| range_may_match(field, c, lo, hi)),
+        Condition::Any(cs) => cs.iter().any(|c| range_may_match(field, c, lo, hi)),
+        _ => true,
+    }
+}
+
+/// The condition that `ts` lies in one of these inclusive ranges.
+fn ts_in(ranges: &[(i64, i64)]) -> Condition {
+    Condition::Any(
+        ranges
+            .iter()
+            .map(|&(lo, hi)| {
+                Condition::All(vec![
+                    Condition::Compare(Field::Ts, Comparison::Ge, Scalar::Int(lo)),
+                    Condition::Compare(Field::Ts, Comparison::Le, Scalar::Int(hi)),
+                ])
+            })
+            .collect(),
+    )
 }
 
 /// A field of a row as a value, as `field_value` reads it from a record.
@@ -283,7 +341,10 @@ fn holds_for_whole(segment: &Segment, condition: &Condition) -> bool {
     }
 }
 
-/// How many records match (the cursor counts; offset and limit do not).
+/// How many records match (the cursor counts; offset and limit do not). A segment
+/// is counted from its summary when the remaining conditions are on kind, level
+/// and category; with `ts` bounds too, from its time buckets, reading rows only of
+/// the buckets that straddle a bound.
 pub fn count(segments: &[Segment], query: &Query) -> Result<u64> {
     let conditions = with_cursor(query);
     let mut total = 0u64;
@@ -292,24 +353,36 @@ pub fn count(segments: &[Segment], query: &Query) -> Result<u64> {
         if !conditions.iter().all(|c| segment.summary.may_match(c)) {
             continue;
         }
-        let remaining: Vec<Condition> = conditions
+        let mut remaining: Vec<Condition> = conditions
             .iter()
             .filter(|c| !holds_for_whole(segment, c))
             .cloned()
             .collect();
-        match segment.summary.count(&remaining) {
-            Some(n) => total += n,
-            None => rest.push((segment.clone(), remaining)),
+        if let Some(n) = segment.summary.count(&remaining) {
+            total += n;
+            continue;
         }
+        if let Some(buckets) = segment
+            .summary
+            .count_buckets(&remaining, |_, _| true, |_, _| ())
+        {
+            total += buckets.counted.iter().map(|(_, n)| n).sum::<u64>();
+            if buckets.straddling.is_empty() {
+                continue;
+            }
+            remaining.push(ts_in(&buckets.straddling));
+        }
+        rest.push((segment.clone(), remaining));
     }
     for (segment, remaining) in rest {
-        scan(
+        scan_rows(
             std::slice::from_ref(&segment),
             &remaining,
             Order::OldestFirst,
-            |_| {
+            &[],
+            |_, _| {
                 total += 1;
-                true
+                Ok(true)
             },
         )?;
     }
@@ -401,15 +474,17 @@ fn all_groups(
 
 /// The non-empty buckets of matching records, as `Histogram::count` defines them
 /// (the cursor does not apply). A segment whose `ts` range lies in one bucket is
-/// counted from its summary when the conditions and the split allow; the others are
-/// read row by row.
+/// counted from its summary when the conditions and the split allow; else from its
+/// time buckets that lie within one of the histogram's, reading the rows of the
+/// others; a segment whose summary cannot tell is read row by row.
 pub fn histogram(
     segments: &[Segment],
     query: &Query,
     histogram: &Histogram,
 ) -> Result<Vec<Bucket>> {
+    use logbook_core::Timestamp;
     let conditions = &query.conditions;
-    let mut counts: BTreeMap<(logbook_core::Timestamp, Option<Scalar>), u64> = BTreeMap::new();
+    let mut counts: BTreeMap<(Timestamp, Option<Scalar>), u64> = BTreeMap::new();
     let summary_split = match histogram.by() {
         None => true,
         Some(f) => matches!(f, Field::Kind | Field::Level | Field::Category),
@@ -420,37 +495,56 @@ pub fn histogram(
             continue;
         }
         let s = &segment.summary;
-        let start = histogram.bucket_start(logbook_core::Timestamp(s.ts_min));
-        let one_bucket =
-            !s.opaque && start == histogram.bucket_start(logbook_core::Timestamp(s.ts_max));
-        let remaining: Vec<Condition> = conditions
+        let start = histogram.bucket_start(Timestamp(s.ts_min));
+        let one_bucket = !s.opaque && start == histogram.bucket_start(Timestamp(s.ts_max));
+        let mut remaining: Vec<Condition> = conditions
             .iter()
             .filter(|c| !holds_for_whole(segment, c))
             .cloned()
             .collect();
-        let counted = match (one_bucket && summary_split, &remaining) {
-            (true, remaining) => s.count_by(remaining, |r| histogram.key_of(r)),
-            _ => None,
-        };
-        match counted {
-            Some(by_key) => {
+        if !summary_split {
+            rest.push((segment.clone(), remaining));
+            continue;
+        }
+        if one_bucket {
+            if let Some(by_key) = s.count_by(&remaining, |r| histogram.key_of(r)) {
                 for (key, n) in by_key {
                     *counts.entry((start, key)).or_default() += n;
                 }
+                continue;
             }
-            None => rest.push((segment.clone(), remaining)),
         }
+        let buckets = s.count_buckets(
+            &remaining,
+            |lo, hi| histogram.bucket_start(Timestamp(lo)) == histogram.bucket_start(Timestamp(hi)),
+            |r, lo| (histogram.bucket_start(Timestamp(lo)), histogram.key_of(r)),
+        );
+        if let Some(buckets) = buckets {
+            for (key, n) in buckets.counted {
+                *counts.entry(key).or_default() += n;
+            }
+            if buckets.straddling.is_empty() {
+                continue;
+            }
+            remaining.push(ts_in(&buckets.straddling));
+        }
+        rest.push((segment.clone(), remaining));
+    }
+    let mut columns = vec![TS];
+    if let Some(by) = histogram.by() {
+        columns.push(column_of(by));
     }
     for (segment, remaining) in rest {
-        scan(
+        scan_rows(
             std::slice::from_ref(&segment),
             &remaining,
             Order::OldestFirst,
-            |record| {
-                *counts
-                    .entry((histogram.bucket_start(record.ts), histogram.key_of(&record)))
-                    .or_default() += 1;
-                true
+            &columns,
+            |view, i| {
+                let ts = Timestamp(view.column(TS).int(i).unwrap_or(0));
+                let key = histogram.by().and_then(|by| row_value(view, i, by));
+                *counts.entry((histogram.bucket_start(ts), key)).or_default() += 1;
+                Ok(true)
             },
         )?;
     }

@@ -110,6 +110,9 @@ pub struct Encoded {
 struct Body {
     bytes: Vec<u8>,
     zstd_level: i32,
+    /// One compression context for the block's parts (making one per part was a
+    /// visible share of sealing).
+    compressor: Option<zstd::bulk::Compressor<'static>>,
 }
 
 impl Body {
@@ -117,7 +120,10 @@ impl Body {
     fn put(&mut self, raw: &[u8]) -> Range<usize> {
         let start = self.bytes.len();
         // In-memory compression of a buffer into a Vec cannot fail.
-        let compressed = zstd::bulk::compress(raw, self.zstd_level).unwrap_or_default();
+        let compressed = match self.compressor.as_mut() {
+            Some(c) => c.compress(raw).unwrap_or_default(),
+            None => zstd::bulk::compress(raw, self.zstd_level).unwrap_or_default(),
+        };
         put_varint(&mut self.bytes, raw.len() as u64);
         self.bytes.extend_from_slice(&compressed);
         start..self.bytes.len()
@@ -130,9 +136,10 @@ pub fn encode(records: &[Record], options: &Options) -> Encoded {
     let mut body = Body {
         bytes: Vec::new(),
         zstd_level: options.zstd_level,
+        compressor: zstd::bulk::Compressor::new(options.zstd_level).ok(),
     };
     let mut columns = Vec::with_capacity(COLUMNS);
-    let mut summary = SummaryBuilder::new(records);
+    let mut summary = SummaryBuilder::new(records).page_rows(page_rows);
 
     columns.push(int_column(&mut body, records, page_rows, |r| r.ts.micros()));
     columns.push(byte_column(&mut body, records, page_rows, |r| {
@@ -141,11 +148,10 @@ pub fn encode(records: &[Record], options: &Options) -> Encoded {
     columns.push(byte_column(&mut body, records, page_rows, |r| {
         r.level.map_or(0, |l| l.number() as u8)
     }));
+    // Each record's fields once (`text_fields` makes all 16 at every call).
+    let fields: Vec<_> = records.iter().map(Record::text_fields).collect();
     for field in 0..TEXT_FIELDS {
-        let values: Vec<Option<&str>> = records
-            .iter()
-            .map(|r| r.text_fields()[field].1.as_deref())
-            .collect();
+        let values: Vec<Option<&str>> = fields.iter().map(|f| f[field].1.as_deref()).collect();
         summary.text_field(field, &values);
         columns.push(text_column(&mut body, &values, page_rows));
     }
@@ -262,12 +268,13 @@ fn text_column(body: &mut Body, values: &[Option<&str>], page_rows: usize) -> Co
     if values.iter().all(Option::is_none) {
         return absent();
     }
-    let mut distinct: Vec<&str> = values.iter().flatten().copied().collect();
-    distinct.sort_unstable();
-    distinct.dedup();
-    if distinct.len() > MAX_DICTIONARY || distinct.len() * 4 > values.len().max(64) {
+    // Distinct values through a hash set, given up as soon as there are too many
+    // for a dictionary (sorting every message to count them was most of a seal).
+    let limit = MAX_DICTIONARY.min(values.len().max(64) / 4);
+    let Some(mut distinct) = distinct_up_to(values, limit) else {
         return plain_column(body, values, page_rows);
-    }
+    };
+    distinct.sort_unstable();
     let mut raw = Vec::new();
     put_varint(&mut raw, distinct.len() as u64);
     for v in &distinct {
@@ -275,10 +282,15 @@ fn text_column(body: &mut Body, values: &[Option<&str>], page_rows: usize) -> Co
     }
     let dictionary = Some(body.put(&raw));
     let wide = distinct.len() > 255;
+    let codes: std::collections::HashMap<&str, usize> = distinct
+        .iter()
+        .enumerate()
+        .map(|(i, v)| (*v, i + 1))
+        .collect();
     let code = |v: &Option<&str>| match v {
         None => 0usize,
-        // Every value is in the sorted dictionary it was collected into.
-        Some(v) => distinct.binary_search(v).map_or(0, |i| i + 1),
+        // Every value is in the dictionary it was collected into.
+        Some(v) => codes.get(v).copied().unwrap_or(0),
     };
     let pages = values
         .chunks(page_rows)
@@ -304,6 +316,17 @@ fn text_column(body: &mut Body, values: &[Option<&str>], page_rows: usize) -> Co
         dictionary,
         pages,
     }
+}
+
+/// The distinct values, unless there are more than `limit`.
+pub(crate) fn distinct_up_to<'v>(values: &[Option<&'v str>], limit: usize) -> Option<Vec<&'v str>> {
+    let mut seen = std::collections::HashSet::new();
+    for v in values.iter().flatten() {
+        if seen.insert(*v) && seen.len() > limit {
+            return None;
+        }
+    }
+    Some(seen.into_iter().collect())
 }
 
 fn plain_column(body: &mut Body, values: &[Option<&str>], page_rows: usize) -> ColumnLayout {
@@ -414,10 +437,26 @@ impl Layout {
     }
 }
 
+thread_local! {
+    /// A decompression context per thread, reused for every page it decodes (one
+    /// made per page cost as much as a small page's decompression).
+    static DECOMPRESSOR: std::cell::RefCell<Option<zstd::bulk::Decompressor<'static>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
 fn decompress(part: &[u8]) -> Result<Vec<u8>, Corrupt> {
     let mut r = Reader::new(part);
     let raw_len = r.count("page length", 1 << 30)?;
-    zstd::bulk::decompress(r.rest(), raw_len).map_err(|e| Corrupt(format!("zstd: {e}")))
+    let reused = DECOMPRESSOR.with(|cell| {
+        let mut cell = cell.try_borrow_mut().ok()?;
+        if cell.is_none() {
+            *cell = zstd::bulk::Decompressor::new().ok();
+        }
+        Some(cell.as_mut()?.decompress(r.rest(), raw_len))
+    });
+    reused
+        .unwrap_or_else(|| zstd::bulk::decompress(r.rest(), raw_len))
+        .map_err(|e| Corrupt(format!("zstd: {e}")))
 }
 
 /// A column's dictionary, decoded.

@@ -16,11 +16,32 @@ pub trait PageSource: Send + Sync {
     fn layout(&self) -> &Layout;
     /// The page of a column; [`Page::Absent`] for a column the segment does not store.
     fn page(&self, column: usize, page: usize) -> Result<Arc<Page>>;
+    /// The page `page` of each of these columns, in their order (a source that reads
+    /// from disk reads them together).
+    fn pages(&self, columns: &[usize], page: usize) -> Result<Vec<Arc<Page>>> {
+        columns.iter().map(|&c| self.page(c, page)).collect()
+    }
     /// The page that would hold this id, when pages are cut by id rather than by
     /// row (rows with gaps, e.g. those of the previous layout).
     fn page_of_id(&self, _id: i64) -> Option<usize> {
         None
     }
+    /// The first and last id a page can hold, when known without reading it: a
+    /// block whose ids are contiguous (not stored) has them by arithmetic.
+    fn page_ids(&self, page: usize) -> Option<(i64, i64)> {
+        let layout = self.layout();
+        let ids = layout.columns.get(IDS)?;
+        (ids.encoding == format::Encoding::Absent).then(|| contiguous_page_ids(layout, page))
+    }
+}
+
+/// The ids of page `page` of a layout whose ids run on without gaps.
+pub fn contiguous_page_ids(layout: &Layout, page: usize) -> (i64, i64) {
+    let rows = layout.rows_of_page(page);
+    (
+        layout.first_id + rows.start as i64,
+        layout.first_id + rows.end as i64 - 1,
+    )
 }
 
 #[derive(Clone)]
@@ -103,15 +124,20 @@ pub fn pages_of(records: &[Record], mut summary: Option<&mut SummaryBuilder<'_>>
     pages.push(ints(&|r| r.ts.micros()));
     pages.push(bytes(&|r| r.kind.code() as u8));
     pages.push(bytes(&|r| r.level.map_or(0, |l| l.number() as u8)));
+    // Each record's fields once (`text_fields` makes all 16 at every call).
+    let fields: Vec<_> = records.iter().map(Record::text_fields).collect();
     for field in 0..TEXT_FIELDS {
-        let values: Vec<Option<&str>> = records
-            .iter()
-            .map(|r| r.text_fields()[field].1.as_deref())
-            .collect();
+        let values: Vec<Option<&str>> = fields.iter().map(|f| f[field].1.as_deref()).collect();
         if let Some(summary) = summary.as_mut() {
             summary.text_field(field, &values);
         }
-        pages.push(text(values));
+        // A field no record has takes no memory (8 bytes a row otherwise, for most
+        // of the 16 fields of the hot tier's records).
+        pages.push(if values.iter().all(Option::is_none) {
+            Page::Absent
+        } else {
+            text(values)
+        });
     }
     let data: Vec<Option<String>> = records
         .iter()
@@ -122,7 +148,11 @@ pub fn pages_of(records: &[Record], mut summary: Option<&mut SummaryBuilder<'_>>
                 .map(|d| serde_json::to_string(d).unwrap_or_default())
         })
         .collect();
-    pages.push(text(data.iter().map(|d| d.as_deref()).collect()));
+    pages.push(if data.iter().all(Option::is_none) {
+        Page::Absent
+    } else {
+        text(data.iter().map(|d| d.as_deref()).collect())
+    });
     let contiguous = records
         .windows(2)
         .all(|w| w[1].id == w[0].id.wrapping_add(1));

@@ -8,7 +8,14 @@
 //!   block (category, user, instance, logger...), or else a bloom filter of them
 //!   (object ids, request ids, messages aside);
 //! - a bloom filter of the case-folded byte trigrams of the messages;
-//! - the number of rows per (kind, level, category).
+//! - the number of rows per (kind, level, category), in all and per time bucket
+//!   (a width from [`BUCKET_WIDTHS`], the finest that keeps at most [`MAX_BUCKETS`]
+//!   non-empty buckets), so a count in a time window or a histogram reads rows
+//!   only of the buckets that straddle a bound;
+//! - each page's `ts` range, so a scan with a time bound skips the other pages.
+//!
+//! Stored as version 2; version 1 (before buckets and page ranges) is still read,
+//! with no buckets and no page ranges: such a block is counted and scanned as before.
 
 use super::filter::{hash_bytes, message_trigrams, needle_trigrams, Bloom};
 use super::format::{MESSAGE, TEXT, TEXT_FIELDS};
@@ -21,6 +28,33 @@ use logbook_core::{Kind, Level, NewRecord, Record, Timestamp};
 pub const MAX_VALUES: usize = 1024;
 /// The text field counts are kept per (with kind and level).
 const CATEGORY: usize = 0;
+/// Widths a block's time buckets may have, in microseconds: each divides the next
+/// and the histogram's automatic widths from its own up (1 s, 5 s, 15 s, 1 min,
+/// 5 min, 15 min, 1 h, 3 h, 1 day), so a bucket mostly lies within one of theirs.
+pub const BUCKET_WIDTHS: [i64; 9] = [
+    1_000_000,
+    5_000_000,
+    15_000_000,
+    60_000_000,
+    300_000_000,
+    900_000_000,
+    3_600_000_000,
+    10_800_000_000,
+    86_400_000_000,
+];
+/// Most non-empty time buckets a block keeps at the finest width that allows it
+/// (beyond them at a day's width, every non-empty one).
+pub const MAX_BUCKETS: usize = 64;
+
+/// Rows per (kind code, level number or 0, category index + 1 or 0).
+pub type Counts = Vec<(u8, u8, u32, u64)>;
+
+/// The rows of one time bucket: `[start, start + width)`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TimeBucket {
+    pub start: i64,
+    pub counts: Counts,
+}
 
 /// What a block holds of one text field.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,7 +79,14 @@ pub struct Summary {
     pub trigrams: Option<Bloom>,
     /// Rows per (kind code, level number or 0, index into the category list + 1 or 0
     /// for none); empty when the categories are too many to list.
-    pub counts: Vec<(u8, u8, u32, u64)>,
+    pub counts: Counts,
+    /// Width of [`Summary::buckets`] in microseconds; 0 when none are kept (a
+    /// version-1 summary, or too many categories to count).
+    pub bucket_width: i64,
+    /// The non-empty time buckets, by start, each with its counts as `counts`.
+    pub buckets: Vec<TimeBucket>,
+    /// Each page's `(min, max)` ts, in page order; empty when not known.
+    pub page_ts: Vec<(i64, i64)>,
     /// Nothing is known but the id range (rows of the previous layout, being
     /// sealed): every record may match, nothing is counted from here. Never stored.
     pub opaque: bool,
@@ -55,15 +96,24 @@ pub struct SummaryBuilder<'a> {
     records: &'a [Record],
     fields: Vec<Values>,
     trigrams: Option<Bloom>,
+    page_rows: usize,
 }
 
 impl<'a> SummaryBuilder<'a> {
+    /// A summary of records kept in one page (a hot segment); see [`Self::page_rows`].
     pub fn new(records: &'a [Record]) -> SummaryBuilder<'a> {
         SummaryBuilder {
             records,
             fields: Vec::with_capacity(TEXT_FIELDS),
             trigrams: None,
+            page_rows: records.len().max(1),
         }
+    }
+
+    /// The rows per page of the block summarised (for the pages' ts ranges).
+    pub fn page_rows(mut self, page_rows: usize) -> Self {
+        self.page_rows = page_rows.max(1);
+        self
     }
 
     /// Summarises text field `field` (its values, one per record).
@@ -83,47 +133,89 @@ impl<'a> SummaryBuilder<'a> {
             self.fields.push(Values::Unlisted);
             return;
         }
-        let mut distinct: Vec<&str> = values.iter().flatten().copied().collect();
-        distinct.sort_unstable();
-        distinct.dedup();
-        self.fields.push(if distinct.len() <= MAX_VALUES {
-            Values::Listed {
-                values: distinct.into_iter().map(str::to_string).collect(),
-                none,
-            }
-        } else {
-            let hashes: Vec<u64> = distinct.iter().map(|v| hash_bytes(v.as_bytes())).collect();
-            Values::Filtered {
-                filter: Bloom::from_hashes(&hashes),
-                none,
-            }
-        });
+        // Through a hash set, given up past the list's size (sorting every value of
+        // a high-cardinality field was a visible share of ingest and sealing).
+        self.fields
+            .push(match super::format::distinct_up_to(values, MAX_VALUES) {
+                Some(mut distinct) => {
+                    distinct.sort_unstable();
+                    Values::Listed {
+                        values: distinct.into_iter().map(str::to_string).collect(),
+                        none,
+                    }
+                }
+                None => {
+                    // Duplicates are fine: the filter counts distinct hashes.
+                    let hashes: Vec<u64> = values
+                        .iter()
+                        .flatten()
+                        .map(|v| hash_bytes(v.as_bytes()))
+                        .collect();
+                    Values::Filtered {
+                        filter: Bloom::from_hashes(&hashes),
+                        none,
+                    }
+                }
+            });
     }
 
     pub fn finish(self) -> Summary {
         let records = self.records;
         let ts = records.iter().map(|r| r.ts.micros());
         let mut counts = Vec::new();
+        let mut buckets = Vec::new();
+        let mut bucket_width = 0;
         if let Some(Values::Listed { values, .. }) = self.fields.get(CATEGORY) {
-            let mut keyed = std::collections::BTreeMap::<(u8, u8, u32), u64>::new();
-            for r in records {
+            let key = |r: &Record| {
                 let category = r.category.as_deref().map_or(0, |c| {
                     values
                         .binary_search_by(|v| v.as_str().cmp(c))
                         .map_or(0, |i| i as u32 + 1)
                 });
-                let key = (
+                (
                     r.kind.code() as u8,
                     r.level.map_or(0, |l| l.number() as u8),
                     category,
-                );
-                *keyed.entry(key).or_default() += 1;
+                )
+            };
+            let flat = |keyed: std::collections::BTreeMap<(u8, u8, u32), u64>| -> Counts {
+                keyed
+                    .into_iter()
+                    .map(|((k, l, c), n)| (k, l, c, n))
+                    .collect()
+            };
+            let mut keyed = std::collections::BTreeMap::<(u8, u8, u32), u64>::new();
+            for r in records {
+                *keyed.entry(key(r)).or_default() += 1;
             }
-            counts = keyed
+            counts = flat(keyed);
+            bucket_width = bucket_width_for(records);
+            let mut per_bucket =
+                std::collections::BTreeMap::<i64, std::collections::BTreeMap<_, u64>>::new();
+            for r in records {
+                let t = r.ts.micros();
+                let start = t - t.rem_euclid(bucket_width);
+                *per_bucket
+                    .entry(start)
+                    .or_default()
+                    .entry(key(r))
+                    .or_default() += 1;
+            }
+            buckets = per_bucket
                 .into_iter()
-                .map(|((k, l, c), n)| (k, l, c, n))
+                .map(|(start, keyed)| TimeBucket {
+                    start,
+                    counts: flat(keyed),
+                })
                 .collect();
         }
+        let page_ts = records
+            .chunks(self.page_rows)
+            .map(|page| {
+                let ts = page.iter().map(|r| r.ts.micros());
+                (ts.clone().min().unwrap_or(0), ts.max().unwrap_or(0))
+            })
+            .collect();
         Summary {
             first_id: records.first().map_or(0, |r| r.id),
             last_id: records.last().map_or(0, |r| r.id),
@@ -133,9 +225,115 @@ impl<'a> SummaryBuilder<'a> {
             fields: self.fields,
             trigrams: self.trigrams,
             counts,
+            bucket_width,
+            buckets,
+            page_ts,
             opaque: false,
         }
     }
+}
+
+/// The finest of [`BUCKET_WIDTHS`] that cuts the records' timestamps into at most
+/// [`MAX_BUCKETS`] non-empty buckets (the widest when none does).
+fn bucket_width_for(records: &[Record]) -> i64 {
+    let mut ts: Vec<i64> = records.iter().map(|r| r.ts.micros()).collect();
+    ts.sort_unstable();
+    let widest = BUCKET_WIDTHS[BUCKET_WIDTHS.len() - 1];
+    BUCKET_WIDTHS
+        .into_iter()
+        .find(|width| {
+            let mut buckets = 0;
+            let mut last = None;
+            for t in &ts {
+                let start = t - t.rem_euclid(*width);
+                if last != Some(start) {
+                    buckets += 1;
+                    last = Some(start);
+                    if buckets > MAX_BUCKETS {
+                        return false;
+                    }
+                }
+            }
+            true
+        })
+        .unwrap_or(widest)
+}
+
+fn write_counts(out: &mut Vec<u8>, counts: &Counts) {
+    put_varint(out, counts.len() as u64);
+    for &(kind, level, category, n) in counts {
+        out.push(kind);
+        out.push(level);
+        put_varint(out, u64::from(category));
+        put_varint(out, n);
+    }
+}
+
+fn read_counts(r: &mut Reader<'_>) -> Result<Counts, Corrupt> {
+    let n = r.count("counts", 1 << 20)?;
+    let mut counts = Vec::with_capacity(n.min(4096));
+    for _ in 0..n {
+        let kind = r.u8("kind")?;
+        let level = r.u8("level")?;
+        let category = u32::try_from(r.varint("category")?)
+            .map_err(|_| Corrupt("category index out of range".into()))?;
+        counts.push((kind, level, category, r.varint("count")?));
+    }
+    Ok(counts)
+}
+
+/// What [`Summary::count_buckets`] tells of a block.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BucketCounts<K> {
+    /// Rows per key, of the buckets wholly within the bounds.
+    pub counted: Vec<(K, u64)>,
+    /// The `ts` ranges (inclusive) whose rows must be read, ascending and disjoint.
+    pub straddling: Vec<(i64, i64)>,
+}
+
+/// How `ts` bounds relate to a range of timestamps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Span {
+    /// Every instant of the range satisfies them.
+    Inside,
+    /// None does.
+    Outside,
+    /// Some do.
+    Partial,
+}
+
+fn ts_span(bounds: &[&Condition], lo: i64, hi: i64) -> Span {
+    let mut span = Span::Inside;
+    for c in bounds {
+        let Condition::Compare(Field::Ts, cmp, Scalar::Int(b)) = c else {
+            continue;
+        };
+        let b = *b;
+        let (all, any) = match cmp {
+            Comparison::Lt => (hi < b, lo < b),
+            Comparison::Le => (hi <= b, lo <= b),
+            Comparison::Gt => (lo > b, hi > b),
+            Comparison::Ge => (lo >= b, hi >= b),
+        };
+        if !any {
+            return Span::Outside;
+        }
+        if !all {
+            span = Span::Partial;
+        }
+    }
+    span
+}
+
+/// The record a count entry stands for (kind, level and category set).
+fn counted_record(values: &[String], kind: u8, level: u8, category: u32) -> Option<Record> {
+    let mut new = NewRecord::new(Kind::from_code(i64::from(kind))?);
+    new.level = Level::from_number(i64::from(level));
+    new.category = match category {
+        0 => None,
+        i => Some(values.get(i as usize - 1)?.clone()),
+    };
+    Some(new.into_record(0, Timestamp(0)))
 }
 
 /// Whether a condition reads only kind, level and category (what counts keep).
@@ -180,6 +378,9 @@ impl Summary {
             fields: Vec::new(),
             trigrams: None,
             counts: Vec::new(),
+            bucket_width: 0,
+            buckets: Vec::new(),
+            page_ts: Vec::new(),
             opaque: true,
         }
     }
@@ -291,24 +492,13 @@ impl Summary {
         conditions: &[Condition],
         key: impl Fn(&Record) -> K,
     ) -> Option<Vec<(K, u64)>> {
-        if self.counts.is_empty() || self.opaque {
-            return None;
-        }
-        let Some(Values::Listed { values, .. }) = self.fields.get(CATEGORY) else {
-            return None;
-        };
+        let values = self.counted_categories()?;
         if !conditions.iter().all(countable) {
             return None;
         }
         let mut out: Vec<(K, u64)> = Vec::new();
         for &(kind, level, category, n) in &self.counts {
-            let mut new = NewRecord::new(Kind::from_code(i64::from(kind))?);
-            new.level = Level::from_number(i64::from(level));
-            new.category = match category {
-                0 => None,
-                i => Some(values.get(i as usize - 1)?.clone()),
-            };
-            let record = new.into_record(0, Timestamp(0));
+            let record = counted_record(values, kind, level, category)?;
             if conditions.iter().all(|c| c.matches(&record)) {
                 let k = key(&record);
                 match out.iter_mut().find(|(existing, _)| *existing == k) {
@@ -320,8 +510,86 @@ impl Summary {
         Some(out)
     }
 
+    /// The category values the counts index, when there are counts.
+    fn counted_categories(&self) -> Option<&[String]> {
+        if self.counts.is_empty() || self.opaque {
+            return None;
+        }
+        match self.fields.get(CATEGORY) {
+            Some(Values::Listed { values, .. }) => Some(values),
+            _ => None,
+        }
+    }
+
+    /// Counts the block from its time buckets, for conditions on `ts` bounds
+    /// (`Compare` of `ts`), kind, level and category only: per value of `key`, the
+    /// rows of every bucket that lies wholly within the bounds and for which `fits`
+    /// (its first and last possible instant) holds; and, merged, the `ts` ranges of
+    /// the buckets that do not (they straddle a bound), whose rows must be read.
+    /// `None` when the summary cannot tell (no buckets, or other conditions).
+    pub fn count_buckets<K: Ord>(
+        &self,
+        conditions: &[Condition],
+        fits: impl Fn(i64, i64) -> bool,
+        key: impl Fn(&Record, i64) -> K,
+    ) -> Option<BucketCounts<K>> {
+        let values = self.counted_categories()?;
+        if self.bucket_width <= 0 {
+            return None;
+        }
+        let (bounds, rest): (Vec<&Condition>, Vec<&Condition>) = conditions
+            .iter()
+            .partition(|c| matches!(c, Condition::Compare(Field::Ts, _, Scalar::Int(_))));
+        if !rest.iter().all(|c| countable(c)) {
+            return None;
+        }
+        let mut matching = std::collections::HashMap::<(u8, u8, u32), Option<Record>>::new();
+        let mut counted = std::collections::BTreeMap::<K, u64>::new();
+        let mut straddling: Vec<(i64, i64)> = Vec::new();
+        for bucket in &self.buckets {
+            let lo = bucket.start.max(self.ts_min);
+            let hi = bucket
+                .start
+                .saturating_add(self.bucket_width - 1)
+                .min(self.ts_max);
+            match ts_span(&bounds, lo, hi) {
+                Span::Outside => continue,
+                Span::Inside if fits(lo, hi) => {
+                    for &(kind, level, category, n) in &bucket.counts {
+                        let entry = match matching.entry((kind, level, category)) {
+                            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+                            std::collections::hash_map::Entry::Vacant(e) => {
+                                let record = counted_record(values, kind, level, category)?;
+                                let matches = rest.iter().all(|c| c.matches(&record));
+                                e.insert(matches.then_some(record))
+                            }
+                        };
+                        if let Some(record) = entry {
+                            *counted.entry(key(record, lo)).or_default() += n;
+                        }
+                    }
+                }
+                Span::Inside | Span::Partial => match straddling.last_mut() {
+                    Some(last) if last.1.saturating_add(1) >= lo => last.1 = hi,
+                    _ => straddling.push((lo, hi)),
+                },
+            }
+        }
+        Some(BucketCounts {
+            counted: counted.into_iter().collect(),
+            straddling,
+        })
+    }
+
+    /// Writes version 2, or version 1 when there are no buckets and no page ranges
+    /// (what version 1 held, byte for byte).
     pub fn write(&self, out: &mut Vec<u8>) {
-        out.push(1); // version
+        let version = if self.bucket_width > 0 || !self.page_ts.is_empty() {
+            2
+        } else {
+            1
+        };
+        out.push(version);
         put_varint(out, zigzag(self.first_id));
         put_varint(out, zigzag(self.last_id));
         put_varint(out, self.rows);
@@ -351,19 +619,29 @@ impl Summary {
             }
             None => out.push(0),
         }
-        put_varint(out, self.counts.len() as u64);
-        for &(kind, level, category, n) in &self.counts {
-            out.push(kind);
-            out.push(level);
-            put_varint(out, u64::from(category));
-            put_varint(out, n);
+        write_counts(out, &self.counts);
+        if version == 1 {
+            return;
+        }
+        put_varint(out, zigzag(self.bucket_width));
+        put_varint(out, self.buckets.len() as u64);
+        let mut previous = 0i64;
+        for bucket in &self.buckets {
+            put_varint(out, zigzag(bucket.start.wrapping_sub(previous)));
+            previous = bucket.start;
+            write_counts(out, &bucket.counts);
+        }
+        put_varint(out, self.page_ts.len() as u64);
+        for &(lo, hi) in &self.page_ts {
+            put_varint(out, zigzag(lo));
+            put_varint(out, zigzag(hi.wrapping_sub(lo)));
         }
     }
 
     pub fn read(bytes: &[u8]) -> Result<Summary, Corrupt> {
         let mut r = Reader::new(bytes);
         let version = r.u8("summary version")?;
-        if version != 1 {
+        if version != 1 && version != 2 {
             return Err(Corrupt(format!("summary version {version}")));
         }
         let first_id = unzigzag(r.varint("first id")?);
@@ -395,14 +673,24 @@ impl Summary {
             0 => None,
             _ => Some(Bloom::read(&mut r)?),
         };
-        let n = r.count("counts", 1 << 20)?;
-        let mut counts = Vec::with_capacity(n);
-        for _ in 0..n {
-            let kind = r.u8("kind")?;
-            let level = r.u8("level")?;
-            let category = u32::try_from(r.varint("category")?)
-                .map_err(|_| Corrupt("category index out of range".into()))?;
-            counts.push((kind, level, category, r.varint("count")?));
+        let counts = read_counts(&mut r)?;
+        let (mut bucket_width, mut buckets, mut page_ts) = (0, Vec::new(), Vec::new());
+        if version >= 2 {
+            bucket_width = r.signed("bucket width")?;
+            let n = r.count("buckets", 1 << 24)?;
+            let mut start = 0i64;
+            for _ in 0..n {
+                start = start.wrapping_add(r.signed("bucket start")?);
+                buckets.push(TimeBucket {
+                    start,
+                    counts: read_counts(&mut r)?,
+                });
+            }
+            let n = r.count("pages", 1 << 24)?;
+            for _ in 0..n {
+                let lo = r.signed("page ts")?;
+                page_ts.push((lo, lo.wrapping_add(r.signed("page ts span")?)));
+            }
         }
         Ok(Summary {
             first_id,
@@ -413,6 +701,9 @@ impl Summary {
             fields,
             trigrams,
             counts,
+            bucket_width,
+            buckets,
+            page_ts,
             opaque: false,
         })
     }

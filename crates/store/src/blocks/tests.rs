@@ -200,3 +200,55 @@ fn the_summary_skips_only_blocks_without_a_match() {
         None
     );
 }
+
+#[test]
+fn a_summary_keeps_time_buckets_and_reads_version_one() {
+    // 3000 records 10 ms apart: 30 s, so 1-second buckets (at most 64).
+    let input = records(3000, 1);
+    let summary = format::encode(
+        &input,
+        &Options {
+            page_rows: 1000,
+            zstd_level: 1,
+        },
+    )
+    .summary;
+    assert_eq!(summary.bucket_width, 1_000_000);
+    assert_eq!(
+        summary
+            .buckets
+            .iter()
+            .flat_map(|b| &b.counts)
+            .map(|c| c.3)
+            .sum::<u64>(),
+        3000
+    );
+    assert_eq!(summary.page_ts.len(), 3);
+    for (page, &(lo, hi)) in summary.page_ts.iter().enumerate() {
+        let ts = input[page * 1000..(page + 1) * 1000]
+            .iter()
+            .map(|r| r.ts.micros());
+        assert_eq!(
+            (lo, hi),
+            (ts.clone().min().unwrap_or(0), ts.max().unwrap_or(0))
+        );
+    }
+    let mut stored = Vec::new();
+    summary.write(&mut stored);
+    assert_eq!(stored[0], 2);
+    assert_eq!(Summary::read(&stored).expect("version 2"), summary);
+    // A summary written before buckets existed (version 1) reads without them.
+    let old = Summary {
+        bucket_width: 0,
+        buckets: Vec::new(),
+        page_ts: Vec::new(),
+        ..summary
+    };
+    let mut stored = Vec::new();
+    old.write(&mut stored);
+    assert_eq!(stored[0], 1);
+    assert_eq!(Summary::read(&stored).expect("version 1"), old);
+    for cut in 0..stored.len() {
+        let _ = Summary::read(&stored[..cut]); // an error, never a panic
+    }
+}

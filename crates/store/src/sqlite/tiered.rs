@@ -219,18 +219,17 @@ struct DbBlock {
 }
 
 impl DbBlock {
+    fn open_blob<'c>(&self, conn: &'c Connection) -> Result<rusqlite::blob::Blob<'c>> {
+        match conn.blob_open(MAIN_DB, "blocks", "data", self.key, true) {
+            Ok(blob) => Ok(blob),
+            // The block was replaced after this catalog was taken: retry.
+            Err(rusqlite::Error::SqliteFailure(_, _)) => Err(StoreError::NotFound),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     fn read(&self, tiered: &Tiered, range: std::ops::Range<usize>) -> Result<Vec<u8>> {
-        tiered.with_connection(|conn| {
-            let blob = match conn.blob_open(MAIN_DB, "blocks", "data", self.key, true) {
-                Ok(blob) => blob,
-                // The block was replaced after this catalog was taken: retry.
-                Err(rusqlite::Error::SqliteFailure(_, _)) => return Err(StoreError::NotFound),
-                Err(e) => return Err(e.into()),
-            };
-            let mut buf = vec![0; range.len()];
-            blob.read_at_exact(&mut buf, range.start)?;
-            Ok(buf)
-        })
+        tiered.with_connection(|conn| read_range(&self.open_blob(conn)?, range))
     }
 
     fn dictionary(&self, tiered: &Tiered, column: usize) -> Result<Option<Arc<Dictionary>>> {
@@ -249,6 +248,40 @@ impl DbBlock {
         );
         Ok(Some(d))
     }
+
+    fn decode(
+        &self,
+        tiered: &Tiered,
+        column: usize,
+        page: usize,
+        part: &[u8],
+    ) -> Result<Arc<Page>> {
+        let encoding = self
+            .layout
+            .columns
+            .get(column)
+            .map_or(format::Encoding::Absent, |c| c.encoding);
+        let dictionary = self.dictionary(tiered, column)?;
+        let rows = self.layout.rows_of_page(page).len();
+        let decoded = Arc::new(format::decode_page(
+            encoding,
+            part,
+            rows,
+            dictionary.as_ref(),
+        )?);
+        tiered.cache.put(
+            (self.serial, column as u16, page as u32),
+            CacheEntry::Page(Arc::clone(&decoded)),
+            page_bytes(&decoded),
+        );
+        Ok(decoded)
+    }
+}
+
+fn read_range(blob: &rusqlite::blob::Blob<'_>, range: std::ops::Range<usize>) -> Result<Vec<u8>> {
+    let mut buf = vec![0; range.len()];
+    blob.read_at_exact(&mut buf, range.start)?;
+    Ok(buf)
 }
 
 impl PageSource for DbBlock {
@@ -257,32 +290,44 @@ impl PageSource for DbBlock {
     }
 
     fn page(&self, column: usize, page: usize) -> Result<Arc<Page>> {
-        let Some(layout) = self.layout.columns.get(column) else {
-            return Ok(Arc::new(Page::Absent));
-        };
-        let Some(range) = self.layout.page_range(column, page) else {
-            return Ok(Arc::new(Page::Absent));
-        };
+        Ok(self
+            .pages(&[column], page)?
+            .pop()
+            .unwrap_or_else(|| Arc::new(Page::Absent)))
+    }
+
+    /// The pages not in the cache are read through one blob handle (a get by id
+    /// reads every column's page).
+    fn pages(&self, columns: &[usize], page: usize) -> Result<Vec<Arc<Page>>> {
         let tiered = self.tiered.upgrade().ok_or(StoreError::Closed)?;
-        let key = (self.serial, column as u16, page as u32);
-        if let Some(CacheEntry::Page(p)) = tiered.cache.get(&key) {
-            return Ok(p);
+        let mut out: Vec<Option<Arc<Page>>> = vec![None; columns.len()];
+        let mut wanted = Vec::new();
+        for (i, &c) in columns.iter().enumerate() {
+            let Some(range) = self.layout.page_range(c, page) else {
+                out[i] = Some(Arc::new(Page::Absent));
+                continue;
+            };
+            match tiered.cache.get(&(self.serial, c as u16, page as u32)) {
+                Some(CacheEntry::Page(p)) => out[i] = Some(p),
+                _ => wanted.push((i, c, range)),
+            }
         }
-        let dictionary = self.dictionary(&tiered, column)?;
-        let part = self.read(&tiered, range)?;
-        let rows = self.layout.rows_of_page(page).len();
-        let decoded = Arc::new(format::decode_page(
-            layout.encoding,
-            &part,
-            rows,
-            dictionary.as_ref(),
-        )?);
-        tiered.cache.put(
-            key,
-            CacheEntry::Page(Arc::clone(&decoded)),
-            page_bytes(&decoded),
-        );
-        Ok(decoded)
+        if !wanted.is_empty() {
+            let parts = tiered.with_connection(|conn| {
+                let blob = self.open_blob(conn)?;
+                wanted
+                    .iter()
+                    .map(|(_, _, range)| read_range(&blob, range.clone()))
+                    .collect::<Result<Vec<_>>>()
+            })?;
+            for ((i, c, _), part) in wanted.into_iter().zip(parts) {
+                out[i] = Some(self.decode(&tiered, c, page, &part)?);
+            }
+        }
+        Ok(out
+            .into_iter()
+            .map(|p| p.unwrap_or_else(|| Arc::new(Page::Absent)))
+            .collect())
     }
 }
 
@@ -342,6 +387,14 @@ impl PageSource for LegacyRows {
         usize::try_from(id - self.layout.first_id)
             .ok()
             .map(|offset| offset / self.layout.page_rows)
+    }
+
+    fn page_ids(&self, page: usize) -> Option<(i64, i64)> {
+        // Pages are cut by id: page p holds ids of its positions (some missing).
+        Some(crate::blocks::segment::contiguous_page_ids(
+            &self.layout,
+            page,
+        ))
     }
 }
 
