@@ -155,11 +155,13 @@ async fn a_full_disk_answers_507_and_writes_resume_once_space_is_freed() {
     let ready = http.get(node.url("/readyz")).send().await.expect("readyz");
     assert_eq!(ready.status(), 200);
 
-    // The journal records are written by the node right after writes resume.
+    // The journal records are written by the node right after writes resume, both
+    // in one append: once the resumption is visible, so is the stop (read after it;
+    // read before, it could miss an append that committed in between).
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     let (stopped, resumed) = loop {
-        let stopped = journal(&http, &node, "logbook.store.writes_stopped").await;
         let resumed = journal(&http, &node, "logbook.store.writes_resumed").await;
+        let stopped = journal(&http, &node, "logbook.store.writes_stopped").await;
         if !resumed.is_empty() || std::time::Instant::now() > deadline {
             break (stopped, resumed);
         }

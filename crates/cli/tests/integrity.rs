@@ -273,7 +273,7 @@ async fn an_inserted_record_is_named(backend: Backend) {
                 &server,
                 &format!(
                 "INSERT INTO records (id, ts, kind, message) VALUES ({forged}, 0, 1, 'an alibi');
-                     UPDATE meta SET value = {forged} WHERE key = 'last_record_id';"
+                     UPDATE id_counter SET last = {forged};"
             ),
             )
             .await
@@ -321,7 +321,7 @@ async fn cutting_off_the_newest_records_is_caught_by_the_checkpoint_copy(backend
                     "DELETE FROM records WHERE id >= {cut};
                      DELETE FROM record_leaves WHERE first_id >= {cut};
                      DELETE FROM checkpoints;
-                     UPDATE meta SET value = {} WHERE key = 'last_record_id';",
+                     UPDATE id_counter SET last = {};",
                     cut - 1
                 ),
             )

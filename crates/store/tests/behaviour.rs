@@ -8,7 +8,7 @@ mod support;
 
 use logbook_core::query::{Comparison, Condition, Field, Scalar};
 use logbook_core::{Cursor, Kind, Level, NewRecord, ObjectRef, Query, Record, Timestamp};
-use logbook_store::{GroupQuery, ObjectUpdate, ObjectWrite, Store};
+use logbook_store::{GroupQuery, IntegrityStore, ObjectUpdate, ObjectWrite, Store};
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use support::records::{self, log};
@@ -59,7 +59,9 @@ async fn the_sealer_moves_old_records_into_blocks_without_changing_any_answer() 
 
 /// PostgreSQL's visibility horizon (docs/postgres.md): an append still in flight
 /// holds readers below its ids even after a later append has committed above them,
-/// so no reader can see the later id first and skip the earlier one.
+/// so no reader can see the later id first and skip the earlier one. The Merkle
+/// tree (docs/integrity.md) follows the same horizon: the later append's leaf gets
+/// no place before the earlier one's, so the tree stays in id order.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_append_in_flight_holds_the_horizon_below_its_ids() {
     let t = TestStore::open(Backend::Postgres).await;
@@ -110,13 +112,20 @@ async fn an_append_in_flight_holds_the_horizon_below_its_ids() {
     assert_eq!(ids, [1, 2], "nothing above the append in flight");
     assert_eq!(page.high_water, 2);
     assert_eq!(t.store.high_water().await.expect("high water"), 2);
-    // The slow append commits its row: both become visible, in id order.
+    assert_eq!(t.store.tree_size().await.expect("tree size"), 2);
+    // The slow append commits its row and its leaf: both become visible, in id order.
     slow.execute(
         "INSERT INTO records (id, ts, kind, message) VALUES (3, 0, $1, 'slow')",
         &[&Kind::Log.code()],
     )
     .await
     .expect("insert");
+    slow.execute(
+        "INSERT INTO record_leaves (first_id, hashes) VALUES (3, $1)",
+        &[&vec![3u8; 32]],
+    )
+    .await
+    .expect("leaf");
     slow.execute("DELETE FROM appending WHERE xid = $1::text::xid8", &[&xid])
         .await
         .expect("unregister");
@@ -127,6 +136,11 @@ async fn an_append_in_flight_holds_the_horizon_below_its_ids() {
     let ids: Vec<i64> = page.records.iter().map(|r| r.id).collect();
     assert_eq!(ids, [1, 2, 3, 4]);
     assert_eq!(page.high_water, 4);
+    assert_eq!(t.store.tree_size().await.expect("tree size"), 4);
+    let leaves = t.store.leaves(0, 4).await.expect("leaves");
+    let placed: Vec<(u64, i64)> = leaves.iter().map(|l| (l.index, l.id)).collect();
+    assert_eq!(placed, [(0, 1), (1, 2), (2, 3), (3, 4)]);
+    assert_eq!(leaves[2].hash, [3u8; 32]);
     t.close().await;
 }
 
