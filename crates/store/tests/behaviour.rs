@@ -8,7 +8,7 @@ mod support;
 
 use logbook_core::query::{Comparison, Condition, Field, Scalar};
 use logbook_core::{Cursor, Kind, Level, NewRecord, ObjectRef, Query, Record, Timestamp};
-use logbook_store::{GroupQuery, IntegrityStore, ObjectUpdate, ObjectWrite, Store};
+use logbook_store::{GroupQuery, ObjectUpdate, ObjectWrite, Store};
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use support::records::{self, log};

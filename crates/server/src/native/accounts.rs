@@ -199,9 +199,7 @@ pub async fn revoke_token(
     principal: Principal,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let id: i64 = id
-        .parse()
-        .map_err(|_| ApiError::bad_request("id", format!("{id:?} is not an integer")))?;
+    let id = super::path_id(&id)?;
     let token = state
         .store
         .list_tokens()

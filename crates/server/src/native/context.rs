@@ -24,9 +24,7 @@ pub(super) async fn context(
     Path(id): Path<String>,
     RawQuery(raw): RawQuery,
 ) -> Result<Json<Value>, ApiError> {
-    let id: i64 = id
-        .parse()
-        .map_err(|_| ApiError::bad_request("id", format!("{id:?} is not an integer")))?;
+    let id = super::path_id(&id)?;
     let params = Params::strict(raw.as_deref())?;
     let before = count(&params, "before")?;
     let after = count(&params, "after")?;

@@ -92,9 +92,7 @@ pub(super) async fn proof(
     Path(id): Path<String>,
     RawQuery(raw): RawQuery,
 ) -> Result<Json<Value>, ApiError> {
-    let id: i64 = id
-        .parse()
-        .map_err(|_| ApiError::bad_request("id", format!("{id:?} is not an integer")))?;
+    let id = super::path_id(&id)?;
     let params = Params::parse(raw.as_deref())?;
     let tree_size = params.parsed::<u64>("tree_size", "a non-negative integer")?;
     params.reject_unknown()?;

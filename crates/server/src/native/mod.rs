@@ -89,3 +89,9 @@ pub fn router() -> Router<AppState> {
         )
         .route("/logbook/v1/tokens/{id}", delete(accounts::revoke_token))
 }
+
+/// The integer id of a path segment (`/records/{id}`, `/users/{id}`), or 400 naming it.
+fn path_id(id: &str) -> Result<i64, crate::error::ApiError> {
+    id.parse()
+        .map_err(|_| crate::error::ApiError::bad_request("id", format!("{id:?} is not an integer")))
+}

@@ -158,9 +158,7 @@ pub(super) async fn get_one(
     principal: Principal,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let id: i64 = id
-        .parse()
-        .map_err(|_| ApiError::bad_request("id", format!("{id:?} is not an integer")))?;
+    let id = super::path_id(&id)?;
     let record = scoped::record(&state, &principal, id, &Query::default()).await?;
     Ok(Json(record.to_json()))
 }
