@@ -77,9 +77,8 @@ impl<'de> Visitor<'de> for RecordVisitor {
                 }
             }
         }
-        if record.kind.is_none() {
-            return Err(refuse());
-        }
+        // As `from_json`: a record without `kind` is a log.
+        record.kind.get_or_insert(Kind::Log);
         Ok(record)
     }
 }
@@ -194,6 +193,7 @@ mod tests {
             r#" {"kind":"log","kind":"event"} "#,
             r#"{"kind":"log","message":"a","message":"b"}"#,
             r#"{"k\u0069nd":"log","ts":1e9}"#,
+            r#"{"ts":1}"#,
         ];
         for line in accepted {
             assert!(agree(line).0.is_some(), "{line}");
@@ -203,7 +203,6 @@ mod tests {
         assert!(fast.is_none() && slow.is_some());
         let refused = [
             r#"{"kind":"log","nope":1}"#,
-            r#"{"ts":1}"#,
             r#"{"kind":"fish"}"#,
             r#"{"kind":"log","message":5}"#,
             r#"{"kind":"log","message":"a\u0000b"}"#,
