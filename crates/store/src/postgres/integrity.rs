@@ -52,16 +52,23 @@ pub(super) async fn insert_leaves<C: GenericClient>(tx: &C, stored: &[Record]) -
     Ok(())
 }
 
-/// Places every run below the visibility horizon that has no place yet, in id
-/// order, after the last placed one, and returns the tree size. Nothing is placed
-/// while the leaves of earlier records are still to be computed ([`backfill`]).
-async fn index_leaves(client: &mut deadpool_postgres::Object, lock_key: i32) -> Result<u64> {
-    let tx = client.transaction().await?;
+/// Takes the lock of placing leaves (and of computing earlier records' leaves) for
+/// the rest of `tx`: one node at a time, across all of them.
+async fn lock_leaves(tx: &Transaction<'_>, lock_key: i32) -> Result<()> {
     tx.execute(
         "SELECT pg_advisory_xact_lock($1, $2)",
         &[&LEAF_LOCK_CLASS, &lock_key],
     )
     .await?;
+    Ok(())
+}
+
+/// Places every run below the visibility horizon that has no place yet, in id
+/// order, after the last placed one, and returns the tree size. Nothing is placed
+/// while the leaves of earlier records are still to be computed ([`backfill`]).
+async fn index_leaves(client: &mut deadpool_postgres::Object, lock_key: i32) -> Result<u64> {
+    let tx = client.transaction().await?;
+    lock_leaves(&tx, lock_key).await?;
     let mut size = tree_size(&tx).await?;
     let pending = tx
         .query_opt(
@@ -120,11 +127,7 @@ pub(super) async fn insert_removed(
 /// record and its leaves commit together.
 pub(super) async fn backfill(client: &mut deadpool_postgres::Object, lock_key: i32) -> Result<u64> {
     let tx = client.transaction().await?;
-    tx.execute(
-        "SELECT pg_advisory_xact_lock($1, $2)",
-        &[&LEAF_LOCK_CLASS, &lock_key],
-    )
-    .await?;
+    lock_leaves(&tx, lock_key).await?;
     let added = backfill_in(&tx).await?;
     tx.commit().await?;
     Ok(added)
