@@ -374,6 +374,11 @@ fn exposition(text: String) -> Response {
 }
 
 /// `GET /metrics` on the API's port: administrators and auditors.
+#[utoipa::path(
+    get, path = "/metrics", tag = "operations",
+    responses((status = 200, description = "Prometheus metrics in the OpenMetrics text format (administrators and auditors)",
+        content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8", body = String))
+)]
 pub async fn authenticated(
     State(state): State<AppState>,
     principal: Principal,

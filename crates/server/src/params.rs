@@ -147,6 +147,21 @@ impl Params {
         Ok(limit)
     }
 
+    /// `offset` of a listing (0 when absent). Stores keep offsets as signed 64-bit
+    /// integers, so a larger one is refused here rather than failing in SQL.
+    pub fn offset(&self) -> Result<u64, ApiError> {
+        let offset = self
+            .parsed::<u64>("offset", "a non-negative integer")?
+            .unwrap_or(0);
+        if offset > i64::MAX as u64 {
+            return Err(ApiError::bad_request(
+                "offset",
+                format!("may be at most {}", i64::MAX),
+            ));
+        }
+        Ok(offset)
+    }
+
     pub fn names(&self) -> impl Iterator<Item = &str> {
         self.pairs.iter().map(|(k, _)| k.as_str())
     }

@@ -5,18 +5,20 @@ use crate::error::ApiError;
 use crate::state::AppState;
 use crate::{dialects, idempotency, json_errors, limits, metrics, native, protocols, ui};
 use axum::extract::State;
-use axum::routing::get;
+use axum::http::header;
+use axum::response::IntoResponse;
 use axum::{Json, Router};
 use serde_json::{json, Value};
+use std::sync::OnceLock;
+use utoipa::OpenApi as _;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// The whole service: health check, native API, dialects, shipper protocols and the
 /// web UI.
 pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics::authenticated))
-        .merge(native::router())
+    documented()
+        .0
         .merge(dialects::router())
         .merge(protocols::router())
         .merge(ui::router())
@@ -41,6 +43,44 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// The routes that the OpenAPI document describes (health checks, metrics, the
+/// native API and the document itself) with that document, built from the same
+/// `#[utoipa::path]` attributes.
+fn documented() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    let (router, mut doc) = OpenApiRouter::with_openapi(native::openapi::ApiDoc::openapi())
+        .routes(routes!(healthz))
+        .routes(routes!(readyz))
+        .routes(routes!(metrics::authenticated))
+        .routes(routes!(openapi_json))
+        .merge(native::router())
+        .split_for_parts();
+    native::openapi::complete(&mut doc);
+    (router, doc)
+}
+
+/// The OpenAPI 3.1 document of what [`router`] serves under `/logbook/v1` (and the
+/// health checks and metrics).
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    documented().1
+}
+
+#[utoipa::path(
+    get, path = "/logbook/v1/openapi.json", tag = "operations",
+    responses((status = 200, description = "This document (OpenAPI 3.1)", content_type = "application/json", body = Object))
+)]
+async fn openapi_json(_principal: crate::auth::Principal) -> impl IntoResponse {
+    static DOCUMENT: OnceLock<String> = OnceLock::new();
+    let text = DOCUMENT.get_or_init(|| {
+        // Serialising plain structs of strings and maps cannot fail.
+        openapi().to_pretty_json().unwrap_or_default()
+    });
+    ([(header::CONTENT_TYPE, "application/json")], text.as_str())
+}
+
+#[utoipa::path(
+    get, path = "/healthz", tag = "operations", security(()),
+    responses((status = 200, description = "The store answers", body = native::openapi::Health))
+)]
 /// 200 `{"status": "ok"}` when the store answers, 503 otherwise. No authentication,
 /// no details.
 async fn healthz(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
@@ -48,6 +88,13 @@ async fn healthz(State(state): State<AppState>) -> Result<Json<Value>, ApiError>
     Ok(Json(json!({"status": "ok"})))
 }
 
+#[utoipa::path(
+    get, path = "/readyz", tag = "operations", security(()),
+    responses(
+        (status = 200, description = "The node takes writes", body = native::openapi::Health),
+        (status = 507, description = "The disk holding the store is full", body = native::openapi::ErrorBody),
+    )
+)]
 /// 200 `{"status": "ready"}` when the node takes writes: the store answers, its
 /// writes are not failing for lack of space, and the node is not stopping; else
 /// 503 (507 while the disk is full) saying which. No authentication. A load

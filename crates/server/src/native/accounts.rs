@@ -22,6 +22,10 @@ const BODY_LIMIT: usize = 64 * 1024;
 pub const MIN_PASSWORD_CHARS: usize = 8;
 
 /// `GET /logbook/v1/users`
+#[utoipa::path(
+    get, path = "/logbook/v1/users", tag = "accounts",
+    responses((status = 200, description = "Every user (administrators)", body = super::openapi::Users))
+)]
 pub async fn list_users(
     State(state): State<AppState>,
     principal: Principal,
@@ -38,6 +42,14 @@ pub async fn list_users(
 }
 
 /// `POST /logbook/v1/users` `{name, role?, domain?, password?, any_domain?}`
+#[utoipa::path(
+    post, path = "/logbook/v1/users", tag = "accounts",
+    request_body = super::openapi::NewUser,
+    responses(
+        (status = 201, description = "The new user", body = super::openapi::User),
+        (status = 409, description = "The name is taken", body = super::openapi::ErrorBody),
+    )
+)]
 pub async fn create_user(
     State(state): State<AppState>,
     principal: Principal,
@@ -81,6 +93,16 @@ pub async fn create_user(
 }
 
 /// `PATCH /logbook/v1/users/{name}` `{role?, domain?, disabled?, password?, any_domain?}`
+#[utoipa::path(
+    patch, path = "/logbook/v1/users/{name}", tag = "accounts",
+    params(("name" = String, Path, description = "The user's name")),
+    request_body = super::openapi::UserUpdate,
+    responses(
+        (status = 200, description = "The user after the change", body = super::openapi::User),
+        (status = 404, description = "No such user", body = super::openapi::ErrorBody),
+        (status = 409, description = "It would leave no active administrator", body = super::openapi::ErrorBody),
+    )
+)]
 pub async fn update_user(
     State(state): State<AppState>,
     principal: Principal,
@@ -127,6 +149,10 @@ pub async fn update_user(
 }
 
 /// `GET /logbook/v1/tokens`: an admin's lists every token, anyone else's its own.
+#[utoipa::path(
+    get, path = "/logbook/v1/tokens", tag = "accounts",
+    responses((status = 200, description = "The caller's tokens (an administrator's: every token)", body = super::openapi::Tokens))
+)]
 pub async fn list_tokens(
     State(state): State<AppState>,
     principal: Principal,
@@ -144,6 +170,11 @@ pub async fn list_tokens(
 }
 
 /// `POST /logbook/v1/tokens` `{name?, expires?, user?}`; answers the secret once.
+#[utoipa::path(
+    post, path = "/logbook/v1/tokens", tag = "accounts",
+    request_body = super::openapi::NewToken,
+    responses((status = 201, description = "The new token, with its secret (shown once)", body = super::openapi::CreatedToken))
+)]
 pub async fn create_token(
     State(state): State<AppState>,
     principal: Principal,
@@ -194,6 +225,14 @@ pub async fn create_token(
 }
 
 /// `DELETE /logbook/v1/tokens/{id}`: revoking twice is harmless.
+#[utoipa::path(
+    delete, path = "/logbook/v1/tokens/{id}", tag = "accounts",
+    params(("id" = i64, Path, description = "The token's id")),
+    responses(
+        (status = 200, description = "Revoked (again, harmlessly, if it was)", body = super::openapi::Revoked),
+        (status = 404, description = "No such token, or not the caller's", body = super::openapi::ErrorBody),
+    )
+)]
 pub async fn revoke_token(
     State(state): State<AppState>,
     principal: Principal,

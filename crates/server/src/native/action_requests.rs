@@ -13,6 +13,15 @@ use axum::Json;
 use serde_json::Value;
 
 /// Moves a cancelable action to Canceling; the platform finishes it.
+#[utoipa::path(
+    post, path = "/logbook/v1/actions/{uuid}/cancel", tag = "actions",
+    params(("uuid" = String, Path, description = "The action's uuid")),
+    responses(
+        (status = 200, description = "The action, now Canceling", body = super::openapi::Action),
+        (status = 404, description = "No such action", body = super::openapi::ErrorBody),
+        (status = 409, description = "The action cannot be canceled now", body = super::openapi::ErrorBody),
+    )
+)]
 pub(super) async fn cancel(
     State(state): State<AppState>,
     principal: Principal,
@@ -23,6 +32,15 @@ pub(super) async fn cancel(
 }
 
 /// Starts a new Pending action that repeats a finished one; answers the new action.
+#[utoipa::path(
+    post, path = "/logbook/v1/actions/{uuid}/retry", tag = "actions",
+    params(("uuid" = String, Path, description = "The action's uuid")),
+    responses(
+        (status = 200, description = "The new Pending action that repeats it", body = super::openapi::Action),
+        (status = 404, description = "No such action", body = super::openapi::ErrorBody),
+        (status = 409, description = "The action cannot be retried", body = super::openapi::ErrorBody),
+    )
+)]
 pub(super) async fn retry(
     State(state): State<AppState>,
     principal: Principal,

@@ -20,6 +20,16 @@ use serde_json::{json, Map, Value};
 pub const DEFAULT_LIMIT: u64 = 100;
 pub const MAX_LIMIT: u64 = 1000;
 
+#[utoipa::path(
+    post, path = "/logbook/v1/actions", tag = "actions",
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry within 24 h answer the original answer and write nothing (at most 255 characters); the same key with another body answers 422")),
+    request_body = super::openapi::NewAction,
+    responses(
+        (status = 201, description = "The new action", body = super::openapi::Action),
+        (status = 409, description = "A request with this Idempotency-Key is still running", body = super::openapi::ErrorBody),
+        (status = 422, description = "The Idempotency-Key was used with another body", body = super::openapi::ErrorBody),
+    )
+)]
 pub async fn create(
     State(state): State<AppState>,
     principal: Principal,
@@ -31,6 +41,16 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(action_json(&action))))
 }
 
+#[utoipa::path(
+    patch, path = "/logbook/v1/actions/{uuid}", tag = "actions",
+    params(("uuid" = String, Path, description = "The action's uuid")),
+    request_body = super::openapi::ActionUpdate,
+    responses(
+        (status = 200, description = "The action after the move", body = super::openapi::Action),
+        (status = 404, description = "No such action", body = super::openapi::ErrorBody),
+        (status = 409, description = "The lifecycle does not allow this move", body = super::openapi::ErrorBody),
+    )
+)]
 pub async fn update(
     State(state): State<AppState>,
     principal: Principal,
@@ -56,6 +76,16 @@ pub async fn update(
     Ok(Json(action_json(&action)))
 }
 
+#[utoipa::path(
+    post, path = "/logbook/v1/actions/{uuid}/logs", tag = "actions",
+    params(("uuid" = String, Path, description = "The action's uuid")),
+    request_body = super::openapi::LogLines,
+    responses(
+        (status = 201, description = "Appended", body = super::openapi::LogsAppended),
+        (status = 404, description = "No such action", body = super::openapi::ErrorBody),
+        (status = 409, description = "The action has finished", body = super::openapi::ErrorBody),
+    )
+)]
 pub async fn append_logs(
     State(state): State<AppState>,
     principal: Principal,
@@ -85,6 +115,14 @@ pub async fn append_logs(
     ))
 }
 
+#[utoipa::path(
+    get, path = "/logbook/v1/actions/{uuid}", tag = "actions",
+    params(("uuid" = String, Path, description = "The action's uuid")),
+    responses(
+        (status = 200, description = "The action", body = super::openapi::Action),
+        (status = 404, description = "No such action", body = super::openapi::ErrorBody),
+    )
+)]
 pub async fn get_one(
     State(state): State<AppState>,
     principal: Principal,
@@ -94,6 +132,22 @@ pub async fn get_one(
     Ok(Json(action_json(&action)))
 }
 
+#[utoipa::path(
+    get, path = "/logbook/v1/actions", tag = "actions",
+    params(
+        ("uuid" = Option<String>, Query, description = "Uuids (comma list)"),
+        ("state" = Option<String>, Query, description = "States (comma list): Pending, In progress, Canceling, Canceled, Success, Failed"),
+        ("start_from" = Option<String>, Query, description = "Started at or after (RFC 2822, ISO 8601 or epoch seconds)"),
+        ("start_to" = Option<String>, Query, description = "Started at or before"),
+        ("end_from" = Option<String>, Query, description = "Ended at or after"),
+        ("end_to" = Option<String>, Query, description = "Ended at or before"),
+        ("object" = Option<String>, Query, description = "Actions on the object with this URI"),
+        ("include_related" = Option<bool>, Query, description = "With object: also actions on its descendants"),
+        ("limit" = Option<u64>, Query, maximum = 1000, description = "Page size (default 100)"),
+        ("offset" = Option<u64>, Query, maximum = 9223372036854775807_u64),
+    ),
+    responses((status = 200, description = "A page of actions, newest first", body = super::openapi::ActionList))
+)]
 pub async fn list(
     State(state): State<AppState>,
     principal: Principal,
@@ -111,9 +165,7 @@ pub async fn list(
         start_to: date_param(&params, "start_to")?,
         end_from: date_param(&params, "end_from")?,
         end_to: date_param(&params, "end_to")?,
-        offset: params
-            .parsed("offset", "a non-negative integer")?
-            .unwrap_or(0),
+        offset: params.offset()?,
         limit: Some(
             params
                 .parsed("limit", "a non-negative integer")?

@@ -18,6 +18,18 @@ pub(super) const DEFAULT_RECORDS: u64 = 10;
 pub(super) const MAX_RECORDS: u64 = 500;
 const DEFAULT_BY: [Field; 2] = [Field::Source, Field::Instance];
 
+#[utoipa::path(
+    get, path = "/logbook/v1/records/{id}/context", tag = "records",
+    params(("id" = i64, Path, description = "The record's id"),
+        ("before" = Option<u64>, Query, maximum = 500, description = "Neighbours before (default 10)"),
+        ("after" = Option<u64>, Query, maximum = 500, description = "Neighbours after (default 10)"),
+        ("by" = Option<String>, Query, description = "Fields the neighbours share (comma list of filter fields; default source,instance)"),
+    ),
+    responses(
+        (status = 200, description = "The record and its neighbours", body = super::openapi::Context),
+        (status = 404, description = "No such record", body = super::openapi::ErrorBody),
+    )
+)]
 pub(super) async fn context(
     State(state): State<AppState>,
     principal: Principal,

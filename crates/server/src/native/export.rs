@@ -35,6 +35,13 @@ pub const CSV_HEADER: &[&str] = &[
     "data",
 ];
 
+#[utoipa::path(
+    get, path = "/logbook/v1/export", tag = "records",
+    params(super::openapi::RecordFilters,
+        ("format" = Option<super::openapi::ExportFormat>, Query, description = "ndjson (default) or csv")),
+    responses((status = 200, description = "Every matching record, oldest first unless `order` says otherwise, streamed",
+        content((String = "application/x-ndjson"), (String = "text/csv"))))
+)]
 pub async fn export(
     State(state): State<AppState>,
     principal: Principal,

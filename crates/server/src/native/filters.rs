@@ -73,9 +73,7 @@ pub fn filters(params: &Params) -> Result<Query, ApiError> {
 pub fn page_query(params: &Params) -> Result<Query, ApiError> {
     let mut query = filters(params)?;
     query.limit = Some(params.limit(DEFAULT_LIMIT, MAX_LIMIT)?);
-    query.offset = params
-        .parsed::<u64>("offset", "a non-negative integer")?
-        .unwrap_or(0);
+    query.offset = params.offset()?;
     if let Some(cursor) = params.non_empty("cursor") {
         query.after = Some(Cursor::decode(cursor)?);
     }

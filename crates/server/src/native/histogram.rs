@@ -20,6 +20,14 @@ const AUTOMATIC_BUCKETS: i64 = 100;
 /// The range when the client gives no `since`.
 const DEFAULT_RANGE_MICROS: i64 = 24 * 3_600_000_000;
 
+#[utoipa::path(
+    get, path = "/logbook/v1/histogram", tag = "records",
+    params(super::openapi::RecordFilters,
+        ("interval" = Option<String>, Query, description = "Bucket width: 250ms, 30s, 5m, 1h, 1d or seconds (default: about 60 buckets over the range)"),
+        ("by" = Option<String>, Query, description = "Count each bucket by this field's values"),
+    ),
+    responses((status = 200, description = "Counts per time bucket (default range: the last 24 h)", body = super::openapi::Histogram))
+)]
 pub(super) async fn histogram(
     State(state): State<AppState>,
     principal: Principal,

@@ -28,11 +28,20 @@ fn hexes(hashes: &[logbook_core::integrity::Hash]) -> Vec<String> {
 }
 
 /// `GET /logbook/v1/integrity/key`
+#[utoipa::path(
+    get, path = "/logbook/v1/integrity/key", tag = "integrity",
+    responses((status = 200, description = "The key checkpoints are signed with", body = super::openapi::PublicKey))
+)]
 pub(super) async fn key(State(state): State<AppState>, _principal: Principal) -> Json<Value> {
     Json(state.integrity.public_key_json())
 }
 
 /// `GET /logbook/v1/integrity/checkpoints?limit=N`, newest first.
+#[utoipa::path(
+    get, path = "/logbook/v1/integrity/checkpoints", tag = "integrity",
+    params(("limit" = Option<u64>, Query, minimum = 1, maximum = 10000, description = "At most this many, newest first (default 100)")),
+    responses((status = 200, description = "Signed checkpoints, newest first", body = super::openapi::Checkpoints))
+)]
 pub(super) async fn checkpoints(
     State(state): State<AppState>,
     _principal: Principal,
@@ -48,6 +57,13 @@ pub(super) async fn checkpoints(
 }
 
 /// `GET /logbook/v1/integrity/checkpoints/latest`
+#[utoipa::path(
+    get, path = "/logbook/v1/integrity/checkpoints/latest", tag = "integrity",
+    responses(
+        (status = 200, description = "The newest signed checkpoint", body = super::openapi::SignedCheckpoint),
+        (status = 404, description = "No checkpoint has been signed yet", body = super::openapi::ErrorBody),
+    )
+)]
 pub(super) async fn latest(
     State(state): State<AppState>,
     _principal: Principal,
@@ -86,6 +102,15 @@ async fn checkpoint_for(
 /// record's leaf against a signed checkpoint. A removed record's proof says when it
 /// was removed (its leaf stays); only readers of every domain see those, since the
 /// record that would say whose it was is gone.
+#[utoipa::path(
+    get, path = "/logbook/v1/records/{id}/proof", tag = "integrity",
+    params(("id" = i64, Path, description = "The record's id"),
+        ("tree_size" = Option<u64>, Query, description = "Against the checkpoint of this many leaves (default the newest)")),
+    responses(
+        (status = 200, description = "The inclusion proof of the record's leaf", body = super::openapi::InclusionProof),
+        (status = 404, description = "No such record, no leaf yet, or no such checkpoint", body = super::openapi::ErrorBody),
+    )
+)]
 pub(super) async fn proof(
     State(state): State<AppState>,
     principal: Principal,
@@ -139,6 +164,17 @@ pub(super) async fn proof(
 }
 
 /// `GET /logbook/v1/integrity/consistency?from=N&to=M`: between two checkpoints.
+#[utoipa::path(
+    get, path = "/logbook/v1/integrity/consistency", tag = "integrity",
+    params(
+        ("from" = u64, Query, minimum = 1, description = "Tree size of the older checkpoint"),
+        ("to" = u64, Query, minimum = 1, description = "Tree size of the newer checkpoint"),
+    ),
+    responses(
+        (status = 200, description = "The consistency proof between two checkpoints", body = super::openapi::ConsistencyProof),
+        (status = 404, description = "No checkpoint of that size", body = super::openapi::ErrorBody),
+    )
+)]
 pub(super) async fn consistency(
     State(state): State<AppState>,
     _principal: Principal,
@@ -173,6 +209,14 @@ pub(super) async fn consistency(
 
 /// `GET /logbook/v1/integrity/leaves?from=INDEX&limit=N` (administrators): the
 /// stored leaves, for `logbook verify --server`.
+#[utoipa::path(
+    get, path = "/logbook/v1/integrity/leaves", tag = "integrity",
+    params(
+        ("from" = Option<u64>, Query, description = "First leaf index (default 0)"),
+        ("limit" = Option<u64>, Query, minimum = 1, description = "At most this many leaves (default 4096)"),
+    ),
+    responses((status = 200, description = "Stored leaves (administrators)", body = super::openapi::Leaves))
+)]
 pub(super) async fn leaves(
     State(state): State<AppState>,
     principal: Principal,
@@ -194,6 +238,14 @@ pub(super) async fn leaves(
 }
 
 /// `GET /logbook/v1/integrity/removed?after=ID&limit=N` (administrators).
+#[utoipa::path(
+    get, path = "/logbook/v1/integrity/removed", tag = "integrity",
+    params(
+        ("after" = Option<i64>, Query, description = "Only removals of ids above this"),
+        ("limit" = Option<u64>, Query, minimum = 1, maximum = 100000, description = "At most this many (default 1000)"),
+    ),
+    responses((status = 200, description = "Removed id ranges (administrators)", body = super::openapi::RemovedList))
+)]
 pub(super) async fn removed(
     State(state): State<AppState>,
     principal: Principal,
@@ -217,6 +269,10 @@ pub(super) async fn removed(
 
 /// `GET /logbook/v1/integrity/status` (administrators): the tree, the newest
 /// checkpoint, the last verification reported, the retention policy and its last run.
+#[utoipa::path(
+    get, path = "/logbook/v1/integrity/status", tag = "integrity",
+    responses((status = 200, description = "The tree, the newest checkpoint, the last verification and retention (administrators)", body = super::openapi::IntegrityStatus))
+)]
 pub(super) async fn status(
     State(state): State<AppState>,
     principal: Principal,
@@ -251,6 +307,11 @@ pub(super) async fn status(
 
 /// `PUT /logbook/v1/integrity/status` (administrators): `logbook verify --server`
 /// reports its result, `{"ok": bool, "summary": "..."}`, shown by `status`.
+#[utoipa::path(
+    put, path = "/logbook/v1/integrity/status", tag = "integrity",
+    request_body = super::openapi::VerifyReport,
+    responses((status = 200, description = "The verification report, as stored", body = super::openapi::VerifyReported))
+)]
 pub(super) async fn report_verify(
     State(state): State<AppState>,
     principal: Principal,

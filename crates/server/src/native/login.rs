@@ -11,6 +11,16 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
 
+#[utoipa::path(
+    post, path = "/logbook/v1/login", tag = "session",
+    security(()),
+    request_body(content((super::openapi::Credentials = "application/json"), (super::openapi::Credentials = "application/x-www-form-urlencoded"))),
+    responses(
+        (status = 200, description = "Logged in; the session cookie is set", body = super::openapi::Whoami,
+            headers(("Set-Cookie" = String, description = "logbook_session"))),
+        (status = 401, description = "Wrong user name or password", body = super::openapi::ErrorBody),
+    )
+)]
 pub(super) async fn login(
     State(state): State<AppState>,
     ClientAddr(client): ClientAddr,
@@ -27,6 +37,10 @@ pub(super) async fn login(
         .into_response())
 }
 
+#[utoipa::path(
+    post, path = "/logbook/v1/logout", tag = "session",
+    responses((status = 200, description = "The session ends (a token or basic caller has none)", body = super::openapi::LoggedOut))
+)]
 pub(super) async fn logout(
     State(state): State<AppState>,
     principal: Principal,
@@ -41,6 +55,10 @@ pub(super) async fn logout(
     Ok(response)
 }
 
+#[utoipa::path(
+    get, path = "/logbook/v1/whoami", tag = "session",
+    responses((status = 200, description = "Who the caller is", body = super::openapi::Whoami))
+)]
 pub(super) async fn whoami(principal: Principal) -> Json<Value> {
     Json(whoami_json(&principal))
 }

@@ -18,6 +18,20 @@ use serde_json::{json, Value};
 pub(super) const DEFAULT_LIMIT: u64 = 100;
 pub(super) const MAX_LIMIT: u64 = 1000;
 
+#[utoipa::path(
+    get, path = "/logbook/v1/objects", tag = "objects",
+    params(
+        ("type" = Option<String>, Query, description = "Object types (comma list)"),
+        ("state" = Option<String>, Query, description = "States (comma list)"),
+        ("parent_type" = Option<String>, Query, description = "Children of this parent (with parent_id)"),
+        ("parent_id" = Option<String>, Query, description = "Children of this parent (with parent_type)"),
+        ("root" = Option<bool>, Query, description = "Only objects without a parent"),
+        ("uri" = Option<String>, Query, description = "The object with this URI"),
+        ("limit" = Option<u64>, Query, minimum = 1, maximum = 1000, description = "Page size (default 100)"),
+        ("offset" = Option<u64>, Query, maximum = 9223372036854775807_u64),
+    ),
+    responses((status = 200, description = "A page of objects", body = super::openapi::ObjectList))
+)]
 pub(super) async fn list(
     State(state): State<AppState>,
     principal: Principal,
@@ -58,9 +72,7 @@ pub(super) async fn list(
         states: params.list("state"),
         parent: if root { Some(None) } else { parent },
         domains: principal.readable_domains(),
-        offset: params
-            .parsed("offset", "a non-negative integer")?
-            .unwrap_or(0),
+        offset: params.offset()?,
         limit: Some(limit),
     };
     let uri = params.non_empty("uri").map(str::to_string);

@@ -13,6 +13,12 @@ use logbook_core::{Object, ObjectRef};
 use logbook_store::ObjectUpdate;
 use serde_json::{json, Map, Value};
 
+#[utoipa::path(
+    put, path = "/logbook/v1/objects/{object_type}/{object_id}", tag = "objects",
+    params(("object_type" = String, Path), ("object_id" = String, Path)),
+    request_body = super::openapi::ObjectUpdate,
+    responses((status = 200, description = "The object after the change (created if new)", body = super::openapi::ManagedObject))
+)]
 pub async fn put(
     State(state): State<AppState>,
     principal: Principal,
@@ -31,6 +37,14 @@ pub async fn put(
     Ok(Json(object_json(&object)))
 }
 
+#[utoipa::path(
+    get, path = "/logbook/v1/objects/{object_type}/{object_id}", tag = "objects",
+    params(("object_type" = String, Path), ("object_id" = String, Path)),
+    responses(
+        (status = 200, description = "The object", body = super::openapi::ManagedObject),
+        (status = 404, description = "No such object", body = super::openapi::ErrorBody),
+    )
+)]
 pub async fn get_one(
     State(state): State<AppState>,
     principal: Principal,

@@ -15,6 +15,17 @@ use logbook_core::{Cursor, NewRecord, Query};
 use serde_json::{json, Value};
 
 /// `POST /logbook/v1/records`: one object, an array of objects, or NDJSON.
+#[utoipa::path(
+    post, path = "/logbook/v1/records", tag = "records",
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry within 24 h answer the original answer and write nothing (at most 255 characters); the same key with another body answers 422")),
+    request_body(description = "One record, a JSON array of records, or NDJSON (one record a line); a batch commits all or nothing and an error names the line as `[i].field`",
+        content((super::openapi::RecordsBody = "application/json"), (String = "application/x-ndjson"))),
+    responses(
+        (status = 201, description = "Committed (durable)", body = super::openapi::Accepted),
+        (status = 409, description = "A request with this Idempotency-Key is still running", body = super::openapi::ErrorBody),
+        (status = 422, description = "The Idempotency-Key was used with another body", body = super::openapi::ErrorBody),
+    )
+)]
 pub(super) async fn ingest(
     State(state): State<AppState>,
     principal: Principal,
@@ -121,6 +132,11 @@ fn ndjson(bytes: &[u8]) -> Result<Vec<Value>, ApiError> {
 }
 
 /// `GET /logbook/v1/records`
+#[utoipa::path(
+    get, path = "/logbook/v1/records", tag = "records",
+    params(super::openapi::RecordFilters, super::openapi::RecordPaging),
+    responses((status = 200, description = "A page of records", body = super::openapi::RecordPage))
+)]
 pub(super) async fn list(
     State(state): State<AppState>,
     principal: Principal,
@@ -137,6 +153,11 @@ pub(super) async fn list(
 }
 
 /// `GET /logbook/v1/records/count`
+#[utoipa::path(
+    get, path = "/logbook/v1/records/count", tag = "records",
+    params(super::openapi::RecordFilters),
+    responses((status = 200, description = "The number of matching records", body = super::openapi::Count))
+)]
 pub(super) async fn count(
     State(state): State<AppState>,
     principal: Principal,
@@ -153,6 +174,14 @@ pub(super) async fn count(
 }
 
 /// `GET /logbook/v1/records/{id}`; a record of another domain is simply not found.
+#[utoipa::path(
+    get, path = "/logbook/v1/records/{id}", tag = "records",
+    params(("id" = i64, Path, description = "The record's id")),
+    responses(
+        (status = 200, description = "The record", body = super::openapi::Record),
+        (status = 404, description = "No such record, or not the caller's to see", body = super::openapi::ErrorBody),
+    )
+)]
 pub(super) async fn get_one(
     State(state): State<AppState>,
     principal: Principal,

@@ -89,9 +89,7 @@ impl ListRequest {
             start_to: date("start_date__lte")?,
             end_from: date("end_date__gte")?,
             end_to: date("end_date__lte")?,
-            offset: params
-                .parsed("offset", "a non-negative integer")?
-                .unwrap_or(0),
+            offset: params.offset()?,
             ..ActionQuery::default()
         };
         let limit = match params.parsed::<u64>("limit", "a non-negative integer")? {

@@ -27,6 +27,18 @@ type RecordStream = Subscription<RecordFeed>;
 /// Idle connections get a heartbeat this often, well under common proxy timeouts.
 pub(super) const HEARTBEAT: Duration = Duration::from_secs(15);
 
+#[utoipa::path(
+    get, path = "/logbook/v1/stream", tag = "records",
+    description = "Live records matching the filters: Server-Sent Events (`id:` the record id, `data:` the record's JSON, an `end` event with `reason` and `resume_after` when the server closes it), or a WebSocket when the request is an upgrade (one text message a record). Resume with `Last-Event-ID` or `after`; nothing is missed.",
+    params(super::openapi::RecordFilters,
+        ("after" = Option<String>, Query, description = "Resume after this record id or cursor"),
+        ("Last-Event-ID" = Option<String>, Header, description = "As `after`, sent by EventSource on reconnect"),
+    ),
+    responses(
+        (status = 200, description = "An endless event stream", content_type = "text/event-stream", body = String),
+        (status = 101, description = "Switched to WebSocket"),
+    )
+)]
 pub(super) async fn stream(
     State(state): State<AppState>,
     principal: Principal,
