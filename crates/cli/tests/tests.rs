@@ -27,6 +27,7 @@ mod limits;
 mod loki;
 mod metrics;
 mod native;
+mod openapi;
 mod ops;
 mod postgres;
 mod postgres_restart;

@@ -9,7 +9,8 @@ use std::sync::OnceLock;
 /// Pinned: the versions the dialect and shipper issues name as the judges (and
 /// what the shipper tests build requests with: protoc from grpcio-tools for Loki's
 /// protobuf definitions, python-snappy for its block compression; PyNaCl's Ed25519
-/// checks checkpoint signatures in the independent proof verifier).
+/// checks checkpoint signatures in the independent proof verifier; Schemathesis
+/// fuzzes the native API from its OpenAPI document, which openapi-spec-validator checks).
 pub const REQUIREMENTS: &[&str] = &[
     "waldur-api-client==8.1.3",
     "python-dockercloud==1.0.12",
@@ -21,6 +22,8 @@ pub const REQUIREMENTS: &[&str] = &[
     "grpcio-tools==1.85.1",
     "python-snappy==0.7.3",
     "pynacl==1.6.2",
+    "schemathesis==4.32.5",
+    "openapi-spec-validator==0.9.0",
 ];
 
 static VENV: OnceLock<Result<PathBuf, String>> = OnceLock::new();

@@ -397,7 +397,11 @@ async fn by_id(
     high_water: i64,
 ) -> Result<Vec<Record>> {
     let descending = query.order == Order::NewestFirst;
-    let Some(want) = query.limit.map(|l| l.saturating_add(query.offset)) else {
+    // LIMIT is a bigint: offset plus limit must not pass i64::MAX.
+    let Some(want) = query
+        .limit
+        .map(|l| l.saturating_add(query.offset).min(i64::MAX as u64))
+    else {
         return scan(client, query, conditions, None, true).await;
     };
     let window = if descending {
