@@ -25,6 +25,8 @@ async fn run_python(args: &[&str]) -> (bool, String) {
         .expect("venv task");
     let output = tokio::process::Command::new(python)
         .args(args)
+        // Schemathesis keeps a cache in its working directory; not in the checkout.
+        .current_dir(env!("CARGO_TARGET_TMPDIR"))
         .kill_on_drop(true)
         .output()
         .await
