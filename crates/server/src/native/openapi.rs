@@ -565,6 +565,8 @@ pub struct Action {
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewAction {
+    /// Not blank.
+    #[schema(min_length = 1, pattern = r"\S")]
     action: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     object: Option<String>,
