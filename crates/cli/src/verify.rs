@@ -13,7 +13,7 @@ use futures_util::stream::BoxStream;
 use futures_util::StreamExt;
 use logbook_core::integrity::merkle::from_hex;
 use logbook_core::integrity::verify::Verifier;
-use logbook_core::integrity::SignedCheckpoint;
+use logbook_core::integrity::{leaf_hash, Hash, SignedCheckpoint};
 use logbook_core::query::{Comparison, Condition, Field, Scalar};
 use logbook_core::{NewRecord, Query, Record, Timestamp};
 use logbook_server::integrity::checkpoints::{read_dir, PUBLIC_KEY_SETTING};
@@ -270,6 +270,39 @@ impl Records {
     }
 }
 
+type Hashing = tokio::task::JoinHandle<anyhow::Result<Vec<(Record, Hash)>>>;
+
+/// The records with their leaf hashes, batch by batch in order: each batch is hashed
+/// on a blocking thread while the next is read, two at a time (2 cores; a verify is
+/// mostly hashing and decoding).
+fn hashed(mut records: Records) -> tokio::sync::mpsc::Receiver<Hashing> {
+    let (sender, receiver) = tokio::sync::mpsc::channel::<Hashing>(2);
+    tokio::spawn(async move {
+        loop {
+            let (hashing, failed) = match records.next().await {
+                Ok(None) => return,
+                Ok(Some(batch)) => (
+                    tokio::task::spawn_blocking(move || {
+                        Ok(batch
+                            .into_iter()
+                            .map(|record| {
+                                let hash = leaf_hash(&record);
+                                (record, hash)
+                            })
+                            .collect())
+                    }),
+                    false,
+                ),
+                Err(e) => (tokio::spawn(async move { Err(e) }), true),
+            };
+            if sender.send(hashing).await.is_err() || failed {
+                return; // the verification stopped, or will at this error
+            }
+        }
+    });
+    receiver
+}
+
 /// A record as `GET /logbook/v1/records` renders it.
 fn parse_record(value: &Value) -> anyhow::Result<Record> {
     let id = value["id"]
@@ -339,7 +372,7 @@ pub async fn run(args: VerifyArgs) -> anyhow::Result<()> {
     let (high_water, tree_size) = source.extent().await?;
     let mut verifier = Verifier::new(checkpoints, key.as_ref(), removed);
     let bar = progress(tree_size);
-    let mut records = source.records(high_water);
+    let mut records = hashed(source.records(high_water));
     let mut records_done = false;
     let mut index = 0u64;
     'leaves: loop {
@@ -348,8 +381,8 @@ pub async fn run(args: VerifyArgs) -> anyhow::Result<()> {
             break;
         };
         while !records_done && verifier.last_waiting_id().is_none_or(|id| id < last) {
-            match records.next().await? {
-                Some(batch) => verifier.records(batch),
+            match records.recv().await {
+                Some(batch) => verifier.hashed_records(batch.await??),
                 None => records_done = true,
             }
         }
@@ -363,8 +396,8 @@ pub async fn run(args: VerifyArgs) -> anyhow::Result<()> {
         bar.set_position(index);
     }
     while !records_done {
-        match records.next().await? {
-            Some(batch) => verifier.records(batch),
+        match records.recv().await {
+            Some(batch) => verifier.hashed_records(batch.await??),
             None => records_done = true,
         }
     }

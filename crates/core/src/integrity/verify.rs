@@ -147,8 +147,8 @@ pub struct Verifier {
     /// Removed stretches, ascending.
     removed: Vec<(i64, i64)>,
     records: u64,
-    /// Records read but not yet matched with a leaf.
-    waiting: VecDeque<Record>,
+    /// Records read but not yet matched with a leaf, with their leaf hashes.
+    waiting: VecDeque<(Record, Hash)>,
     last_leaf_id: i64,
     last_good_checkpoint_id: i64,
     mismatches: Vec<Mismatch>,
@@ -219,9 +219,18 @@ impl Verifier {
 
     /// The next stored records, in id order.
     pub fn records(&mut self, records: impl IntoIterator<Item = Record>) {
-        for record in records {
+        self.hashed_records(records.into_iter().map(|record| {
+            let hash = super::leaf_hash(&record);
+            (record, hash)
+        }));
+    }
+
+    /// The next stored records, in id order, each with its [`super::leaf_hash`]
+    /// computed by the caller (on other threads: hashing is most of a verify).
+    pub fn hashed_records(&mut self, records: impl IntoIterator<Item = (Record, Hash)>) {
+        for pair in records {
             self.records += 1;
-            self.waiting.push_back(record);
+            self.waiting.push_back(pair);
         }
     }
 
@@ -232,12 +241,12 @@ impl Verifier {
 
     /// The id of the last record fed, if any waits.
     pub fn last_waiting_id(&self) -> Option<i64> {
-        self.waiting.back().map(|r| r.id)
+        self.waiting.back().map(|(r, _)| r.id)
     }
 
     /// The next stored leaf: `id` is the record it hashes.
     pub fn leaf(&mut self, id: i64, hash: Hash) {
-        while let Some(front) = self.waiting.front().filter(|r| r.id < id) {
+        while let Some((front, _)) = self.waiting.front().filter(|(r, _)| r.id < id) {
             let stray = front.id;
             self.waiting.pop_front();
             self.find(
@@ -247,9 +256,9 @@ impl Verifier {
             );
         }
         match self.waiting.front() {
-            Some(record) if record.id == id => {
-                if let Some(record) = self.waiting.pop_front() {
-                    if super::leaf_hash(&record) != hash {
+            Some((record, _)) if record.id == id => {
+                if let Some((record, computed)) = self.waiting.pop_front() {
+                    if computed != hash {
                         self.mismatch(record, hash);
                     }
                 }
@@ -334,7 +343,7 @@ impl Verifier {
     /// Ends the verification: records left without leaves are inserted ones;
     /// checkpoints beyond the tree mean it was cut short.
     pub fn finish(mut self) -> Report {
-        while let Some(record) = self.waiting.pop_front() {
+        while let Some((record, _)) = self.waiting.pop_front() {
             self.find(
                 Disagreement::Inserted,
                 record.id,

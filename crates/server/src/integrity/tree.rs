@@ -6,7 +6,8 @@
 //! needs, which does not depend on any hash), then its data read, then computed.
 
 use logbook_core::integrity::merkle::{
-    complete_subtrees, consistency_proof, empty_root, fold_subtrees, inclusion_path, root_of,
+    complete_subtrees, consistency_proof, empty_root, fold_subtrees, inclusion_path, node_hash,
+    root_of,
 };
 use logbook_core::integrity::Hash;
 use logbook_store::{Store, StoreError};
@@ -22,8 +23,49 @@ type Result<T> = std::result::Result<T, StoreError>;
 
 #[derive(Debug, Default)]
 pub struct Tree {
-    /// Root of chunk k (leaves k*CHUNK..(k+1)*CHUNK), for every complete chunk seen.
-    chunks: tokio::sync::Mutex<Vec<Hash>>,
+    chunks: tokio::sync::Mutex<Levels>,
+}
+
+/// The roots of every complete aligned subtree of at least [`CHUNK`] leaves:
+/// `levels[0][k]` is chunk k's root (leaves k*CHUNK..(k+1)*CHUNK), `levels[j][i]`
+/// the root of the 2^j chunks from chunk i*2^j. A proof's complete subtrees are
+/// each one lookup, not a fold over their chunk roots (which, at 10M leaves, was
+/// thousands of hashes per proof: the proofs' tail).
+#[derive(Debug, Default)]
+struct Levels {
+    levels: Vec<Vec<Hash>>,
+}
+
+impl Levels {
+    /// Complete chunks known.
+    fn len(&self) -> usize {
+        self.levels.first().map_or(0, Vec::len)
+    }
+
+    fn push(&mut self, chunk_root: Hash) {
+        let mut carry = chunk_root;
+        for j in 0.. {
+            if self.levels.len() == j {
+                self.levels.push(Vec::new());
+            }
+            let level = &mut self.levels[j];
+            level.push(carry);
+            if level.len() % 2 == 1 {
+                return;
+            }
+            carry = node_hash(&level[level.len() - 2], &level[level.len() - 1]);
+        }
+    }
+
+    /// The root of leaves `a..b`, a complete aligned subtree of at least a chunk.
+    fn subtree(&self, a: u64, b: u64) -> Option<Hash> {
+        let chunks = (b - a) / CHUNK;
+        if !chunks.is_power_of_two() || !(b - a).is_multiple_of(CHUNK) || !a.is_multiple_of(b - a) {
+            return None;
+        }
+        let level = chunks.trailing_zeros() as usize;
+        self.levels.get(level)?.get((a / (b - a)) as usize).copied()
+    }
 }
 
 /// Which subtree ranges a computation asks for.
@@ -93,10 +135,10 @@ impl Tree {
             let mut roots = Vec::with_capacity(parts.len());
             for &(a, b) in parts {
                 if b - a >= CHUNK {
-                    let slice = chunks
-                        .get((a / CHUNK) as usize..(b / CHUNK) as usize)
+                    let root = chunks
+                        .subtree(a, b)
                         .ok_or_else(|| StoreError::Internal("chunk roots missing".into()))?;
-                    roots.push(root_of(slice));
+                    roots.push(root);
                 } else {
                     let k = a / CHUNK;
                     if let std::collections::hash_map::Entry::Vacant(slot) = chunk_leaves.entry(k) {
@@ -130,7 +172,9 @@ impl Tree {
                     (first + n) * CHUNK
                 )));
             }
-            chunks.extend(leaves.chunks(CHUNK as usize).map(root_of));
+            for chunk in leaves.chunks(CHUNK as usize) {
+                chunks.push(root_of(chunk));
+            }
         }
         Ok(())
     }
@@ -163,4 +207,31 @@ async fn read_leaves(store: &dyn Store, start: u64, end: u64) -> Result<Vec<Hash
         }
     }
     Ok(leaves.into_iter().map(|l| l.hash).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use logbook_core::integrity::merkle::leaf_hash;
+
+    #[test]
+    fn every_cached_subtree_is_the_root_of_its_leaves() {
+        let leaves: Vec<Hash> = (0..13 * CHUNK)
+            .map(|i| leaf_hash(&i.to_be_bytes()))
+            .collect();
+        let mut levels = Levels::default();
+        for chunk in leaves.chunks(CHUNK as usize) {
+            levels.push(root_of(chunk));
+        }
+        assert_eq!(levels.len(), 13);
+        for size in [1, 2, 4, 8].map(|n| n * CHUNK) {
+            for a in (0..13 * CHUNK).step_by(size as usize) {
+                let b = a + size;
+                let expected = (b <= 13 * CHUNK).then(|| root_of(&leaves[a as usize..b as usize]));
+                assert_eq!(levels.subtree(a, b), expected, "{a}..{b}");
+            }
+        }
+        assert_eq!(levels.subtree(CHUNK, 3 * CHUNK), None, "not aligned");
+        assert_eq!(levels.subtree(0, 3 * CHUNK), None, "not a power of two");
+    }
 }
