@@ -200,7 +200,12 @@ impl PgTiers {
         }
         let horizon: i64 = tx.query_one(HORIZON, &[]).await?.get(0);
         let options = &self.options;
-        let probe = options.hot_records.saturating_add(1) as i64;
+        // Counted only as far as both bounds need (a large upgraded table is not
+        // counted whole).
+        let probe = options
+            .hot_records
+            .max(options.block_rows)
+            .saturating_add(1) as i64;
         let row = tx
             .query_one(
                 "SELECT (SELECT count(*) FROM (SELECT 1 FROM records WHERE id <= $1 \
