@@ -155,11 +155,30 @@ impl RecordStore for PostgresStore {
         .await
     }
 
+    /// The hot rows' buckets by SQL (an aggregate, no rows sent), the blocks' by
+    /// the engine (from their summaries where it can), in one snapshot, summed.
     async fn histogram(&self, query: &Query, histogram: &Histogram) -> Result<Vec<Bucket>> {
         retried(|| async {
-            let segments = matching_segments(&self.pool, &self.tiers, &query.conditions).await?;
-            let (query, histogram) = (query.clone(), *histogram);
-            on_blocks(move || plan::histogram(&segments, &query, &histogram)).await
+            let mut client = self.pool.get().await?;
+            let tx = snapshot(&mut client).await?;
+            let hot = hot_histogram(&tx, query, histogram).await?;
+            let blocks = self.tiers.blocks_in(&tx).await?;
+            tx.commit().await?;
+            drop(client);
+            if blocks.is_empty() {
+                return Ok(hot);
+            }
+            let (query, h) = (query.clone(), *histogram);
+            let sealed = on_blocks(move || plan::histogram(&blocks, &query, &h)).await?;
+            let mut sum: std::collections::BTreeMap<(Timestamp, Option<Scalar>), u64> =
+                std::collections::BTreeMap::new();
+            for b in hot.into_iter().chain(sealed) {
+                *sum.entry((b.start, b.key)).or_default() += b.count;
+            }
+            Ok(sum
+                .into_iter()
+                .map(|((start, key), count)| Bucket { start, key, count })
+                .collect())
         })
         .await
     }
@@ -191,6 +210,46 @@ impl RecordStore for PostgresStore {
     async fn high_water(&self) -> Result<i64> {
         high_water(&self.pool).await
     }
+}
+
+/// The buckets of the matching hot rows, counted by PostgreSQL.
+async fn hot_histogram(
+    client: &impl GenericClient,
+    query: &Query,
+    histogram: &Histogram,
+) -> Result<Vec<Bucket>> {
+    let mut b = SqlBuilder::new(Placeholders::Dollar);
+    let filter = filter(&mut b, &query.conditions);
+    let interval = histogram.interval_micros();
+    let (key, group, order) = match histogram.by().map(crate::sql::column) {
+        Some(column) => (
+            column,
+            format!(", {column}"),
+            format!(", {column} NULLS FIRST"),
+        ),
+        None => ("NULL::text", String::new(), String::new()),
+    };
+    // NULLs first and bytewise text order, as the embedded store sorts.
+    let sql = format!(
+        "SELECT ts - ts % {interval} AS bucket, {key}, count(*) FROM records \
+         WHERE {filter} GROUP BY 1{group} ORDER BY 1{order}"
+    );
+    let params = params_of(&b.params);
+    let rows = client.query(&sql, &refs(&params)).await?;
+    let integer_key = histogram.by().is_some_and(Field::is_integer);
+    let mut buckets = Vec::with_capacity(rows.len());
+    for row in rows {
+        let key = match integer_key {
+            true => row.try_get::<_, Option<i64>>(1)?.map(Scalar::Int),
+            false => row.try_get::<_, Option<String>>(1)?.map(Scalar::Text),
+        };
+        buckets.push(Bucket {
+            start: Timestamp(row.try_get(0)?),
+            key,
+            count: row.try_get::<_, i64>(2)?.max(0) as u64,
+        });
+    }
+    Ok(buckets)
 }
 
 /// Runs a read again (on a fresh snapshot) when a block it listed was rewritten
