@@ -29,7 +29,7 @@ impl StoreArgs {
     }
 }
 
-/// How the embedded store's tiers are sized (docs/storage.md); the server's.
+/// How the store's tiers are sized (docs/storage.md, docs/postgres.md); the server's.
 #[derive(Args, Debug, Clone)]
 pub struct TierArgs {
     /// Records per sealed block.
@@ -74,9 +74,17 @@ pub async fn open(args: &StoreArgs) -> anyhow::Result<Arc<dyn Store>> {
 
 async fn open_with(args: &StoreArgs, layout: RecordLayout) -> anyhow::Result<Arc<dyn Store>> {
     if let Some(url) = &args.database {
-        let store = PostgresStore::open(url).await.map_err(|e| {
-            anyhow::anyhow!("cannot open the store at {}: {e}", without_password(url))
-        })?;
+        // The same tiers as the embedded store's; an administration command's
+        // store runs no sealer there either.
+        let pg_layout = logbook_store::postgres::PgLayout {
+            options: layout.options.clone(),
+            seal: layout.seal,
+        };
+        let store = PostgresStore::open_with(url, pg_layout)
+            .await
+            .map_err(|e| {
+                anyhow::anyhow!("cannot open the store at {}: {e}", without_password(url))
+            })?;
         return Ok(Arc::new(store));
     }
     let store = SqliteStore::open_with(&args.data, layout)

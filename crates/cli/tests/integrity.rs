@@ -626,3 +626,80 @@ async fn an_altered_message_in_a_sealed_block_is_named() {
     assert!(!ok, "{out}");
     assert!(out.contains(&format!("record {target}: altered")), "{out}");
 }
+
+/// Sealed blocks on PostgreSQL: `verify` recomputes the leaves of records read
+/// from blocks (sealing leaves `record_leaves` alone) and holds; a message altered
+/// inside a block (decoded, edited, re-encoded and written back by SQL) is named.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_altered_message_in_a_sealed_block_on_postgres_is_named() {
+    use logbook_store::blocks::format;
+    use logbook_store::postgres::{PgLayout, PostgresStore, TierOptions};
+    let database = crate::support::postgres::TestDatabase::create().await;
+    let options = TierOptions {
+        block_rows: 8,
+        page_rows: 4,
+        hot_records: 4,
+        ..TierOptions::default()
+    };
+    let store = PostgresStore::open_with(
+        &database.url,
+        PgLayout {
+            options: options.clone(),
+            seal: false,
+        },
+    )
+    .await
+    .expect("open");
+    let records: Vec<logbook_core::NewRecord> = (0..20)
+        .map(|i| logbook_core::NewRecord::from_json(line(i)).expect("record"))
+        .collect();
+    logbook_store::RecordStore::append(&store, records)
+        .await
+        .expect("append");
+    assert!(store.seal_pending().await.expect("seal") >= 2);
+    let store: std::sync::Arc<dyn logbook_store::Store> = std::sync::Arc::new(store);
+    let (_stop, stopped) = tokio::sync::watch::channel(false);
+    signed(&AppState::new(store.clone(), Default::default(), stopped)).await;
+    drop(store);
+    let (ok, out) = verify(&["--database", &database.url]).await;
+    assert!(ok, "verify over sealed records: {out}");
+    let target = 3i64;
+    {
+        let (client, connection) = tokio_postgres::connect(&database.url, tokio_postgres::NoTls)
+            .await
+            .expect("connect");
+        tokio::spawn(connection);
+        let row = client
+            .query_one(
+                "SELECT first_id, data FROM blocks WHERE first_id <= $1 AND last_id >= $1",
+                &[&target],
+            )
+            .await
+            .expect("the block holding the record");
+        let (key, blob): (i64, Vec<u8>) = (row.get(0), row.get(1));
+        let mut records = format::decode_all(&blob).expect("decode");
+        let r = records.iter_mut().find(|r| r.id == target).expect("record");
+        r.message = Some("nothing happened".into());
+        let encoded = format::encode(
+            &records,
+            &format::Options {
+                page_rows: options.page_rows,
+                zstd_level: options.zstd_level,
+            },
+        );
+        let end = format::Layout::header_end(&encoded.blob).expect("header");
+        let mut summary = Vec::new();
+        encoded.summary.write(&mut summary);
+        client
+            .execute(
+                "UPDATE blocks SET data = $1, header = $2, summary = $3 WHERE first_id = $4",
+                &[&encoded.blob, &&encoded.blob[..end], &summary, &key],
+            )
+            .await
+            .expect("rewrite the block");
+    }
+    let (ok, out) = verify(&["--database", &database.url]).await;
+    assert!(!ok, "{out}");
+    assert!(out.contains(&format!("record {target}: altered")), "{out}");
+    database.drop().await;
+}

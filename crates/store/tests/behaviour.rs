@@ -57,6 +57,72 @@ async fn the_sealer_moves_old_records_into_blocks_without_changing_any_answer() 
     t.close().await;
 }
 
+/// PostgreSQL's sealed tier: a seal by one node (blocks of 7, more than 10 hot
+/// records sealed) is seen by another node's reads, which were served from the
+/// rows before; pages, gets, counts, groups and histograms answer the same
+/// across it, and the records keep their ids.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_seal_by_one_postgres_node_is_seen_by_the_others_reads() {
+    use logbook_store::RecordStore;
+    // No background sealer: the seal happens where the test says.
+    let t = TestStore::open_postgres(false).await;
+    let other = t.open_again_pg(false).await.expect("a PostgreSQL store");
+    for b in 0..10 {
+        t.store
+            .append(numbered(&format!("b{b}"), 1 + b % 4))
+            .await
+            .expect("append");
+    }
+    let answers = |store: Arc<logbook_store::postgres::PostgresStore>| async move {
+        let all = all_records(store.as_ref()).await;
+        let newest = store
+            .query(&Query {
+                limit: Some(5),
+                offset: 2,
+                ..Query::default()
+            })
+            .await
+            .expect("query")
+            .records;
+        let count = store.count(&Query::default()).await.expect("count");
+        let groups = store
+            .group(
+                &Query::default(),
+                &GroupQuery {
+                    fields: vec![Field::Level],
+                    ..GroupQuery::default()
+                },
+            )
+            .await
+            .expect("group");
+        let mut got = Vec::new();
+        for r in &all {
+            got.push(store.get(r.id).await.expect("get").expect("found"));
+        }
+        (all, newest, count, groups, got)
+    };
+    let before = answers(Arc::clone(&other)).await;
+    assert_eq!(before.0.len(), 23);
+    let unsealed =
+        t.pg.clone()
+            .expect("pg")
+            .tier_status()
+            .await
+            .expect("status");
+    assert_eq!(unsealed.blocks, 0, "{unsealed:?}");
+    let pg = t.pg.clone().expect("a PostgreSQL store");
+    t.seal().await;
+    let status = pg.tier_status().await.expect("status");
+    assert_eq!(status.sealed_records + status.hot_records, 23, "{status:?}");
+    assert!(status.hot_records <= 10, "{status:?}");
+    assert!(status.blocks >= 1, "{status:?}");
+    assert_eq!(status.blocks * 7, status.sealed_records, "{status:?}");
+    assert_eq!(answers(Arc::clone(&other)).await, before);
+    assert_eq!(answers(pg).await, before);
+    drop(other);
+    t.close().await;
+}
+
 /// PostgreSQL's visibility horizon (docs/postgres.md): an append still in flight
 /// holds readers below its ids even after a later append has committed above them,
 /// so no reader can see the later id first and skip the earlier one. The Merkle

@@ -173,9 +173,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             eprintln!("  ... {} of {count} records written", done);
         }
         written = target;
-        if pg_run.is_none() {
-            sealer(&data, http_time, count).await?;
-        }
+        sealer(&data, pg_run.as_ref(), http_time, count).await?;
         let http_rate = count as f64 / http_time.as_secs_f64();
         if raw_rows > 0 {
             raw_rate = raw_rows as f64 / raw_time.as_secs_f64();
@@ -289,14 +287,25 @@ async fn single_posts(
 
 /// The sealer beside ingest: how far behind it was when ingest ended (hot records),
 /// and its rate once ingest stopped, until the hot tier is back within its bound.
-async fn sealer(data: &std::path::Path, ingest: Duration, ingested: u64) -> anyhow::Result<()> {
-    let (sealed, hot) = logbook_store::sqlite::tier_counts(data)?;
+async fn sealer(
+    data: &std::path::Path,
+    pg: Option<&postgres::PgRun>,
+    ingest: Duration,
+    ingested: u64,
+) -> anyhow::Result<()> {
+    let counts = || async {
+        anyhow::Ok(match pg {
+            Some(run) => logbook_store::postgres::baseline::tier_counts(&run.node_url).await?,
+            None => logbook_store::sqlite::tier_counts(data)?,
+        })
+    };
+    let (sealed, hot) = counts().await?;
     let started = Instant::now();
     let bound = 131_072u64; // the server's default hot_records
     let mut now = (sealed, hot);
     while now.1 > bound && started.elapsed() < Duration::from_secs(600) {
         tokio::time::sleep(Duration::from_millis(100)).await;
-        now = logbook_store::sqlite::tier_counts(data)?;
+        now = counts().await?;
     }
     let drained = started.elapsed();
     println!(

@@ -5,6 +5,7 @@
 //! [`filter`] the bloom filters the summary uses. No I/O here: the stores keep the
 //! blobs and summaries in their own database.
 
+pub mod cache;
 pub mod engine;
 pub mod filter;
 pub mod format;

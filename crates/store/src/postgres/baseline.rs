@@ -44,6 +44,21 @@ pub async fn drop_schema(url: &str, name: &str) -> Result<()> {
     Ok(())
 }
 
+/// Records sealed into blocks and records still hot (rows), in the schema `url`
+/// connects to: the benchmark's view of the sealer.
+pub async fn tier_counts(url: &str) -> Result<(u64, u64)> {
+    let client = connect(url).await?;
+    let row = client
+        .query_one(
+            "SELECT (SELECT coalesce(sum(rows), 0)::bigint FROM blocks), \
+                    (SELECT count(*) FROM records)",
+            &[],
+        )
+        .await?;
+    let (sealed, hot): (i64, i64) = (row.get(0), row.get(1));
+    Ok((sealed.max(0) as u64, hot.max(0) as u64))
+}
+
 /// Bytes the schema's tables and indexes take (TOAST included).
 pub async fn schema_bytes(url: &str, name: &str) -> Result<u64> {
     let client = connect(url).await?;

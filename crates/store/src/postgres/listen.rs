@@ -12,7 +12,8 @@ use crate::notifier::{ActionLogAppended, ObjectChange};
 use crate::{Notifier, Result};
 use deadpool_postgres::Pool;
 use futures_util::StreamExt;
-use logbook_core::{ObjectRef, Record};
+use logbook_core::query::{Comparison, Condition, Field, Scalar};
+use logbook_core::{ObjectRef, Query, Record};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -21,7 +22,7 @@ use tokio::sync::Notify;
 use tokio_postgres::{AsyncMessage, NoTls};
 
 /// Records fetched per query while catching up.
-const CATCH_UP_BATCH: i64 = 1000;
+const CATCH_UP_BATCH: u64 = 1000;
 /// Longest pause between reconnection attempts.
 const MAX_BACKOFF: Duration = Duration::from_millis(1000);
 /// While committed records are not yet below the horizon (an older append is still
@@ -40,6 +41,7 @@ const ANNOUNCE_WAIT: Duration = Duration::from_secs(10);
 /// published is what a reader may see.
 pub struct Publisher {
     pool: Pool,
+    tiers: Arc<super::blocks::PgTiers>,
     notifier: Arc<Notifier>,
     pending: std::sync::Mutex<Pending>,
     wake: Notify,
@@ -55,9 +57,14 @@ struct Pending {
 }
 
 impl Publisher {
-    pub fn new(pool: Pool, notifier: Arc<Notifier>) -> Publisher {
+    pub fn new(
+        pool: Pool,
+        tiers: Arc<super::blocks::PgTiers>,
+        notifier: Arc<Notifier>,
+    ) -> Publisher {
         Publisher {
             pool,
+            tiers,
             notifier,
             pending: std::sync::Mutex::new(Pending::default()),
             wake: Notify::new(),
@@ -168,26 +175,28 @@ impl Publisher {
     /// otherwise read back every record every other node writes).
     async fn read_back(
         &self,
-        client: &deadpool_postgres::Client,
+        _client: &deadpool_postgres::Client,
         after: i64,
         upto: i64,
     ) -> Result<()> {
-        let sql = format!(
-            "SELECT {} FROM records WHERE id > $1 AND id <= $2 ORDER BY id LIMIT {CATCH_UP_BATCH}",
-            super::records::RECORD_COLUMNS
-        );
         if !self.notifier.has_record_subscribers() {
             self.notifier.raise_high_water(upto);
             return Ok(());
         }
-        let statement = client.prepare_cached(&sql).await?;
         let mut after = after;
         loop {
-            let rows = client.query(&statement, &[&after, &upto]).await?;
-            let mut records = Vec::with_capacity(rows.len());
-            for row in &rows {
-                records.push(super::records::read_record(row)?);
-            }
+            // Through both tiers: the sealer may have moved them into a block.
+            let range = Query {
+                conditions: vec![
+                    Condition::Compare(Field::Id, Comparison::Gt, Scalar::Int(after)),
+                    Condition::Compare(Field::Id, Comparison::Le, Scalar::Int(upto)),
+                ],
+                limit: Some(CATCH_UP_BATCH),
+                ..Query::oldest_first()
+            };
+            let records = super::records::query_page(&self.pool, &self.tiers, &range)
+                .await?
+                .records;
             match records.last().map(|r| r.id) {
                 Some(last) => {
                     after = last;

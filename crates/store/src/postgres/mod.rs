@@ -10,6 +10,7 @@ mod accounts;
 mod actions;
 mod auth_cache;
 pub mod baseline;
+mod blocks;
 mod idempotency;
 mod integrity;
 mod listen;
@@ -27,6 +28,7 @@ use tokio_postgres::types::ToSql;
 use tokio_postgres::NoTls;
 use writer::Writer;
 
+pub use crate::blocks::tiers::{TierOptions, TierStatus};
 pub use schema::latest_version as latest_schema_version;
 
 /// Pooled connections per node (readers and writers share them), per core of the
@@ -68,12 +70,37 @@ pub struct PostgresStore {
     /// Token, session and account lookups, valid while the listener listens.
     auth: Arc<auth_cache::AuthCache>,
     barriers: tokio::task::JoinHandle<()>,
+    /// The sealed tier (docs/postgres.md).
+    tiers: Arc<blocks::PgTiers>,
+    sealer: Option<tokio::task::JoinHandle<()>>,
+}
+
+/// How a node sizes the tiers, and whether it runs a sealer (one node at a time
+/// seals, whichever holds the lock; every node may run one).
+#[derive(Debug, Clone)]
+pub struct PgLayout {
+    pub options: TierOptions,
+    pub seal: bool,
+}
+
+impl Default for PgLayout {
+    fn default() -> Self {
+        PgLayout {
+            options: TierOptions::default(),
+            seal: true,
+        }
+    }
 }
 
 impl PostgresStore {
     /// Connects to `url` (a `postgres://` URL or key=value string), applies the
     /// migrations the database lacks and starts listening for other nodes' changes.
     pub async fn open(url: &str) -> Result<PostgresStore> {
+        PostgresStore::open_with(url, PgLayout::default()).await
+    }
+
+    /// As [`PostgresStore::open`], with the tiers sized by `layout`.
+    pub async fn open_with(url: &str, layout: PgLayout) -> Result<PostgresStore> {
         let mut config: tokio_postgres::Config = url.parse().map_err(|e| StoreError::Invalid {
             field: "database".into(),
             problem: format!("not a PostgreSQL connection string: {e}"),
@@ -125,7 +152,12 @@ impl PostgresStore {
         let horizon: i64 = client.query_one(writer::HORIZON, &[]).await?.get(0);
         drop(client);
         let notifier = Arc::new(Notifier::new(horizon));
-        let publisher = Arc::new(Publisher::new(pool.clone(), Arc::clone(&notifier)));
+        let tiers = blocks::PgTiers::new(pool.clone(), layout.options, lock_key(&schema));
+        let publisher = Arc::new(Publisher::new(
+            pool.clone(),
+            Arc::clone(&tiers),
+            Arc::clone(&notifier),
+        ));
         publisher.reached(reserved);
         let follower = tokio::spawn(Arc::clone(&publisher).run());
         let writer = Writer::start(
@@ -144,6 +176,10 @@ impl PostgresStore {
             pool.clone(),
             Arc::clone(&auth),
         ));
+        // After the backfill above: rows are sealed only once they have leaves.
+        let sealer = layout
+            .seal
+            .then(|| tokio::spawn(Arc::clone(&tiers).run_sealer()));
         Ok(PostgresStore {
             pool,
             schema,
@@ -157,7 +193,33 @@ impl PostgresStore {
             follower,
             auth,
             barriers,
+            tiers,
+            sealer,
         })
+    }
+
+    /// Seals what the hot tier's bounds call for, now (waiting for another node's
+    /// seal to finish); returns the blocks made.
+    pub async fn seal_pending(&self) -> Result<u64> {
+        let mut sealed = 0;
+        while self.tiers.seal_once(true).await? {
+            sealed += 1;
+        }
+        Ok(sealed)
+    }
+
+    /// What the tiers hold now.
+    pub async fn tier_status(&self) -> Result<TierStatus> {
+        self.tiers.status().await
+    }
+
+    /// Records this node has sealed and the time its seals took in all.
+    pub fn sealer_work(&self) -> (u64, Duration) {
+        use std::sync::atomic::Ordering;
+        (
+            self.tiers.sealed_records.load(Ordering::Relaxed),
+            Duration::from_micros(self.tiers.sealing_micros.load(Ordering::Relaxed)),
+        )
     }
 
     pub fn schema(&self) -> &str {
@@ -186,6 +248,10 @@ impl Drop for PostgresStore {
         self.listener.abort();
         self.follower.abort();
         self.barriers.abort();
+        if let Some(sealer) = &self.sealer {
+            // A seal in progress rolls back with its transaction.
+            sealer.abort();
+        }
     }
 }
 

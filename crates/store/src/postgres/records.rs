@@ -3,8 +3,10 @@
 //! horizon, so a page and its high-water mark agree and no id appears below it
 //! later; substring search through the pg_trgm index.
 
+use super::blocks::{on_blocks, PgTiers};
 use super::{params_of, refs, PostgresStore};
 use crate::blocks::engine as plan;
+use crate::blocks::segment::Segment;
 use crate::sql::{Placeholders, SqlBuilder};
 use crate::{Appended, ClearRecord, Group, GroupQuery, Page, RecordStore, Result, StoreError};
 use async_trait::async_trait;
@@ -13,6 +15,7 @@ use futures_util::stream::BoxStream;
 use logbook_core::histogram::Bucket;
 use logbook_core::query::{Comparison, Condition, Field, Scalar};
 use logbook_core::{Histogram, Kind, Level, NewRecord, Order, Query, Record, Timestamp};
+use std::sync::Arc;
 use tokio_postgres::IsolationLevel;
 use tokio_stream::wrappers::ReceiverStream;
 
@@ -39,43 +42,21 @@ impl RecordStore for PostgresStore {
     }
 
     async fn query(&self, query: &Query) -> Result<Page> {
-        query_page(&self.pool, query).await
+        query_page(&self.pool, &self.tiers, query).await
     }
 
     async fn count(&self, query: &Query) -> Result<u64> {
-        let mut conditions = query.conditions.clone();
-        conditions.extend(plan::cursor_condition(query));
-        let mut b = SqlBuilder::new(Placeholders::Dollar);
-        let filter = filter(&mut b, &conditions);
-        let client = self.pool.get().await?;
-        let params = params_of(&b.params);
-        let n: i64 = client
-            .query_one(
-                &format!("SELECT count(*) FROM records WHERE {filter}"),
-                &refs(&params),
-            )
-            .await?
-            .get(0);
-        Ok(n.max(0) as u64)
+        retried(|| count_once(&self.pool, &self.tiers, query)).await
     }
 
     async fn get(&self, id: i64) -> Result<Option<Record>> {
-        let client = self.pool.get().await?;
-        let statement = client
-            .prepare_cached(&format!(
-                "SELECT {RECORD_COLUMNS} FROM records WHERE id = $1"
-            ))
-            .await?;
-        client
-            .query_opt(&statement, &[&id])
-            .await?
-            .map(|row| read_record(&row))
-            .transpose()
+        retried(|| get_once(&self.pool, &self.tiers, id)).await
     }
 
     fn export(&self, query: Query) -> BoxStream<'static, Result<Vec<Record>>> {
         let (sender, receiver) = tokio::sync::mpsc::channel(2);
         let pool = self.pool.clone();
+        let tiers = Arc::clone(&self.tiers);
         tokio::spawn(async move {
             // The export covers what is committed now, whatever arrives meanwhile.
             let high_water = match high_water(&pool).await {
@@ -97,7 +78,9 @@ impl RecordStore for PostgresStore {
                 Scalar::Int(high_water),
             ));
             loop {
-                let batch = query_page(&pool, &page).await;
+                // Each batch is one snapshot of both tiers: a seal between two
+                // batches moves records from rows to a block, never past the cursor.
+                let batch = query_page(&pool, &tiers, &page).await;
                 let last = match &batch {
                     Ok(p) if p.records.is_empty() => break,
                     Ok(p) => p.records.last().map(|r| r.id),
@@ -116,13 +99,21 @@ impl RecordStore for PostgresStore {
         Box::pin(ReceiverStream::new(receiver))
     }
 
+    /// Deletes the hot rows that match and rewrites every block holding a match
+    /// without it (a block left empty goes), as the embedded store does, in one
+    /// transaction under the sealer's lock (so no seal moves rows meanwhile).
     async fn delete_recorded(&self, query: &Query, journal: ClearRecord) -> Result<u64> {
         let mut b = SqlBuilder::new(Placeholders::Dollar);
         let filter = filter(&mut b, &query.conditions);
         let mut client = self.pool.get().await?;
         let params = params_of(&b.params);
         let tx = client.transaction().await?;
-        let deleted: Vec<i64> = tx
+        tx.execute(
+            "SELECT pg_advisory_xact_lock($1, $2)",
+            &[&super::blocks::SEAL_LOCK_CLASS, &self.target.lock_key],
+        )
+        .await?;
+        let mut deleted: Vec<i64> = tx
             .query(
                 &format!("DELETE FROM records WHERE {filter} RETURNING id"),
                 &refs(&params),
@@ -131,6 +122,8 @@ impl RecordStore for PostgresStore {
             .iter()
             .map(|r| r.get(0))
             .collect();
+        deleted.extend(delete_in_blocks(&tx, &self.tiers.options, query).await?);
+        deleted.sort_unstable();
         let removal = crate::Removal::of(&deleted);
         let stored = super::writer::append_in(&tx, &self.target, vec![journal(&removal)]).await?;
         if let Some(entry) = stored.first() {
@@ -145,110 +138,276 @@ impl RecordStore for PostgresStore {
     }
 
     async fn group(&self, query: &Query, groups: &GroupQuery) -> Result<Vec<Group>> {
-        let mut b = SqlBuilder::new(Placeholders::Dollar);
-        let filter = filter(&mut b, &query.conditions);
-        let cols: Vec<&str> = groups
-            .fields
-            .iter()
-            .map(|f| crate::sql::column(*f))
-            .collect();
-        let keys: Vec<String> = cols.iter().map(|c| format!("{c}::text")).collect();
-        let order = crate::sql::group_order(&mut b, groups, &cols);
-        let sql = format!(
-            "SELECT {}, count(*), max(ts) FROM records WHERE {filter} GROUP BY {} {order}",
-            keys.join(", "),
-            cols.join(", "),
-        );
-        let client = self.pool.get().await?;
-        let params = params_of(&b.params);
-        let rows = client.query(&sql, &refs(&params)).await?;
-        let n = groups.fields.len();
-        let mut found = Vec::with_capacity(rows.len());
-        for row in rows {
-            let mut key = Vec::with_capacity(n);
-            for i in 0..n {
-                key.push(row.try_get::<_, Option<String>>(i)?);
-            }
-            found.push(Group {
-                key,
-                count: row.try_get::<_, i64>(n)?.max(0) as u64,
-                last_ts: Timestamp(row.try_get::<_, Option<i64>>(n + 1)?.unwrap_or(0)),
-            });
-        }
-        Ok(found)
+        retried(|| async {
+            let segments = matching_segments(&self.pool, &self.tiers, &query.conditions).await?;
+            let (query, groups) = (query.clone(), groups.clone());
+            on_blocks(move || plan::group(&segments, &query, &groups)).await
+        })
+        .await
     }
 
     async fn count_groups(&self, query: &Query, fields: &[Field]) -> Result<u64> {
-        let mut b = SqlBuilder::new(Placeholders::Dollar);
-        let filter = filter(&mut b, &query.conditions);
-        let cols: Vec<&str> = fields.iter().map(|f| crate::sql::column(*f)).collect();
-        let sql = format!(
-            "SELECT count(*) FROM (SELECT 1 FROM records WHERE {filter} GROUP BY {}) AS g",
-            cols.join(", ")
-        );
-        let client = self.pool.get().await?;
-        let params = params_of(&b.params);
-        let n: i64 = client.query_one(&sql, &refs(&params)).await?.get(0);
-        Ok(n.max(0) as u64)
+        retried(|| async {
+            let segments = matching_segments(&self.pool, &self.tiers, &query.conditions).await?;
+            let (query, fields) = (query.clone(), fields.to_vec());
+            on_blocks(move || plan::count_groups(&segments, &query, &fields)).await
+        })
+        .await
     }
 
+    /// The hot rows' buckets by SQL (an aggregate, no rows sent), the blocks' by
+    /// the engine (from their summaries where it can), in one snapshot, summed.
     async fn histogram(&self, query: &Query, histogram: &Histogram) -> Result<Vec<Bucket>> {
-        let mut b = SqlBuilder::new(Placeholders::Dollar);
-        let filter = filter(&mut b, &query.conditions);
-        let interval = histogram.interval_micros();
-        let (key, group, order) = match histogram.by().map(crate::sql::column) {
-            Some(column) => (
-                column,
-                format!(", {column}"),
-                format!(", {column} NULLS FIRST"),
-            ),
-            None => ("NULL::text", String::new(), String::new()),
-        };
-        // NULLs first and bytewise text order, as the embedded store sorts.
-        let sql = format!(
-            "SELECT ts - ts % {interval} AS bucket, {key}, count(*) FROM records \
-             WHERE {filter} GROUP BY 1{group} ORDER BY 1{order}"
-        );
-        let client = self.pool.get().await?;
-        let params = params_of(&b.params);
-        let rows = client.query(&sql, &refs(&params)).await?;
-        let integer_key = histogram.by().is_some_and(Field::is_integer);
-        let mut buckets = Vec::with_capacity(rows.len());
-        for row in rows {
-            let key = match integer_key {
-                true => row.try_get::<_, Option<i64>>(1)?.map(Scalar::Int),
-                false => row.try_get::<_, Option<String>>(1)?.map(Scalar::Text),
-            };
-            buckets.push(Bucket {
-                start: Timestamp(row.try_get(0)?),
-                key,
-                count: row.try_get::<_, i64>(2)?.max(0) as u64,
-            });
-        }
-        Ok(buckets)
+        retried(|| async {
+            let mut client = self.pool.get().await?;
+            let tx = snapshot(&mut client).await?;
+            let hot = hot_histogram(&tx, query, histogram).await?;
+            let blocks = self.tiers.blocks_in(&tx).await?;
+            tx.commit().await?;
+            drop(client);
+            if blocks.is_empty() {
+                return Ok(hot);
+            }
+            let (query, h) = (query.clone(), *histogram);
+            let sealed = on_blocks(move || plan::histogram(&blocks, &query, &h)).await?;
+            let mut sum: std::collections::BTreeMap<(Timestamp, Option<Scalar>), u64> =
+                std::collections::BTreeMap::new();
+            for b in hot.into_iter().chain(sealed) {
+                *sum.entry((b.start, b.key)).or_default() += b.count;
+            }
+            Ok(sum
+                .into_iter()
+                .map(|((start, key), count)| Bucket { start, key, count })
+                .collect())
+        })
+        .await
     }
 
     async fn size_on_disk(&self, kind: Kind) -> Result<u64> {
         let client = self.pool.get().await?;
-        let row = client
+        let tables: i64 = client
             .query_one(
                 "SELECT (SELECT coalesce(sum(pg_total_relation_size(inhrelid)), 0)::bigint \
-                         FROM pg_inherits WHERE inhparent = 'records'::regclass), \
-                        (SELECT count(*) FROM records WHERE kind = $1), \
-                        (SELECT count(*) FROM records)",
-                &[&kind.code()],
+                         FROM pg_inherits WHERE inhparent = 'records'::regclass) \
+                      + pg_total_relation_size('blocks')",
+                &[],
             )
-            .await?;
-        let (tables, of_kind, all): (i64, i64, i64) = (row.get(0), row.get(1), row.get(2));
-        if all <= 0 {
+            .await?
+            .get(0);
+        drop(client);
+        let of_kind = Query {
+            conditions: vec![Condition::In(Field::Kind, vec![Scalar::Int(kind.code())])],
+            ..Query::default()
+        };
+        let of_kind = self.count(&of_kind).await?;
+        let all = self.count(&Query::default()).await?;
+        if all == 0 {
             return Ok(0);
         }
-        Ok((tables.max(0) as u128 * of_kind.max(0) as u128 / all as u128) as u64)
+        Ok((tables.max(0) as u128 * of_kind as u128 / all as u128) as u64)
     }
 
     async fn high_water(&self) -> Result<i64> {
         high_water(&self.pool).await
     }
+}
+
+/// The buckets of the matching hot rows, counted by PostgreSQL.
+async fn hot_histogram(
+    client: &impl GenericClient,
+    query: &Query,
+    histogram: &Histogram,
+) -> Result<Vec<Bucket>> {
+    let mut b = SqlBuilder::new(Placeholders::Dollar);
+    let filter = filter(&mut b, &query.conditions);
+    let interval = histogram.interval_micros();
+    let (key, group, order) = match histogram.by().map(crate::sql::column) {
+        Some(column) => (
+            column,
+            format!(", {column}"),
+            format!(", {column} NULLS FIRST"),
+        ),
+        None => ("NULL::text", String::new(), String::new()),
+    };
+    // NULLs first and bytewise text order, as the embedded store sorts.
+    let sql = format!(
+        "SELECT ts - ts % {interval} AS bucket, {key}, count(*) FROM records \
+         WHERE {filter} GROUP BY 1{group} ORDER BY 1{order}"
+    );
+    let params = params_of(&b.params);
+    let rows = client.query(&sql, &refs(&params)).await?;
+    let integer_key = histogram.by().is_some_and(Field::is_integer);
+    let mut buckets = Vec::with_capacity(rows.len());
+    for row in rows {
+        let key = match integer_key {
+            true => row.try_get::<_, Option<i64>>(1)?.map(Scalar::Int),
+            false => row.try_get::<_, Option<String>>(1)?.map(Scalar::Text),
+        };
+        buckets.push(Bucket {
+            start: Timestamp(row.try_get(0)?),
+            key,
+            count: row.try_get::<_, i64>(2)?.max(0) as u64,
+        });
+    }
+    Ok(buckets)
+}
+
+/// Runs a read again (on a fresh snapshot) when a block it listed was rewritten
+/// or dropped before its pages were read.
+async fn retried<T, F, Fut>(read: F) -> Result<T>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Result<T>>,
+{
+    let mut attempt = 0;
+    loop {
+        match read().await {
+            Err(StoreError::NotFound) if attempt < 3 => attempt += 1,
+            other => return other,
+        }
+    }
+}
+
+/// A read-only REPEATABLE READ transaction: one snapshot of both tiers.
+async fn snapshot(
+    client: &mut deadpool_postgres::Client,
+) -> Result<deadpool_postgres::Transaction<'_>> {
+    Ok(client
+        .build_transaction()
+        .isolation_level(IsolationLevel::RepeatableRead)
+        .read_only(true)
+        .start()
+        .await?)
+}
+
+/// The blocks and, as a hot segment, every hot row matching `conditions`, in one
+/// snapshot: what the engine needs for groups and histograms.
+async fn matching_segments(
+    pool: &Pool,
+    tiers: &Arc<PgTiers>,
+    conditions: &[Condition],
+) -> Result<Vec<Segment>> {
+    let mut client = pool.get().await?;
+    let tx = snapshot(&mut client).await?;
+    let hot = scan(&tx, &Query::oldest_first(), conditions, None, true).await?;
+    let mut segments = tiers.blocks_in(&tx).await?;
+    tx.commit().await?;
+    if !hot.is_empty() {
+        segments.push(Segment::hot(&hot));
+    }
+    Ok(segments)
+}
+
+async fn count_once(pool: &Pool, tiers: &Arc<PgTiers>, query: &Query) -> Result<u64> {
+    let mut conditions = query.conditions.clone();
+    conditions.extend(plan::cursor_condition(query));
+    let mut b = SqlBuilder::new(Placeholders::Dollar);
+    let filter = filter(&mut b, &conditions);
+    let mut client = pool.get().await?;
+    let tx = snapshot(&mut client).await?;
+    let params = params_of(&b.params);
+    let hot: i64 = tx
+        .query_one(
+            &format!("SELECT count(*) FROM records WHERE {filter}"),
+            &refs(&params),
+        )
+        .await?
+        .get(0);
+    let blocks = tiers.blocks_in(&tx).await?;
+    tx.commit().await?;
+    drop(client);
+    let sealed = if blocks.is_empty() {
+        0
+    } else {
+        let query = query.clone();
+        on_blocks(move || plan::count(&blocks, &query)).await?
+    };
+    Ok(hot.max(0) as u64 + sealed)
+}
+
+async fn get_once(pool: &Pool, tiers: &Arc<PgTiers>, id: i64) -> Result<Option<Record>> {
+    let mut client = pool.get().await?;
+    let tx = snapshot(&mut client).await?;
+    let statement = tx
+        .prepare_cached(&format!(
+            "SELECT {RECORD_COLUMNS} FROM records WHERE id = $1"
+        ))
+        .await?;
+    if let Some(row) = tx.query_opt(&statement, &[&id]).await? {
+        tx.commit().await?;
+        return read_record(&row).map(Some);
+    }
+    let blocks = tiers.blocks_in(&tx).await?;
+    tx.commit().await?;
+    drop(client);
+    if !blocks
+        .iter()
+        .any(|b| b.first_id() <= id && id <= b.last_id())
+    {
+        return Ok(None);
+    }
+    on_blocks(move || plan::get(&blocks, id)).await
+}
+
+/// Rewrites each block holding a match of `query` without its matches, in `tx`;
+/// returns the ids that went.
+async fn delete_in_blocks(
+    tx: &deadpool_postgres::Transaction<'_>,
+    options: &crate::blocks::tiers::TierOptions,
+    query: &Query,
+) -> Result<Vec<i64>> {
+    let filter = Query {
+        conditions: query.conditions.clone(),
+        ..Query::default()
+    };
+    let listed = tx
+        .query(
+            "SELECT generation, summary FROM blocks ORDER BY first_id",
+            &[],
+        )
+        .await?;
+    let mut deleted = Vec::new();
+    for row in listed {
+        let generation: i64 = row.try_get(0)?;
+        let summary = crate::blocks::summary::Summary::read(&row.try_get::<_, Vec<u8>>(1)?)?;
+        if !filter.conditions.iter().all(|c| summary.may_match(c)) {
+            continue;
+        }
+        let blob: Vec<u8> = tx
+            .query_one(
+                "SELECT data FROM blocks WHERE generation = $1",
+                &[&generation],
+            )
+            .await?
+            .try_get(0)?;
+        let segment = Segment::sealed(Arc::new(blob), Arc::new(summary))?;
+        let all = plan::export_batch(
+            std::slice::from_ref(&segment),
+            &Query::oldest_first(),
+            i64::MAX,
+            None,
+            usize::MAX,
+        )?;
+        let (gone, kept): (Vec<Record>, Vec<Record>) =
+            all.into_iter().partition(|r| filter.matches(r));
+        if gone.is_empty() {
+            continue;
+        }
+        deleted.extend(gone.iter().map(|r| r.id));
+        tx.execute("DELETE FROM blocks WHERE generation = $1", &[&generation])
+            .await?;
+        if !kept.is_empty() {
+            let encoded = crate::blocks::format::encode(
+                &kept,
+                &crate::blocks::format::Options {
+                    page_rows: options.page_rows,
+                    zstd_level: options.zstd_level,
+                },
+            );
+            super::blocks::insert_block(tx, &encoded).await?;
+        }
+    }
+    Ok(deleted)
 }
 
 /// The visibility horizon now: below it, every id that will ever exist is
@@ -312,31 +471,55 @@ fn escape_like(text: &str) -> String {
     escaped
 }
 
-async fn query_page(pool: &Pool, query: &Query) -> Result<Page> {
+/// One page of a query over both tiers, in one snapshot: the hot rows it needs
+/// (by SQL, with the indexes) and the blocks visible in it, handed to the engine
+/// together (the hot rows as one segment above the blocks: sealed ids are all
+/// below hot ones).
+pub(super) async fn query_page(pool: &Pool, tiers: &Arc<PgTiers>, query: &Query) -> Result<Page> {
+    retried(|| query_page_once(pool, tiers, query)).await
+}
+
+async fn query_page_once(pool: &Pool, tiers: &Arc<PgTiers>, query: &Query) -> Result<Page> {
     let mut client = pool.get().await?;
     // One snapshot: the page and its high-water mark agree.
-    let tx = client
-        .build_transaction()
-        .isolation_level(IsolationLevel::RepeatableRead)
-        .read_only(true)
-        .start()
-        .await?;
+    let tx = snapshot(&mut client).await?;
     let statement = tx.prepare_cached(super::writer::HORIZON).await?;
     let high_water: i64 = tx.query_one(&statement, &[]).await?.get(0);
+    // Nothing above the horizon: an append still in flight may commit below it.
+    let below = Condition::Compare(Field::Id, Comparison::Le, Scalar::Int(high_water));
     let mut conditions = query.conditions.clone();
     conditions.extend(plan::cursor_condition(query));
-    // Nothing above the horizon: an append still in flight may commit below it.
-    conditions.push(Condition::Compare(
-        Field::Id,
-        Comparison::Le,
-        Scalar::Int(high_water),
-    ));
-    let records = if query.sort.is_empty() {
-        by_id(&tx, query, &conditions, high_water).await?
-    } else {
-        sorted(&tx, query, &conditions).await?
+    conditions.push(below.clone());
+    let want = query.limit.map(|l| l.saturating_add(query.offset));
+    // The hot rows a page can take: the first `offset + limit` in its order, or
+    // every match when it is sorted.
+    let hot_query = Query {
+        offset: 0,
+        limit: if query.sort.is_empty() { want } else { None },
+        sort: Vec::new(),
+        ..query.clone()
     };
+    let mut hot = by_id(&tx, &hot_query, &conditions, high_water).await?;
+    let blocks = tiers.blocks_in(&tx).await?;
     tx.commit().await?;
+    drop(client);
+    let enough = query.order == Order::NewestFirst && want.is_some_and(|w| hot.len() as u64 >= w);
+    if query.sort.is_empty() && (blocks.is_empty() || enough) {
+        let skip = (query.offset as usize).min(hot.len());
+        hot.drain(..skip);
+        return Ok(Page {
+            records: hot,
+            high_water,
+        });
+    }
+    let mut segments = blocks;
+    if !hot.is_empty() {
+        hot.sort_unstable_by_key(|r| r.id);
+        segments.push(Segment::hot(&hot));
+    }
+    let mut bounded = query.clone();
+    bounded.conditions.push(below);
+    let records = on_blocks(move || plan::query(&segments, &bounded)).await?;
     Ok(Page {
         records,
         high_water,
@@ -356,35 +539,6 @@ fn direction(order: Order) -> &'static str {
         Order::NewestFirst => "DESC",
         Order::OldestFirst => "ASC",
     }
-}
-
-/// An explicit sort: NULLs sort lowest, as in the embedded store.
-async fn sorted(
-    client: &impl GenericClient,
-    query: &Query,
-    conditions: &[Condition],
-) -> Result<Vec<Record>> {
-    let mut b = SqlBuilder::new(Placeholders::Dollar);
-    let filter = filter(&mut b, conditions);
-    let mut keys: Vec<String> = query
-        .sort
-        .iter()
-        .map(|k| {
-            let dir = if k.descending {
-                "DESC NULLS LAST"
-            } else {
-                "ASC NULLS FIRST"
-            };
-            format!("{} {dir}", crate::sql::column(k.field))
-        })
-        .collect();
-    keys.push(format!("id {}", direction(query.order)));
-    let sql = format!(
-        "SELECT {RECORD_COLUMNS} FROM records WHERE {filter} ORDER BY {}{}",
-        keys.join(", "),
-        limit_clause(query)
-    );
-    fetch(client, &sql, &b.params).await
 }
 
 /// Newest/oldest first by id. A window of ids nearest the starting point is read

@@ -194,6 +194,26 @@ const MIGRATIONS: &[&str] = &[
     DELETE FROM meta WHERE key = 'last_record_id';
     CREATE TABLE appending (xid xid8 PRIMARY KEY, floor bigint NOT NULL);
     "#,
+    // 5: sealed blocks (docs/postgres.md, "Hot rows and sealed blocks"), the
+    // embedded store's format: `records` becomes the hot tier, and the sealer
+    // moves its oldest rows below the horizon into blocks, in the background
+    // (rows of an upgraded schema included: nothing is renumbered). `generation`
+    // names one block's content for the nodes' caches; a rewrite gets a new one.
+    // The blob is stored EXTERNAL (out of line, not compressed again), so a page
+    // is read by `substring` from its TOAST chunks alone.
+    r#"
+    CREATE SEQUENCE block_generation;
+    CREATE TABLE blocks (
+        first_id bigint PRIMARY KEY,
+        last_id bigint NOT NULL,
+        generation bigint NOT NULL UNIQUE DEFAULT nextval('block_generation'),
+        rows bigint NOT NULL,
+        header bytea NOT NULL,
+        summary bytea NOT NULL,
+        data bytea NOT NULL
+    );
+    ALTER TABLE blocks ALTER COLUMN data SET STORAGE EXTERNAL;
+    "#,
 ];
 
 pub fn latest_version() -> i64 {

@@ -6,6 +6,7 @@
 //! (only the pages a query needs) through a bounded cache of decoded pages.
 
 use super::writer::{Announcement, Batch};
+use crate::blocks::cache::{dictionary_bytes, page_bytes, CacheEntry, PageCache};
 use crate::blocks::format::{self, Dictionary, Layout, Page};
 use crate::blocks::segment::{PageSource, Segment};
 use crate::blocks::summary::Summary;
@@ -14,7 +15,6 @@ use crate::blocks::{engine, rows};
 use crate::{Appended, Result, StoreError};
 use logbook_core::{NewRecord, Query, Record, Timestamp};
 use rusqlite::{Connection, OptionalExtension, MAIN_DB};
-use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -468,76 +468,6 @@ pub fn upgrade_once(
         draft.version = bump_version(conn)?;
         Ok(true)
     }))
-}
-
-fn page_bytes(page: &Page) -> usize {
-    match page {
-        Page::Absent => 16,
-        Page::Ints(v) => v.len() * 8,
-        Page::Bytes(v) => v.len(),
-        Page::Codes { codes, .. } => codes.len() * 2,
-        Page::Text { spans, bytes } => spans.len() * 8 + bytes.len(),
-    }
-}
-
-fn dictionary_bytes(d: &Dictionary) -> usize {
-    d.values.iter().map(|v| v.len() + 16).sum()
-}
-
-#[derive(Clone)]
-enum CacheEntry {
-    Page(Arc<Page>),
-    Dictionary(Arc<Dictionary>),
-}
-
-type CacheKey = (u64, u16, u32);
-
-/// Decoded pages, evicted oldest first beyond a byte budget.
-struct PageCache {
-    inner: Mutex<CacheInner>,
-    limit: usize,
-}
-
-struct CacheInner {
-    map: HashMap<CacheKey, (CacheEntry, usize)>,
-    order: VecDeque<CacheKey>,
-    bytes: usize,
-}
-
-impl PageCache {
-    fn new(limit: usize) -> PageCache {
-        PageCache {
-            inner: Mutex::new(CacheInner {
-                map: HashMap::new(),
-                order: VecDeque::new(),
-                bytes: 0,
-            }),
-            limit,
-        }
-    }
-
-    fn get(&self, key: &CacheKey) -> Option<CacheEntry> {
-        let inner = self.inner.lock().ok()?;
-        inner.map.get(key).map(|(e, _)| e.clone())
-    }
-
-    fn put(&self, key: CacheKey, entry: CacheEntry, bytes: usize) {
-        let Ok(mut inner) = self.inner.lock() else {
-            return;
-        };
-        if inner.map.insert(key, (entry, bytes)).is_none() {
-            inner.order.push_back(key);
-            inner.bytes += bytes;
-        }
-        while inner.bytes > self.limit {
-            let Some(old) = inner.order.pop_front() else {
-                break;
-            };
-            if let Some((_, size)) = inner.map.remove(&old) {
-                inner.bytes -= size;
-            }
-        }
-    }
 }
 
 /// Appends a batch as one hot segment: one row, one insert.

@@ -7,7 +7,7 @@
 pub mod generate;
 pub mod records;
 
-use logbook_store::postgres::PostgresStore;
+use logbook_store::postgres::{PgLayout, PostgresStore};
 use logbook_store::sqlite::{RecordLayout, SqliteStore, Tiers};
 use logbook_store::Store;
 use std::fs::File;
@@ -71,6 +71,8 @@ pub struct TestStore {
     pub store: Arc<dyn Store>,
     /// The same store, typed, when it is a SQLite store.
     pub tiered: Option<Arc<SqliteStore>>,
+    /// The same store, typed, when it is a PostgreSQL store.
+    pub pg: Option<Arc<PostgresStore>>,
     dir: Option<tempfile::TempDir>,
     schema: Option<(String, String)>,
     /// The PostgreSQL restart test (in the cli crate) takes this lock exclusively;
@@ -91,6 +93,7 @@ impl TestStore {
                     backend,
                     store: Arc::clone(&store) as Arc<dyn Store>,
                     tiered: Some(store),
+                    pg: None,
                     dir: Some(dir),
                     schema: None,
                     _lock: None,
@@ -106,28 +109,36 @@ impl TestStore {
                     backend,
                     store: Arc::clone(&store) as Arc<dyn Store>,
                     tiered: Some(store),
+                    pg: None,
                     dir: Some(dir),
                     schema: None,
                     _lock: None,
                 }
             }
-            Backend::Postgres => {
-                let lock = tokio::task::spawn_blocking(shared_lock)
-                    .await
-                    .expect("lock task");
-                let (schema, url) = create_schema().await;
-                let store = PostgresStore::open(&url)
-                    .await
-                    .expect("open the PostgreSQL store");
-                TestStore {
-                    backend,
-                    store: Arc::new(store),
-                    tiered: None,
-                    dir: None,
-                    schema: Some((schema, url)),
-                    _lock: Some(lock),
-                }
-            }
+            Backend::Postgres => TestStore::open_postgres(true).await,
+        }
+    }
+
+    /// A PostgreSQL store in a fresh schema, with or without its background sealer
+    /// (without it, records are sealed only by [`TestStore::seal`]).
+    pub async fn open_postgres(seal: bool) -> TestStore {
+        let lock = tokio::task::spawn_blocking(shared_lock)
+            .await
+            .expect("lock task");
+        let (schema, url) = create_schema().await;
+        let store = Arc::new(
+            PostgresStore::open_with(&url, tiny_pg_tiers(seal))
+                .await
+                .expect("open the PostgreSQL store"),
+        );
+        TestStore {
+            backend: Backend::Postgres,
+            store: Arc::clone(&store) as Arc<dyn Store>,
+            tiered: None,
+            pg: Some(store),
+            dir: None,
+            schema: Some((schema, url)),
+            _lock: Some(lock),
         }
     }
 
@@ -140,6 +151,15 @@ impl TestStore {
     /// the same data, as a restarted server would.
     pub async fn reopen(&mut self) {
         self.tiered = None;
+        if self.pg.take().is_some() {
+            let store = match self.open_again_pg(true).await {
+                Some(store) => store,
+                None => unreachable!("a PostgreSQL store has a schema"),
+            };
+            self.store = Arc::clone(&store) as Arc<dyn Store>;
+            self.pg = Some(store);
+            return;
+        }
         self.store = self.open_again().await;
     }
 
@@ -148,6 +168,22 @@ impl TestStore {
         if let Some(store) = &self.tiered {
             store.seal_pending().await.expect("seal");
         }
+        if let Some(store) = &self.pg {
+            store.seal_pending().await.expect("seal");
+            // Nothing is appended meanwhile: the hot tier is within its bound.
+            let status = store.tier_status().await.expect("tier status");
+            assert!(status.hot_records <= 10, "{status:?}");
+        }
+    }
+
+    /// Another PostgreSQL node on the same schema, typed.
+    pub async fn open_again_pg(&self, seal: bool) -> Option<Arc<PostgresStore>> {
+        let (_, url) = self.schema.as_ref()?;
+        Some(Arc::new(
+            PostgresStore::open_with(url, tiny_pg_tiers(seal))
+                .await
+                .expect("reopen the PostgreSQL store"),
+        ))
     }
 
     /// Another store on the same data, beside this one (another process or node).
@@ -163,7 +199,7 @@ impl TestStore {
                 )
             }
             (None, Some((_, url))) => Arc::new(
-                PostgresStore::open(url)
+                PostgresStore::open_with(url, tiny_pg_tiers(true))
                     .await
                     .expect("reopen the PostgreSQL store"),
             ),
@@ -194,6 +230,14 @@ fn tiny_tiers() -> RecordLayout {
             zstd_level: 1,
         },
         seal: true,
+    }
+}
+
+/// The same tiny tiers on PostgreSQL, with each node's sealer running or not.
+fn tiny_pg_tiers(seal: bool) -> PgLayout {
+    PgLayout {
+        options: tiny_tiers().options,
+        seal,
     }
 }
 
