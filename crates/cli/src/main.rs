@@ -14,6 +14,13 @@ mod verify;
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
+/// jemalloc rather than glibc's malloc: under a steady mixed load glibc's per-thread
+/// arenas kept freed memory (the hot tier's pages, request bodies) resident, so the
+/// server's RSS was about twice its live heap and kept rising (ARCHITECTURE.md,
+/// "Memory").
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 #[derive(Parser)]
 #[command(
     name = "logbook",
