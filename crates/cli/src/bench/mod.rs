@@ -301,7 +301,7 @@ async fn single_posts(
 async fn sealer(data: &std::path::Path, ingest: Duration, ingested: u64) -> anyhow::Result<()> {
     let (sealed, hot) = logbook_store::sqlite::tier_counts(data)?;
     let started = Instant::now();
-    let bound = 131_072u64; // the server's default hot_records
+    let bound = 65_536u64; // the server's default hot_records
     let mut now = (sealed, hot);
     while now.1 > bound && started.elapsed() < Duration::from_secs(600) {
         tokio::time::sleep(Duration::from_millis(100)).await;
