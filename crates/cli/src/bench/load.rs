@@ -265,13 +265,15 @@ async fn open_loop(http: &reqwest::Client, server: &Child, args: &LoadArgs) -> a
         100.0 * shed as f64 / sent.max(1) as f64
     );
 
-    // At once afterwards: the server answers as normal.
+    // At once afterwards the server answers as normal, to a client that comes
+    // fresh (the overload's pooled connections may have been closed meanwhile).
+    let fresh = reqwest::Client::new();
     let mut after = Vec::new();
     let mut failed = 0;
     let recovery_pool = bodies(1, "load-after", 50);
     for body in &recovery_pool {
         let at = Instant::now();
-        match post(http, &url, &token, body).await {
+        match post(&fresh, &url, &token, body).await {
             Outcome::Admitted => after.push(at.elapsed()),
             _ => failed += 1,
         }
