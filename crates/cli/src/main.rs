@@ -14,6 +14,13 @@ mod verify;
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
+/// jemalloc rather than glibc's malloc: under a steady mixed load glibc's per-thread
+/// arenas kept freed memory (the hot tier's pages, request bodies) resident, so the
+/// server's RSS was about twice its live heap and kept rising (ARCHITECTURE.md,
+/// "Memory").
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 #[derive(Parser)]
 #[command(
     name = "logbook",
@@ -61,6 +68,12 @@ enum Command {
     /// Measure what tamper evidence costs: leaf hashing against ingest, `verify` of
     /// the store, inclusion proofs.
     BenchIntegrity(bench::integrity::IntegrityBenchArgs),
+    /// A steady mixed load for a long time (`--duration 20m`): the server's RSS and
+    /// open descriptors over time, and whether every acknowledged record was kept.
+    BenchSoak(bench::soak::SoakArgs),
+    /// Overload: an open-loop arrival rate at twice the measured capacity (admitted
+    /// p99, shed share, peak RSS, recovery), and eight concurrent 15 MB batches.
+    BenchLoad(bench::load::LoadArgs),
     /// The trivial handler `bench` compares single-record POSTs with.
     #[command(hide = true)]
     BenchNoop(bench::NoopArgs),
@@ -114,6 +127,8 @@ fn main() -> ExitCode {
             Command::BenchNoop(args) => bench::run_noop(args).await,
             Command::BenchStreams(args) => bench::streams::run(args).await,
             Command::BenchIntegrity(args) => bench::integrity::run(args).await,
+            Command::BenchSoak(args) => bench::soak::run(args).await,
+            Command::BenchLoad(args) => bench::load::run(args).await,
             Command::Query(args) => client::query(args).await,
             Command::Tail(args) => client::tail(args).await,
             Command::Export(args) => client::export(args).await,

@@ -48,11 +48,15 @@ pub struct ServeArgs {
     #[arg(long, env = "LOGBOOK_METRICS_LISTEN")]
     metrics_listen: Option<SocketAddr>,
     /// Request body bytes in flight across all requests; a request whose declared
-    /// body does not fit gets 503 with Retry-After before its body is read.
-    #[arg(long, env = "LOGBOOK_MAX_IN_FLIGHT_BODY_BYTES", default_value_t = 32 * 1024 * 1024)]
+    /// body does not fit gets 503 with Retry-After before its body is read. One
+    /// largest body at a time: a batch takes several times its size in memory
+    /// while it is parsed and committed.
+    #[arg(long, env = "LOGBOOK_MAX_IN_FLIGHT_BODY_BYTES", default_value_t = 16 * 1024 * 1024)]
     max_in_flight_body_bytes: usize,
     /// Writes in flight (POST, PUT, PATCH, DELETE) beyond which 503 with Retry-After.
-    #[arg(long, env = "LOGBOOK_MAX_IN_FLIGHT_WRITES", default_value_t = 1024)]
+    /// About what the store commits in 50 ms, so an admitted write does not wait
+    /// long behind the others (1024 let the queue, and p99, grow to seconds).
+    #[arg(long, env = "LOGBOOK_MAX_IN_FLIGHT_WRITES", default_value_t = 256)]
     max_in_flight_writes: usize,
     /// Longest wait for the next piece of a request body before 408 (`30s`).
     #[arg(long, env = "LOGBOOK_BODY_READ_TIMEOUT", default_value = "30s", value_parser = crate::store::parse_age)]

@@ -35,8 +35,10 @@ pub struct TierArgs {
     /// Records per sealed block.
     #[arg(long, env = "LOGBOOK_BLOCK_ROWS", default_value_t = 65_536, value_parser = clap::value_parser!(u32).range(1..))]
     pub block_rows: u32,
-    /// Hot (not yet sealed) records beyond which the oldest are sealed.
-    #[arg(long, env = "LOGBOOK_HOT_RECORDS", default_value_t = 131_072)]
+    /// Hot (not yet sealed) records beyond which the oldest are sealed. One block's
+    /// worth: the hot tier is held decoded in memory, about 1.4 KB a record, and two
+    /// blocks' worth (the store's own default) alone took the server past 200 MB.
+    #[arg(long, env = "LOGBOOK_HOT_RECORDS", default_value_t = 65_536)]
     pub hot_records: u32,
     /// Hot records older than this are sealed even into a block that is not full
     /// (`90s`, `10m`, `1h`).

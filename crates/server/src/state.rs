@@ -55,8 +55,8 @@ impl Default for Config {
             min_free_bytes: 1024 * 1024 * 1024,
             idempotency_ttl: Duration::from_secs(24 * 3600),
             // About 7x of it is what parsing takes at most: 32 MiB fits 200 MB.
-            max_in_flight_body_bytes: 32 * 1024 * 1024,
-            max_in_flight_writes: 1024,
+            max_in_flight_body_bytes: 16 * 1024 * 1024,
+            max_in_flight_writes: 256,
             body_read_timeout: Duration::from_secs(30),
         }
     }

@@ -57,3 +57,41 @@ pub fn mib(bytes: u64) -> f64 {
 pub fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
+
+/// A field of /proc/PID/status given in kB (`VmRSS`, `RssAnon`, `VmHWM`), in bytes.
+pub fn status_bytes(pid: u32, name: &str) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.split(':').next() == Some(name))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
+/// The process's open file descriptors (sockets, the store's files).
+pub fn open_fds(pid: u32) -> Option<usize> {
+    Some(std::fs::read_dir(format!("/proc/{pid}/fd")).ok()?.count())
+}
+
+/// Samples a process's RSS every `every` until aborted, keeping the highest seen:
+/// VmHWM cannot be reset, so a phase's own peak needs sampling.
+pub fn watch_peak(
+    pid: u32,
+    every: Duration,
+) -> (
+    std::sync::Arc<std::sync::atomic::AtomicU64>,
+    tokio::task::JoinHandle<()>,
+) {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let peak = std::sync::Arc::new(AtomicU64::new(0));
+    let watching = {
+        let peak = std::sync::Arc::clone(&peak);
+        tokio::spawn(async move {
+            loop {
+                if let Some(rss) = status_bytes(pid, "VmRSS") {
+                    peak.fetch_max(rss, Ordering::Relaxed);
+                }
+                tokio::time::sleep(every).await;
+            }
+        })
+    };
+    (peak, watching)
+}

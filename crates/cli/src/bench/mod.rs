@@ -7,6 +7,7 @@
 //! a trivial handler on the same HTTP stack.
 
 pub mod integrity;
+pub mod load;
 mod loki;
 mod measure;
 mod node;
@@ -14,6 +15,7 @@ mod nodes;
 mod noop;
 mod postgres;
 mod protocols;
+pub mod soak;
 pub mod streams;
 mod workload;
 
@@ -72,6 +74,10 @@ pub struct BenchArgs {
     /// node of their own; 0 skips that part.
     #[arg(long, default_value_t = 100_000)]
     pub protocol_records: u64,
+    /// Concurrent 15 MB NDJSON batches sent at the end (peak RSS while they are
+    /// taken); 0 skips them.
+    #[arg(long, default_value_t = 8)]
+    pub big_batches: usize,
 }
 
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
@@ -219,6 +225,9 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             );
         }
     }
+    if args.big_batches > 0 {
+        load::big_batches(&http, &server, args.big_batches, 15_000_000).await?;
+    }
     drop(server);
     if let Some(run) = pg_run {
         if args.nodes > 0 {
@@ -301,7 +310,7 @@ async fn sealer(
     };
     let (sealed, hot) = counts().await?;
     let started = Instant::now();
-    let bound = 131_072u64; // the server's default hot_records
+    let bound = 65_536u64; // the server's default hot_records
     let mut now = (sealed, hot);
     while now.1 > bound && started.elapsed() < Duration::from_secs(600) {
         tokio::time::sleep(Duration::from_millis(100)).await;
