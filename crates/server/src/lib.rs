@@ -25,6 +25,9 @@ pub mod csv_export;
 pub mod dialects;
 pub mod disk;
 pub mod error;
+#[cfg(any(test, feature = "fuzzing"))]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod idempotency;
 pub mod ingest;
 pub mod integrity;

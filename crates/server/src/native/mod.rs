@@ -11,7 +11,7 @@ mod integrity;
 mod login;
 mod object_list;
 pub mod objects;
-mod records;
+pub(crate) mod records;
 mod stream;
 
 use crate::state::AppState;
