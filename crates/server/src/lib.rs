@@ -21,6 +21,7 @@ pub mod actions;
 pub mod auth;
 pub mod body;
 pub mod clear;
+pub mod connections;
 pub mod csv_export;
 pub mod dialects;
 pub mod disk;
