@@ -398,6 +398,9 @@ pub fn logql(data: &[u8]) {
     let printed = expr.to_string();
     match logql::parse(&printed) {
         Ok(again) => assert_eq!(again, expr, "{text:?} prints as {printed:?}"),
+        // The printed form parenthesises every operation, so it may nest deeper
+        // than the limit a query within it reached.
+        Err(e) if e.to_string().contains("nests deeper") => {}
         Err(e) => panic!("{text:?} prints as {printed:?}, which does not parse: {e}"),
     }
     crate::dialects::loki::plan_for_fuzzing(&expr);
