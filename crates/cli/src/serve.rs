@@ -2,9 +2,9 @@
 //! (so every acknowledged write is durable) and stop.
 
 use crate::store::{self, StoreArgs, TierArgs};
-use axum::serve::ListenerExt;
 use clap::Args;
 use logbook_server::auth::{ensure_admin, Bootstrap};
+use logbook_server::connections::serve;
 use logbook_server::integrity::{self, retention, Integrity, IntegrityConfig};
 use logbook_server::limits::CappedListener;
 use logbook_server::{router, AppState, Config};
@@ -61,6 +61,10 @@ pub struct ServeArgs {
     /// Longest wait for the next piece of a request body before 408 (`30s`).
     #[arg(long, env = "LOGBOOK_BODY_READ_TIMEOUT", default_value = "30s", value_parser = crate::store::parse_age)]
     body_read_timeout: Duration,
+    /// Longest wait for a request's head (request line and headers, or the next
+    /// request on an idle keep-alive connection) before the connection is closed.
+    #[arg(long, env = "LOGBOOK_HEADER_READ_TIMEOUT", default_value = "30s", value_parser = parse_interval)]
+    header_read_timeout: Duration,
     /// Open connections beyond which a new one is answered 503 and closed.
     #[arg(long, env = "LOGBOOK_MAX_CONNECTIONS", default_value_t = 1024)]
     max_connections: usize,
@@ -268,29 +272,24 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         let _ = stop.send(true);
         let _ = signalled.send(());
     };
-    let service = app.into_make_service_with_connect_info::<SocketAddr>();
+    let header_read_timeout = args.header_read_timeout;
     let server: std::pin::Pin<Box<dyn std::future::Future<Output = std::io::Result<()>> + Send>> =
         match tls {
-            // `tap_io` is a no-op whose wrapper gives the (capped) listeners the
-            // SocketAddr connect info that handlers (login throttling) read.
-            Some(config) => Box::pin(std::future::IntoFuture::into_future(
-                axum::serve(
-                    CappedListener::new(
-                        crate::tls::TlsListener::new(listener, config)?,
-                        args.max_connections,
-                        metrics,
-                    )
-                    .tap_io(|_| ()),
-                    service,
-                )
-                .with_graceful_shutdown(graceful),
+            Some(config) => Box::pin(serve(
+                CappedListener::new(
+                    crate::tls::TlsListener::new(listener, config)?,
+                    args.max_connections,
+                    metrics,
+                ),
+                app,
+                header_read_timeout,
+                graceful,
             )),
-            None => Box::pin(std::future::IntoFuture::into_future(
-                axum::serve(
-                    CappedListener::new(listener, args.max_connections, metrics).tap_io(|_| ()),
-                    service,
-                )
-                .with_graceful_shutdown(graceful),
+            None => Box::pin(serve(
+                CappedListener::new(listener, args.max_connections, metrics),
+                app,
+                header_read_timeout,
+                graceful,
             )),
         };
     let mut server = tokio::spawn(server);

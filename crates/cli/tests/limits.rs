@@ -1,7 +1,8 @@
 //! Load shedding and limits (issue 20, point 4), on real `logbook serve`
 //! processes: a request beyond the in-flight body-byte budget or the write budget
 //! gets 503 with Retry-After at once (before its body is read), a body that stops
-//! arriving gets 408, and a connection beyond the cap gets 503 and is closed.
+//! arriving gets 408, a connection beyond the cap gets 503 and is closed, and one
+//! whose request head does not arrive within the header-read timeout is closed.
 
 use crate::support::process::Node;
 use serde_json::Value;
@@ -199,5 +200,55 @@ async fn beyond_the_write_budget_and_the_connection_cap_503_at_once() {
         }
     }
     assert!(served, "served again once connections closed");
+    assert!(node.terminate());
+}
+
+/// Reads until the server closes the connection; answers what it wrote first.
+async fn read_to_eof(stream: &mut TcpStream) -> Vec<u8> {
+    let mut written = Vec::new();
+    match stream.read_to_end(&mut written).await {
+        Ok(_) => written,
+        // A reset also ends the connection; what came before it is kept.
+        Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => written,
+        Err(e) => panic!("read: {e}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_head_that_never_completes_is_cut_off_after_the_header_read_timeout() {
+    let dir = tempfile::tempdir().expect("dir");
+    let (node, _) = spawn(&dir, &["--header-read-timeout", "1s"]);
+    // Half a head: the request line and one header, never the blank line.
+    let mut partial = TcpStream::connect(host_port(&node)).await.expect("connect");
+    partial
+        .write_all(b"GET /healthz HTTP/1.1\r\nhost: x\r\nx-slow: ")
+        .await
+        .expect("partial head");
+    // hyper closes such a connection without an answer (docs/operations.md).
+    let written = read_to_eof(&mut partial).await;
+    assert!(
+        written.is_empty(),
+        "{:?}",
+        String::from_utf8_lossy(&written)
+    );
+    // A connection that sends nothing at all is closed the same way.
+    let mut silent = TcpStream::connect(host_port(&node)).await.expect("connect");
+    assert!(read_to_eof(&mut silent).await.is_empty());
+    // A complete head on a new connection is answered as ever, and the idle
+    // keep-alive connection after it is closed in turn.
+    let mut whole = TcpStream::connect(host_port(&node)).await.expect("connect");
+    whole
+        .write_all(b"GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n")
+        .await
+        .expect("head");
+    let answer = String::from_utf8_lossy(&read_to_eof(&mut whole).await).into_owned();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert_eq!(
+        reqwest::get(node.url("/healthz"))
+            .await
+            .expect("get")
+            .status(),
+        200
+    );
     assert!(node.terminate());
 }

@@ -169,9 +169,11 @@ impl NewRecord {
             // Accepted so a record read back from the API can be written again (import).
             "id" => {}
             other => {
-                let slot = self
-                    .text_field_mut(other)
-                    .ok_or_else(|| FieldError::new(other, "unknown field"))?;
+                // An empty name would be an error naming no field (found by fuzzing).
+                let slot = self.text_field_mut(other).ok_or_else(|| match other {
+                    "" => FieldError::new("record", "has a field with an empty name"),
+                    _ => FieldError::new(other, "unknown field"),
+                })?;
                 *slot = match value {
                     Value::Null => None,
                     Value::String(s) => Some(checked_text(key, s)?),

@@ -59,7 +59,7 @@ pub fn ndjson_response(
 /// RFC 4180 rows ending in CRLF. Written by hand rather than through the `csv`
 /// crate: its byte-at-a-time state machine was the largest cost of an export, while
 /// copying a cell that needs no quotes is one `memcpy`.
-fn encode_rows<'a>(rows: impl ExactSizeIterator<Item = Vec<Cow<'a, str>>>) -> Bytes {
+pub(crate) fn encode_rows<'a>(rows: impl ExactSizeIterator<Item = Vec<Cow<'a, str>>>) -> Bytes {
     let mut out = Vec::with_capacity(rows.len() * 256);
     for row in rows {
         for (i, cell) in row.iter().enumerate() {

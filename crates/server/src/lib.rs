@@ -21,10 +21,14 @@ pub mod actions;
 pub mod auth;
 pub mod body;
 pub mod clear;
+pub mod connections;
 pub mod csv_export;
 pub mod dialects;
 pub mod disk;
 pub mod error;
+#[cfg(any(test, feature = "fuzzing"))]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod idempotency;
 pub mod ingest;
 pub mod integrity;

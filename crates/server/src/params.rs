@@ -33,6 +33,14 @@ impl Params {
                 .map_err(|e| ApiError::bad_request("query", format!("cannot be decoded: {e}")))?,
         };
         for (name, value) in &pairs {
+            // `=x`: refused here, or the refusal would name an empty parameter
+            // (found by fuzzing).
+            if name.is_empty() {
+                return Err(ApiError::bad_request(
+                    "query",
+                    format!("has a value without a parameter name ({value:?})"),
+                ));
+            }
             if name.contains('\0') || value.contains('\0') {
                 let field = if name.contains('\0') { "query" } else { name };
                 return Err(ApiError::bad_request(

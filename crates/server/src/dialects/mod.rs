@@ -10,6 +10,19 @@ pub mod waldur;
 use crate::state::AppState;
 use axum::Router;
 
+/// The query-string parsing of a dialect's listings (`dialect` picks one), what
+/// their handlers run before anything is looked up; for `crate::fuzzing`.
+#[cfg(any(test, feature = "fuzzing"))]
+pub(crate) fn parse_query(dialect: u8, raw: Option<&str>) -> Result<(), crate::ApiError> {
+    match dialect % 5 {
+        0 => qnap::parse_query(raw),
+        1 => waldur::parse_query(raw),
+        2 => journal::parse_query(raw),
+        3 => dockercloud::parse_query(raw),
+        _ => loki::parse_query(raw),
+    }
+}
+
 pub fn router() -> Router<AppState> {
     Router::new()
         .merge(qnap::router())

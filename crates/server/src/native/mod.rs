@@ -12,7 +12,7 @@ mod login;
 mod object_list;
 pub mod objects;
 pub mod openapi;
-mod records;
+pub(crate) mod records;
 mod stream;
 
 use crate::state::AppState;

@@ -88,7 +88,7 @@ fn created(appended: logbook_store::Appended) -> Result<(StatusCode, Json<Value>
 /// The records of an NDJSON body read straight from its lines, when every line is
 /// a valid record (`None` otherwise: [`ndjson`] and `NewRecord::from_json` then
 /// name the first problem, with the messages they always gave).
-fn ndjson_records(bytes: &[u8]) -> Option<Vec<NewRecord>> {
+pub(crate) fn ndjson_records(bytes: &[u8]) -> Option<Vec<NewRecord>> {
     let text = std::str::from_utf8(bytes).ok()?;
     let records = text
         .lines()
@@ -117,7 +117,7 @@ fn is_ndjson(headers: &HeaderMap) -> bool {
         })
 }
 
-fn ndjson(bytes: &[u8]) -> Result<Vec<Value>, ApiError> {
+pub(crate) fn ndjson(bytes: &[u8]) -> Result<Vec<Value>, ApiError> {
     let text =
         std::str::from_utf8(bytes).map_err(|_| ApiError::bad_request("body", "is not UTF-8"))?;
     text.lines()

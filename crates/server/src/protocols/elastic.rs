@@ -114,7 +114,7 @@ async fn bulk(
 }
 
 /// One action's outcome, in request order.
-struct Item {
+pub(crate) struct Item {
     op: &'static str,
     index: Option<String>,
     id: Option<String>,
@@ -165,8 +165,33 @@ async fn bulk_items(
     let principal = principal?;
     principal.require_write()?;
     let bytes = read_decoded(headers, body, state.config.max_body_bytes).await?;
+    let (mut items, records) = parse_bulk(&bytes, default_index)?;
+    if !records.is_empty() {
+        let (positions, records): (Vec<usize>, Vec<NewRecord>) = records.into_iter().unzip();
+        let appended = ingest::append(state, &principal, records, |i, field| {
+            format!("[{}].{field}", positions.get(i).copied().unwrap_or(i))
+        })
+        .await?;
+        // Ids are given in the batch's order; an item without `_id` gets its record's.
+        for (k, position) in positions.into_iter().enumerate() {
+            if let (Some(item), Some(first)) = (items.get_mut(position), appended.first_id) {
+                item.id
+                    .get_or_insert_with(|| (first + k as i64).to_string());
+            }
+        }
+    }
+    Ok(items)
+}
+
+/// Reads a bulk body into its items, in request order, and the records to write,
+/// each with its item's position.
+#[allow(clippy::type_complexity)]
+pub(crate) fn parse_bulk(
+    bytes: &[u8],
+    default_index: Option<String>,
+) -> Result<(Vec<Item>, Vec<(usize, NewRecord)>), ApiError> {
     let text =
-        std::str::from_utf8(&bytes).map_err(|_| ApiError::bad_request("body", "is not UTF-8"))?;
+        std::str::from_utf8(bytes).map_err(|_| ApiError::bad_request("body", "is not UTF-8"))?;
     let mut lines = text
         .split('\n')
         .enumerate()
@@ -217,23 +242,9 @@ async fn bulk_items(
         items.push(item);
     }
     if items.is_empty() {
-        return Err(ApiError::bad_request("body", "contains no bulk actions").into());
+        return Err(ApiError::bad_request("body", "contains no bulk actions"));
     }
-    if !records.is_empty() {
-        let (positions, records): (Vec<usize>, Vec<NewRecord>) = records.into_iter().unzip();
-        let appended = ingest::append(state, &principal, records, |i, field| {
-            format!("[{}].{field}", positions.get(i).copied().unwrap_or(i))
-        })
-        .await?;
-        // Ids are given in the batch's order; an item without `_id` gets its record's.
-        for (k, position) in positions.into_iter().enumerate() {
-            if let (Some(item), Some(first)) = (items.get_mut(position), appended.first_id) {
-                item.id
-                    .get_or_insert_with(|| (first + k as i64).to_string());
-            }
-        }
-    }
-    Ok(items)
+    Ok((items, records))
 }
 
 /// Reads an action line: `{"index": {"_index": "logs", "_id": "1"}}`.

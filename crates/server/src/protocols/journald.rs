@@ -175,7 +175,7 @@ type Entry = Vec<(String, Vec<u8>)>;
 
 /// Reads the export format as it arrives, an entry at a time, holding at most one
 /// incomplete entry (of at most the body limit) in memory.
-struct ExportReader {
+pub(crate) struct ExportReader {
     buf: BytesMut,
     limit: usize,
     /// Entries read so far, to name the one at fault.
@@ -185,7 +185,7 @@ struct ExportReader {
 }
 
 impl ExportReader {
-    fn new(limit: usize) -> ExportReader {
+    pub(crate) fn new(limit: usize) -> ExportReader {
         ExportReader {
             buf: BytesMut::new(),
             limit,
@@ -194,13 +194,13 @@ impl ExportReader {
         }
     }
 
-    fn push(&mut self, bytes: &[u8]) {
+    pub(crate) fn push(&mut self, bytes: &[u8]) {
         self.buf.extend_from_slice(bytes);
     }
 
     /// The next complete entry, `None` if more bytes are needed (or, at `end`, if
     /// there are no more entries).
-    fn next_entry(&mut self, end: bool) -> Result<Option<Entry>, ApiError> {
+    pub(crate) fn next_entry(&mut self, end: bool) -> Result<Option<Entry>, ApiError> {
         let bad = |problem: String| ApiError::bad_request(format!("entry {}", self.read), problem);
         let mut entry: Entry = Vec::new();
         let mut pos = 0;
@@ -306,7 +306,7 @@ fn field_name(bytes: &[u8]) -> Result<String, String> {
     }
 }
 
-fn entry_record(entry: Entry) -> Result<NewRecord, logbook_core::FieldError> {
+pub(crate) fn entry_record(entry: Entry) -> Result<NewRecord, logbook_core::FieldError> {
     let mut shipped = Shipped::new();
     let text = |name: &str| {
         entry

@@ -45,11 +45,32 @@ async fn push_records(
     principal.require_write()?;
     let limit = state.config.max_body_bytes;
     let bytes = read_decoded(headers, body, limit).await?;
-    let streams = if media_type(headers) == "application/json" {
-        json_streams(&bytes)?
+    let records = if media_type(headers) == "application/json" {
+        json_records(&bytes)?
     } else {
-        protobuf_streams(&decompress_snappy(&bytes, limit)?)?
+        protobuf_records(&decompress_snappy(&bytes, limit)?)?
     };
+    if !records.is_empty() {
+        ingest::append(state, &principal, records, |i, field| {
+            format!("[{i}].{field}")
+        })
+        .await
+        .map(|_| ())?;
+    }
+    Ok(())
+}
+
+/// The records of a JSON push body.
+pub(crate) fn json_records(bytes: &[u8]) -> Result<Vec<NewRecord>, ApiError> {
+    stream_records(json_streams(bytes)?)
+}
+
+/// The records of a protobuf push body (already decompressed).
+pub(crate) fn protobuf_records(bytes: &[u8]) -> Result<Vec<NewRecord>, ApiError> {
+    stream_records(protobuf_streams(bytes)?)
+}
+
+fn stream_records(streams: Vec<Stream>) -> Result<Vec<NewRecord>, ApiError> {
     let mut records = Vec::new();
     for (s, stream) in streams.into_iter().enumerate() {
         let labels = parse_labels(&stream.labels)
@@ -61,14 +82,7 @@ async fn push_records(
             records.push(record);
         }
     }
-    if !records.is_empty() {
-        ingest::append(state, &principal, records, |i, field| {
-            format!("[{i}].{field}")
-        })
-        .await
-        .map(|_| ())?;
-    }
-    Ok(())
+    Ok(records)
 }
 
 /// A stream in either encoding: its label selector (or labels) and its lines.

@@ -4,10 +4,10 @@
 //! (see `docs/ingest.md` for every field), appends through [`crate::ingest`] and
 //! answers the way its clients expect. None owns anything else.
 
-mod elastic;
-mod journald;
+pub(crate) mod elastic;
+pub(crate) mod journald;
 pub mod loki_push;
-mod otlp;
+pub(crate) mod otlp;
 pub mod syslog;
 
 use crate::AppState;

@@ -105,7 +105,7 @@ async fn export_records(
 }
 
 /// Maps every log record; those that cannot be stored are named, not written.
-fn request_records(request: ExportLogsServiceRequest) -> (Vec<NewRecord>, Vec<String>) {
+pub(crate) fn request_records(request: ExportLogsServiceRequest) -> (Vec<NewRecord>, Vec<String>) {
     let mut records = Vec::new();
     let mut refused = Vec::new();
     for (r, resource_logs) in request.resource_logs.into_iter().enumerate() {

@@ -59,6 +59,11 @@ pub(super) async fn list(
     )))
 }
 
+#[cfg(any(test, feature = "fuzzing"))]
+pub(super) fn parse_list(raw: Option<&str>) -> Result<(), ApiError> {
+    ListRequest::parse(raw).map(drop)
+}
+
 /// A listing's query string, read and checked before anything is looked up.
 struct ListRequest {
     query: ActionQuery,

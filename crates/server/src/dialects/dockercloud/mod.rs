@@ -34,6 +34,11 @@ pub fn router() -> Router<AppState> {
 #[derive(Debug)]
 pub struct DockerCloudError(pub ApiError);
 
+#[cfg(any(test, feature = "fuzzing"))]
+pub(super) fn parse_query(raw: Option<&str>) -> Result<(), ApiError> {
+    actions::parse_list(raw)
+}
+
 impl From<ApiError> for DockerCloudError {
     fn from(e: ApiError) -> Self {
         DockerCloudError(e)

@@ -171,6 +171,11 @@ fn request_id(headers: &HeaderMap) -> String {
         .unwrap_or_else(|| uuid::Uuid::new_v4().to_string())
 }
 
+#[cfg(any(test, feature = "fuzzing"))]
+pub(super) fn parse_query(raw: Option<&str>) -> Result<(), ApiError> {
+    JournalQuery::parse(raw, true).map(drop)
+}
+
 /// The parsed query string: plain conditions now, the project and domain filters
 /// (which need the store) when resolved.
 struct JournalQuery {

@@ -60,6 +60,30 @@ pub fn router() -> Router<AppState> {
         .route("/ready", get(metadata::ready))
 }
 
+/// A range query's parameters, each read as `query_range` reads it, and its plan.
+#[cfg(any(test, feature = "fuzzing"))]
+pub(super) fn parse_query(raw: Option<&str>) -> Result<(), ApiError> {
+    let params = crate::params::Params::parse(raw)?;
+    let expr = query::parse_query(params.get("query"))?;
+    let (start, end) = params::bounds(&params, params::QUERY_LOOKBACK)?;
+    params::limit(&params, 100, 10_000)?;
+    params::forward(&params)?;
+    let step = params::duration(&params, "step")?;
+    params::duration(&params, "interval")?;
+    match &expr {
+        logql::Expr::Log(log) => plan::plan(log).map(drop).map_err(query::regex_error),
+        logql::Expr::Metric(_) => query::range_steps(start, end, step).map(drop),
+    }
+}
+
+/// Plans a log query as `query_range` would (for `crate::fuzzing`).
+#[cfg(any(test, feature = "fuzzing"))]
+pub(crate) fn plan_for_fuzzing(expr: &logql::Expr) {
+    if let logql::Expr::Log(log) = expr {
+        let _ = plan::plan(log);
+    }
+}
+
 /// One request's view of the store: every read is scoped to what the caller may see.
 #[derive(Clone, Copy)]
 pub struct Context<'a> {

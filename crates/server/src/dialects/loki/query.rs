@@ -112,7 +112,7 @@ pub(super) fn regex_error(e: regex::Error) -> ApiError {
 /// The evaluation instants of a range query: multiples of the step from `start` to
 /// `end` (as Loki's query frontend aligns them), the step defaulting to a 250th of
 /// the range (at least a second).
-fn range_steps(start: Nanos, end: Nanos, step: Option<i64>) -> Result<Steps, ApiError> {
+pub(super) fn range_steps(start: Nanos, end: Nanos, step: Option<i64>) -> Result<Steps, ApiError> {
     let step = match step {
         Some(step) => step,
         None => (((end - start) / 250_000_000_000).max(1) * 1_000_000_000) as i64,

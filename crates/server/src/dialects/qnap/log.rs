@@ -72,25 +72,28 @@ pub(super) async fn list(
     RawQuery(raw): RawQuery,
 ) -> Answer<Json<Value>> {
     let principal = caller(principal)?;
-    let query = {
-        let params = Params::parse(raw.as_deref())?;
-        let mut query = filters(&params, Query::newest_first())?;
-        query.limit = Some(
-            params
-                .parsed::<u64>("limit", "a non-negative integer")?
-                .unwrap_or(DEFAULT_LIMIT)
-                .min(MAX_LIMIT),
-        );
-        query.offset = params
-            .parsed::<u64>("offset", "a non-negative integer")?
-            .unwrap_or(0);
-        reject_unknown(&params)?;
-        principal.scope(query)
-    };
+    let query = principal.scope(list_query(raw.as_deref())?);
     let page = state.store.query(&query).await?;
     Ok(Json(Value::Array(
         page.records.iter().map(log_json).collect(),
     )))
+}
+
+/// The list's query string.
+pub(super) fn list_query(raw: Option<&str>) -> Result<Query, ApiError> {
+    let params = Params::parse(raw)?;
+    let mut query = filters(&params, Query::newest_first())?;
+    query.limit = Some(
+        params
+            .parsed::<u64>("limit", "a non-negative integer")?
+            .unwrap_or(DEFAULT_LIMIT)
+            .min(MAX_LIMIT),
+    );
+    query.offset = params
+        .parsed::<u64>("offset", "a non-negative integer")?
+        .unwrap_or(0);
+    reject_unknown(&params)?;
+    Ok(query)
 }
 
 /// One row of the list, with the document's keys (alphabetical, as it shows them).

@@ -57,6 +57,11 @@ pub(super) fn caller(principal: Result<Principal, ApiError>) -> Result<Principal
     principal.map_err(QnapError)
 }
 
+#[cfg(any(test, feature = "fuzzing"))]
+pub(super) fn parse_query(raw: Option<&str>) -> Result<(), ApiError> {
+    log::list_query(raw).map(drop)
+}
+
 /// QNAP names the user of every line; a record without one was written by the
 /// platform itself, which QNAP calls `system`.
 pub(super) fn user_of(record: &Record) -> &str {

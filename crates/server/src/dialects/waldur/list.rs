@@ -11,7 +11,7 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, Method};
 use axum::response::Response;
 use axum::Json;
-use logbook_core::Record;
+use logbook_core::{Query, Record};
 use serde_json::{json, Value};
 
 pub(super) const PATH: &str = "/api/system-logs/";
@@ -24,10 +24,7 @@ pub(super) async fn list(
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, DrfError> {
-    let params = Params::parse(raw.as_deref())?;
-    let query = filters::order_records(&params, filters::filtered(&params)?)?;
-    let paging = Paging::parse(&params)?;
-    filters::reject_unknown(&params)?;
+    let (query, paging) = list_request(raw.as_deref())?;
     let mut query = principal.scope(query);
     let total = state.store.count(&query).await?;
     let mut body = Vec::new();
@@ -45,6 +42,15 @@ pub(super) async fn list(
         tls: state.config.tls,
     };
     Ok(paging::respond(body, &paging, total, &base))
+}
+
+/// The list's query string: filters, ordering and page.
+pub(super) fn list_request(raw: Option<&str>) -> Result<(Query, Paging), DrfError> {
+    let params = Params::parse(raw)?;
+    let query = filters::order_records(&params, filters::filtered(&params)?)?;
+    let paging = Paging::parse(&params)?;
+    filters::reject_unknown(&params)?;
+    Ok((query, paging))
 }
 
 /// One record; anything outside the view or the caller's domains is "Not found.".

@@ -77,6 +77,11 @@ impl DrfError {
     }
 }
 
+#[cfg(any(test, feature = "fuzzing"))]
+pub(super) fn parse_query(raw: Option<&str>) -> Result<(), ApiError> {
+    list::list_request(raw).map(drop).map_err(|e| e.0)
+}
+
 impl From<ApiError> for DrfError {
     fn from(e: ApiError) -> Self {
         DrfError(e)

@@ -9,8 +9,8 @@
 //! such channel: what the socket buffer cannot hold the kernel drops, as for any
 //! syslog receiver.
 
-mod framing;
-mod parse;
+pub(crate) mod framing;
+pub(crate) mod parse;
 
 pub use framing::MAX_FRAME;
 

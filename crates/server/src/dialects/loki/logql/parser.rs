@@ -235,6 +235,18 @@ impl Parser<'_> {
     }
 
     fn expr(&mut self, min_precedence: u8) -> Result<MetricExpr, ParseError> {
+        let entered = self.depth;
+        let expr = self.chain(min_precedence);
+        self.depth = entered;
+        expr
+    }
+
+    /// Operands joined by operators of at least `min_precedence`. Each operator
+    /// makes the tree one level deeper, so it counts as a level of nesting: a
+    /// chain `0/0/0/...` parsed in a loop would otherwise build a tree as deep as
+    /// it is long, which dropping, printing and evaluating recurse over (found by
+    /// fuzzing).
+    fn chain(&mut self, min_precedence: u8) -> Result<MetricExpr, ParseError> {
         let mut left = self.unary()?;
         loop {
             if let Token::Ident(word) = self.peek() {
@@ -273,6 +285,7 @@ impl Parser<'_> {
             } else {
                 precedence + 1
             };
+            self.enter()?;
             let right = self.expr(next)?;
             left = MetricExpr::Binary(Box::new(BinaryExpr {
                 op,
