@@ -30,6 +30,7 @@ use writer::Writer;
 
 pub use crate::blocks::tiers::{TierOptions, TierStatus};
 pub use schema::latest_version as latest_schema_version;
+pub use schema::migrate_up_to;
 
 /// Pooled connections per node (readers and writers share them), per core of the
 /// machine: enough that a request rarely queues while PostgreSQL works, few enough
