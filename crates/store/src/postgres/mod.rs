@@ -209,6 +209,19 @@ impl PostgresStore {
         Ok(sealed)
     }
 
+    /// Vacuums the partitions of the rows this node sealed since it last did (the
+    /// background sealer does so itself); returns the partitions vacuumed.
+    pub async fn reclaim_sealed(&self) -> Result<u64> {
+        self.tiers.reclaim().await
+    }
+
+    /// Partitions this node's sealer has vacuumed after sealing.
+    pub fn vacuums(&self) -> u64 {
+        self.tiers
+            .vacuums
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// What the tiers hold now.
     pub async fn tier_status(&self) -> Result<TierStatus> {
         self.tiers.status().await
