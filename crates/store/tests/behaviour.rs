@@ -123,6 +123,81 @@ async fn a_seal_by_one_postgres_node_is_seen_by_the_others_reads() {
     t.close().await;
 }
 
+/// PostgreSQL's disk after sealing (docs/postgres.md): the sealer vacuums the
+/// partitions it sealed rows from, and that never takes a row from a snapshot that
+/// still sees it as hot (a `TRUNCATE` would: it is not MVCC-safe), nor changes any
+/// answer of reads running across it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn vacuuming_sealed_rows_keeps_every_snapshot_and_answer_whole() {
+    use logbook_store::RecordStore;
+    let t = TestStore::open_postgres(false).await;
+    let store = t.pg.clone().expect("a PostgreSQL store");
+    for b in 0..10 {
+        store
+            .append(numbered(&format!("b{b}"), 1 + b % 4))
+            .await
+            .expect("append");
+    }
+    let before = all_records(store.as_ref()).await;
+    let url = t.url().expect("a PostgreSQL store").to_string();
+    let (old, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .expect("connect");
+    tokio::spawn(connection);
+    // A snapshot taken while every record is a row.
+    old.batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        .await
+        .expect("begin");
+    let rows_then: i64 = old
+        .query_one("SELECT count(*) FROM records", &[])
+        .await
+        .expect("count")
+        .get(0);
+    assert_eq!(rows_then, before.len() as i64);
+    store.seal_pending().await.expect("seal");
+    let status = store.tier_status().await.expect("status");
+    assert!(status.blocks >= 2, "{status:?}");
+    assert!(store.reclaim_sealed().await.expect("vacuum") >= 1);
+    // The sealed rows are deleted and vacuumed, yet the old snapshot still sees
+    // them all: VACUUM keeps what a running snapshot can see.
+    let ids: Vec<i64> = old
+        .query("SELECT id FROM records ORDER BY id", &[])
+        .await
+        .expect("rows")
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(ids, before.iter().map(|r| r.id).collect::<Vec<_>>());
+    old.batch_execute("COMMIT").await.expect("commit");
+    assert_eq!(all_records(store.as_ref()).await, before);
+
+    // Another node's background sealer seals and vacuums while reads go on; every
+    // read in between answers the same.
+    let sealer = t.open_again_pg(true).await.expect("a PostgreSQL store");
+    for b in 0..10 {
+        store
+            .append(numbered(&format!("c{b}"), 1 + b % 4))
+            .await
+            .expect("append");
+    }
+    let all = all_records(store.as_ref()).await;
+    let sealed_before = store.tier_status().await.expect("status").sealed_records;
+    loop {
+        assert_eq!(all_records(store.as_ref()).await, all);
+        let count = store.count(&Query::newest_first()).await.expect("count");
+        assert_eq!(count, all.len() as u64);
+        let status = store.tier_status().await.expect("status");
+        if status.sealed_records > sealed_before && sealer.vacuums() > 0 {
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(all_records(store.as_ref()).await, all);
+    drop(sealer);
+    drop(store);
+    t.close().await;
+}
+
 /// PostgreSQL's visibility horizon (docs/postgres.md): an append still in flight
 /// holds readers below its ids even after a later append has committed above them,
 /// so no reader can see the later id first and skip the earlier one. The Merkle

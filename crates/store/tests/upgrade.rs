@@ -1,7 +1,8 @@
 //! Upgrade in place: a data directory written by the previous layout (schema 3,
 //! one indexed row per record and a trigram index) opens with every record, id and
 //! field unchanged, is served while its rows are read in place, and the sealer moves
-//! them into blocks in the background; new ids continue after the old ones.
+//! them into blocks in the background; new ids continue after the old ones. The
+//! same for a PostgreSQL schema at version 4 (`mod postgres` below).
 
 use logbook_core::query::{Condition, Field, Scalar};
 use logbook_core::{Cursor, Query, Record};
@@ -179,5 +180,211 @@ async fn the_background_sealer_upgrades_while_queries_run() {
             break;
         }
         tokio::task::yield_now().await;
+    }
+}
+
+/// PostgreSQL: a schema as version 4 left it (rows only, before `blocks`), written by
+/// that version's own migrations and SQL, upgraded in place by the current code.
+mod postgres {
+    use super::everything;
+    use logbook_core::query::{Condition, Field, Scalar};
+    use logbook_core::Query;
+    use logbook_store::postgres::{migrate_up_to, PgLayout, PostgresStore, TierOptions};
+    use logbook_store::{IntegrityStore, RecordStore};
+    use std::time::Duration;
+
+    const BASE: &str = "postgres://postgres@127.0.0.1:5432/test";
+
+    fn base_url() -> String {
+        std::env::var("LOGBOOK_TEST_DATABASE_URL").unwrap_or_else(|_| BASE.into())
+    }
+
+    async fn connect(url: &str) -> tokio_postgres::Client {
+        let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+            .await
+            .unwrap_or_else(|e| panic!("PostgreSQL at {url} is not reachable: {e}"));
+        tokio::spawn(connection);
+        client
+    }
+
+    /// A schema of its own, at version 4, holding ids 1..=120 but every 17th (a
+    /// clear long ago) with the counter at 121 (the newest was deleted too).
+    async fn write_version_4() -> (String, String) {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("clock")
+            .as_secs();
+        // The shape the behaviour suite's sweep reads: a crashed run's schema goes.
+        let schema = format!("lbs_{now}_{}_upgrade", std::process::id());
+        let admin = connect(&base_url()).await;
+        admin
+            .batch_execute(&format!("CREATE SCHEMA {schema}"))
+            .await
+            .expect("create schema");
+        let base = base_url();
+        let separator = if base.contains('?') { '&' } else { '?' };
+        let url = format!("{base}{separator}options=-c%20search_path%3D{schema}");
+        let mut client = connect(&url).await;
+        assert_eq!(
+            migrate_up_to(&mut client, &schema, 4)
+                .await
+                .expect("schema 4"),
+            4
+        );
+        let tx = client.transaction().await.expect("transaction");
+        // Version 4's partitioning: ranges of 1M ids, listed in record_partitions.
+        tx.batch_execute(
+            "CREATE TABLE records_p0 (LIKE records INCLUDING DEFAULTS INCLUDING CONSTRAINTS);
+             ALTER TABLE records ATTACH PARTITION records_p0 FOR VALUES FROM (1) TO (1000001);
+             INSERT INTO record_partitions (lo, hi, name) VALUES (1, 1000001, 'records_p0');",
+        )
+        .await
+        .expect("partition");
+        for id in 1..=120i64 {
+            if id % 17 == 0 {
+                continue;
+            }
+            let message = format!(
+                "Pull image {id} from registry{}",
+                if id % 5 == 0 { " TIMEOUT" } else { "" }
+            );
+            let data = (id % 3 == 0).then(|| format!("{{\"n\":{id},\"k\":\"v{id}\"}}"));
+            tx.execute(
+                "INSERT INTO records (id, ts, kind, level, category, \"user\", message, data) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8::text::json)",
+                &[
+                    &id,
+                    &(1_700_000_000_000_000 + id * 1_000_000),
+                    &(1 + id % 3),
+                    &[20i64, 30, 40][id as usize % 3],
+                    &["image", "network"][id as usize % 2],
+                    &format!("user{}", id % 4),
+                    &message,
+                    &data,
+                ],
+            )
+            .await
+            .expect("row");
+        }
+        tx.execute("UPDATE id_counter SET last = 121", &[])
+            .await
+            .expect("counter");
+        tx.commit().await.expect("commit");
+        (schema, url)
+    }
+
+    fn layout(seal: bool) -> PgLayout {
+        PgLayout {
+            options: TierOptions {
+                block_rows: 32,
+                page_rows: 8,
+                hot_records: 16,
+                hot_age: Duration::from_secs(3600),
+                zstd_level: 1,
+            },
+            seal,
+        }
+    }
+
+    async fn drop_schema(schema: &str) {
+        let admin = connect(&base_url()).await;
+        let _ = admin
+            .batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
+            .await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_version_4_schema_is_served_and_sealed_in_place_by_the_background_sealer() {
+        let (schema, url) = write_version_4().await;
+        // Opened without a sealer first, to read the answers of the rows alone.
+        let store = PostgresStore::open_with(&url, layout(false))
+            .await
+            .expect("open");
+        let before = everything(&store).await;
+        let expected_ids: Vec<i64> = (1..=120).filter(|id| id % 17 != 0).collect();
+        assert_eq!(
+            before.iter().map(|r| r.id).collect::<Vec<_>>(),
+            expected_ids
+        );
+        let r = before.iter().find(|r| r.id == 30).expect("record 30");
+        assert_eq!(
+            r.message.as_deref(),
+            Some("Pull image 30 from registry TIMEOUT")
+        );
+        assert_eq!(
+            r.data.as_ref().and_then(|d| d.get("k")),
+            Some(&serde_json::json!("v30"))
+        );
+        let timeouts = Query::newest_first().text_contains("timeout");
+        let image = Query::newest_first().with(Condition::In(
+            Field::Category,
+            vec![Scalar::Text("image".into())],
+        ));
+        let counts = (
+            store.count(&timeouts).await.expect("count"),
+            store.count(&image).await.expect("count"),
+        );
+        assert_eq!(
+            counts.0,
+            before.iter().filter(|r| timeouts.matches(r)).count() as u64
+        );
+        assert_eq!(
+            counts.1,
+            before.iter().filter(|r| image.matches(r)).count() as u64
+        );
+        let appended = store
+            .append(vec![logbook_core::NewRecord::new(logbook_core::Kind::Log)])
+            .await
+            .expect("append");
+        assert_eq!(
+            appended.first_id,
+            Some(122),
+            "ids continue after the old ones"
+        );
+        let with_new = everything(&store).await;
+        let status = store.tier_status().await.expect("status");
+        assert_eq!(status.blocks, 0, "nothing sealed without a sealer");
+        drop(store);
+
+        // The current code with its sealer: the old rows go into blocks in the
+        // background; whatever it has done so far, every read sees the same.
+        let store = PostgresStore::open_with(&url, layout(true))
+            .await
+            .expect("open with a sealer");
+        loop {
+            assert_eq!(everything(&store).await, with_new);
+            let status = store.tier_status().await.expect("status");
+            assert_eq!(
+                status.sealed_records + status.hot_records,
+                with_new.len() as u64
+            );
+            // 114 records, a block of 32 once more than 16 are hot: three blocks,
+            // and the 18 left are not a block's worth.
+            if status.blocks >= 3 {
+                assert_eq!(status.sealed_records, 96, "{status:?}");
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(store.count(&timeouts).await.expect("count"), counts.0);
+        assert_eq!(store.count(&image).await.expect("count"), counts.1);
+        assert_eq!(store.get(30).await.expect("get").as_ref(), Some(r));
+        assert_eq!(store.get(17).await.expect("get"), None);
+        // The leaves computed from the rows at the upgrade still match the records,
+        // now read from blocks: verifying them finds the log intact.
+        assert_eq!(
+            store.tree_size().await.expect("size"),
+            with_new.len() as u64
+        );
+        let leaves = store
+            .leaves(0, with_new.len() as u64)
+            .await
+            .expect("leaves");
+        assert_eq!(leaves.len(), with_new.len());
+        for (leaf, record) in leaves.iter().zip(&with_new) {
+            assert_eq!(leaf.hash, logbook_core::integrity::leaf_hash(record));
+        }
+        drop(store);
+        drop_schema(&schema).await;
     }
 }

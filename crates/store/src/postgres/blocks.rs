@@ -46,6 +46,11 @@ pub struct PgTiers {
     /// Records this node has sealed, and the time its seals took in all.
     pub sealed_records: AtomicU64,
     pub sealing_micros: AtomicU64,
+    /// Ids this node has sealed since it last vacuumed their partitions: the lowest
+    /// and highest, and how many records.
+    unvacuumed: Mutex<Option<(i64, i64, u64)>>,
+    /// Partitions this node has vacuumed after sealing.
+    pub vacuums: AtomicU64,
 }
 
 impl PgTiers {
@@ -60,6 +65,8 @@ impl PgTiers {
             oldest: Mutex::new(None),
             sealed_records: AtomicU64::new(0),
             sealing_micros: AtomicU64::new(0),
+            unvacuumed: Mutex::new(None),
+            vacuums: AtomicU64::new(0),
         })
     }
 
@@ -271,22 +278,88 @@ impl PgTiers {
             )));
         }
         tx.commit().await?;
+        {
+            let mut pending = lock(&self.unvacuumed);
+            *pending = Some(match *pending {
+                Some((lo, hi, n)) => (lo.min(first), hi.max(last), n + count),
+                None => (first, last, count),
+            });
+        }
         self.sealed_records.fetch_add(count, Ordering::Relaxed);
         self.sealing_micros
             .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
         Ok(true)
     }
 
-    /// Seals in the background until `stop`; errors are retried.
+    /// Seals in the background until `stop`; errors are retried. The partitions
+    /// of what it sealed are vacuumed once a hot tier's worth has gone from them
+    /// (so later rows reuse the space while ingest goes on) and whenever it idles.
     pub async fn run_sealer(self: Arc<Self>) {
+        let every = self.options.hot_records.max(self.options.block_rows) as u64;
         loop {
-            match self.seal_once(false).await {
-                Ok(true) => continue,
-                Ok(false) => {}
-                Err(e) => tracing::warn!(error = %e, "sealing failed; retrying"),
+            let sealed = match self.seal_once(false).await {
+                Ok(sealed) => sealed,
+                Err(e) => {
+                    tracing::warn!(error = %e, "sealing failed; retrying");
+                    false
+                }
+            };
+            let due = lock(&self.unvacuumed).is_some_and(|(_, _, n)| !sealed || n >= every);
+            if due {
+                if let Err(e) = self.reclaim().await {
+                    tracing::warn!(error = %e, "vacuuming sealed rows failed; retrying");
+                }
             }
-            tokio::time::sleep(IDLE).await;
+            if !sealed {
+                tokio::time::sleep(IDLE).await;
+            }
         }
+    }
+
+    /// Vacuums the `records` partitions holding rows this node has sealed since
+    /// the last time, so their heap pages and index entries are reused by later
+    /// rows (docs/postgres.md, "Disk after sealing"). MVCC-safe: VACUUM removes a
+    /// sealed row only once no snapshot can still see it, and it locks only
+    /// against other VACUUMs and DDL (`SKIP_LOCKED`: another node's vacuum of the
+    /// same partition does the work). Returns the partitions vacuumed.
+    pub async fn reclaim(&self) -> Result<u64> {
+        let Some((lo, hi, n)) = lock(&self.unvacuumed).take() else {
+            return Ok(0);
+        };
+        let done = self.vacuum_range(lo, hi).await;
+        if done.is_err() {
+            // Tried again next time, with whatever is sealed meanwhile.
+            let mut pending = lock(&self.unvacuumed);
+            *pending = Some(match *pending {
+                Some((l, h, m)) => (l.min(lo), h.max(hi), m + n),
+                None => (lo, hi, n),
+            });
+        }
+        done
+    }
+
+    async fn vacuum_range(&self, lo: i64, hi: i64) -> Result<u64> {
+        let client = self.pool.get().await?;
+        let names: Vec<String> = client
+            .query(
+                "SELECT name FROM record_partitions WHERE lo <= $2 AND hi > $1 ORDER BY lo",
+                &[&lo, &hi],
+            )
+            .await?
+            .iter()
+            .map(|r| r.try_get(0))
+            .collect::<std::result::Result<_, _>>()?;
+        for name in &names {
+            // VACUUM cannot run in a transaction block; a pooled connection is idle.
+            client
+                .batch_execute(&format!(
+                    "VACUUM (SKIP_LOCKED) {}",
+                    super::schema::quote_ident(name)
+                ))
+                .await?;
+            self.vacuums.fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(names.len() as u64)
     }
 
     /// What the tiers hold, in one snapshot.

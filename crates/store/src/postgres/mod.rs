@@ -30,6 +30,7 @@ use writer::Writer;
 
 pub use crate::blocks::tiers::{TierOptions, TierStatus};
 pub use schema::latest_version as latest_schema_version;
+pub use schema::migrate_up_to;
 
 /// Pooled connections per node (readers and writers share them), per core of the
 /// machine: enough that a request rarely queues while PostgreSQL works, few enough
@@ -206,6 +207,19 @@ impl PostgresStore {
             sealed += 1;
         }
         Ok(sealed)
+    }
+
+    /// Vacuums the partitions of the rows this node sealed since it last did (the
+    /// background sealer does so itself); returns the partitions vacuumed.
+    pub async fn reclaim_sealed(&self) -> Result<u64> {
+        self.tiers.reclaim().await
+    }
+
+    /// Partitions this node's sealer has vacuumed after sealing.
+    pub fn vacuums(&self) -> u64 {
+        self.tiers
+            .vacuums
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// What the tiers hold now.

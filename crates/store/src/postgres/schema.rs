@@ -223,6 +223,16 @@ pub fn latest_version() -> i64 {
 /// Applies every migration newer than the schema's version and returns the version
 /// the schema is at afterwards.
 pub async fn migrate(client: &mut Client, schema: &str) -> Result<i64> {
+    migrate_up_to(client, schema, latest_version()).await
+}
+
+/// As [`migrate`], stopping at `target`: the upgrade tests write a schema as an
+/// older release left it, by that release's own migrations.
+pub async fn migrate_up_to(
+    client: &mut tokio_postgres::Client,
+    schema: &str,
+    target: i64,
+) -> Result<i64> {
     let tx = client.transaction().await?;
     // "already exists, skipping" notices are expected here, not news.
     tx.batch_execute("SET LOCAL client_min_messages = warning")
@@ -259,7 +269,8 @@ pub async fn migrate(client: &mut Client, schema: &str) -> Result<i64> {
         .unwrap_or(0);
     let start = usize::try_from(version).unwrap_or(usize::MAX);
     let mut applied = version;
-    for sql in MIGRATIONS.iter().skip(start) {
+    let end = usize::try_from(target).unwrap_or(0);
+    for sql in MIGRATIONS.iter().take(end).skip(start) {
         let sql = sql.replace("{trgm}", &quote_ident(&trgm));
         tx.batch_execute(&sql).await?;
         applied += 1;
