@@ -13,7 +13,7 @@
 
 use crate::error::ApiError;
 use crate::params::Params;
-use logbook_core::record::MAX_TEXT_BYTES;
+use logbook_core::record::{MAX_TEXT_BYTES, TEXT_FIELD_NAMES};
 use logbook_core::spreadsheet::{neutralise_formula, would_be_evaluated};
 use logbook_core::{Cursor, FieldError, NewRecord, Timestamp};
 use serde_json::Value;
@@ -60,24 +60,7 @@ fn assert_field_error(e: &FieldError) {
 /// limit and without NUL (what `NewRecord::from_json` checks of a client's).
 fn assert_storable(record: &NewRecord) {
     let mut record = record.clone();
-    for name in [
-        "category",
-        "source",
-        "instance",
-        "logger",
-        "user",
-        "user_id",
-        "domain_id",
-        "project_id",
-        "object_type",
-        "object_id",
-        "action",
-        "status",
-        "response_code",
-        "request_id",
-        "parent_request_id",
-        "message",
-    ] {
+    for name in TEXT_FIELD_NAMES {
         if let Some(Some(text)) = record.text_field_mut(name) {
             assert!(text.len() <= MAX_TEXT_BYTES, "{name} too long");
             assert!(!text.contains('\0'), "{name} holds a NUL: {text:?}");
