@@ -101,6 +101,20 @@ async fn metrics_count_requests_records_and_the_store(backend: Backend) {
     ] {
         assert!(sample(&text, series, &[]).is_some(), "{series} in {text}");
     }
+    // Both stores have tiers: the two records are hot or sealed, and with the
+    // default bound nothing waits for the sealer.
+    let hot = sample(&text, "logbook_store_tier_records", &["tier=\"hot\""]).expect("hot");
+    let sealed = sample(&text, "logbook_store_tier_records", &["tier=\"sealed\""]).expect("sealed");
+    assert_eq!(hot + sealed, 2.0, "{text}");
+    assert!(
+        sample(&text, "logbook_store_sealed_blocks", &[]).is_some(),
+        "{text}"
+    );
+    assert_eq!(
+        sample(&text, "logbook_sealer_backlog_records", &[]),
+        Some(0.0),
+        "{text}"
+    );
     if backend == Backend::Sqlite {
         // The embedded store's writer: queue depth and group commits.
         assert!(

@@ -3,7 +3,8 @@
 //! one process (the tests) keep their own. Requests are counted and timed by
 //! [`layer`] (route = the matched path pattern, so ids do not explode the series);
 //! ingested records by `ingest` (kind, and the protocol the request came through);
-//! gauges (store size and records, stream subscribers, disk free) are read when
+//! gauges (store size and records, the tiers and the sealer's backlog, stream
+//! subscribers, disk free) are read when
 //! scraped. Served on the API's port to administrators and auditors (it sums every
 //! tenant), or without credentials on `--metrics-listen` ([`router`]).
 
@@ -54,6 +55,11 @@ struct KindLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TierLabels {
+    tier: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ReasonLabels {
     reason: String,
 }
@@ -73,6 +79,9 @@ pub struct Metrics {
     store_bytes: Family<KindLabels, Gauge>,
     store_records: Family<KindLabels, Gauge>,
     high_water: Gauge,
+    tier_records: Family<TierLabels, Gauge>,
+    sealed_blocks: Gauge,
+    sealer_backlog: Gauge,
     stream_lags: Counter,
     lags_seen: AtomicU64,
     writes_full: Gauge,
@@ -213,6 +222,24 @@ impl Metrics {
             "The highest committed record id",
             high_water.clone(),
         );
+        let tier_records = Family::<TierLabels, Gauge>::default();
+        registry.register(
+            "store_tier_records",
+            "Records in the hot tier (rows) and in sealed blocks",
+            tier_records.clone(),
+        );
+        let sealed_blocks = Gauge::default();
+        registry.register(
+            "store_sealed_blocks",
+            "Sealed blocks in the store",
+            sealed_blocks.clone(),
+        );
+        let sealer_backlog = Gauge::default();
+        registry.register(
+            "sealer_backlog_records",
+            "Hot records beyond the hot tier's bound, not yet sealed: the sealer's lag",
+            sealer_backlog.clone(),
+        );
         Metrics {
             registry,
             requests,
@@ -228,6 +255,9 @@ impl Metrics {
             store_bytes,
             store_records,
             high_water,
+            tier_records,
+            sealed_blocks,
+            sealer_backlog,
             stream_lags,
             lags_seen: AtomicU64::new(0),
             writes_full,
@@ -289,6 +319,20 @@ impl Metrics {
             *seen = (stats.commits.max(seen.0), stats.jobs.max(seen.1));
         }
         self.high_water.set(state.store.high_water().await?);
+        if let Some(figures) = state.store.tier_figures().await? {
+            let gauge = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+            let status = figures.status;
+            for (tier, records) in [
+                ("hot", status.hot_records),
+                ("sealed", status.sealed_records),
+            ] {
+                self.tier_records
+                    .get_or_create(&TierLabels { tier })
+                    .set(gauge(records));
+            }
+            self.sealed_blocks.set(gauge(status.blocks));
+            self.sealer_backlog.set(gauge(figures.sealer_backlog()));
+        }
         for kind in [Kind::Log, Kind::Event, Kind::Journal] {
             let labels = KindLabels {
                 kind: kind.name().to_string(),

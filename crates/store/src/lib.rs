@@ -318,6 +318,22 @@ pub struct WriteState {
     pub last_ended: Option<DiskFull>,
 }
 
+/// What the tiers hold and the hot tier's bound, for the metrics: hot records
+/// beyond the bound are the sealer's lag.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct TierFigures {
+    pub status: blocks::tiers::TierStatus,
+    /// `TierOptions::hot_records`: the sealer seals once the hot tier holds more.
+    pub hot_bound: u64,
+}
+
+impl TierFigures {
+    /// Hot records the sealer has yet to move (0 when it keeps up).
+    pub fn sealer_backlog(&self) -> u64 {
+        self.status.hot_records.saturating_sub(self.hot_bound)
+    }
+}
+
 /// What the store's writer has done, for the metrics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct WriterStats {
@@ -353,6 +369,11 @@ pub trait Store:
     /// The writer's queue and group commits, where the store has one such writer.
     fn writer_stats(&self) -> Option<WriterStats> {
         None
+    }
+
+    /// What the hot and sealed tiers hold now, where the store has tiers.
+    async fn tier_figures(&self) -> Result<Option<TierFigures>> {
+        Ok(None)
     }
 
     /// `create_action` and its event record, both or neither. This default takes two

@@ -275,6 +275,13 @@ impl Store for PostgresStore {
         &self.notifier
     }
 
+    async fn tier_figures(&self) -> Result<Option<crate::TierFigures>> {
+        Ok(Some(crate::TierFigures {
+            status: self.tier_status().await?,
+            hot_bound: self.tiers.options.hot_records as u64,
+        }))
+    }
+
     async fn create_action_recorded(
         &self,
         new: logbook_core::NewAction,

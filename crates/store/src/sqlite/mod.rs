@@ -246,6 +246,13 @@ impl Store for SqliteStore {
         Some(self.writer.stats())
     }
 
+    async fn tier_figures(&self) -> crate::Result<Option<crate::TierFigures>> {
+        Ok(Some(crate::TierFigures {
+            status: self.tier_status(),
+            hot_bound: self.tiered.tiers.options.hot_records as u64,
+        }))
+    }
+
     async fn create_action_recorded(
         &self,
         new: logbook_core::NewAction,
