@@ -240,14 +240,14 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         eprintln!("metrics on http://{}/metrics", listener.local_addr()?);
         let metrics = logbook_server::metrics::router(state.clone());
         let mut stopping = state.shutdown.clone();
+        let header_read_timeout = args.header_read_timeout;
         tokio::spawn(async move {
             let stopped = async move {
                 let _ = stopping.wait_for(|s| *s).await;
             };
-            if let Err(e) = axum::serve(listener, metrics)
-                .with_graceful_shutdown(stopped)
-                .await
-            {
+            // The same serve loop as the API's, so a slow or silent client is cut off
+            // after the header-read timeout here too.
+            if let Err(e) = serve(listener, metrics, header_read_timeout, stopped).await {
                 tracing::error!(error = %e, "the metrics listener failed");
             }
         });

@@ -204,7 +204,7 @@ async fn beyond_the_write_budget_and_the_connection_cap_503_at_once() {
 }
 
 /// Reads until the server closes the connection; answers what it wrote first.
-async fn read_to_eof(stream: &mut TcpStream) -> Vec<u8> {
+pub(crate) async fn read_to_eof(stream: &mut TcpStream) -> Vec<u8> {
     let mut written = Vec::new();
     match stream.read_to_end(&mut written).await {
         Ok(_) => written,

@@ -160,6 +160,8 @@ async fn metrics_listen_serves_them_without_credentials() {
             dir.path().to_str().expect("utf-8"),
             "--metrics-listen",
             "127.0.0.1:0",
+            "--header-read-timeout",
+            "1s",
         ],
         token,
     );
@@ -178,5 +180,15 @@ async fn metrics_listen_serves_them_without_credentials() {
         sample(&text, "logbook_store_high_water_id", &[]).is_some(),
         "{text}"
     );
+    // The metrics listener cuts off a connection that sends no request head, as
+    // the API's does.
+    let address = url
+        .trim_start_matches("http://")
+        .trim_end_matches("/metrics")
+        .to_string();
+    let mut silent = tokio::net::TcpStream::connect(address)
+        .await
+        .expect("connect");
+    assert!(crate::limits::read_to_eof(&mut silent).await.is_empty());
     assert!(node.terminate());
 }
