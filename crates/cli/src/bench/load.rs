@@ -135,23 +135,6 @@ async fn post(
     }
 }
 
-async fn count(http: &reqwest::Client, server: &Child, source: &str) -> anyhow::Result<u64> {
-    let response = http
-        .get(server.url(&format!("/logbook/v1/records/count?source={source}")))
-        .bearer_auth(server.token())
-        .send()
-        .await?;
-    anyhow::ensure!(
-        response.status() == 200,
-        "count answered {}",
-        response.status()
-    );
-    let body: serde_json::Value = response.json().await?;
-    body["count"]
-        .as_u64()
-        .ok_or_else(|| anyhow::anyhow!("count answered {body}"))
-}
-
 async fn open_loop(http: &reqwest::Client, server: &Child, args: &LoadArgs) -> anyhow::Result<()> {
     let url: Arc<str> = server.url("/logbook/v1/records").into();
     let token: Arc<str> = server.token().into();
@@ -287,7 +270,7 @@ async fn open_loop(http: &reqwest::Client, server: &Child, args: &LoadArgs) -> a
         ms(percentile(&mut after, 100.0)),
         mib(peak.load(Ordering::Relaxed))
     );
-    let stored = count(http, server, "load-open").await?;
+    let stored = server.count(http, "source=load-open").await?;
     let acked = n_admitted * args.batch;
     println!(
         "acknowledged {acked} records, {stored} stored: {}",
@@ -334,7 +317,7 @@ pub async fn big_batches(
         lines += 1;
     }
     let body = Bytes::from(body);
-    let before = count(http, server, "big-batches").await?;
+    let before = server.count(http, "source=big-batches").await?;
     let pid = server.pid();
     let rss_before = status_bytes(pid, "VmRSS").unwrap_or(0);
     let (peak, watching) = watch_peak(pid, Duration::from_millis(10));
@@ -383,7 +366,7 @@ pub async fn big_batches(
     }
     let elapsed = started.elapsed();
     watching.abort();
-    let stored = count(http, server, "big-batches").await? - before;
+    let stored = server.count(http, "source=big-batches").await? - before;
     println!(
         "{clients} concurrent NDJSON batches of {:.1} MB ({lines} records each): all taken in {:.1} s ({} answered 503 and {} reset while sending, each retried), {stored} of {} records stored; server RSS {:.1} MiB before, peak {:.1} MiB during (target < 300 MiB)",
         body.len() as f64 / 1e6,

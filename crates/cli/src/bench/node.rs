@@ -90,6 +90,25 @@ impl Child {
         &self.token
     }
 
+    /// `GET /logbook/v1/records/count?{query}`: the records the server holds that
+    /// match, for checking that nothing acknowledged was lost.
+    pub async fn count(&self, http: &reqwest::Client, query: &str) -> anyhow::Result<u64> {
+        let response = http
+            .get(self.url(&format!("/logbook/v1/records/count?{query}")))
+            .bearer_auth(self.token())
+            .send()
+            .await?;
+        anyhow::ensure!(
+            response.status() == 200,
+            "count answered {}",
+            response.status()
+        );
+        let body: serde_json::Value = response.json().await?;
+        body["count"]
+            .as_u64()
+            .ok_or_else(|| anyhow::anyhow!("count answered {body}"))
+    }
+
     pub fn pid(&self) -> u32 {
         self.process.id()
     }

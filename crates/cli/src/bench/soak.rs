@@ -192,18 +192,7 @@ pub async fn run(args: SoakArgs) -> anyhow::Result<()> {
     let mut lost = 0i64;
     for (w, acked) in acked.iter().enumerate() {
         let acked = acked.load(Ordering::Relaxed);
-        let response = http
-            .get(server.url(&format!("/logbook/v1/records/count?source=soak-w{w}")))
-            .bearer_auth(server.token())
-            .send()
-            .await?;
-        anyhow::ensure!(
-            response.status() == 200,
-            "count answered {}",
-            response.status()
-        );
-        let body: serde_json::Value = response.json().await?;
-        let stored = body["count"].as_u64().unwrap_or(0);
+        let stored = server.count(&http, &format!("source=soak-w{w}")).await?;
         if stored < acked {
             lost += (acked - stored) as i64;
         }
