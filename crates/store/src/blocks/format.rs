@@ -748,10 +748,16 @@ impl Page {
 }
 
 thread_local! {
-    /// A streaming decompression context per thread, for [`decode_cell`].
-    static STREAM: std::cell::RefCell<Option<zstd::zstd_safe::DCtx<'static>>> =
+    /// A streaming decompression context per thread, for [`decode_cell`], and the
+    /// buffer it decompresses into (a fresh one per column was a fresh mapping of
+    /// zeroed pages, faulted in and unmapped, for every large page of a get).
+    static STREAM: std::cell::RefCell<Option<(zstd::zstd_safe::DCtx<'static>, Vec<u8>)>> =
         const { std::cell::RefCell::new(None) };
 }
+
+/// The largest decompression buffer a thread keeps between pages (pages of real
+/// records are well below it).
+const KEPT_BUFFER: usize = 4 << 20;
 
 /// A page decompressed only as far as it is asked for: zstd decodes a frame in
 /// blocks of up to 128 KB, so a row early in a large page (a message) costs the
@@ -808,24 +814,31 @@ pub fn decode_cell(
     let mut r = Reader::new(part);
     let raw_len = r.count("page length", 1 << 30)?;
     let compressed = r.rest();
-    let mut taken = STREAM
+    let (mut dctx, mut raw) = STREAM
         .with(|cell| cell.try_borrow_mut().ok().and_then(|mut c| c.take()))
-        .or_else(zstd::zstd_safe::DCtx::try_create)
+        .or_else(|| zstd::zstd_safe::DCtx::try_create().map(|d| (d, Vec::new())))
         .ok_or_else(|| Corrupt("zstd: no decompression context".into()))?;
-    taken
-        .reset(zstd::zstd_safe::ResetDirective::SessionOnly)
+    dctx.reset(zstd::zstd_safe::ResetDirective::SessionOnly)
         .map_err(|code| Corrupt(format!("zstd: {}", zstd::zstd_safe::get_error_name(code))))?;
+    if raw.len() < raw_len {
+        raw.resize(raw_len, 0);
+    }
     let mut prefix = Prefix {
         input: zstd::zstd_safe::InBuffer::around(compressed),
-        raw: vec![0; raw_len],
+        raw,
         filled: 0,
         raw_len,
-        dctx: &mut taken,
+        dctx: &mut dctx,
     };
     let cell = cell_of(&mut prefix, encoding, rows, row, dictionary);
+    let mut raw = prefix.raw;
+    // Kept for the next page, unless a damaged length made it huge.
+    if raw.len() > KEPT_BUFFER {
+        raw = Vec::new();
+    }
     STREAM.with(|cell| {
         if let Ok(mut c) = cell.try_borrow_mut() {
-            *c = Some(taken);
+            *c = Some((dctx, raw));
         }
     });
     cell
