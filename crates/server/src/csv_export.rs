@@ -38,21 +38,14 @@ pub fn csv_response(
     )
 }
 
-/// An NDJSON download: one record per line, rendered by `render`.
-pub fn ndjson_response(
-    batches: BoxStream<'static, Result<Vec<Record>, StoreError>>,
-    render: fn(&Record, &mut Vec<u8>),
+/// An NDJSON download of lines the store rendered already (see
+/// `RecordStore::export_ndjson`).
+pub fn ndjson_lines_response(
+    chunks: BoxStream<'static, Result<Vec<u8>, StoreError>>,
     filename: &str,
 ) -> Response {
-    let lines = batches.map(move |batch| {
-        let batch = batch.map_err(log_failure)?;
-        let mut out = Vec::with_capacity(batch.len() * 256);
-        for record in &batch {
-            render(record, &mut out);
-            out.push(b'\n');
-        }
-        Ok::<_, std::io::Error>(Bytes::from(out))
-    });
+    let lines =
+        chunks.map(|chunk| Ok::<_, std::io::Error>(Bytes::from(chunk.map_err(log_failure)?)));
     attachment(Body::from_stream(lines), "application/x-ndjson", filename)
 }
 

@@ -160,6 +160,25 @@ pub trait RecordStore: Send + Sync {
     /// Every matching record in the query's order, in batches, in constant memory.
     /// The export covers the records committed when it starts.
     fn export(&self, query: Query) -> BoxStream<'static, Result<Vec<Record>>>;
+    /// As [`RecordStore::export`], each batch as NDJSON: every record's line as
+    /// [`Record::write_json`] writes it, and a newline. This default renders
+    /// `export`'s records; a store that can write the lines from its own form of
+    /// the records does so instead.
+    fn export_ndjson(&self, query: Query) -> BoxStream<'static, Result<Vec<u8>>> {
+        use futures_util::StreamExt;
+        self.export(query)
+            .map(|batch| {
+                batch.map(|records| {
+                    let mut out = Vec::with_capacity(records.len() * 256);
+                    for record in &records {
+                        record.write_json(&mut out);
+                        out.push(b'\n');
+                    }
+                    out
+                })
+            })
+            .boxed()
+    }
     /// An administrator's clear (or a retention rule): deletes the matching records
     /// and appends the record `journal` builds from what went, in one transaction
     /// (both or neither, so a removal is never unaudited); the removed records'

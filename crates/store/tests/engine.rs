@@ -144,6 +144,29 @@ fn run(
                 ids(&expected)
             )
         })?;
+        let mut lines = Vec::new();
+        let mut after = None;
+        loop {
+            let written =
+                engine::export_ndjson_batch(&segments, query, high_water, after, 3, &mut lines)
+                    .map_err(fail)?;
+            after = written.last_id;
+            if written.rows < 3 {
+                break;
+            }
+        }
+        let mut want = Vec::new();
+        for record in &expected {
+            record.write_json(&mut want);
+            want.push(b'\n');
+        }
+        check(lines == want, || {
+            format!(
+                "NDJSON export {query:?}\n got {}\nwant {}",
+                String::from_utf8_lossy(&lines),
+                String::from_utf8_lossy(&want)
+            )
+        })?;
     }
     for id in 0..next + 1 {
         let got = engine::get(&segments, id).map_err(fail)?;

@@ -2,7 +2,7 @@
 
 use super::filters;
 use crate::auth::Principal;
-use crate::csv_export::{csv_response, ndjson_response};
+use crate::csv_export::{csv_response, ndjson_lines_response};
 use crate::error::ApiError;
 use crate::params::Params;
 use crate::state::AppState;
@@ -66,11 +66,15 @@ pub async fn export(
         params.reject_unknown()?;
         (principal.scope(query), csv)
     };
-    let batches = state.store.export(query);
     Ok(if csv {
-        csv_response(batches, CSV_HEADER, csv_row, "logbook-export.csv")
+        csv_response(
+            state.store.export(query),
+            CSV_HEADER,
+            csv_row,
+            "logbook-export.csv",
+        )
     } else {
-        ndjson_response(batches, Record::write_json, "logbook-export.ndjson")
+        ndjson_lines_response(state.store.export_ndjson(query), "logbook-export.ndjson")
     })
 }
 

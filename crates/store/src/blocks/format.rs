@@ -658,42 +658,268 @@ pub fn record_at(
             pages.len()
         )));
     }
-    let id = match pages[IDS] {
-        Page::Absent => layout.first_id + offset as i64,
-        p => p.int(i).ok_or_else(|| Corrupt("id missing".into()))?,
+    record_of_cells(layout, pages.iter().map(|p| p.cell(i)).collect(), offset)
+}
+
+/// The record of one row's values, one per column (`offset` rows into the block).
+pub fn record_of_cells(
+    layout: &Layout,
+    mut cells: Vec<Cell>,
+    offset: usize,
+) -> Result<Record, Corrupt> {
+    if cells.len() != COLUMNS {
+        return Err(Corrupt(format!(
+            "{} columns, expected {COLUMNS}",
+            cells.len()
+        )));
+    }
+    let id = match cells[IDS] {
+        Cell::None => layout.first_id + offset as i64,
+        Cell::Int(id) => id,
+        Cell::Text(_) => return Err(Corrupt("id missing".into())),
     };
-    let kind_code = pages[KIND].int(i).unwrap_or(0);
+    let int = |cell: &Cell| match cell {
+        Cell::Int(n) => Some(*n),
+        _ => None,
+    };
+    let kind_code = int(&cells[KIND]).unwrap_or(0);
     let kind = Kind::from_code(kind_code)
         .ok_or_else(|| Corrupt(format!("record {id} has unknown kind {kind_code}")))?;
-    let text = |c: usize| pages[TEXT + c].text(i).map(str::to_string);
-    let data = match pages[DATA].text(i) {
-        None => None,
-        Some(json) => match serde_json::from_str::<serde_json::Value>(json) {
+    let data = match std::mem::take(&mut cells[DATA]) {
+        Cell::Text(json) => match serde_json::from_str::<serde_json::Value>(&json) {
             Ok(serde_json::Value::Object(map)) => Some(map),
             _ => return Err(Corrupt(format!("record {id} data is not a JSON object"))),
         },
+        _ => None,
     };
+    let ts = Timestamp(int(&cells[TS]).unwrap_or(0));
+    let level = int(&cells[LEVEL]).and_then(Level::from_number);
+    let mut text = cells
+        .drain(TEXT..TEXT + TEXT_FIELDS)
+        .map(|cell| match cell {
+            Cell::Text(t) => Some(t),
+            _ => None,
+        });
+    let mut next = || text.next().flatten();
     Ok(Record {
         id,
-        ts: Timestamp(pages[TS].int(i).unwrap_or(0)),
+        ts,
         kind,
-        level: pages[LEVEL].int(i).and_then(Level::from_number),
-        category: text(0),
-        source: text(1),
-        instance: text(2),
-        logger: text(3),
-        user: text(4),
-        user_id: text(5),
-        domain_id: text(6),
-        project_id: text(7),
-        object_type: text(8),
-        object_id: text(9),
-        action: text(10),
-        status: text(11),
-        response_code: text(12),
-        request_id: text(13),
-        parent_request_id: text(14),
-        message: text(15),
+        level,
+        category: next(),
+        source: next(),
+        instance: next(),
+        logger: next(),
+        user: next(),
+        user_id: next(),
+        domain_id: next(),
+        project_id: next(),
+        object_type: next(),
+        object_id: next(),
+        action: next(),
+        status: next(),
+        response_code: next(),
+        request_id: next(),
+        parent_request_id: next(),
+        message: next(),
         data,
+    })
+}
+
+/// One row's value in one column.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Cell {
+    #[default]
+    None,
+    Int(i64),
+    Text(String),
+}
+
+impl Page {
+    /// Row `i`'s value.
+    pub fn cell(&self, i: usize) -> Cell {
+        match self {
+            Page::Ints(_) | Page::Bytes(_) => self.int(i).map_or(Cell::None, Cell::Int),
+            _ => self
+                .text(i)
+                .map_or(Cell::None, |t| Cell::Text(t.to_string())),
+        }
+    }
+}
+
+thread_local! {
+    /// A streaming decompression context per thread, for [`decode_cell`], and the
+    /// buffer it decompresses into (a fresh one per column was a fresh mapping of
+    /// zeroed pages, faulted in and unmapped, for every large page of a get).
+    static STREAM: std::cell::RefCell<Option<(zstd::zstd_safe::DCtx<'static>, Vec<u8>)>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// The largest decompression buffer a thread keeps between pages (pages of real
+/// records are well below it).
+const KEPT_BUFFER: usize = 4 << 20;
+
+/// A page decompressed only as far as it is asked for: zstd decodes a frame in
+/// blocks of up to 128 KB, so a row early in a large page (a message) costs the
+/// blocks before it, not the page.
+struct Prefix<'p> {
+    input: zstd::zstd_safe::InBuffer<'p>,
+    raw: Vec<u8>,
+    filled: usize,
+    raw_len: usize,
+    dctx: &'p mut zstd::zstd_safe::DCtx<'static>,
+}
+
+impl Prefix<'_> {
+    /// Decompresses until at least `n` bytes (or the whole page) are there.
+    fn ensure(&mut self, n: usize) -> Result<&[u8], Corrupt> {
+        let n = n.min(self.raw_len);
+        while self.filled < n {
+            // At least 32 KB a step, so a row-by-row parse does not call zstd per byte.
+            let target = n.max(self.filled + 32 * 1024).min(self.raw_len);
+            let mut output =
+                zstd::zstd_safe::OutBuffer::around_pos(&mut self.raw[..target], self.filled);
+            let before = (self.filled, self.input.pos());
+            let status = self
+                .dctx
+                .decompress_stream(&mut output, &mut self.input)
+                .map_err(|code| {
+                    Corrupt(format!("zstd: {}", zstd::zstd_safe::get_error_name(code)))
+                })?;
+            self.filled = output.pos();
+            if (status == 0 && self.filled < n) || (self.filled, self.input.pos()) == before {
+                return Err(Corrupt("a page is shorter than its length".into()));
+            }
+        }
+        Ok(&self.raw[..self.filled])
+    }
+}
+
+/// Row `row`'s value in a page of `rows` rows, decompressing the page only as far
+/// as that row (a get by id reads one row of every column: decoding whole pages
+/// was most of its time).
+pub fn decode_cell(
+    encoding: Encoding,
+    part: &[u8],
+    rows: usize,
+    row: usize,
+    dictionary: Option<&Arc<Dictionary>>,
+) -> Result<Cell, Corrupt> {
+    if encoding == Encoding::Absent {
+        return Ok(Cell::None);
+    }
+    if row >= rows {
+        return Err(Corrupt(format!("row {row} of a page of {rows}")));
+    }
+    let mut r = Reader::new(part);
+    let raw_len = r.count("page length", 1 << 30)?;
+    let compressed = r.rest();
+    let (mut dctx, mut raw) = STREAM
+        .with(|cell| cell.try_borrow_mut().ok().and_then(|mut c| c.take()))
+        .or_else(|| zstd::zstd_safe::DCtx::try_create().map(|d| (d, Vec::new())))
+        .ok_or_else(|| Corrupt("zstd: no decompression context".into()))?;
+    dctx.reset(zstd::zstd_safe::ResetDirective::SessionOnly)
+        .map_err(|code| Corrupt(format!("zstd: {}", zstd::zstd_safe::get_error_name(code))))?;
+    if raw.len() < raw_len {
+        raw.resize(raw_len, 0);
+    }
+    let mut prefix = Prefix {
+        input: zstd::zstd_safe::InBuffer::around(compressed),
+        raw,
+        filled: 0,
+        raw_len,
+        dctx: &mut dctx,
+    };
+    let cell = cell_of(&mut prefix, encoding, rows, row, dictionary);
+    let mut raw = prefix.raw;
+    // Kept for the next page, unless a damaged length made it huge.
+    if raw.len() > KEPT_BUFFER {
+        raw = Vec::new();
+    }
+    STREAM.with(|cell| {
+        if let Ok(mut c) = cell.try_borrow_mut() {
+            *c = Some((dctx, raw));
+        }
+    });
+    cell
+}
+
+fn cell_of(
+    prefix: &mut Prefix<'_>,
+    encoding: Encoding,
+    rows: usize,
+    row: usize,
+    dictionary: Option<&Arc<Dictionary>>,
+) -> Result<Cell, Corrupt> {
+    let short = || Corrupt(format!("a page holds fewer than its {rows} rows"));
+    let code = |c: usize| -> Result<Cell, Corrupt> {
+        let dictionary =
+            dictionary.ok_or_else(|| Corrupt("a coded column without its dictionary".into()))?;
+        match c.checked_sub(1) {
+            None => Ok(Cell::None),
+            Some(i) => dictionary
+                .values
+                .get(i)
+                .map(|v| Cell::Text(v.to_string()))
+                .ok_or_else(short),
+        }
+    };
+    Ok(match encoding {
+        Encoding::Absent => Cell::None,
+        Encoding::Deltas => {
+            // Varints are at most 10 bytes: the first row+1 of them lie in this prefix.
+            let raw = prefix.ensure((row + 1).saturating_mul(10))?;
+            let mut r = Reader::new(raw);
+            let mut value = 0i64;
+            for _ in 0..=row {
+                value = value.wrapping_add(r.signed("delta")?);
+            }
+            Cell::Int(value)
+        }
+        Encoding::Bytes => {
+            let raw = prefix.ensure(row + 1)?;
+            let b = *raw.get(row).ok_or_else(short)?;
+            if b == 0 {
+                Cell::None
+            } else {
+                Cell::Int(i64::from(b))
+            }
+        }
+        Encoding::Dictionary8 => {
+            let raw = prefix.ensure(row + 1)?;
+            code(usize::from(*raw.get(row).ok_or_else(short)?))?
+        }
+        Encoding::Dictionary16 => {
+            let raw = prefix.ensure(2 * row + 2)?;
+            let pair = raw.get(2 * row..2 * row + 2).ok_or_else(short)?;
+            code(usize::from(u16::from_le_bytes([pair[0], pair[1]])))?
+        }
+        Encoding::Plain => {
+            // Every row's length comes first, then the values one after another.
+            let mut at = 0usize;
+            let mut before = 0usize;
+            let mut wanted = 0usize;
+            for r in 0..rows {
+                let raw = prefix.ensure(at + 10)?;
+                let mut reader = Reader::new(raw.get(at..).ok_or_else(short)?);
+                let len = reader.count("value length", 1 << 30)?;
+                at += reader.position();
+                match r.cmp(&row) {
+                    std::cmp::Ordering::Less => before += len.saturating_sub(1),
+                    std::cmp::Ordering::Equal => wanted = len,
+                    std::cmp::Ordering::Greater => {}
+                }
+            }
+            if wanted == 0 {
+                return Ok(Cell::None);
+            }
+            let start = at + before;
+            let end = start + wanted - 1;
+            let raw = prefix.ensure(end)?;
+            let bytes = raw.get(start..end).ok_or_else(short)?;
+            let text =
+                std::str::from_utf8(bytes).map_err(|_| Corrupt("text is not UTF-8".into()))?;
+            Cell::Text(text.to_string())
+        }
     })
 }

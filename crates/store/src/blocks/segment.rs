@@ -21,6 +21,15 @@ pub trait PageSource: Send + Sync {
     fn pages(&self, columns: &[usize], page: usize) -> Result<Vec<Arc<Page>>> {
         columns.iter().map(|&c| self.page(c, page)).collect()
     }
+    /// The record at row `row` of page `page`. This default decodes the page of
+    /// every column; a sealed block decodes each only as far as that row.
+    fn record(&self, page: usize, row: usize) -> Result<Record> {
+        let all: Vec<usize> = (0..COLUMNS).collect();
+        let pages = self.pages(&all, page)?;
+        let pages: Vec<&Page> = pages.iter().map(|p| &**p).collect();
+        let start = self.layout().rows_of_page(page).start;
+        Ok(format::record_at(self.layout(), &pages, row, start + row)?)
+    }
     /// The page that would hold this id, when pages are cut by id rather than by
     /// row (rows with gaps, e.g. those of the previous layout).
     fn page_of_id(&self, _id: i64) -> Option<usize> {
@@ -228,6 +237,30 @@ impl BlobBlock {
 impl PageSource for BlobBlock {
     fn layout(&self) -> &Layout {
         &self.layout
+    }
+
+    fn record(&self, page: usize, row: usize) -> Result<Record> {
+        let rows = self.layout.rows_of_page(page);
+        let mut cells = Vec::with_capacity(COLUMNS);
+        for (c, column) in self.layout.columns.iter().enumerate() {
+            let part = match self.layout.page_range(c, page) {
+                Some(range) => self.slice(range)?,
+                None => &[],
+            };
+            let dictionary = self.dictionary(c)?;
+            cells.push(format::decode_cell(
+                column.encoding,
+                part,
+                rows.len(),
+                row,
+                dictionary.as_ref(),
+            )?);
+        }
+        Ok(format::record_of_cells(
+            &self.layout,
+            cells,
+            rows.start + row,
+        )?)
     }
 
     fn page(&self, column: usize, page: usize) -> Result<Arc<Page>> {

@@ -80,6 +80,15 @@ impl RecordStore for SqliteStore {
         )
     }
 
+    fn export_ndjson(&self, query: Query) -> BoxStream<'static, Result<Vec<u8>>> {
+        super::export::export_ndjson(
+            Arc::clone(&self.readers),
+            Arc::clone(&self.tiered),
+            query,
+            self.notifier.high_water(),
+        )
+    }
+
     async fn delete_recorded(&self, query: &Query, journal: ClearRecord) -> Result<u64> {
         let query = query.clone();
         let tiered = Arc::clone(&self.tiered);

@@ -296,6 +296,49 @@ impl PageSource for DbBlock {
             .unwrap_or_else(|| Arc::new(Page::Absent)))
     }
 
+    /// Every column's value of one row: a cached page gives it, the others are read
+    /// through one blob handle and decompressed only as far as the row, and kept
+    /// nowhere (a get by id of a random record would only push other pages out).
+    fn record(&self, page: usize, row: usize) -> Result<Record> {
+        let tiered = self.tiered.upgrade().ok_or(StoreError::Closed)?;
+        let rows = self.layout.rows_of_page(page);
+        let mut cells = vec![format::Cell::None; format::COLUMNS];
+        let mut wanted = Vec::new();
+        for (c, cell) in cells.iter_mut().enumerate() {
+            let Some(range) = self.layout.page_range(c, page) else {
+                continue;
+            };
+            match tiered.cache.get(&(self.serial, c as u16, page as u32)) {
+                Some(CacheEntry::Page(p)) => *cell = p.cell(row),
+                _ => wanted.push((c, range)),
+            }
+        }
+        if !wanted.is_empty() {
+            let parts = tiered.with_connection(|conn| {
+                let blob = self.open_blob(conn)?;
+                wanted
+                    .iter()
+                    .map(|(_, range)| read_range(&blob, range.clone()))
+                    .collect::<Result<Vec<_>>>()
+            })?;
+            for ((c, _), part) in wanted.into_iter().zip(parts) {
+                let encoding = self
+                    .layout
+                    .columns
+                    .get(c)
+                    .map_or(format::Encoding::Absent, |l| l.encoding);
+                let dictionary = self.dictionary(&tiered, c)?;
+                cells[c] =
+                    format::decode_cell(encoding, &part, rows.len(), row, dictionary.as_ref())?;
+            }
+        }
+        Ok(format::record_of_cells(
+            &self.layout,
+            cells,
+            rows.start + row,
+        )?)
+    }
+
     /// The pages not in the cache are read through one blob handle (a get by id
     /// reads every column's page).
     fn pages(&self, columns: &[usize], page: usize) -> Result<Vec<Arc<Page>>> {
@@ -466,6 +509,7 @@ pub fn upgrade_once(
             });
         }
         draft.version = bump_version(conn)?;
+        batch.truncate_wal = true;
         Ok(true)
     }))
 }
@@ -683,6 +727,7 @@ pub fn apply_seal(
         });
     }
     draft.version = bump_version(conn)?;
+    batch.truncate_wal = true;
     Ok(true)
 }
 

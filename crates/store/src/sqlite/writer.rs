@@ -25,6 +25,8 @@ use tokio::sync::{mpsc, oneshot, watch};
 const MAX_JOBS_PER_BATCH: usize = 1024;
 /// Queued jobs before writers wait (back-pressure).
 pub const QUEUE_CAPACITY: usize = 4096;
+/// How long the write connection waits for a lock another process holds.
+pub const WRITE_BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// A change to announce once the transaction that made it has committed.
 pub enum Announcement {
@@ -42,6 +44,9 @@ pub struct Batch {
     /// With the tiered layout: the catalog as this transaction changes it, made
     /// current once it commits.
     pub catalog: Option<Catalog>,
+    /// Whether to empty the write-ahead log once this transaction has committed
+    /// (after a seal: see [`truncate_wal`]).
+    pub truncate_wal: bool,
 }
 
 trait PendingJob: Send {
@@ -285,10 +290,12 @@ fn write_loop(
                 Err(_) => break,
             }
         }
+        let mut truncate = false;
         let commit = match run_batch(&conn, &mut pending, next_record_id, next_action_seq, tiered) {
             Ok(batch) => {
                 next_record_id = batch.next_record_id;
                 next_action_seq = batch.next_action_seq;
+                truncate = batch.truncate_wal;
                 // Readers see the new catalog before anyone is told of the change.
                 if let (Some(tiered), Some(catalog)) = (tiered, batch.catalog) {
                     tiered.tiers.publish(catalog);
@@ -328,7 +335,24 @@ fn write_loop(
         for job in pending {
             job.finish(commit.clone());
         }
+        if truncate {
+            truncate_wal(&conn);
+        }
     }
+}
+
+/// Copies the write-ahead log into the database and empties it, if no reader
+/// needs it: a seal has just replaced a block's worth of hot rows, and what they
+/// left in the log (several megabytes, kept at that size once written) was a
+/// tenth of the store's disk. Best effort, and it never waits for a reader
+/// (it would hold up every write behind it): a reader in the way means the log
+/// is emptied after a later seal, or reused as it is.
+fn truncate_wal(conn: &Connection) {
+    let _ = conn.busy_timeout(std::time::Duration::ZERO);
+    if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())) {
+        tracing::debug!(error = %e, "the write-ahead log was not emptied");
+    }
+    let _ = conn.busy_timeout(WRITE_BUSY_TIMEOUT);
 }
 
 impl Batch {
@@ -342,6 +366,7 @@ impl Batch {
             next_action_seq,
             announcements: Vec::new(),
             catalog: tiered.map(|t| (*t.tiers.snapshot()).clone()),
+            truncate_wal: false,
         }
     }
 }
