@@ -198,6 +198,126 @@ async fn vacuuming_sealed_rows_keeps_every_snapshot_and_answer_whole() {
     t.close().await;
 }
 
+/// PostgreSQL's partitions behind the hot rows (docs/postgres.md, "Disk after
+/// sealing"): once every id of one is below the horizon and sealing has emptied
+/// it, it is detached and dropped, files and all. A reader whose snapshot predates
+/// the seals (taken as every read takes one: `records` locked first) holds the
+/// drop back and still reads every row from it; after the drop every answer is the
+/// same, now from the blocks.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_partition_emptied_by_sealing_is_dropped_only_after_the_snapshots_that_see_its_rows() {
+    use logbook_store::RecordStore;
+    let t = TestStore::open_postgres(false).await;
+    let store = t.pg.clone().expect("a PostgreSQL store");
+    // Tiny tiers: partitions of 256 ids (the smallest), so 1000 records fill four.
+    for b in 0..10 {
+        store
+            .append(numbered(&format!("b{b}"), 100))
+            .await
+            .expect("append");
+    }
+    let before = all_records(store.as_ref()).await;
+    assert_eq!(before.len(), 1000);
+    let url = t.url().expect("a PostgreSQL store").to_string();
+    let connect = || async {
+        let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+            .await
+            .expect("connect");
+        tokio::spawn(connection);
+        client
+    };
+    let (old, watcher) = (connect().await, connect().await);
+    let tables = || async {
+        watcher
+            .query(
+                "SELECT name FROM record_partitions WHERE to_regclass(name) IS NOT NULL ORDER BY lo",
+                &[],
+            )
+            .await
+            .expect("partitions")
+            .iter()
+            .map(|r| r.get::<_, String>(0))
+            .collect::<Vec<_>>()
+    };
+    let partitions = tables().await;
+    assert!(partitions.len() >= 5, "{partitions:?}");
+    let old_pid: i32 = old
+        .query_one("SELECT pg_backend_pid()", &[])
+        .await
+        .expect("pid")
+        .get(0);
+    // A snapshot as `records::snapshot` takes one: the lock, then a first read
+    // that does not touch `records` (the horizon).
+    old.batch_execute(
+        "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; \
+         LOCK TABLE records IN ACCESS SHARE MODE; SELECT last FROM id_counter",
+    )
+    .await
+    .expect("snapshot");
+    store.seal_pending().await.expect("seal");
+    let status = store.tier_status().await.expect("status");
+    assert!(status.sealed_records >= 768, "{status:?}");
+    let dropping = tokio::spawn({
+        let store = Arc::clone(&store);
+        async move { store.drop_sealed_partitions().await }
+    });
+    // The drop waits for the old snapshot's transaction.
+    loop {
+        let waiting: i64 = watcher
+            .query_one(
+                // Someone waits for the old snapshot's transaction to end.
+                "SELECT count(*) FROM pg_locks w JOIN pg_locks h \
+                 ON h.locktype = 'virtualxid' AND h.virtualxid = w.virtualxid \
+                 WHERE w.locktype = 'virtualxid' AND NOT w.granted AND h.granted \
+                 AND h.pid = $1",
+                &[&old_pid],
+            )
+            .await
+            .expect("activity")
+            .get(0);
+        if waiting > 0 {
+            break;
+        }
+        assert!(
+            !dropping.is_finished(),
+            "the drop did not wait for the snapshot"
+        );
+        tokio::task::yield_now().await;
+    }
+    let ids: Vec<i64> = old
+        .query("SELECT id FROM records ORDER BY id", &[])
+        .await
+        .expect("rows")
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(ids, before.iter().map(|r| r.id).collect::<Vec<_>>());
+    let blocks: i64 = old
+        .query_one("SELECT count(*) FROM blocks", &[])
+        .await
+        .expect("blocks")
+        .get(0);
+    assert_eq!(blocks, 0, "the snapshot predates every seal");
+    old.batch_execute("COMMIT").await.expect("commit");
+    let dropped = dropping.await.expect("drop task").expect("drop");
+    assert!(dropped >= 3, "{dropped} partitions dropped");
+    let left = tables().await;
+    assert_eq!(left.len(), partitions.len() - dropped as usize, "{left:?}");
+    assert_eq!(left[..], partitions[dropped as usize..], "the oldest went");
+    assert_eq!(all_records(store.as_ref()).await, before);
+    assert_eq!(
+        store.count(&Query::newest_first()).await.expect("count"),
+        1000
+    );
+    // Nothing is left to drop: the partition of the hot rows stays.
+    assert_eq!(store.drop_sealed_partitions().await.expect("drop"), 0);
+    // New appends still land (the partitions ahead are untouched).
+    store.append(numbered("after", 5)).await.expect("append");
+    assert_eq!(all_records(store.as_ref()).await.len(), 1005);
+    drop(store);
+    t.close().await;
+}
+
 /// PostgreSQL's visibility horizon (docs/postgres.md): an append still in flight
 /// holds readers below its ids even after a later append has committed above them,
 /// so no reader can see the later id first and skip the earlier one. The Merkle

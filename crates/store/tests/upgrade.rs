@@ -2,7 +2,8 @@
 //! one indexed row per record and a trigram index) opens with every record, id and
 //! field unchanged, is served while its rows are read in place, and the sealer moves
 //! them into blocks in the background; new ids continue after the old ones. The
-//! same for a PostgreSQL schema at version 4 (`mod postgres` below).
+//! same for a PostgreSQL schema at version 4 (`mod postgres` below), and one at
+//! version 5 losing its hot rows' filter indexes.
 
 use logbook_core::query::{Condition, Field, Scalar};
 use logbook_core::{Cursor, Query, Record};
@@ -207,15 +208,16 @@ mod postgres {
         client
     }
 
-    /// A schema of its own, at version 4, holding ids 1..=120 but every 17th (a
-    /// clear long ago) with the counter at 121 (the newest was deleted too).
-    async fn write_version_4() -> (String, String) {
+    /// A schema of its own, at `version` (4 or 5: the same rows), holding ids
+    /// 1..=120 but every 17th (a clear long ago) with the counter at 121 (the
+    /// newest was deleted too).
+    async fn write_version(version: i64) -> (String, String) {
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .expect("clock")
             .as_secs();
         // The shape the behaviour suite's sweep reads: a crashed run's schema goes.
-        let schema = format!("lbs_{now}_{}_upgrade", std::process::id());
+        let schema = format!("lbs_{now}_{}_upgrade{version}", std::process::id());
         let admin = connect(&base_url()).await;
         admin
             .batch_execute(&format!("CREATE SCHEMA {schema}"))
@@ -226,10 +228,10 @@ mod postgres {
         let url = format!("{base}{separator}options=-c%20search_path%3D{schema}");
         let mut client = connect(&url).await;
         assert_eq!(
-            migrate_up_to(&mut client, &schema, 4)
+            migrate_up_to(&mut client, &schema, version)
                 .await
-                .expect("schema 4"),
-            4
+                .expect("old schema"),
+            version
         );
         let tx = client.transaction().await.expect("transaction");
         // Version 4's partitioning: ranges of 1M ids, listed in record_partitions.
@@ -295,7 +297,7 @@ mod postgres {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_version_4_schema_is_served_and_sealed_in_place_by_the_background_sealer() {
-        let (schema, url) = write_version_4().await;
+        let (schema, url) = write_version(4).await;
         // Opened without a sealer first, to read the answers of the rows alone.
         let store = PostgresStore::open_with(&url, layout(false))
             .await
@@ -386,5 +388,96 @@ mod postgres {
         }
         drop(store);
         drop_schema(&schema).await;
+    }
+
+    /// The indexes of `records` and its partitions in `schema`, by name.
+    async fn record_indexes(url: &str, schema: &str) -> Vec<String> {
+        let client = connect(url).await;
+        client
+            .query(
+                "SELECT indexname::text FROM pg_indexes WHERE schemaname = $1 \
+                 AND (tablename = 'records' OR tablename LIKE 'records\\_p%') ORDER BY 1",
+                &[&schema],
+            )
+            .await
+            .expect("indexes")
+            .iter()
+            .map(|r| r.get(0))
+            .collect()
+    }
+
+    /// Version 6 drops the filter and trigram indexes of the hot rows (a bounded
+    /// tier since version 5, scanned like the embedded store's hot segments): a
+    /// version 5 schema keeps every record and answers every filter the same from
+    /// its primary key alone, before and after its rows are sealed.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_version_5_schema_drops_the_hot_rows_filter_indexes_and_answers_the_same() {
+        let (schema, url) = write_version(5).await;
+        let old = record_indexes(&url, &schema).await;
+        assert!(old.len() > 30, "version 5 indexes every filter: {old:?}");
+        let store = PostgresStore::open_with(&url, layout(false))
+            .await
+            .expect("open");
+        assert_eq!(
+            record_indexes(&url, &schema).await,
+            vec!["records_p0_pkey".to_string(), "records_pkey".to_string()],
+            "only the primary key is left"
+        );
+        let all = everything(&store).await;
+        let expected_ids: Vec<i64> = (1..=120).filter(|id| id % 17 != 0).collect();
+        assert_eq!(all.iter().map(|r| r.id).collect::<Vec<_>>(), expected_ids);
+        // Filters the dropped indexes served: each answer is Query::matches'.
+        let filters = [
+            Query::newest_first().text_contains("timeout"),
+            Query::newest_first().text_contains("TIMEOUT"),
+            Query::newest_first().with(Condition::In(
+                Field::Category,
+                vec![Scalar::Text("image".into())],
+            )),
+            Query::newest_first().with(Condition::In(
+                Field::User,
+                vec![Scalar::Text("user3".into())],
+            )),
+            Query::newest_first().with(Condition::In(Field::Level, vec![Scalar::Int(40)])),
+        ];
+        answers(&store, &filters, &all).await;
+        drop(store);
+        let store = PostgresStore::open_with(&url, layout(false))
+            .await
+            .expect("reopen");
+        assert_eq!(store.seal_pending().await.expect("seal"), 3);
+        answers(&store, &filters, &all).await;
+        assert_eq!(everything(&store).await, all);
+        drop(store);
+        drop_schema(&schema).await;
+    }
+
+    /// Each filter's count and newest five, against `Query::matches` over `all`.
+    async fn answers(store: &PostgresStore, filters: &[Query], all: &[logbook_core::Record]) {
+        for filter in filters {
+            let expected: Vec<i64> = all
+                .iter()
+                .rev()
+                .filter(|r| filter.matches(r))
+                .map(|r| r.id)
+                .collect();
+            assert!(!expected.is_empty(), "{filter:?} matches something");
+            assert_eq!(
+                store.count(filter).await.expect("count"),
+                expected.len() as u64,
+                "{filter:?}"
+            );
+            let mut page = filter.clone();
+            page.limit = Some(5);
+            let got: Vec<i64> = store
+                .query(&page)
+                .await
+                .expect("query")
+                .records
+                .iter()
+                .map(|r| r.id)
+                .collect();
+            assert_eq!(got, expected[..expected.len().min(5)], "{filter:?}");
+        }
     }
 }

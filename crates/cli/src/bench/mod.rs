@@ -4,7 +4,9 @@
 //! baselines: the floor of durably storing the same NDJSON bytes (each line parsed and
 //! inserted as `(id, text)` into an unindexed SQLite table, 1000 rows a commit,
 //! `synchronous=FULL`; on PostgreSQL, binary COPY into an unindexed table with the records' columns), and
-//! a trivial handler on the same HTTP stack.
+//! a trivial handler on the same HTTP stack. With `--database`, the embedded store
+//! runs the same workload beside the PostgreSQL node, chunk by chunk, so the ratio
+//! of the two comes from the same minutes of the same machine.
 
 pub mod integrity;
 pub mod load;
@@ -58,9 +60,9 @@ pub struct BenchArgs {
     /// Repetitions of each query for its latency percentiles.
     #[arg(long, default_value_t = 200)]
     pub repeat: usize,
-    /// Measure a node on this PostgreSQL database instead of the embedded store (in
-    /// schemas of its own, dropped afterwards); the baseline is then a binary COPY of the same
-    /// rows into an unindexed table.
+    /// Measure a node on this PostgreSQL database (in schemas of its own, dropped
+    /// afterwards) beside the embedded store, both fed the same requests in turn;
+    /// the baseline is then a binary COPY of the same rows into an unindexed table.
     #[arg(long)]
     pub database: Option<String>,
     /// With `--database`: after the main run, measure 1, 2, ... this many nodes
@@ -112,6 +114,12 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         Some(run) => Child::serve_with(&["--database", &run.node_url])?,
         None => Child::serve(&data)?,
     };
+    // On PostgreSQL, the embedded store beside it: the target is a ratio
+    // of the two on the same machine at the same time.
+    let embedded = match &pg_run {
+        Some(_) => Some(Child::serve(&data)?),
+        None => None,
+    };
     let noop = Child::noop()?;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let idle = measure::memory(server.pid()).map(|m| m.0).unwrap_or(0);
@@ -121,10 +129,13 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         .pool_max_idle_per_host(256)
         .build()?;
     // Alternating rounds, so both sides see the same share of a noisy machine.
-    let (mut durable, mut trivial) = (Duration::ZERO, Duration::ZERO);
+    let (mut durable, mut trivial, mut beside) = (Duration::ZERO, Duration::ZERO, Duration::ZERO);
     let rounds = 4;
     for _ in 0..rounds {
         durable += single_posts(&http, &args, &server, args.single_posts / rounds).await?;
+        if let Some(embedded) = &embedded {
+            beside += single_posts(&http, &args, embedded, args.single_posts / rounds).await?;
+        }
         trivial += single_posts(&http, &args, &noop, args.single_posts / rounds).await?;
     }
     let posted = (args.single_posts / rounds * rounds) as f64;
@@ -137,6 +148,14 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         args.clients,
         100.0 * durable / trivial
     );
+    if embedded.is_some() {
+        let beside = posted / beside.as_secs_f64();
+        println!(
+            "single-record POSTs, {} clients, embedded store in the same rounds: {beside:.0}/s; one PostgreSQL node / embedded = {:.0}%",
+            args.clients,
+            100.0 * durable / beside
+        );
+    }
     drop(noop);
 
     let mut workload = Workload::new(total);
@@ -150,6 +169,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         // Interleaved chunks, for the same reason as above; the bodies of a chunk are
         // made before either side is timed, and both get the same bytes.
         let (mut http_time, mut raw_time) = (Duration::ZERO, Duration::ZERO);
+        let mut embedded_time = Duration::ZERO;
         let mut raw_rows = 0u64;
         let count = target.saturating_sub(written);
         let chunk = (count / 10).clamp(args.batch as u64, 500_000);
@@ -166,6 +186,10 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             );
             ndjson_bytes += bodies.iter().map(|b| b.len() as u64).sum::<u64>();
             http_time += ingest_batches(&http, &args, &server, Arc::clone(&bodies)).await?;
+            if let Some(embedded) = &embedded {
+                embedded_time +=
+                    ingest_batches(&http, &args, embedded, Arc::clone(&bodies)).await?;
+            }
             if written + done + n <= args.baseline_up_to.unwrap_or(u64::MAX) {
                 let store = baseline
                     .take()
@@ -179,7 +203,10 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             eprintln!("  ... {} of {count} records written", done);
         }
         written = target;
-        sealer(&data, pg_run.as_ref(), http_time, count).await?;
+        sealer(&data, pg_run.as_ref(), http_time, "").await?;
+        if embedded.is_some() {
+            sealer(&data, None, embedded_time, "embedded store's ").await?;
+        }
         let http_rate = count as f64 / http_time.as_secs_f64();
         if raw_rows > 0 {
             raw_rate = raw_rows as f64 / raw_time.as_secs_f64();
@@ -193,7 +220,17 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             "batch ingest over HTTP: {http_rate:.0} records/s vs {baseline_name} {raw_rate:.0}/s = {:.0}%{baseline_note}",
             100.0 * http_rate / raw_rate
         );
-        queries(&http, &args, &server, &workload, target).await?;
+        if embedded.is_some() {
+            let beside = count as f64 / embedded_time.as_secs_f64();
+            println!(
+                "batch ingest over HTTP, embedded store on the same chunks: {beside:.0} records/s; one PostgreSQL node / embedded = {:.0}% (target >= 50%)",
+                100.0 * http_rate / beside
+            );
+        }
+        queries(&http, &args, &server, &workload, target, "").await?;
+        if let Some(embedded) = &embedded {
+            queries(&http, &args, embedded, &workload, target, "embedded: ").await?;
+        }
         loki::queries(&http, &args, &server, total).await?;
         export(&http, &server, target, "ndjson").await?;
         export(&http, &server, target, "csv").await?;
@@ -217,6 +254,16 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             ndjson_bytes as f64 / target as f64,
             on_disk as f64 / ndjson_bytes as f64
         );
+        if embedded.is_some() {
+            let beside = measure::dir_size(&data);
+            println!(
+                "on disk, embedded store with the same records: {:.0} bytes/record ({:.1} MiB, of which WAL {:.1} MiB); PostgreSQL / embedded = {:.2}x (target <= 2x)",
+                beside as f64 / target as f64,
+                mib(beside),
+                mib(measure::wal_size(&data)),
+                on_disk as f64 / beside as f64
+            );
+        }
         if let Some((rss, peak)) = measure::memory(server.pid()) {
             println!(
                 "server RSS now {:.1} MiB, peak so far {:.1} MiB",
@@ -229,6 +276,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         load::big_batches(&http, &server, args.big_batches, 15_000_000).await?;
     }
     drop(server);
+    drop(embedded);
     if let Some(run) = pg_run {
         if args.nodes > 0 {
             nodes::run(&http, &args, &run.node_url, args.nodes_records).await?;
@@ -300,7 +348,7 @@ async fn sealer(
     data: &std::path::Path,
     pg: Option<&postgres::PgRun>,
     ingest: Duration,
-    ingested: u64,
+    label: &str,
 ) -> anyhow::Result<()> {
     let counts = || async {
         anyhow::Ok(match pg {
@@ -310,7 +358,11 @@ async fn sealer(
     };
     let (sealed, hot) = counts().await?;
     let started = Instant::now();
-    let bound = 65_536u64; // the server's default hot_records
+    // The servers' bound: they read the same variable, else their default.
+    let bound = std::env::var("LOGBOOK_HOT_RECORDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(65_536u64);
     let mut now = (sealed, hot);
     while now.1 > bound && started.elapsed() < Duration::from_secs(600) {
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -318,7 +370,7 @@ async fn sealer(
     }
     let drained = started.elapsed();
     println!(
-        "sealer: {} records sealed in the {:.1} s of ingest ({:.0}/s beside it); {} hot when ingest ended; {} sealed in the {:.1} s after ({:.0}/s)",
+        "{label}sealer: {} records sealed in the {:.1} s of ingest ({:.0}/s beside it); {} hot when ingest ended; {} sealed in the {:.1} s after ({:.0}/s)",
         sealed,
         ingest.as_secs_f64(),
         sealed as f64 / ingest.as_secs_f64(),
@@ -327,7 +379,6 @@ async fn sealer(
         drained.as_secs_f64(),
         if drained.as_secs_f64() > 0.0 { (now.0 - sealed) as f64 / drained.as_secs_f64() } else { 0.0 },
     );
-    let _ = ingested;
     Ok(())
 }
 
@@ -383,6 +434,7 @@ async fn queries(
     server: &Child,
     workload: &Workload,
     records: u64,
+    label: &str,
 ) -> anyhow::Result<()> {
     // A window in the middle of the store, and the day up to the newest record.
     let window_start = workload.ts_of(records / 2);
@@ -441,7 +493,7 @@ async fn queries(
                 samples.push(started.elapsed());
             }
         }
-        report(name, &mut samples);
+        report(&format!("{label}{name}"), &mut samples);
     }
     // Get by id: a different record each time, spread over the whole store.
     let mut samples = Vec::with_capacity(args.repeat);
@@ -460,7 +512,10 @@ async fn queries(
             samples.push(started.elapsed());
         }
     }
-    report("get by id (spread over the store)", &mut samples);
+    report(
+        &format!("{label}get by id (spread over the store)"),
+        &mut samples,
+    );
     Ok(())
 }
 

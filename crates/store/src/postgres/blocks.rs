@@ -51,6 +51,8 @@ pub struct PgTiers {
     unvacuumed: Mutex<Option<(i64, i64, u64)>>,
     /// Partitions this node has vacuumed after sealing.
     pub vacuums: AtomicU64,
+    /// Partitions this node has dropped once sealing emptied them.
+    pub dropped_partitions: AtomicU64,
 }
 
 impl PgTiers {
@@ -67,6 +69,7 @@ impl PgTiers {
             sealing_micros: AtomicU64::new(0),
             unvacuumed: Mutex::new(None),
             vacuums: AtomicU64::new(0),
+            dropped_partitions: AtomicU64::new(0),
         })
     }
 
@@ -306,6 +309,9 @@ impl PgTiers {
             };
             let due = lock(&self.unvacuumed).is_some_and(|(_, _, n)| !sealed || n >= every);
             if due {
+                if let Err(e) = self.drop_emptied_partitions().await {
+                    tracing::warn!(error = %e, "dropping sealed partitions failed; retrying");
+                }
                 if let Err(e) = self.reclaim().await {
                     tracing::warn!(error = %e, "vacuuming sealed rows failed; retrying");
                 }
@@ -338,6 +344,54 @@ impl PgTiers {
         done
     }
 
+    /// Drops the partitions of `records` that sealing (or deletes) emptied for
+    /// good, giving their files back, where VACUUM only makes space reusable
+    /// (docs/postgres.md, "Disk after sealing"). A partition goes when every id of
+    /// its range is below the horizon (no append can still add a row to it) and
+    /// it holds no row. It is detached CONCURRENTLY, which waits for every
+    /// transaction holding a lock on `records` to end, then dropped, which waits
+    /// for any lock on it: a reader whose snapshot still sees its rows locked it
+    /// before taking that snapshot (`records::snapshot`), so it reads them whole.
+    ///
+    /// Runs under the sealer's and the partition lock, session-level (a
+    /// concurrent detach cannot run in a transaction): nothing seals, deletes or
+    /// attaches meanwhile, so no transaction holding a lock on `records` waits for
+    /// this one's detach (a delete does its DELETE before its journal entry could
+    /// need a partition). Returns the partitions dropped; a node that dies midway
+    /// leaves a detach pending, finished by the next attempt (FINALIZE).
+    pub async fn drop_emptied_partitions(&self) -> Result<u64> {
+        let client = self.pool.get().await?;
+        let try_lock = |class: i32| {
+            let client = &client;
+            async move {
+                let locked: bool = client
+                    .query_one(
+                        "SELECT pg_try_advisory_lock($1, $2)",
+                        &[&class, &self.lock_key],
+                    )
+                    .await?
+                    .get(0);
+                Ok::<bool, StoreError>(locked)
+            }
+        };
+        let dropped = match try_lock(SEAL_LOCK_CLASS).await {
+            Ok(true) => match try_lock(super::PARTITION_LOCK_CLASS).await {
+                Ok(true) => drop_emptied(&client).await,
+                other => other.map(|_| 0),
+            },
+            other => other.map(|_| 0),
+        };
+        // Whichever of the two it holds (a pooled connection must go back with none).
+        let unlocked = client
+            .batch_execute("SELECT pg_advisory_unlock_all()")
+            .await;
+        let dropped = dropped?;
+        unlocked?;
+        self.dropped_partitions
+            .fetch_add(dropped, Ordering::Relaxed);
+        Ok(dropped)
+    }
+
     async fn vacuum_range(&self, lo: i64, hi: i64) -> Result<u64> {
         let client = self.pool.get().await?;
         let names: Vec<String> = client
@@ -351,13 +405,18 @@ impl PgTiers {
             .collect::<std::result::Result<_, _>>()?;
         for name in &names {
             // VACUUM cannot run in a transaction block; a pooled connection is idle.
-            client
+            let vacuumed = client
                 .batch_execute(&format!(
                     "VACUUM (SKIP_LOCKED) {}",
                     super::schema::quote_ident(name)
                 ))
-                .await?;
-            self.vacuums.fetch_add(1, Ordering::Relaxed);
+                .await;
+            match vacuumed {
+                Ok(()) => self.vacuums.fetch_add(1, Ordering::Relaxed),
+                // Dropped by another node since it was listed: nothing to reclaim.
+                Err(e) if e.code() == Some(&tokio_postgres::error::SqlState::UNDEFINED_TABLE) => 0,
+                Err(e) => return Err(e.into()),
+            };
         }
         Ok(names.len() as u64)
     }
@@ -365,12 +424,7 @@ impl PgTiers {
     /// What the tiers hold, in one snapshot.
     pub async fn status(self: &Arc<Self>) -> Result<TierStatus> {
         let mut client = self.pool.get().await?;
-        let tx = client
-            .build_transaction()
-            .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
-            .read_only(true)
-            .start()
-            .await?;
+        let tx = super::records::snapshot(&mut client).await?;
         let row = tx
             .query_one(
                 "SELECT (SELECT count(*) FROM blocks), (SELECT coalesce(sum(rows), 0)::bigint FROM blocks), \
@@ -389,6 +443,76 @@ impl PgTiers {
             high_water: horizon,
         })
     }
+}
+
+/// The partitions [`PgTiers::drop_emptied_partitions`] may drop, dropped, oldest
+/// first, on a connection holding the locks it names.
+async fn drop_emptied(client: &deadpool_postgres::Client) -> Result<u64> {
+    use super::schema::quote_ident;
+    let horizon: i64 = client.query_one(HORIZON, &[]).await?.get(0);
+    // Every id of these is below the horizon: every row they will ever hold is
+    // committed and visible to the statements below, which start after it.
+    let candidates: Vec<String> = client
+        .query(
+            "SELECT name FROM record_partitions WHERE hi - 1 <= $1 ORDER BY lo",
+            &[&horizon],
+        )
+        .await?
+        .iter()
+        .map(|r| r.try_get(0))
+        .collect::<std::result::Result<_, _>>()?;
+    let mut dropped = 0;
+    for name in candidates {
+        let table = quote_ident(&name);
+        // Attached (false), detach pending (true), or not a partition any more.
+        let pending: Option<bool> = client
+            .query_opt(
+                "SELECT inhdetachpending FROM pg_inherits \
+                 WHERE inhparent = 'records'::regclass AND inhrelid = to_regclass($1)",
+                &[&table],
+            )
+            .await?
+            .map(|r| r.get(0));
+        match pending {
+            Some(false) => {
+                let holds_rows: bool = client
+                    .query_one(&format!("SELECT EXISTS (SELECT 1 FROM {table})"), &[])
+                    .await?
+                    .get(0);
+                if holds_rows {
+                    continue;
+                }
+                client
+                    .batch_execute(&format!(
+                        "ALTER TABLE records DETACH PARTITION {table} CONCURRENTLY"
+                    ))
+                    .await?;
+            }
+            Some(true) => {
+                client
+                    .batch_execute(&format!(
+                        "ALTER TABLE records DETACH PARTITION {table} FINALIZE"
+                    ))
+                    .await?;
+            }
+            None => {}
+        }
+        client
+            .batch_execute(&format!(
+                // One query string: one implicit transaction.
+                "DROP TABLE IF EXISTS {table}; \
+                 DELETE FROM record_partitions WHERE name = {}",
+                quote_literal(&name)
+            ))
+            .await?;
+        dropped += 1;
+    }
+    Ok(dropped)
+}
+
+/// A string literal for SQL.
+fn quote_literal(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "''"))
 }
 
 /// Inserts a block (a new generation) in the caller's transaction.

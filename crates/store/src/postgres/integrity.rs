@@ -42,12 +42,11 @@ async fn tree_size<C: GenericClient>(client: &C) -> Result<u64> {
 /// The leaves of freshly numbered records, in their append's transaction; their
 /// place in the tree comes later ([`index_leaves`]).
 pub(super) async fn insert_leaves<C: GenericClient>(tx: &C, stored: &[Record]) -> Result<()> {
-    for (first_id, hashes) in runs(stored) {
-        tx.execute(
-            "INSERT INTO record_leaves (first_id, hashes) VALUES ($1, $2)",
-            &[&first_id, &hashes],
-        )
+    let statement = tx
+        .prepare_cached("INSERT INTO record_leaves (first_id, hashes) VALUES ($1, $2)")
         .await?;
+    for (first_id, hashes) in runs(stored) {
+        tx.execute(&statement, &[&first_id, &hashes]).await?;
     }
     Ok(())
 }

@@ -134,7 +134,8 @@ impl Publisher {
     /// Publishes everything between what was published and the current horizon.
     async fn advance(&self) -> Result<()> {
         let client = self.pool.get().await?;
-        let horizon: i64 = client.query_one(super::writer::HORIZON, &[]).await?.get(0);
+        let statement = client.prepare_cached(super::writer::HORIZON).await?;
+        let horizon: i64 = client.query_one(&statement, &[]).await?.get(0);
         let mut published = self.notifier.high_water();
         while published < horizon {
             let next_local = {

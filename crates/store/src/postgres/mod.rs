@@ -141,6 +141,7 @@ impl PostgresStore {
             channel: channel.clone(),
             node: node.clone(),
             covered: Arc::new(std::sync::atomic::AtomicI64::new(0)),
+            partition_ids: writer::partition_ids(&layout.options),
             batches: Arc::new(std::sync::atomic::AtomicU64::new(0)),
         };
         let reserved: i64 = client
@@ -213,6 +214,12 @@ impl PostgresStore {
     /// background sealer does so itself); returns the partitions vacuumed.
     pub async fn reclaim_sealed(&self) -> Result<u64> {
         self.tiers.reclaim().await
+    }
+
+    /// Drops the partitions sealing has emptied for good (the background sealer
+    /// does so itself); returns how many went.
+    pub async fn drop_sealed_partitions(&self) -> Result<u64> {
+        self.tiers.drop_emptied_partitions().await
     }
 
     /// Partitions this node's sealer has vacuumed after sealing.

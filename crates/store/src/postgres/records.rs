@@ -1,7 +1,8 @@
 //! Records in PostgreSQL: appends through the writer (group commit, ids reserved
 //! ahead), reads in one REPEATABLE READ snapshot that stops at the visibility
 //! horizon, so a page and its high-water mark agree and no id appears below it
-//! later; substring search through the pg_trgm index.
+//! later. The hot rows have only their primary key: every filter over them is a
+//! scan of a bounded tier, the blocks' part is the engine's.
 
 use super::blocks::{on_blocks, PgTiers};
 use super::{params_of, refs, PostgresStore};
@@ -21,8 +22,6 @@ use tokio_stream::wrappers::ReceiverStream;
 
 /// Records per export batch, as in the embedded store.
 const EXPORT_BATCH: u64 = 2000;
-/// Ids read by the first, index-free phase of "newest N" (as in the embedded store).
-const WINDOW: i64 = 4096;
 
 pub const RECORD_COLUMNS_PLAIN: &str = "id, ts, kind, level, category, source, instance, logger, \"user\", user_id, domain_id, project_id, object_type, object_id, action, status, response_code, request_id, parent_request_id, message, data";
 /// As read back: `data` as its stored text, keys in the order they were written.
@@ -269,15 +268,25 @@ where
 }
 
 /// A read-only REPEATABLE READ transaction: one snapshot of both tiers.
-async fn snapshot(
+///
+/// `records` and every partition of it are locked (ACCESS SHARE, which only DDL
+/// waits for) before the snapshot is taken, by the first statement that reads:
+/// a partition emptied by a seal this snapshot predates is then still attached
+/// and readable until it ends, because dropping one detaches it CONCURRENTLY
+/// (which waits for every transaction holding a lock on `records`) and DROP waits
+/// for the partition's own lock (`PgTiers::drop_emptied_partitions`).
+pub(super) async fn snapshot(
     client: &mut deadpool_postgres::Client,
 ) -> Result<deadpool_postgres::Transaction<'_>> {
-    Ok(client
+    let tx = client
         .build_transaction()
         .isolation_level(IsolationLevel::RepeatableRead)
         .read_only(true)
         .start()
-        .await?)
+        .await?;
+    tx.batch_execute("LOCK TABLE records IN ACCESS SHARE MODE")
+        .await?;
+    Ok(tx)
 }
 
 /// The blocks and, as a hot segment, every hot row matching `conditions`, in one
@@ -289,7 +298,7 @@ async fn matching_segments(
 ) -> Result<Vec<Segment>> {
     let mut client = pool.get().await?;
     let tx = snapshot(&mut client).await?;
-    let hot = scan(&tx, &Query::oldest_first(), conditions, None, true).await?;
+    let hot = scan(&tx, &Query::oldest_first(), conditions, None).await?;
     let mut segments = tiers.blocks_in(&tx).await?;
     tx.commit().await?;
     if !hot.is_empty() {
@@ -418,57 +427,10 @@ async fn high_water(pool: &Pool) -> Result<i64> {
     Ok(client.query_one(&statement, &[]).await?.get(0))
 }
 
-/// The WHERE clause, with a long enough substring condition on the message written
-/// as `lower(message) LIKE '%...%'` so the trigram index can answer it.
+/// The WHERE clause over hot rows. No index but the primary key serves it (the
+/// hot tier is bounded, schema version 6): a filter is a scan of those rows.
 fn filter(b: &mut SqlBuilder, conditions: &[Condition]) -> String {
-    filter_with(b, conditions, true)
-}
-
-/// As [`filter`]; without `search_index` the substring condition stays a plain
-/// `strpos`, which no index answers: right for a short id window, where reading the
-/// window beats building a bitmap of every row containing a common word.
-fn filter_with(b: &mut SqlBuilder, conditions: &[Condition], search_index: bool) -> String {
-    if !search_index {
-        return b.all(conditions, "");
-    }
-    let mut parts = Vec::with_capacity(conditions.len() + 1);
-    let mut rest = conditions.to_vec();
-    let searched = conditions.iter().position(|c| {
-        matches!(c, Condition::Contains(Field::Message, needle)
-            | Condition::ContainsCaseSensitive(Field::Message, needle)
-            if needle.chars().count() >= 3 && !needle.contains('\0'))
-    });
-    if let Some(position) = searched {
-        let pattern = match &rest[position] {
-            // The case-sensitive condition stays in the filter and decides among the
-            // LIKE's superset. `lower` folds only ASCII in the "C" collation of the
-            // column, so only ASCII is folded in the pattern, or it would miss.
-            Condition::ContainsCaseSensitive(_, needle) => Some(needle.to_ascii_lowercase()),
-            // The case-insensitive condition is the LIKE itself.
-            _ => match rest.remove(position) {
-                Condition::Contains(_, needle) => Some(needle.to_lowercase()),
-                _ => None,
-            },
-        };
-        if let Some(pattern) = pattern {
-            let pattern = format!("%{}%", escape_like(&pattern));
-            let p = b.bind(Scalar::Text(pattern));
-            parts.push(format!("lower(message) LIKE {p}"));
-        }
-    }
-    parts.push(b.all(&rest, ""));
-    parts.join(" AND ")
-}
-
-fn escape_like(text: &str) -> String {
-    let mut escaped = String::with_capacity(text.len());
-    for c in text.chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            escaped.push('\\');
-        }
-        escaped.push(c);
-    }
-    escaped
+    b.all(conditions, "")
 }
 
 /// One page of a query over both tiers, in one snapshot: the hot rows it needs
@@ -499,7 +461,7 @@ async fn query_page_once(pool: &Pool, tiers: &Arc<PgTiers>, query: &Query) -> Re
         sort: Vec::new(),
         ..query.clone()
     };
-    let mut hot = by_id(&tx, &hot_query, &conditions, high_water).await?;
+    let mut hot = by_id(&tx, &hot_query, &conditions).await?;
     let blocks = tiers.blocks_in(&tx).await?;
     tx.commit().await?;
     drop(client);
@@ -541,45 +503,21 @@ fn direction(order: Order) -> &'static str {
     }
 }
 
-/// Newest/oldest first by id. A window of ids nearest the starting point is read
-/// first (broad filters fill a page there without touching an index); the rest is
-/// left to PostgreSQL's planner, which has an index ending in id for every filter.
+/// Newest/oldest first by id: the primary key walked in that order, each row
+/// tested against the filter, stopping at `offset + limit` matches.
 async fn by_id(
     client: &impl GenericClient,
     query: &Query,
     conditions: &[Condition],
-    high_water: i64,
 ) -> Result<Vec<Record>> {
-    let descending = query.order == Order::NewestFirst;
     // LIMIT is a bigint: offset plus limit must not pass i64::MAX.
     let Some(want) = query
         .limit
         .map(|l| l.saturating_add(query.offset).min(i64::MAX as u64))
     else {
-        return scan(client, query, conditions, None, true).await;
+        return scan(client, query, conditions, None).await;
     };
-    let window = if descending {
-        Condition::Compare(
-            Field::Id,
-            Comparison::Gt,
-            Scalar::Int(high_water.saturating_sub(WINDOW)),
-        )
-    } else {
-        Condition::Compare(Field::Id, Comparison::Lt, Scalar::Int(WINDOW))
-    };
-    let mut first = conditions.to_vec();
-    first.push(window.clone());
-    let mut found = scan(client, query, &first, Some(want), false).await?;
-    if (found.len() as u64) < want {
-        let mut rest = conditions.to_vec();
-        rest.push(match window {
-            Condition::Compare(f, Comparison::Gt, v) => Condition::Compare(f, Comparison::Le, v),
-            Condition::Compare(f, _, v) => Condition::Compare(f, Comparison::Ge, v),
-            other => other,
-        });
-        let more = scan(client, query, &rest, Some(want - found.len() as u64), true).await?;
-        found.extend(more);
-    }
+    let mut found = scan(client, query, conditions, Some(want)).await?;
     let skip = (query.offset as usize).min(found.len());
     found.drain(..skip);
     Ok(found)
@@ -590,10 +528,9 @@ async fn scan(
     query: &Query,
     conditions: &[Condition],
     limit: Option<u64>,
-    search_index: bool,
 ) -> Result<Vec<Record>> {
     let mut b = SqlBuilder::new(Placeholders::Dollar);
-    let filter = filter_with(&mut b, conditions, search_index);
+    let filter = filter(&mut b, conditions);
     let tail = match limit {
         Some(limit) => format!(" LIMIT {limit}"),
         None => limit_clause(query),

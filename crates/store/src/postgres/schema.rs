@@ -214,6 +214,21 @@ const MIGRATIONS: &[&str] = &[
     );
     ALTER TABLE blocks ALTER COLUMN data SET STORAGE EXTERNAL;
     "#,
+    // 6: the hot rows keep only their primary key. Since version 5 they are a
+    // bounded tier that every read hands to the block engine beside the blocks, as
+    // the embedded store's hot segments (which have no index at all); the 16
+    // filter indexes and the trigram index cost more per append (and more disk)
+    // than scanning the bounded rows saves. The primary key stays: paging, the
+    // sealer's oldest-first reads, `get` and range deletes walk it. Rows of an
+    // upgraded schema that are not sealed yet are scanned until the sealer reaches
+    // them (docs/postgres.md, "Indexes").
+    r#"
+    DROP INDEX records_kind, records_level, records_category, records_user,
+        records_source_instance, records_object, records_request, records_domain,
+        records_ts, records_instance, records_logger, records_user_id,
+        records_project, records_object_type, records_action, records_status,
+        records_message_trgm;
+    "#,
 ];
 
 pub fn latest_version() -> i64 {

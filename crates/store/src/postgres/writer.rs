@@ -33,8 +33,9 @@ const MAX_JOBS_PER_BATCH: usize = 1024;
 const MAX_ROWS_PER_BATCH: usize = 50_000;
 /// Queued appends before callers wait (back-pressure).
 const QUEUE_CAPACITY: usize = 4096;
-/// Ids per records partition.
-pub const PARTITION_IDS: i64 = 1_000_000;
+/// Bounds of the ids per records partition this node attaches (see
+/// [`partition_ids`]).
+const PARTITION_IDS: std::ops::RangeInclusive<i64> = 256..=1_000_000;
 /// Batches between two sweeps of reservations left by failed transactions.
 const SWEEP_EVERY: u64 = 256;
 
@@ -57,6 +58,8 @@ pub struct Target {
     pub node: String,
     /// Ids the attached partitions cover (exclusive), as last seen by this node.
     pub covered: Arc<AtomicI64>,
+    /// Ids per partition this node attaches ([`partition_ids`]).
+    pub partition_ids: i64,
     /// Committed batches, to sweep abandoned reservations now and then.
     pub batches: Arc<AtomicU64>,
 }
@@ -185,8 +188,11 @@ async fn commit(pool: &Pool, target: &Target, pending: &[Job]) -> Result<Vec<Rec
         Ok(stored)
     }
     .await;
-    if let Ok(stored) = &outcome {
-        hint_committed(target, stored).await;
+    if let Some(last) = outcome.as_ref().ok().and_then(|s| s.last()).map(|r| r.id) {
+        // Not awaited: the acknowledgement waits for the horizon, not for the
+        // other nodes' wake-up.
+        let target = target.clone();
+        tokio::spawn(async move { send_hint(&target, last).await });
     }
     if outcome.is_err() {
         // The reservation is void; sweep it (and commit synchronously, see
@@ -211,10 +217,13 @@ pub(super) async fn append_in(
     if records.is_empty() {
         return Ok(Vec::new());
     }
-    let xid: String = tx
-        .query_one("SELECT pg_current_xact_id()::text", &[])
-        .await?
-        .get(0);
+    // Every statement of an append is prepared once per connection: parsing and
+    // planning them again for each batch of single-record POSTs was a good part
+    // of PostgreSQL's work.
+    let statement = tx
+        .prepare_cached("SELECT pg_current_xact_id()::text")
+        .await?;
+    let xid: String = tx.query_one(&statement, &[]).await?.get(0);
     let before = reserve(&target.side, &xid, records.len()).await?;
     let last = before + records.len() as i64;
     ensure_covered(target, last).await?;
@@ -225,9 +234,13 @@ pub(super) async fn append_in(
         .map(|(i, new)| new.into_record(before + 1 + i as i64, now))
         .collect();
     insert(tx, &stored).await?;
-    super::integrity::insert_leaves(tx, &stored).await?;
-    tx.execute("DELETE FROM appending WHERE xid = $1::text::xid8", &[&xid])
+    let done = tx
+        .prepare_cached("DELETE FROM appending WHERE xid = $1::text::xid8")
         .await?;
+    // Sent together (the connection pipelines them): one round trip, not two.
+    futures_util::try_join!(super::integrity::insert_leaves(tx, &stored), async {
+        tx.execute(&done, &[&xid]).await.map_err(StoreError::from)
+    },)?;
     Ok(stored)
 }
 
@@ -238,14 +251,19 @@ pub(super) async fn append_in(
 /// cluster wait for the others' fsyncs. A hint lost to a crash right after a commit
 /// costs only a later wake-up; readers never depend on hints.
 pub(super) async fn hint_committed(target: &Target, stored: &[Record]) {
-    let Some(last) = stored.last().map(|r| r.id) else {
-        return;
-    };
+    if let Some(last) = stored.last().map(|r| r.id) {
+        send_hint(target, last).await;
+    }
+}
+
+/// [`hint_committed`] of the ids up to `last`.
+async fn send_hint(target: &Target, last: i64) {
     let hint = serde_json::json!({"k": "r", "hw": last, "n": target.node}).to_string();
     let sent = async {
         let client = target.side.get().await?;
+        let statement = client.prepare_cached("SELECT pg_notify($1, $2)").await?;
         client
-            .execute("SELECT pg_notify($1, $2)", &[&target.channel, &hint])
+            .execute(&statement, &[&target.channel, &hint])
             .await?;
         Result::<()>::Ok(())
     };
@@ -295,13 +313,25 @@ pub(super) async fn sweep(side: &Pool) -> Result<()> {
     Ok(())
 }
 
+/// Ids per partition for a node with these tiers: a hot tier's worth, so that the
+/// partitions behind the hot rows are wholly sealed soon and dropped
+/// (`PgTiers::drop_emptied_partitions`) instead of lingering as dead rows. Nodes
+/// may differ: each partition's range is in `record_partitions`, and a new one
+/// starts where the last ends.
+pub fn partition_ids(options: &crate::blocks::tiers::TierOptions) -> i64 {
+    let hot = options.hot_records.max(options.block_rows);
+    i64::try_from(hot)
+        .unwrap_or(i64::MAX)
+        .clamp(*PARTITION_IDS.start(), *PARTITION_IDS.end())
+}
+
 /// Makes sure a whole partition of ids beyond `last` is attached, committed before
 /// the append inserts anything: rows never land in a partition attached by their
 /// own transaction (a reader whose snapshot includes an append but whose plan
 /// predates the partition it created would miss those rows while seeing the
 /// raised horizon; seen once in CI).
 pub(super) async fn ensure_covered(target: &Target, last: i64) -> Result<()> {
-    let needed = last.saturating_add(PARTITION_IDS);
+    let needed = last.saturating_add(target.partition_ids);
     if needed < target.covered.load(Ordering::Acquire) {
         return Ok(());
     }
@@ -313,26 +343,27 @@ pub(super) async fn ensure_covered(target: &Target, last: i64) -> Result<()> {
         &[&PARTITION_LOCK_CLASS, &target.lock_key],
     )
     .await?;
-    let covered = ensure_partitions(&tx, needed).await?;
+    let covered = ensure_partitions(&tx, needed, target.partition_ids).await?;
     tx.commit().await?;
     target.covered.fetch_max(covered, Ordering::AcqRel);
     Ok(())
 }
 
-/// Creates the partitions ids up to `last` need and returns the first id they do
-/// not cover. Callers serialise it (the partition lock, or a benchmark's single
-/// connection). `ATTACH PARTITION` takes only a SHARE UPDATE EXCLUSIVE lock on
+/// Creates the partitions (of `size` ids) that ids up to `last` need and returns
+/// the first id they do not cover. Callers serialise it (the partition lock). `ATTACH PARTITION` takes only a SHARE UPDATE EXCLUSIVE lock on
 /// `records`, so readers (even a long export) and appends neither block it nor are
 /// blocked by it, as `CREATE TABLE ... PARTITION OF` would.
-pub(super) async fn ensure_partitions(tx: &Transaction<'_>, last: i64) -> Result<i64> {
+pub(super) async fn ensure_partitions(tx: &Transaction<'_>, last: i64, size: i64) -> Result<i64> {
     let covered: i64 = tx
         .query_one("SELECT coalesce(max(hi), 1) FROM record_partitions", &[])
         .await?
         .get(0);
     let mut lo = covered;
     while lo <= last {
-        let hi = lo + PARTITION_IDS;
-        let name = format!("records_p{}", lo / PARTITION_IDS);
+        let hi = lo + size;
+        // Named by where they start: sizes may differ between nodes and versions
+        // (version 5 and before: `records_p{n}`, 1M ids each).
+        let name = format!("records_from_{lo}");
         tx.batch_execute(&format!(
             "CREATE TABLE {name} (LIKE records INCLUDING DEFAULTS INCLUDING CONSTRAINTS);
              ALTER TABLE records ATTACH PARTITION {name} FOR VALUES FROM ({lo}) TO ({hi});"
@@ -381,12 +412,13 @@ pub(super) async fn insert(tx: &Transaction<'_>, records: &[Record]) -> Result<(
 
 /// Copies `records` into `table`, which has the columns of `records`.
 pub(super) async fn copy_into(tx: &Transaction<'_>, table: &str, records: &[Record]) -> Result<()> {
-    let sink = tx
-        .copy_in(&format!(
+    let statement = tx
+        .prepare_cached(&format!(
             "COPY {table} ({}) FROM STDIN (FORMAT binary)",
             super::records::RECORD_COLUMNS_PLAIN
         ))
         .await?;
+    let sink = tx.copy_in(&statement).await?;
     let writer = BinaryCopyInWriter::new(sink, &COPY_TYPES);
     let mut writer = std::pin::pin!(writer);
     for r in records {
