@@ -606,6 +606,7 @@ impl Filesystem for Passthrough {
                 .write(true)
                 .create(!exclusive)
                 .create_new(exclusive)
+                .truncate(false)
                 .mode(mode & !umask)
                 .open(&path)?;
             let attr = self.entry(&path)?;
