@@ -1,10 +1,13 @@
-//! A full disk (issue 20, point 5), on a real `logbook serve` process whose data
-//! directory is a small size-limited filesystem (tmpfs with `size=`, mounted by
-//! the test as root): writes get 507 naming the cause, `/readyz` says so, nothing
-//! half-written remains, and once space is freed writes resume, with one journal
-//! record for the stop and one for the resumption.
+//! A full disk (issue 20, point 5), on a real `logbook serve` process whose store
+//! lives on a small size-limited filesystem (tmpfs with `size=`, mounted by the test
+//! as root): the embedded store's data directory, or a PostgreSQL tablespace holding
+//! the test schema's tables. Writes get 507 naming the cause, `/readyz` says so,
+//! nothing half-written remains, and once space is freed writes resume, with one
+//! journal record for the stop and one for the resumption.
 
+use crate::support::postgres::TestDatabase;
 use crate::support::process::Node;
+use futures_util::FutureExt;
 use serde_json::{json, Value};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -82,29 +85,16 @@ async fn journal(http: &reqwest::Client, node: &Node, action: &str) -> Vec<Value
     answer["records"].as_array().cloned().unwrap_or_default()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_full_disk_answers_507_and_writes_resume_once_space_is_freed() {
-    let Some(disk) = SmallDisk::mount("24m") else {
-        return;
-    };
-    let data = disk.path().join("data");
-    let token = "lbk_disk_full_test_token_0123456789abcdef";
-    let node = Node::spawn(
-        &[
-            "--data",
-            data.to_str().expect("utf-8"),
-            "--min-free-bytes",
-            "1048576",
-        ],
-        token,
-    );
+/// Writes until the disk, filled meanwhile, refuses them; then frees it and writes
+/// again. The same promises on either store.
+async fn fill_refuse_and_resume(disk: &SmallDisk, node: &Node) {
     let http = reqwest::Client::new();
     let post = |body: Value| {
         let http = http.clone();
         let url = node.url("/logbook/v1/records");
         async move {
             http.post(url)
-                .bearer_auth(token)
+                .bearer_auth(&node.token)
                 .json(&body)
                 .send()
                 .await
@@ -117,7 +107,7 @@ async fn a_full_disk_answers_507_and_writes_resume_once_space_is_freed() {
 
     let filler = disk.fill();
     // Writes now fail for lack of space: every answer a 507 naming the cause (a
-    // write may still fit in space SQLite already holds, so a few may succeed).
+    // write may still fit in space the database already holds, so a few may succeed).
     let mut acknowledged = 10;
     let mut full = None;
     for attempt in 0..50 {
@@ -160,8 +150,8 @@ async fn a_full_disk_answers_507_and_writes_resume_once_space_is_freed() {
     // read before, it could miss an append that committed in between).
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     let (stopped, resumed) = loop {
-        let resumed = journal(&http, &node, "logbook.store.writes_resumed").await;
-        let stopped = journal(&http, &node, "logbook.store.writes_stopped").await;
+        let resumed = journal(&http, node, "logbook.store.writes_resumed").await;
+        let stopped = journal(&http, node, "logbook.store.writes_stopped").await;
         if !resumed.is_empty() || std::time::Instant::now() > deadline {
             break (stopped, resumed);
         }
@@ -179,7 +169,7 @@ async fn a_full_disk_answers_507_and_writes_resume_once_space_is_freed() {
     // Every acknowledged record is there, and nothing of a refused batch.
     let logs: Value = http
         .get(node.url("/logbook/v1/records/count?kind=log"))
-        .bearer_auth(token)
+        .bearer_auth(&node.token)
         .send()
         .await
         .expect("count")
@@ -187,5 +177,118 @@ async fn a_full_disk_answers_507_and_writes_resume_once_space_is_freed() {
         .await
         .expect("json");
     assert_eq!(logs["count"].as_u64(), Some(acknowledged), "{logs}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_answers_507_and_writes_resume_once_space_is_freed() {
+    let Some(disk) = SmallDisk::mount("24m") else {
+        return;
+    };
+    let data = disk.path().join("data");
+    let token = "lbk_disk_full_test_token_0123456789abcdef";
+    let node = Node::spawn(
+        &[
+            "--data",
+            data.to_str().expect("utf-8"),
+            "--min-free-bytes",
+            "1048576",
+        ],
+        token,
+    );
+    fill_refuse_and_resume(&disk, &node).await;
     assert!(node.terminate(), "a clean stop");
+}
+
+async fn connect(url: &str) -> tokio_postgres::Client {
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .expect("connect to PostgreSQL");
+    tokio::spawn(connection);
+    client
+}
+
+/// Whether the test database's server runs on this machine, where a tablespace
+/// can be put on a filesystem the test mounts.
+fn database_is_local() -> bool {
+    let url = crate::support::postgres::base_url();
+    let Ok(config) = url.parse::<tokio_postgres::Config>() else {
+        return false;
+    };
+    config.get_hosts().iter().all(|host| match host {
+        tokio_postgres::config::Host::Tcp(name) => {
+            matches!(name.as_str(), "127.0.0.1" | "localhost" | "::1")
+        }
+        tokio_postgres::config::Host::Unix(_) => true,
+    })
+}
+
+/// PostgreSQL's `disk_full` (SQLSTATE 53100): the test schema's tables and indexes
+/// live in a tablespace on a small tmpfs (`default_tablespace` in the node's
+/// connection options, so the migrations and later partitions put them there), the
+/// tmpfs is filled, and the node must answer as the embedded store does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_tablespace_on_postgresql_answers_507_and_writes_resume() {
+    if !database_is_local() {
+        eprintln!("SKIPPED: the test database is not on this machine, so no tablespace can be made for it");
+        return;
+    }
+    let Some(disk) = SmallDisk::mount("16m") else {
+        return;
+    };
+    // Held until the tablespace is gone (TestDatabase::drop gives its own up).
+    let _no_restart = tokio::task::spawn_blocking(crate::support::postgres::shared_lock)
+        .await
+        .expect("lock task");
+    let database = TestDatabase::create().await;
+    let location = disk.path().join("tablespace");
+    std::fs::create_dir(&location).expect("tablespace directory");
+    let owned = Command::new("chown")
+        .arg("postgres:postgres")
+        .arg(&location)
+        .status()
+        .expect("chown");
+    assert!(
+        owned.success(),
+        "the tablespace directory must belong to postgres"
+    );
+    let tablespace = format!("{}_space", database.schema);
+    let admin = connect(&crate::support::postgres::base_url()).await;
+    admin
+        .batch_execute(&format!(
+            "CREATE TABLESPACE {tablespace} LOCATION '{}'",
+            location.display()
+        ))
+        .await
+        .expect("create the tablespace");
+    let url = format!("{}%20-c%20default_tablespace%3D{tablespace}", database.url);
+    let token = "lbk_pg_disk_full_test_token_0123456789ab";
+    let outcome = std::panic::AssertUnwindSafe(async {
+        let node = Node::spawn(&["--database", &url], token);
+        let placed: i64 = connect(&url)
+            .await
+            .query_one(
+                "SELECT count(*) FROM pg_tables WHERE schemaname = current_schema() \
+                 AND tablespace IS DISTINCT FROM current_setting('default_tablespace')",
+                &[],
+            )
+            .await
+            .expect("tables outside the tablespace")
+            .get(0);
+        assert_eq!(
+            placed, 0,
+            "every table of the schema is in the small tablespace"
+        );
+        fill_refuse_and_resume(&disk, &node).await;
+        assert!(node.terminate(), "a clean stop");
+    })
+    .catch_unwind()
+    .await;
+    database.drop().await;
+    let dropped = admin
+        .batch_execute(&format!("DROP TABLESPACE IF EXISTS {tablespace}"))
+        .await;
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic);
+    }
+    dropped.expect("drop the tablespace");
 }

@@ -19,6 +19,7 @@ mod disk_full;
 mod dockercloud;
 mod durability;
 mod errors;
+mod fsync_failure;
 mod hostile;
 mod idempotency;
 mod integrity;

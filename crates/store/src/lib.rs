@@ -16,6 +16,7 @@ pub mod notifier;
 pub mod postgres;
 pub mod sql;
 pub mod sqlite;
+mod write_state;
 
 use async_trait::async_trait;
 use futures_util::stream::BoxStream;

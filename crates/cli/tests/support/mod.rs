@@ -2,6 +2,7 @@
 //! exactly as a client would. Each test gets its own store (a temporary data
 //! directory, or its own PostgreSQL schema), so tests run in parallel safely.
 
+pub mod fuse;
 pub mod npm;
 pub mod postgres;
 pub mod process;

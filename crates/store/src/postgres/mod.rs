@@ -62,6 +62,8 @@ pub struct PostgresStore {
     /// This node's identity in notifications, to skip hints about its own changes.
     node: String,
     writer: Writer,
+    /// Whether appends go through (a full tablespace stops them).
+    write_state: Arc<crate::write_state::WriteStateTracker>,
     /// What appends outside the writer (riding along with another change) need.
     target: writer::Target,
     publisher: Arc<Publisher>,
@@ -162,10 +164,12 @@ impl PostgresStore {
         ));
         publisher.reached(reserved);
         let follower = tokio::spawn(Arc::clone(&publisher).run());
+        let write_state = Arc::new(crate::write_state::WriteStateTracker::new());
         let writer = Writer::start(
             pool.clone(),
             target.clone(),
             Arc::clone(&publisher),
+            Arc::clone(&write_state),
             WRITER_TASKS,
         );
         let auth = Arc::new(auth_cache::AuthCache::default());
@@ -188,6 +192,7 @@ impl PostgresStore {
             channel,
             node,
             writer,
+            write_state,
             target,
             publisher,
             notifier,
@@ -280,6 +285,12 @@ impl Drop for PostgresStore {
 impl Store for PostgresStore {
     fn notifier(&self) -> &Notifier {
         &self.notifier
+    }
+
+    /// Follows the record appends (ingest and the journal), which are most of what
+    /// a node writes; other writes failing for lack of space still answer 507.
+    fn write_state(&self) -> tokio::sync::watch::Receiver<crate::WriteState> {
+        self.write_state.subscribe()
     }
 
     async fn tier_figures(&self) -> Result<Option<crate::TierFigures>> {

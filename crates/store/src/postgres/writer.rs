@@ -18,6 +18,7 @@
 
 use super::listen::Publisher;
 use super::PARTITION_LOCK_CLASS;
+use crate::write_state::WriteStateTracker;
 use crate::{Appended, Result, StoreError};
 use deadpool_postgres::{Pool, Transaction};
 use logbook_core::{Level, NewRecord, Record, Timestamp};
@@ -75,8 +76,15 @@ pub struct Writer {
 
 impl Writer {
     /// Starts `tasks` writer tasks sharing one queue: while one commits, the next
-    /// gathers what arrived meanwhile into its own transaction.
-    pub fn start(pool: Pool, target: Target, publisher: Arc<Publisher>, tasks: usize) -> Writer {
+    /// gathers what arrived meanwhile into its own transaction. Each outcome goes to
+    /// `state` (appends failing for lack of space, and committing again).
+    pub fn start(
+        pool: Pool,
+        target: Target,
+        publisher: Arc<Publisher>,
+        state: Arc<WriteStateTracker>,
+        tasks: usize,
+    ) -> Writer {
         let (queue, jobs) = mpsc::channel(QUEUE_CAPACITY);
         let jobs = Arc::new(Mutex::new(jobs));
         for _ in 0..tasks.max(1) {
@@ -84,6 +92,7 @@ impl Writer {
                 pool.clone(),
                 target.clone(),
                 Arc::clone(&publisher),
+                Arc::clone(&state),
                 Arc::clone(&jobs),
             ));
         }
@@ -124,17 +133,22 @@ async fn write_loop(
     pool: Pool,
     target: Target,
     publisher: Arc<Publisher>,
+    state: Arc<WriteStateTracker>,
     jobs: Arc<Mutex<mpsc::Receiver<Job>>>,
 ) {
     while let Some(pending) = next_batch(&jobs).await {
-        match commit(&pool, &target, &pending).await {
+        let outcome = commit(&pool, &target, &pending).await;
+        state.observe_result(&outcome);
+        match outcome {
             Ok(stored) => answer(&publisher, stored, pending).await,
             Err(StoreError::Invalid { .. }) if pending.len() > 1 => {
                 // One job's data was refused; the transaction rolled back whole.
                 // Retry each job alone so the others are not failed by it.
                 for job in pending {
                     let alone = std::slice::from_ref(&job);
-                    match commit(&pool, &target, alone).await {
+                    let outcome = commit(&pool, &target, alone).await;
+                    state.observe_result(&outcome);
+                    match outcome {
                         Ok(stored) => answer(&publisher, stored, vec![job]).await,
                         Err(e) => {
                             let _ = job.reply.send(Err(e));

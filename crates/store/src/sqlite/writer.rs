@@ -15,8 +15,9 @@
 use super::tiered::Tiered;
 use crate::blocks::tiers::Catalog;
 use crate::notifier::{ActionLogAppended, ObjectChange};
-use crate::{DiskFull, Notifier, Result, StoreError, WriteState};
-use logbook_core::{Action, Record, Timestamp};
+use crate::write_state::WriteStateTracker;
+use crate::{Notifier, Result, StoreError, WriteState};
+use logbook_core::{Action, Record};
 use rusqlite::Connection;
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot, watch};
@@ -133,10 +134,11 @@ impl Writer {
         reopen: Option<Reopen>,
     ) -> Writer {
         let (queue, jobs) = mpsc::channel(QUEUE_CAPACITY);
-        let (state_tx, state) = watch::channel(WriteState::default());
+        let tracker = WriteStateTracker::new();
+        let state = tracker.subscribe();
         let counts = Arc::new(Counts::default());
         let faults = Faults {
-            state: state_tx,
+            state: tracker,
             reopen,
             counts: Arc::clone(&counts),
         };
@@ -234,7 +236,7 @@ impl Drop for Writer {
 
 /// What the writer does about failed batches.
 struct Faults {
-    state: watch::Sender<WriteState>,
+    state: WriteStateTracker,
     reopen: Option<Reopen>,
     counts: Arc<Counts>,
 }
@@ -253,24 +255,7 @@ impl Faults {
             }),
         };
         let committed = commit.is_ok() && pending.iter().any(|job| job.error().is_none());
-        self.state
-            .send_if_modified(|state| match (state.full.is_some(), full) {
-                (false, Some(detail)) => {
-                    tracing::error!(%detail, "writes stopped: the disk holding the store is full");
-                    state.full = Some(DiskFull {
-                        since: Timestamp::now(),
-                        detail,
-                    });
-                    true
-                }
-                (true, None) if committed => {
-                    tracing::warn!("writes resumed: the store has space again");
-                    state.last_ended = state.full.take();
-                    state.ended += 1;
-                    true
-                }
-                _ => false,
-            });
+        self.state.observe(full, committed);
     }
 }
 
