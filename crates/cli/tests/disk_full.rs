@@ -147,16 +147,30 @@ async fn fill_refuse_and_resume(disk: &SmallDisk, node: &Node) {
 
     // The journal records are written by the node right after writes resume, both
     // in one append: once the resumption is visible, so is the stop (read after it;
-    // read before, it could miss an append that committed in between).
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    let (stopped, resumed) = loop {
-        let resumed = journal(&http, node, "logbook.store.writes_resumed").await;
-        let stopped = journal(&http, node, "logbook.store.writes_stopped").await;
-        if !resumed.is_empty() || std::time::Instant::now() > deadline {
-            break (stopped, resumed);
+    // read before, it could miss an append that committed in between). The live
+    // stream, from the first id on, delivers the resumption as soon as it commits.
+    let mut stream = http
+        .get(
+            node.url("/logbook/v1/stream?after=0&kind=journal&action=logbook.store.writes_resumed"),
+        )
+        .bearer_auth(&node.token)
+        .send()
+        .await
+        .expect("stream");
+    assert_eq!(stream.status(), 200, "the journal's live stream");
+    let mut seen = String::new();
+    tokio::time::timeout(Duration::from_secs(20), async {
+        while !seen.lines().any(|line| line.starts_with("data:")) {
+            let chunk = stream.chunk().await.expect("stream chunk");
+            let chunk = chunk.expect("the stream ended before the resumption was journaled");
+            seen.push_str(&String::from_utf8_lossy(&chunk));
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    })
+    .await
+    .expect("the resumption is journaled");
+    drop(stream);
+    let resumed = journal(&http, node, "logbook.store.writes_resumed").await;
+    let stopped = journal(&http, node, "logbook.store.writes_stopped").await;
     assert_eq!(stopped.len(), 1, "one record for the stop: {stopped:?}");
     assert_eq!(
         resumed.len(),
