@@ -98,7 +98,56 @@ async fn journal_entries_and_actions_take_a_key_too(backend: Backend) {
     server.stop().await;
 }
 
+/// NDJSON bodies are parsed as they arrive and fingerprinted as they are read.
+async fn post_ndjson(server: &TestServer, key: &str, body: &str) -> (u16, Value, bool) {
+    let response = server
+        .request(Method::POST, "/logbook/v1/records")
+        .header("idempotency-key", key)
+        .header("content-type", "application/x-ndjson")
+        .body(body.to_string())
+        .send()
+        .await
+        .expect("send");
+    let status = response.status().as_u16();
+    let replayed = response.headers().get("idempotent-replayed").is_some();
+    (status, response.json().await.expect("json"), replayed)
+}
+
+async fn a_streamed_ndjson_batch_is_fingerprinted_whole(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let lines: String = (0..5000)
+        .map(|i| format!("{{\"source\":\"nd\",\"message\":\"{i}\"}}\n"))
+        .collect();
+    let (status, first, replayed) = post_ndjson(&server, "n-1", &lines).await;
+    assert_eq!((status, replayed), (201, false), "{first}");
+    let (status, again, replayed) = post_ndjson(&server, "n-1", &lines).await;
+    assert_eq!((status, replayed, &again), (201, true, &first));
+    assert_eq!(count(&server, "source=nd").await, 5000, "written once");
+    // Only the last line differs: another body, 422, nothing written.
+    let other = format!("{lines}{{\"source\":\"nd\"}}\n");
+    let (status, error, _) = post_ndjson(&server, "n-1", &other).await;
+    assert_eq!(
+        (status, &error["field"]),
+        (422, &json!("Idempotency-Key")),
+        "{error}"
+    );
+    assert_eq!(count(&server, "source=nd").await, 5000);
+    // A batch refused for a late line: the refusal is kept and replayed.
+    let bad = format!("{lines}{{\"source\":\"nd\",\"level\":\"LOUD\"}}\n");
+    let (status, refused, _) = post_ndjson(&server, "n-2", &bad).await;
+    assert_eq!(
+        (status, &refused["field"]),
+        (400, &json!("[5000].level")),
+        "{refused}"
+    );
+    let (status, again, replayed) = post_ndjson(&server, "n-2", &bad).await;
+    assert_eq!((status, replayed, &again), (400, true, &refused));
+    assert_eq!(count(&server, "source=nd").await, 5000);
+    server.stop().await;
+}
+
 store_tests!(
+    a_streamed_ndjson_batch_is_fingerprinted_whole,
     a_retried_write_with_the_same_key_writes_once,
     journal_entries_and_actions_take_a_key_too,
 );

@@ -50,6 +50,8 @@ store_tests!(
     malformed_input_gets_400_naming_the_field,
     a_batch_with_one_bad_record_writes_nothing,
     oversize_bodies_get_413,
+    a_large_ndjson_batch_is_read_as_it_arrives_and_a_late_bad_line_writes_nothing,
+    an_ndjson_body_over_the_limit_is_refused_and_writes_nothing,
     export_streams_every_match_oldest_first,
     rare_values_far_behind_the_newest_records_are_found,
     setting_an_object_is_recorded_as_an_event,
@@ -500,6 +502,118 @@ async fn oversize_bodies_get_413(backend: Backend) {
         201
     );
     server.stop().await;
+}
+
+/// An NDJSON body of `lines` records, the line at `bad` (if any) refused for its
+/// level; every record tagged `source=streamed`.
+fn ndjson_lines(lines: usize, bad: Option<usize>) -> Vec<u8> {
+    let mut body = Vec::new();
+    for i in 0..lines {
+        let level = if Some(i) == bad { "LOUD" } else { "INFO" };
+        let line = json!({"source": "streamed", "level": level, "message": format!("line {i} caf\u{e9}"),
+                          "data": {"i": i, "tags": ["a", "b"]}});
+        body.extend_from_slice(line.to_string().as_bytes());
+        // Both line ends, and blank lines, which are skipped.
+        body.extend_from_slice(if i % 3 == 0 { b"\r\n" } else { b"\n" });
+        if i % 1000 == 999 {
+            body.extend_from_slice(b"\n");
+        }
+    }
+    body
+}
+
+/// POSTs an NDJSON body sent in chunks of odd sizes (so lines, and the `é`'s two
+/// bytes, are cut across chunks), without a declared length.
+async fn post_in_chunks(server: &TestServer, body: Vec<u8>) -> (u16, Value) {
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
+        body.chunks(7919).map(|c| Ok(c.to_vec())).collect();
+    let response = server
+        .request(Method::POST, "/logbook/v1/records")
+        .header("content-type", "application/x-ndjson")
+        .body(reqwest::Body::wrap_stream(futures_util::stream::iter(
+            chunks,
+        )))
+        .send()
+        .await
+        .expect("send");
+    let status = response.status().as_u16();
+    (status, response.json().await.expect("json"))
+}
+
+async fn a_large_ndjson_batch_is_read_as_it_arrives_and_a_late_bad_line_writes_nothing(
+    backend: Backend,
+) {
+    let server = TestServer::start(backend).await;
+    let lines = 40_000;
+    // A bad line near the end: nothing of the batch is written, the line is named.
+    let (status, error) = post_in_chunks(&server, ndjson_lines(lines, Some(lines - 2))).await;
+    assert_eq!(status, 400, "{error}");
+    assert_eq!(error["field"], format!("[{}].level", lines - 2), "{error}");
+    // A bad line near the start of a large body: the body is still read to its
+    // end, so the client gets the 400 rather than a reset connection.
+    let (status, error) = post_in_chunks(&server, ndjson_lines(lines, Some(2))).await;
+    assert_eq!(status, 400, "{error}");
+    assert_eq!(error["field"], "[2].level", "{error}");
+    let mut broken = ndjson_lines(10, None);
+    broken.extend_from_slice(b"{\"message\": \"cut\n");
+    broken.extend_from_slice(&ndjson_lines(10, None));
+    let (status, error) = post_in_chunks(&server, broken).await;
+    assert_eq!((status, &error["field"]), (400, &json!("[10]")), "{error}");
+    assert_eq!(
+        count_of(&server, "source=streamed").await,
+        0,
+        "nothing written"
+    );
+
+    // The same body without the bad line: every record, in order, intact.
+    let (status, accepted) = post_in_chunks(&server, ndjson_lines(lines, None)).await;
+    assert_eq!(status, 201, "{accepted}");
+    assert_eq!(accepted["accepted"], lines, "{accepted}");
+    assert_eq!(count_of(&server, "source=streamed").await, lines as u64);
+    let first = accepted["first_id"].as_i64().expect("first id");
+    let at = |i: i64| format!("/logbook/v1/records/{}", first + i);
+    let record = server.get_json(&at(lines as i64 - 1)).await;
+    assert_eq!(record["message"], format!("line {} caf\u{e9}", lines - 1));
+    assert_eq!(record["data"], json!({"i": lines - 1, "tags": ["a", "b"]}));
+    assert_eq!(server.get_json(&at(0)).await["message"], "line 0 caf\u{e9}");
+    server.stop().await;
+}
+
+async fn an_ndjson_body_over_the_limit_is_refused_and_writes_nothing(backend: Backend) {
+    let config = logbook_server::Config {
+        max_body_bytes: 4096,
+        ..Default::default()
+    };
+    let server = TestServer::start_with(backend, config).await;
+    let body = ndjson_lines(60, None);
+    assert!(body.len() > 4096 && body.len() < 16384, "{}", body.len());
+    let (status, error) = post_in_chunks(&server, body).await;
+    assert_eq!(status, 413, "{error}");
+    assert_eq!(error["field"], "body");
+    assert!(
+        error["error"].as_str().expect("message").contains("4096"),
+        "{error}"
+    );
+    assert_eq!(
+        count_of(&server, "source=streamed").await,
+        0,
+        "nothing written"
+    );
+    let (status, accepted) = post_in_chunks(&server, ndjson_lines(10, None)).await;
+    assert_eq!(
+        (status, &accepted["accepted"]),
+        (201, &json!(10)),
+        "{accepted}"
+    );
+    server.stop().await;
+}
+
+async fn count_of(server: &TestServer, query: &str) -> u64 {
+    server
+        .get_json(&format!("/logbook/v1/records/count?{query}"))
+        .await["count"]
+        .as_u64()
+        .expect("count")
 }
 
 async fn export_streams_every_match_oldest_first(backend: Backend) {

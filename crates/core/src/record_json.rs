@@ -7,7 +7,11 @@
 //! quickly), and the caller then goes the `Value` way, which names the error. So
 //! the errors are, by construction, the ones `from_json` gives; and for every text
 //! `from_json` accepts, the record is the same (the tests below compare them).
+//!
+//! [`NdjsonReader`] reads an NDJSON body as it arrives, chunk by chunk, so a large
+//! batch is never held as its text and its records at once (issue 20).
 
+use crate::error::FieldError;
 use crate::record::{checked_text, parse_level_value, parse_ts_value, Kind, NewRecord};
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde_json::{Number, Value};
@@ -21,6 +25,107 @@ pub fn parse_record(line: &str) -> Option<NewRecord> {
     let record = deserializer.deserialize_map(RecordVisitor).ok()?;
     deserializer.end().ok()?;
     Some(record)
+}
+
+/// The records of an NDJSON body (one record a line; blank lines skipped; a line
+/// may end in `\r\n`), fed in chunks cut anywhere. The first bad line is named
+/// `[i]` (`i` counting the non-blank lines) as `NewRecord::from_json` words it;
+/// after it nothing more is parsed or kept, but the rest may still be fed, so a
+/// server can read a body to its end before it answers.
+#[derive(Debug, Default)]
+pub struct NdjsonReader {
+    /// The start of a line whose end has not arrived yet.
+    partial: Vec<u8>,
+    records: Vec<NewRecord>,
+    error: Option<FieldError>,
+}
+
+impl NdjsonReader {
+    /// Reads a whole body at once.
+    pub fn read_all(body: &[u8]) -> Result<Vec<NewRecord>, FieldError> {
+        let mut reader = NdjsonReader::default();
+        reader.push(body);
+        reader.finish()
+    }
+
+    /// Reads the next chunk of the body.
+    pub fn push(&mut self, mut chunk: &[u8]) {
+        while self.error.is_none() {
+            let Some(end) = memchr::memchr(b'\n', chunk) else {
+                self.partial.extend_from_slice(chunk);
+                return;
+            };
+            let (line, rest) = (&chunk[..end], &chunk[end + 1..]);
+            chunk = rest;
+            if self.partial.is_empty() {
+                self.line(strip_cr(line));
+            } else {
+                let mut whole = std::mem::take(&mut self.partial);
+                whole.extend_from_slice(line);
+                self.line(strip_cr(&whole));
+                // Keep the allocation for the next long line.
+                whole.clear();
+                self.partial = whole;
+            }
+        }
+    }
+
+    /// The whole batch, or the first bad line (`body` when there are no records).
+    pub fn finish(mut self) -> Result<Vec<NewRecord>, FieldError> {
+        if self.error.is_none() && !self.partial.is_empty() {
+            let last = std::mem::take(&mut self.partial);
+            self.line(&last);
+        }
+        match self.error {
+            Some(e) => Err(e),
+            None if self.records.is_empty() => Err(FieldError::new("body", "contains no records")),
+            None => Ok(self.records),
+        }
+    }
+
+    /// Records read so far (a server may stop a body that is going nowhere).
+    pub fn len(&self) -> usize {
+        self.records.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.records.is_empty()
+    }
+
+    fn line(&mut self, line: &[u8]) {
+        let index = self.records.len();
+        let Ok(text) = std::str::from_utf8(line) else {
+            return self.fail(FieldError::new(format!("[{index}]"), "is not UTF-8"));
+        };
+        if text.trim().is_empty() {
+            return;
+        }
+        if let Some(record) = parse_record(text) {
+            return self.records.push(record);
+        }
+        // Declined by the direct reader: the `Value` way says why, or takes it.
+        match serde_json::from_str::<Value>(text) {
+            Err(e) => self.fail(FieldError::new(
+                format!("[{index}]"),
+                format!("is not valid JSON: {e}"),
+            )),
+            Ok(value) => match NewRecord::from_json(value) {
+                Ok(record) => self.records.push(record),
+                Err(e) => self.fail(e.at_index(index)),
+            },
+        }
+    }
+
+    fn fail(&mut self, error: FieldError) {
+        self.error = Some(error);
+        // Nothing of a refused batch is written: give its memory back now.
+        self.records = Vec::new();
+        self.partial = Vec::new();
+    }
+}
+
+fn strip_cr(line: &[u8]) -> &[u8] {
+    line.strip_suffix(b"\r").unwrap_or(line)
 }
 
 struct RecordVisitor;
@@ -219,5 +324,61 @@ mod tests {
         for line in refused {
             assert_eq!(agree(line), (None, None), "{line}");
         }
+    }
+
+    #[test]
+    fn ndjson_read_in_chunks_cut_anywhere_is_the_whole_body_read_at_once() {
+        let body = "{\"kind\":\"log\",\"message\":\"caf\u{e9} \\u00e9\"}\r\n\n  \n\
+                    {\"kind\":\"log\",\"message\":5,\"message\":\"ok\"}\n{\"ts\":1}";
+        let whole = NdjsonReader::read_all(body.as_bytes()).expect("valid");
+        assert_eq!(whole.len(), 3);
+        assert_eq!(
+            whole[1].message.as_deref(),
+            Some("ok"),
+            "the `Value` way's record"
+        );
+        let bytes = body.as_bytes();
+        for cut in 0..=bytes.len() {
+            for second in cut..=bytes.len() {
+                let mut reader = NdjsonReader::default();
+                reader.push(&bytes[..cut]);
+                reader.push(&bytes[cut..second]);
+                reader.push(&bytes[second..]);
+                assert_eq!(
+                    reader.finish().as_ref(),
+                    Ok(&whole),
+                    "cut at {cut}, {second}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn ndjson_names_its_first_bad_line_and_keeps_nothing_after_it() {
+        let named = |body: &[u8]| {
+            NdjsonReader::read_all(body)
+                .map(|_| ())
+                .map_err(|e| e.field)
+        };
+        assert_eq!(
+            named(b"{}\n\n{\"level\":\"LOUD\"}\n{"),
+            Err("[1].level".into())
+        );
+        assert_eq!(named(b"{}\n{\"kind\":\"log\"\n{}"), Err("[1]".into()));
+        assert_eq!(named(b"{}\n\xff\n"), Err("[1]".into()));
+        assert_eq!(named(b"[{}]"), Err("[0].record".into()));
+        assert_eq!(named(b"\n \r\n"), Err("body".into()));
+        assert_eq!(named(b""), Err("body".into()));
+
+        let mut reader = NdjsonReader::default();
+        reader.push(b"{}\n{\"kind\":\"fish\"}\n");
+        assert!(
+            reader.is_empty(),
+            "a refused batch's records are let go at once"
+        );
+        reader.push(&b"{}\n".repeat(1000));
+        assert_eq!(reader.len(), 0, "nothing is read after the bad line");
+        let error = reader.finish().expect_err("refused");
+        assert_eq!(error.field, "[1].kind");
     }
 }

@@ -8,20 +8,42 @@ use http_body_util::{BodyExt, LengthLimitError, Limited};
 pub async fn read_limited(body: Body, limit: usize) -> Result<Bytes, ApiError> {
     match Limited::new(body, limit).collect().await {
         Ok(collected) => Ok(collected.to_bytes()),
-        Err(e) if e.is::<LengthLimitError>() => Err(ApiError::new(
+        Err(e) => Err(read_error(e.as_ref(), limit)),
+    }
+}
+
+/// Reads a body to its end within the size limit, handing each chunk to `take` as
+/// it arrives and keeping none, so a large body is never held whole.
+pub async fn read_chunks(
+    body: Body,
+    limit: usize,
+    mut take: impl FnMut(&[u8]),
+) -> Result<(), ApiError> {
+    let mut body = Limited::new(body, limit);
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| read_error(e.as_ref(), limit))?;
+        if let Some(data) = frame.data_ref() {
+            take(data);
+        }
+    }
+    Ok(())
+}
+
+fn read_error(e: &(dyn std::error::Error + Send + Sync + 'static), limit: usize) -> ApiError {
+    if e.is::<LengthLimitError>() {
+        ApiError::new(
             ErrorKind::TooLarge,
             format!("is larger than the limit of {limit} bytes"),
         )
-        .at("body")),
-        Err(e) if timed_out(e.as_ref()) => Err(ApiError::new(
+        .at("body")
+    } else if timed_out(e) {
+        ApiError::new(
             ErrorKind::RequestTimeout,
             "stopped arriving before it was complete (the body-read timeout)",
         )
-        .at("body")),
-        Err(e) => Err(ApiError::bad_request(
-            "body",
-            format!("could not be read: {e}"),
-        )),
+        .at("body")
+    } else {
+        ApiError::bad_request("body", format!("could not be read: {e}"))
     }
 }
 

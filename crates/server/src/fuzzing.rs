@@ -14,6 +14,7 @@
 use crate::error::ApiError;
 use crate::params::Params;
 use logbook_core::record::{MAX_TEXT_BYTES, TEXT_FIELD_NAMES};
+use logbook_core::record_json::NdjsonReader;
 use logbook_core::spreadsheet::{neutralise_formula, would_be_evaluated};
 use logbook_core::{Cursor, FieldError, NewRecord, Timestamp};
 use serde_json::Value;
@@ -70,14 +71,26 @@ fn assert_storable(record: &NewRecord) {
 
 /// The record JSON parser (`NewRecord::from_json`), the direct reader of one
 /// record (`record_json::parse_record`) and the NDJSON body reader of
-/// `POST /logbook/v1/records` (the direct path and the `Value` path).
+/// `POST /logbook/v1/records` (`record_json::NdjsonReader`), whole and in chunks.
 pub fn record_json(data: &[u8]) {
-    let direct = crate::native::records::ndjson_records(data);
-    let Ok(text) = std::str::from_utf8(data) else {
-        assert!(direct.is_none(), "the direct NDJSON reader took non-UTF-8");
-        if let Err(e) = crate::native::records::ndjson(data) {
-            assert_named(&e);
+    let whole = NdjsonReader::read_all(data);
+    if let Err(e) = &whole {
+        assert_field_error(e);
+    }
+    // The same body in chunks cut where the input says: the same answer.
+    let cut = usize::from(data.first().copied().unwrap_or(0)).min(data.len());
+    let mut chunked = NdjsonReader::default();
+    for part in [&data[..cut], &data[cut..]] {
+        for piece in part.chunks(7) {
+            chunked.push(piece);
         }
+    }
+    assert_eq!(
+        chunked.finish(),
+        whole,
+        "the NDJSON reader depends on chunking"
+    );
+    let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
     // One record: the direct reader may decline, but never disagrees.
@@ -94,22 +107,17 @@ pub fn record_json(data: &[u8]) {
             other => panic!("parse_record took what from_json refuses: {other:?}"),
         }
     }
-    // NDJSON: the direct path's records are the ones the `Value` path makes.
-    let slow_lines: Result<Vec<NewRecord>, ApiError> = crate::native::records::ndjson(data)
-        .and_then(|values| {
-            values
-                .into_iter()
-                .enumerate()
-                .map(|(i, v)| NewRecord::from_json(v).map_err(|e| ApiError::from(e.at_index(i))))
-                .collect()
-        });
-    if let Err(e) = &slow_lines {
-        assert_named(e);
-    }
-    if let Some(direct) = direct {
-        match &slow_lines {
-            Ok(records) => assert_eq!(&direct, records, "the NDJSON paths differ"),
-            Err(e) => panic!("the direct NDJSON reader took a body refused with {e:?}"),
+    // NDJSON: each record the reader made is the one the `Value` way makes of its
+    // line (so the direct path never changes a record).
+    if let Ok(records) = &whole {
+        let lines = text.lines().filter(|line| !line.trim().is_empty());
+        for (record, line) in records.iter().zip(lines) {
+            let slow = serde_json::from_str::<Value>(line).map(NewRecord::from_json);
+            match slow {
+                Ok(Ok(slow)) => assert_eq!(record, &slow, "the NDJSON paths differ: {line}"),
+                other => panic!("the NDJSON reader took a line refused with {other:?}"),
+            }
+            assert_storable(record);
         }
     }
 }

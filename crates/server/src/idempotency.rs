@@ -7,12 +7,17 @@
 //! `Retry-After`. Answers that a retry may change (401, 403, 408, 429, 5xx, 507)
 //! are not kept: the key is released, and a retry runs again.
 //!
-//! The key is claimed in the store before the request runs and its answer stored
+//! The key is claimed in the store once the request's body has been read to its
+//! end (the body is fingerprinted as the handler reads it, never held whole, so an
+//! NDJSON batch is still parsed as it arrives) and before the handler can write
+//! (every write here reads its whole body first); a claim that finds an earlier
+//! request ends the body with an error, and the earlier answer (or the 422, 409)
+//! replaces whatever the handler made of that. A request refused before its body
+//! was read to the end (401, 403, 408, 413) claims nothing. Its answer is stored
 //! after, so every node of a PostgreSQL cluster honours it. A node that dies between
 //! its write and storing the answer leaves the key claimed; the claim is given up
 //! after a minute (`logbook_store::idempotency::LEASE`), after which a retry runs again.
 
-use crate::body::read_limited;
 use crate::error::{ApiError, ErrorKind, Rendered};
 use crate::state::AppState;
 use axum::body::Body;
@@ -20,9 +25,12 @@ use axum::extract::{Request, State};
 use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use futures_util::StreamExt;
 use logbook_core::Timestamp;
-use logbook_store::Claim;
+use logbook_store::{Claim, Store};
 use sha2::{Digest, Sha256};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 pub const HEADER: &str = "idempotency-key";
 /// Longest key accepted (Stripe's limit).
@@ -72,10 +80,6 @@ pub async fn layer(State(state): State<AppState>, request: Request, next: Next) 
         }
     };
     let (parts, body) = request.into_parts();
-    let bytes = match read_limited(body, state.config.max_body_bytes).await {
-        Ok(bytes) => bytes,
-        Err(e) => return e.into_response(),
-    };
     // The key belongs to a caller (its credentials) and an endpoint.
     let mut scope = Sha256::new();
     scope.update(parts.uri.path().as_bytes());
@@ -95,21 +99,25 @@ pub async fn layer(State(state): State<AppState>, request: Request, next: Next) 
     fingerprint.update([0]);
     fingerprint.update(parts.uri.query().unwrap_or("").as_bytes());
     fingerprint.update([0]);
-    fingerprint.update(&bytes);
-    let fingerprint = hex(&fingerprint.finalize());
-    let now = Timestamp::now();
-    let ttl = i64::try_from(state.config.idempotency_ttl.as_micros()).unwrap_or(i64::MAX);
-    let expires = Timestamp::from_micros(now.micros().saturating_add(ttl)).unwrap_or(now);
-    let claim = match state
-        .store
-        .claim_idempotency_key(&stored_key, &fingerprint, now, expires)
-        .await
-    {
-        Ok(claim) => claim,
-        Err(e) => return ApiError::from(e).into_response(),
-    };
+    let outcome = ClaimOutcome::default();
+    let body = claiming_at_end(
+        body,
+        Claiming {
+            fingerprint,
+            store: Arc::clone(&state.store),
+            key: stored_key.clone(),
+            ttl: state.config.idempotency_ttl,
+            outcome: Arc::clone(&outcome),
+        },
+    );
+    let response = next.run(Request::from_parts(parts, body)).await;
+    let claim = outcome.lock().ok().and_then(|mut claim| claim.take());
     match claim {
-        Claim::Replay { status, body } => {
+        // The body was not read to its end: refused before anything was claimed.
+        None => response,
+        Some(Err(e)) => ApiError::from(e).into_response(),
+        Some(Ok(Claim::New)) => finish(&state, &stored_key, response).await,
+        Some(Ok(Claim::Replay { status, body })) => {
             let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
             let mut response = (status, body).into_response();
             let headers = response.headers_mut();
@@ -121,24 +129,84 @@ pub async fn layer(State(state): State<AppState>, request: Request, next: Next) 
             response.extensions_mut().insert(Rendered);
             response
         }
-        Claim::Mismatch => ApiError::new(
+        Some(Ok(Claim::Mismatch)) => ApiError::new(
             ErrorKind::Unprocessable,
             "was used with a different request; use a new key for a new request",
         )
         .at("Idempotency-Key")
         .into_response(),
-        Claim::InProgress => ApiError::conflict("a request with this key is still running")
-            .at("Idempotency-Key")
-            .retry_after(1)
-            .into_response(),
-        Claim::New => {
-            let response = next
-                .run(Request::from_parts(parts, Body::from(bytes)))
-                .await;
-            finish(&state, &stored_key, response).await
+        Some(Ok(Claim::InProgress)) => {
+            ApiError::conflict("a request with this key is still running")
+                .at("Idempotency-Key")
+                .retry_after(1)
+                .into_response()
         }
     }
 }
+
+/// What the claim at the end of the body answered; empty until then.
+type ClaimOutcome = Arc<Mutex<Option<logbook_store::Result<Claim>>>>;
+
+/// A body being fingerprinted as it is read, and what to claim at its end.
+struct Claiming {
+    /// Of the request so far (content type, query, the body read until now).
+    fingerprint: Sha256,
+    store: Arc<dyn Store>,
+    key: String,
+    ttl: Duration,
+    outcome: ClaimOutcome,
+}
+
+/// The request's body, passed through as the handler reads it; at its end the key
+/// is claimed, and unless the claim is new the body ends in an error instead, so
+/// the handler writes nothing.
+fn claiming_at_end(body: Body, claiming: Claiming) -> Body {
+    let reading = (body.into_data_stream(), Some(claiming));
+    Body::from_stream(futures_util::stream::unfold(
+        reading,
+        |(mut data, claiming)| async move {
+            let mut claiming = claiming?;
+            match data.next().await {
+                Some(Ok(chunk)) => {
+                    claiming.fingerprint.update(&chunk);
+                    Some((Ok(chunk), (data, Some(claiming))))
+                }
+                Some(Err(e)) => Some((Err(e), (data, None))),
+                None => {
+                    let fingerprint = hex(&claiming.fingerprint.finalize());
+                    let now = Timestamp::now();
+                    let ttl = i64::try_from(claiming.ttl.as_micros()).unwrap_or(i64::MAX);
+                    let expires =
+                        Timestamp::from_micros(now.micros().saturating_add(ttl)).unwrap_or(now);
+                    let claim = claiming
+                        .store
+                        .claim_idempotency_key(&claiming.key, &fingerprint, now, expires)
+                        .await;
+                    let new = matches!(claim, Ok(Claim::New));
+                    if let Ok(mut outcome) = claiming.outcome.lock() {
+                        *outcome = Some(claim);
+                    }
+                    match new {
+                        true => None,
+                        false => Some((Err(axum::Error::new(AnsweredByKey)), (data, None))),
+                    }
+                }
+            }
+        },
+    ))
+}
+
+/// Ends a body whose key was claimed before: the earlier answer is the answer.
+#[derive(Debug)]
+struct AnsweredByKey;
+
+impl std::fmt::Display for AnsweredByKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the Idempotency-Key was used before")
+    }
+}
+
+impl std::error::Error for AnsweredByKey {}
 
 /// Keeps the answer for replays, or releases the key when a retry may fare better.
 async fn finish(state: &AppState, key: &str, response: Response) -> Response {

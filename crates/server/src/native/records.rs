@@ -2,7 +2,7 @@
 
 use super::filters;
 use crate::auth::Principal;
-use crate::body::{parse_json, read_limited};
+use crate::body::{parse_json, read_chunks, read_limited};
 use crate::error::ApiError;
 use crate::params::Params;
 use crate::state::AppState;
@@ -11,6 +11,7 @@ use axum::body::Body;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
+use logbook_core::record_json::NdjsonReader;
 use logbook_core::{Cursor, NewRecord, Query};
 use serde_json::{json, Value};
 
@@ -33,25 +34,20 @@ pub(super) async fn ingest(
     body: Body,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     principal.require_write()?;
-    let bytes = read_limited(body, state.config.max_body_bytes).await?;
     if is_ndjson(&headers) {
-        if let Some(records) = ndjson_records(&bytes) {
-            let names = |i: usize, field: &str| format!("[{i}].{field}");
-            return created(ingest::append(&state, &principal, records, names).await?);
-        }
+        let records = read_ndjson(body, state.config.max_body_bytes).await?;
+        let names = |i: usize, field: &str| format!("[{i}].{field}");
+        return created(ingest::append(&state, &principal, records, names).await?);
     }
-    let (values, batch) = if is_ndjson(&headers) {
-        (ndjson(&bytes)?, true)
-    } else {
-        match parse_json(&bytes)? {
-            Value::Array(items) => (items, true),
-            value @ Value::Object(_) => (vec![value], false),
-            _ => {
-                return Err(ApiError::bad_request(
-                    "body",
-                    "must be a JSON object, an array of objects, or NDJSON",
-                ))
-            }
+    let bytes = read_limited(body, state.config.max_body_bytes).await?;
+    let (values, batch) = match parse_json(&bytes)? {
+        Value::Array(items) => (items, true),
+        value @ Value::Object(_) => (vec![value], false),
+        _ => {
+            return Err(ApiError::bad_request(
+                "body",
+                "must be a JSON object, an array of objects, or NDJSON",
+            ))
         }
     };
     if values.is_empty() {
@@ -85,17 +81,14 @@ fn created(appended: logbook_store::Appended) -> Result<(StatusCode, Json<Value>
     ))
 }
 
-/// The records of an NDJSON body read straight from its lines, when every line is
-/// a valid record (`None` otherwise: [`ndjson`] and `NewRecord::from_json` then
-/// name the first problem, with the messages they always gave).
-pub(crate) fn ndjson_records(bytes: &[u8]) -> Option<Vec<NewRecord>> {
-    let text = std::str::from_utf8(bytes).ok()?;
-    let records = text
-        .lines()
-        .filter(|line| !line.trim().is_empty())
-        .map(logbook_core::record_json::parse_record)
-        .collect::<Option<Vec<_>>>()?;
-    (!records.is_empty()).then_some(records)
+/// The records of an NDJSON body, parsed line by line as it arrives (the body is
+/// never held whole). The body is read to its end even after a bad line, so the
+/// client, still sending, gets the 400 naming the line rather than a connection
+/// reset, and an `Idempotency-Key` sees the whole body; nothing of it is kept.
+pub(crate) async fn read_ndjson(body: Body, limit: usize) -> Result<Vec<NewRecord>, ApiError> {
+    let mut reader = NdjsonReader::default();
+    read_chunks(body, limit, |chunk| reader.push(chunk)).await?;
+    Ok(reader.finish()?)
 }
 
 fn is_ndjson(headers: &HeaderMap) -> bool {
@@ -115,20 +108,6 @@ fn is_ndjson(headers: &HeaderMap) -> bool {
                 "application/x-ndjson" | "application/jsonl" | "application/ndjson"
             )
         })
-}
-
-pub(crate) fn ndjson(bytes: &[u8]) -> Result<Vec<Value>, ApiError> {
-    let text =
-        std::str::from_utf8(bytes).map_err(|_| ApiError::bad_request("body", "is not UTF-8"))?;
-    text.lines()
-        .filter(|line| !line.trim().is_empty())
-        .enumerate()
-        .map(|(i, line)| {
-            serde_json::from_str(line).map_err(|e| {
-                ApiError::bad_request(format!("[{i}]"), format!("is not valid JSON: {e}"))
-            })
-        })
-        .collect()
 }
 
 /// `GET /logbook/v1/records`

@@ -4,29 +4,29 @@
 //! the 16 text fields and `data` (compact JSON) each as `varint(len + 1)` and bytes,
 //! 0 for none.
 
+use super::format::{self, Columns};
 use super::wire::{put_varint, zigzag, Corrupt, Reader};
 use logbook_core::{Kind, Level, Record, Timestamp};
 
 pub fn encode(records: &[Record]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(records.len() * 256);
-    put_varint(&mut out, records.len() as u64);
+    let data = format::data_texts(records);
+    encode_columns(&Columns::of_records(records, &data))
+}
+
+pub fn encode_columns(rows: &Columns<'_>) -> Vec<u8> {
+    let mut out = Vec::with_capacity(rows.rows() * 256);
+    put_varint(&mut out, rows.rows() as u64);
     let mut previous = 0i64;
-    for r in records {
-        put_varint(&mut out, zigzag(r.id.wrapping_sub(previous)));
-        previous = r.id;
-        put_varint(&mut out, zigzag(r.ts.micros()));
-        out.push(r.kind.code() as u8);
-        out.push(r.level.map_or(0, |l| l.number() as u8));
-        for (_, value) in r.text_fields() {
-            put_text(&mut out, value.as_deref());
-        }
-        match &r.data {
-            // Serialising a map of JSON values cannot fail.
-            Some(d) => put_text(
-                &mut out,
-                Some(&serde_json::to_string(d).unwrap_or_default()),
-            ),
-            None => out.push(0),
+    for row in 0..rows.rows() {
+        let id = rows.ids[row];
+        put_varint(&mut out, zigzag(id.wrapping_sub(previous)));
+        previous = id;
+        put_varint(&mut out, zigzag(rows.ts[row]));
+        out.push(rows.kinds[row]);
+        out.push(rows.levels[row]);
+        // The 16 text fields, then `data`.
+        for values in &rows.texts {
+            put_text(&mut out, values[row]);
         }
     }
     out

@@ -4,7 +4,7 @@
 //! its pages from its blob on demand. The engine treats both alike.
 
 use super::format::{
-    self, Dictionary, Layout, Page, COLUMNS, DATA, IDS, KIND, LEVEL, TEXT, TEXT_FIELDS, TS,
+    self, Columns, Dictionary, Layout, Page, COLUMNS, DATA, IDS, KIND, LEVEL, TEXT, TEXT_FIELDS, TS,
 };
 use super::summary::{Summary, SummaryBuilder};
 use crate::Result;
@@ -70,7 +70,13 @@ impl Segment {
 
     /// A hot segment of these records (ascending ids, at least one).
     pub fn hot(records: &[Record]) -> Segment {
-        let (hot, summary) = HotSegment::new(records);
+        let data = format::data_texts(records);
+        Segment::hot_of(&Columns::of_records(records, &data))
+    }
+
+    /// A hot segment of these rows (ascending ids, at least one).
+    pub fn hot_of(rows: &Columns<'_>) -> Segment {
+        let (hot, summary) = HotSegment::new(rows);
         Segment {
             summary: Arc::new(summary),
             source: Arc::new(hot),
@@ -107,13 +113,15 @@ pub struct HotSegment {
     pages: Vec<Arc<Page>>,
 }
 
-/// The columns of records as decoded pages, one page holding them all (a hot
-/// segment, or one page of rows read back from the previous layout); fills in the
-/// summary's text fields when given one.
-pub fn pages_of(records: &[Record], mut summary: Option<&mut SummaryBuilder<'_>>) -> Vec<Page> {
-    let ints = |value: &dyn Fn(&Record) -> i64| Page::Ints(records.iter().map(value).collect());
-    let bytes = |value: &dyn Fn(&Record) -> u8| Page::Bytes(records.iter().map(value).collect());
-    let text = |values: Vec<Option<&str>>| {
+/// Rows as decoded pages, one page of each column holding them all (a hot
+/// segment, or one page of rows read back from the previous layout).
+pub fn pages_of(rows: &Columns<'_>) -> Vec<Page> {
+    let text = |values: &[Option<&str>]| {
+        // A field no row has takes no memory (8 bytes a row otherwise, for most of
+        // the 16 fields of the hot tier's records).
+        if values.iter().all(Option::is_none) {
+            return Page::Absent;
+        }
         let mut bytes = String::with_capacity(values.iter().flatten().map(|v| v.len()).sum());
         let spans = values
             .iter()
@@ -129,45 +137,16 @@ pub fn pages_of(records: &[Record], mut summary: Option<&mut SummaryBuilder<'_>>
         Page::Text { spans, bytes }
     };
     let mut pages = Vec::with_capacity(COLUMNS);
-    pages.push(ints(&|r| r.ts.micros()));
-    pages.push(bytes(&|r| r.kind.code() as u8));
-    pages.push(bytes(&|r| r.level.map_or(0, |l| l.number() as u8)));
-    // Each record's fields once (`text_fields` makes all 16 at every call).
-    let fields: Vec<_> = records.iter().map(Record::text_fields).collect();
-    for field in 0..TEXT_FIELDS {
-        let values: Vec<Option<&str>> = fields.iter().map(|f| f[field].1.as_deref()).collect();
-        if let Some(summary) = summary.as_mut() {
-            summary.text_field(field, &values);
-        }
-        // A field no record has takes no memory (8 bytes a row otherwise, for most
-        // of the 16 fields of the hot tier's records).
-        pages.push(if values.iter().all(Option::is_none) {
-            Page::Absent
-        } else {
-            text(values)
-        });
+    pages.push(Page::Ints(rows.ts.clone()));
+    pages.push(Page::Bytes(rows.kinds.clone()));
+    pages.push(Page::Bytes(rows.levels.clone()));
+    for values in &rows.texts {
+        pages.push(text(values));
     }
-    let data: Vec<Option<String>> = records
-        .iter()
-        // Serialising a map of JSON values cannot fail.
-        .map(|r| {
-            r.data
-                .as_ref()
-                .map(|d| serde_json::to_string(d).unwrap_or_default())
-        })
-        .collect();
-    pages.push(if data.iter().all(Option::is_none) {
+    pages.push(if rows.contiguous() {
         Page::Absent
     } else {
-        text(data.iter().map(|d| d.as_deref()).collect())
-    });
-    let contiguous = records
-        .windows(2)
-        .all(|w| w[1].id == w[0].id.wrapping_add(1));
-    pages.push(if contiguous {
-        Page::Absent
-    } else {
-        ints(&|r| r.id)
+        Page::Ints(rows.ids.clone())
     });
     debug_assert_eq!(pages.len(), COLUMNS);
     pages
@@ -176,19 +155,21 @@ pub fn pages_of(records: &[Record], mut summary: Option<&mut SummaryBuilder<'_>>
 impl HotSegment {
     /// The segment and its summary, apart: the segment's `Arc<Summary>` is the one
     /// copy (a clone kept here was a sixth of the hot tier's memory).
-    pub fn new(records: &[Record]) -> (HotSegment, Summary) {
-        let mut summary = SummaryBuilder::new(records);
-        let pages = pages_of(records, Some(&mut summary));
+    pub fn new(rows: &Columns<'_>) -> (HotSegment, Summary) {
+        let mut summary = SummaryBuilder::new(rows);
+        for field in 0..TEXT_FIELDS {
+            summary.text_field(field, &rows.texts[field]);
+        }
         let hot = HotSegment {
             layout: Layout {
-                first_id: records.first().map_or(0, |r| r.id),
-                last_id: records.last().map_or(0, |r| r.id),
-                rows: records.len(),
-                page_rows: records.len().max(1),
+                first_id: rows.ids.first().copied().unwrap_or(0),
+                last_id: rows.ids.last().copied().unwrap_or(0),
+                rows: rows.rows(),
+                page_rows: rows.rows().max(1),
                 columns: Vec::new(),
                 body_offset: 0,
             },
-            pages: pages.into_iter().map(Arc::new).collect(),
+            pages: pages_of(rows).into_iter().map(Arc::new).collect(),
         };
         (hot, summary.finish())
     }

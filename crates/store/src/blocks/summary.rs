@@ -18,7 +18,7 @@
 //! with no buckets and no page ranges: such a block is counted and scanned as before.
 
 use super::filter::{hash_bytes, message_trigrams, needle_trigrams, Bloom};
-use super::format::{MESSAGE, TEXT, TEXT_FIELDS};
+use super::format::{Columns, MESSAGE, TEXT, TEXT_FIELDS};
 use super::wire::{put_bytes, put_varint, unzigzag, zigzag, Corrupt, Reader};
 use logbook_core::query::{Comparison, Condition, Field, Scalar};
 use logbook_core::record::TEXT_FIELD_NAMES;
@@ -93,20 +93,20 @@ pub struct Summary {
 }
 
 pub struct SummaryBuilder<'a> {
-    records: &'a [Record],
+    rows: &'a Columns<'a>,
     fields: Vec<Values>,
     trigrams: Option<Bloom>,
     page_rows: usize,
 }
 
 impl<'a> SummaryBuilder<'a> {
-    /// A summary of records kept in one page (a hot segment); see [`Self::page_rows`].
-    pub fn new(records: &'a [Record]) -> SummaryBuilder<'a> {
+    /// A summary of rows kept in one page (a hot segment); see [`Self::page_rows`].
+    pub fn new(rows: &'a Columns<'a>) -> SummaryBuilder<'a> {
         SummaryBuilder {
-            records,
+            rows,
             fields: Vec::with_capacity(TEXT_FIELDS),
             trigrams: None,
-            page_rows: records.len().max(1),
+            page_rows: rows.rows().max(1),
         }
     }
 
@@ -160,23 +160,19 @@ impl<'a> SummaryBuilder<'a> {
     }
 
     pub fn finish(self) -> Summary {
-        let records = self.records;
-        let ts = records.iter().map(|r| r.ts.micros());
+        let rows = self.rows;
+        let ts = rows.ts.iter().copied();
         let mut counts = Vec::new();
         let mut buckets = Vec::new();
         let mut bucket_width = 0;
         if let Some(Values::Listed { values, .. }) = self.fields.get(CATEGORY) {
-            let key = |r: &Record| {
-                let category = r.category.as_deref().map_or(0, |c| {
+            let key = |row: usize| {
+                let category = rows.texts[CATEGORY][row].map_or(0, |c| {
                     values
                         .binary_search_by(|v| v.as_str().cmp(c))
                         .map_or(0, |i| i as u32 + 1)
                 });
-                (
-                    r.kind.code() as u8,
-                    r.level.map_or(0, |l| l.number() as u8),
-                    category,
-                )
+                (rows.kinds[row], rows.levels[row], category)
             };
             let flat = |keyed: std::collections::BTreeMap<(u8, u8, u32), u64>| -> Counts {
                 keyed
@@ -185,20 +181,19 @@ impl<'a> SummaryBuilder<'a> {
                     .collect()
             };
             let mut keyed = std::collections::BTreeMap::<(u8, u8, u32), u64>::new();
-            for r in records {
-                *keyed.entry(key(r)).or_default() += 1;
+            for row in 0..rows.rows() {
+                *keyed.entry(key(row)).or_default() += 1;
             }
             counts = flat(keyed);
-            bucket_width = bucket_width_for(records);
+            bucket_width = bucket_width_for(&rows.ts);
             let mut per_bucket =
                 std::collections::BTreeMap::<i64, std::collections::BTreeMap<_, u64>>::new();
-            for r in records {
-                let t = r.ts.micros();
+            for (row, &t) in rows.ts.iter().enumerate() {
                 let start = t - t.rem_euclid(bucket_width);
                 *per_bucket
                     .entry(start)
                     .or_default()
-                    .entry(key(r))
+                    .entry(key(row))
                     .or_default() += 1;
             }
             buckets = per_bucket
@@ -209,17 +204,18 @@ impl<'a> SummaryBuilder<'a> {
                 })
                 .collect();
         }
-        let page_ts = records
+        let page_ts = rows
+            .ts
             .chunks(self.page_rows)
             .map(|page| {
-                let ts = page.iter().map(|r| r.ts.micros());
+                let ts = page.iter().copied();
                 (ts.clone().min().unwrap_or(0), ts.max().unwrap_or(0))
             })
             .collect();
         Summary {
-            first_id: records.first().map_or(0, |r| r.id),
-            last_id: records.last().map_or(0, |r| r.id),
-            rows: records.len() as u64,
+            first_id: rows.ids.first().copied().unwrap_or(0),
+            last_id: rows.ids.last().copied().unwrap_or(0),
+            rows: rows.rows() as u64,
             ts_min: ts.clone().min().unwrap_or(0),
             ts_max: ts.max().unwrap_or(0),
             fields: self.fields,
@@ -235,8 +231,8 @@ impl<'a> SummaryBuilder<'a> {
 
 /// The finest of [`BUCKET_WIDTHS`] that cuts the records' timestamps into at most
 /// [`MAX_BUCKETS`] non-empty buckets (the widest when none does).
-fn bucket_width_for(records: &[Record]) -> i64 {
-    let mut ts: Vec<i64> = records.iter().map(|r| r.ts.micros()).collect();
+fn bucket_width_for(ts: &[i64]) -> i64 {
+    let mut ts = ts.to_vec();
     ts.sort_unstable();
     let widest = BUCKET_WIDTHS[BUCKET_WIDTHS.len() - 1];
     BUCKET_WIDTHS

@@ -252,3 +252,68 @@ fn a_summary_keeps_time_buckets_and_reads_version_one() {
         let _ = Summary::read(&stored[..cut]); // an error, never a panic
     }
 }
+
+/// A seal encodes hot segments from their pages: the block is byte for byte the
+/// one its records make, and the rows beyond it stay hot, intact.
+#[test]
+fn a_seal_from_hot_pages_is_the_block_of_their_records() {
+    use super::engine;
+    use super::segment::Segment;
+    use super::tiers::{plan_seal, Catalog, Entry, TierOptions};
+    let all = records(3400, 1);
+    // Three batches, the second with gaps in its ids (as after a delete).
+    let mut second: Vec<Record> = all[700..2200].to_vec();
+    second.retain(|r| r.id % 5 != 0);
+    let batches = [all[..700].to_vec(), second, all[2200..].to_vec()];
+    let kept: Vec<Record> = batches.concat();
+    let now = std::time::Instant::now();
+    let catalog = Catalog {
+        entries: batches
+            .iter()
+            .map(|b| Entry {
+                segment: Segment::hot(b),
+                hot: true,
+                seen: now,
+            })
+            .collect(),
+        high_water: 3400,
+        version: 0,
+    };
+    let options = TierOptions {
+        block_rows: 2000,
+        page_rows: 256,
+        hot_records: 1000,
+        ..TierOptions::default()
+    };
+    let seal = plan_seal(&catalog, &options, now)
+        .expect("plan")
+        .expect("over the bound");
+    let expected = format::encode(
+        &kept[..2000],
+        &Options {
+            page_rows: 256,
+            zstd_level: options.zstd_level,
+        },
+    );
+    assert_eq!(seal.block.blob, expected.blob, "the same block");
+    let (mut made, mut wanted) = (Vec::new(), Vec::new());
+    seal.block.summary.write(&mut made);
+    expected.summary.write(&mut wanted);
+    assert_eq!(made, wanted, "the same summary");
+    assert_eq!((seal.block_first, seal.block_last), (1, kept[1999].id));
+    assert_eq!(seal.consumed.len(), 3, "the third batch is cut");
+    let remainder = seal.remainder.expect("the rest of the third batch");
+    let rest = engine::export_batch(
+        std::slice::from_ref(&remainder.segment),
+        &Query::oldest_first(),
+        i64::MAX,
+        None,
+        usize::MAX,
+    )
+    .expect("read");
+    assert_eq!(rest, kept[2000..], "the rows after the block stay hot");
+    assert_eq!(
+        super::rows::decode(&remainder.rows).expect("row form"),
+        kept[2000..]
+    );
+}

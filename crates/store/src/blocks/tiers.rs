@@ -11,11 +11,10 @@
 //! blocks on the writer or the sealer; the writer swaps in a new one after each
 //! commit, before announcing it, so a reader sees each record in exactly one place.
 
-use super::engine;
-use super::format::{self, Options};
-use super::segment::Segment;
+use super::format::{self, Columns, Options};
+use super::rows;
+use super::segment::{contiguous_page_ids, Segment};
 use crate::Result;
-use logbook_core::{Query, Record};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
@@ -155,17 +154,25 @@ impl Tiers {
 }
 
 /// What the sealer does next: the hot segments it consumes (oldest first), the
-/// block it makes of their first records, and the records left over from the last
-/// one (which become a hot segment again).
+/// block it makes of their first rows, and the rows left over from the last one,
+/// which stay hot as a segment of their own (made here, off the writer).
 pub struct Seal {
     pub consumed: Vec<i64>,
     pub block: format::Encoded,
     pub block_first: i64,
     pub block_last: i64,
-    pub remainder: Vec<Record>,
+    pub remainder: Option<Remainder>,
 }
 
-/// Plans the next seal, if the hot tier is over its bounds.
+/// The rows of a seal's last hot segment beyond its block: a hot segment again.
+pub struct Remainder {
+    pub segment: Segment,
+    /// In the hot tier's row form ([`rows`]).
+    pub rows: Vec<u8>,
+}
+
+/// Plans the next seal, if the hot tier is over its bounds. The block is encoded
+/// from the hot segments' pages, without making a record of each row.
 pub fn plan_seal(catalog: &Catalog, options: &TierOptions, now: Instant) -> Result<Option<Seal>> {
     let hot: Vec<&Entry> = catalog.entries.iter().filter(|e| e.hot).collect();
     let Some(oldest) = hot.first() else {
@@ -179,41 +186,64 @@ pub fn plan_seal(catalog: &Catalog, options: &TierOptions, now: Instant) -> Resu
     }
     // Sealed blocks must stay in id order below the hot tier: only a run of hot
     // segments with no sealed one after them in between is taken.
+    let every_column: Vec<usize> = (0..format::COLUMNS).collect();
     let mut consumed = Vec::new();
-    let mut records: Vec<Record> = Vec::new();
+    // Each page taken: its first id (when ids are not stored), its columns, its rows.
+    let mut pages: Vec<(i64, Vec<Arc<format::Page>>, usize)> = Vec::new();
+    let mut rows = 0usize;
     for entry in &hot {
-        if records.len() >= options.block_rows {
+        if rows >= options.block_rows {
             break;
         }
-        let segment = std::slice::from_ref(&entry.segment);
-        records.extend(engine::export_batch(
-            segment,
-            &Query::oldest_first(),
-            i64::MAX,
-            None,
-            usize::MAX,
-        )?);
+        let source = &entry.segment.source;
+        let layout = source.layout();
+        for page in 0..layout.pages() {
+            let (first_id, _) = contiguous_page_ids(layout, page);
+            let columns = source.pages(&every_column, page)?;
+            pages.push((first_id, columns, layout.rows_of_page(page).len()));
+        }
+        rows += layout.rows;
         consumed.push(entry.segment.first_id());
     }
-    if records.len() < options.block_rows && !over_age {
+    if rows < options.block_rows && !over_age {
         return Ok(None);
     }
-    let remainder = if records.len() > options.block_rows {
-        records.split_off(options.block_rows)
-    } else {
-        Vec::new()
-    };
-    let (Some(first), Some(last)) = (records.first(), records.last()) else {
+    let block_rows = rows.min(options.block_rows);
+    let mut columns = Columns::with_capacity(block_rows);
+    for (first_id, page, page_rows) in &pages {
+        let take = (*page_rows).min(block_rows - columns.rows());
+        columns.push_pages(page, *first_id, 0..take);
+    }
+    let (Some(&block_first), Some(&block_last)) = (columns.ids.first(), columns.ids.last()) else {
         return Ok(None);
     };
-    let (block_first, block_last) = (first.id, last.id);
-    let block = format::encode(
-        &records,
+    let block = format::encode_columns(
+        &columns,
         &Options {
             page_rows: options.page_rows,
             zstd_level: options.zstd_level,
         },
     );
+    drop(columns);
+    let remainder = match rows > block_rows {
+        false => None,
+        true => {
+            // The rest of the pages, from where the block ended.
+            let mut rest = Columns::with_capacity(rows - block_rows);
+            let mut skip = block_rows;
+            for (first_id, page, page_rows) in &pages {
+                let skipped = skip.min(*page_rows);
+                skip -= skipped;
+                if skipped < *page_rows {
+                    rest.push_pages(page, *first_id, skipped..*page_rows);
+                }
+            }
+            Some(Remainder {
+                segment: Segment::hot_of(&rest),
+                rows: rows::encode_columns(&rest),
+            })
+        }
+    };
     Ok(Some(Seal {
         consumed,
         block,

@@ -407,7 +407,9 @@ impl PageSource for LegacyRows {
             }
             Ok(out)
         })?;
-        let mut pages = crate::blocks::segment::pages_of(&records, None);
+        let data = format::data_texts(&records);
+        let mut pages =
+            crate::blocks::segment::pages_of(&format::Columns::of_records(&records, &data));
         // Always explicit: the page's rows need not start at its first id.
         pages[crate::blocks::format::IDS] = Page::Ints(records.iter().map(|r| r.id).collect());
         let mut wanted = Arc::new(Page::Absent);
@@ -529,14 +531,21 @@ pub fn insert_records(
         .collect();
     batch.next_record_id += stored.len() as i64;
     let last_id = batch.next_record_id - 1;
+    // One columnar view for the row form and the hot segment (`data` as JSON once).
+    let data = format::data_texts(&stored);
+    let columns = format::Columns::of_records(&stored, &data);
     conn.prepare_cached(
         "INSERT INTO hot_segments (first_id, last_id, records) VALUES (?1, ?2, ?3)",
     )?
-    .execute(rusqlite::params![first_id, last_id, rows::encode(&stored)])?;
+    .execute(rusqlite::params![
+        first_id,
+        last_id,
+        rows::encode_columns(&columns)
+    ])?;
     super::integrity::insert_leaves(conn, &stored)?;
     if let Some(draft) = batch.catalog.as_mut() {
         draft.insert(Entry {
-            segment: Segment::hot(&stored),
+            segment: Segment::hot_of(&columns),
             hot: true,
             seen: Instant::now(),
         });
@@ -711,17 +720,18 @@ pub fn apply_seal(
         hot: false,
         seen,
     });
-    if let (Some(first), Some(last)) = (seal.remainder.first(), seal.remainder.last()) {
+    if let Some(remainder) = &seal.remainder {
+        let segment = &remainder.segment;
         conn.prepare_cached(
             "INSERT INTO hot_segments (first_id, last_id, records) VALUES (?1, ?2, ?3)",
         )?
         .execute(rusqlite::params![
-            first.id,
-            last.id,
-            rows::encode(&seal.remainder)
+            segment.first_id(),
+            segment.last_id(),
+            remainder.rows
         ])?;
         draft.insert(Entry {
-            segment: Segment::hot(&seal.remainder),
+            segment: segment.clone(),
             hot: true,
             seen,
         });
