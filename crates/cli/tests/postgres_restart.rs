@@ -86,6 +86,21 @@ impl Drop for StoppedPostgres {
     }
 }
 
+/// Writes one log record: the status, whether it said when to retry, and the body.
+async fn write_one(http: &Client, node: &Node, message: &str) -> (u16, bool, Value) {
+    let response = http
+        .post(node.url("/logbook/v1/records"))
+        .bearer_auth(&node.token)
+        .json(&json!({"kind": "log", "message": message}))
+        .send()
+        .await
+        .expect("the node itself stays up");
+    let status = response.status().as_u16();
+    let retry_after = response.headers().contains_key("retry-after");
+    let body: Value = response.json().await.unwrap_or(Value::Null);
+    (status, retry_after, body)
+}
+
 #[derive(Default)]
 struct Outcomes {
     /// (id, message) of every acknowledged record.
@@ -126,17 +141,8 @@ async fn a_database_restart_during_writes_loses_nothing_acknowledged() {
                 i += 1;
                 let message = format!("w{w} #{i}");
                 let started = Instant::now();
-                let response = http
-                    .post(node.url("/logbook/v1/records"))
-                    .bearer_auth(&node.token)
-                    .json(&json!({"kind": "log", "message": message}))
-                    .send()
-                    .await
-                    .expect("the node itself stays up");
-                let status = response.status();
-                let retry_after = response.headers().contains_key("retry-after");
-                let body: Value = response.json().await.unwrap_or(Value::Null);
-                match status.as_u16() {
+                let (status, retry_after, body) = write_one(&http, &node, &message).await;
+                match status {
                     201 => {
                         outcomes
                             .acked
@@ -176,16 +182,7 @@ async fn a_database_restart_during_writes_loses_nothing_acknowledged() {
     let mut probe_slowest_ms = 0f64;
     for i in 0..10 {
         let started = Instant::now();
-        let response = http
-            .post(node.url("/logbook/v1/records"))
-            .bearer_auth(&node.token)
-            .json(&json!({"kind": "log", "message": format!("probe #{i}")}))
-            .send()
-            .await
-            .expect("the node itself stays up");
-        let status = response.status();
-        let retry_after = response.headers().contains_key("retry-after");
-        let body: Value = response.json().await.unwrap_or(Value::Null);
+        let (status, retry_after, body) = write_one(&http, &node, &format!("probe #{i}")).await;
         probe_slowest_ms = probe_slowest_ms.max(started.elapsed().as_secs_f64() * 1000.0);
         assert_eq!(status, 503, "a write while the database is down: {body}");
         assert!(
