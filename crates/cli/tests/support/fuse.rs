@@ -155,6 +155,13 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
+fn reply_removed(removed: Result<(), Errno>, reply: ReplyEmpty) {
+    match removed {
+        Ok(()) => reply.ok(),
+        Err(e) => reply.error(e),
+    }
+}
+
 fn attributes(ino: INodeNo, meta: &Metadata) -> FileAttr {
     let at = |secs: i64, nanos: i64| {
         UNIX_EPOCH + Duration::new(secs.max(0) as u64, nanos.clamp(0, 999_999_999) as u32)
@@ -211,6 +218,20 @@ impl Passthrough {
 
     fn child(&self, parent: INodeNo, name: &OsStr) -> Result<PathBuf, Errno> {
         Ok(self.path(parent)?.join(name))
+    }
+
+    /// Removes `name` in `parent` with `remove` (a file or a directory) and forgets
+    /// its number.
+    fn remove_child(
+        &self,
+        parent: INodeNo,
+        name: &OsStr,
+        remove: fn(&Path) -> std::io::Result<()>,
+    ) -> Result<(), Errno> {
+        let path = self.child(parent, name)?;
+        remove(&path)?;
+        lock(&self.inodes).forget_path(&path);
+        Ok(())
     }
 
     /// The entry at `path`, numbered.
@@ -344,27 +365,17 @@ impl Filesystem for Passthrough {
     }
 
     fn unlink(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
-        let removed = self.child(parent, name).and_then(|path| {
-            std::fs::remove_file(&path)?;
-            lock(&self.inodes).forget_path(&path);
-            Ok(())
-        });
-        match removed {
-            Ok(()) => reply.ok(),
-            Err(e) => reply.error(e),
-        }
+        reply_removed(
+            self.remove_child(parent, name, |path| std::fs::remove_file(path)),
+            reply,
+        );
     }
 
     fn rmdir(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
-        let removed = self.child(parent, name).and_then(|path| {
-            std::fs::remove_dir(&path)?;
-            lock(&self.inodes).forget_path(&path);
-            Ok(())
-        });
-        match removed {
-            Ok(()) => reply.ok(),
-            Err(e) => reply.error(e),
-        }
+        reply_removed(
+            self.remove_child(parent, name, |path| std::fs::remove_dir(path)),
+            reply,
+        );
     }
 
     fn rename(
