@@ -4,9 +4,8 @@
 use crate::store::{self, StoreArgs, TierArgs};
 use clap::Args;
 use logbook_server::auth::{ensure_admin, Bootstrap};
-use logbook_server::connections::serve;
+use logbook_server::connections::{serve, ConnectionCap};
 use logbook_server::integrity::{self, retention, Integrity, IntegrityConfig};
-use logbook_server::limits::CappedListener;
 use logbook_server::{router, AppState, Config};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -65,7 +64,9 @@ pub struct ServeArgs {
     /// request on an idle keep-alive connection) before the connection is closed.
     #[arg(long, env = "LOGBOOK_HEADER_READ_TIMEOUT", default_value = "30s", value_parser = parse_interval)]
     header_read_timeout: Duration,
-    /// Open connections beyond which a new one is answered 503 and closed.
+    /// Open connections at most: beyond it a new one takes the place of the
+    /// longest-idle keep-alive connection, or, when none is idle, is answered 503
+    /// and closed.
     #[arg(long, env = "LOGBOOK_MAX_CONNECTIONS", default_value_t = 1024)]
     max_connections: usize,
     /// How long an `Idempotency-Key` and its answer are kept (`24h`, `90m`).
@@ -247,7 +248,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             };
             // The same serve loop as the API's, so a slow or silent client is cut off
             // after the header-read timeout here too.
-            if let Err(e) = serve(listener, metrics, header_read_timeout, stopped).await {
+            if let Err(e) = serve(listener, metrics, header_read_timeout, None, stopped).await {
                 tracing::error!(error = %e, "the metrics listener failed");
             }
         });
@@ -273,22 +274,24 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         let _ = signalled.send(());
     };
     let header_read_timeout = args.header_read_timeout;
+    let cap = ConnectionCap {
+        max: args.max_connections,
+        metrics,
+    };
     let server: std::pin::Pin<Box<dyn std::future::Future<Output = std::io::Result<()>> + Send>> =
         match tls {
             Some(config) => Box::pin(serve(
-                CappedListener::new(
-                    crate::tls::TlsListener::new(listener, config)?,
-                    args.max_connections,
-                    metrics,
-                ),
+                crate::tls::TlsListener::new(listener, config)?,
                 app,
                 header_read_timeout,
+                Some(cap),
                 graceful,
             )),
             None => Box::pin(serve(
-                CappedListener::new(listener, args.max_connections, metrics),
+                listener,
                 app,
                 header_read_timeout,
+                Some(cap),
                 graceful,
             )),
         };

@@ -1,8 +1,9 @@
 //! Load shedding and limits (issue 20, point 4), on real `logbook serve`
 //! processes: a request beyond the in-flight body-byte budget or the write budget
 //! gets 503 with Retry-After at once (before its body is read), a body that stops
-//! arriving gets 408, a connection beyond the cap gets 503 and is closed, and one
-//! whose request head does not arrive within the header-read timeout is closed.
+//! arriving gets 408, at the connection cap the longest-idle connection is closed
+//! for a new one (a new one gets 503 only when none is idle), and one whose
+//! request head does not arrive within the header-read timeout is closed.
 
 use crate::support::process::Node;
 use serde_json::Value;
@@ -34,12 +35,17 @@ fn host_port(node: &Node) -> String {
 
 /// A POST whose body (of `length` bytes declared) is sent but for its last byte.
 async fn held_post(node: &Node, length: usize) -> (TcpStream, Vec<u8>) {
+    held_post_as(node, length, &format!("Bearer {TOKEN}")).await
+}
+
+/// [`held_post`] with these credentials (an `Authorization` header's value).
+async fn held_post_as(node: &Node, length: usize, authorization: &str) -> (TcpStream, Vec<u8>) {
     let mut body = format!("{{\"message\": \"{}", "x".repeat(length.saturating_sub(16)));
     body.push_str("\"}");
     let body = format!("{body:<length$}").into_bytes();
     let mut stream = TcpStream::connect(host_port(node)).await.expect("connect");
     let head = format!(
-        "POST /logbook/v1/records HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {TOKEN}\r\n\
+        "POST /logbook/v1/records HTTP/1.1\r\nhost: x\r\nauthorization: {authorization}\r\n\
          content-type: application/json\r\ncontent-length: {}\r\n\r\n",
         body.len()
     );
@@ -86,9 +92,13 @@ async fn read_answer(stream: &mut TcpStream) -> String {
 }
 
 async fn post(node: &Node, body: &str) -> reqwest::Response {
+    post_as(node, body, &format!("Bearer {TOKEN}")).await
+}
+
+async fn post_as(node: &Node, body: &str, authorization: &str) -> reqwest::Response {
     reqwest::Client::new()
         .post(node.url("/logbook/v1/records"))
-        .bearer_auth(TOKEN)
+        .header("authorization", authorization)
         .header("content-type", "application/json")
         .body(body.to_string())
         .send()
@@ -156,12 +166,9 @@ async fn beyond_the_body_byte_budget_503_at_once_and_a_stalled_body_408() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn beyond_the_write_budget_and_the_connection_cap_503_at_once() {
+async fn beyond_the_write_budget_503_at_once() {
     let dir = tempfile::tempdir().expect("dir");
-    let (node, metrics) = spawn(
-        &dir,
-        &["--max-in-flight-writes", "1", "--max-connections", "3"],
-    );
+    let (node, metrics) = spawn(&dir, &["--max-in-flight-writes", "1"]);
     let (mut held, last) = held_post(&node, 200).await;
     in_flight(&metrics, 1).await;
     let response = post(&node, "{\"message\": \"second\"}").await;
@@ -174,10 +181,144 @@ async fn beyond_the_write_budget_and_the_connection_cap_503_at_once() {
     );
     held.write_all(&last).await.expect("last byte");
     assert!(read_answer(&mut held).await.starts_with("HTTP/1.1 201"));
+    assert_eq!(post(&node, "{\"message\": \"third\"}").await.status(), 201);
+    assert!(node.terminate());
+}
 
-    // Three connections open (the held one is kept alive); a fourth is refused.
-    let _a = TcpStream::connect(host_port(&node)).await.expect("connect");
-    let _b = TcpStream::connect(host_port(&node)).await.expect("connect");
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_beyond_its_share_of_a_saturated_write_budget_gets_429() {
+    use base64::Engine;
+    let dir = tempfile::tempdir().expect("dir");
+    let (node, metrics) = spawn(&dir, &["--max-in-flight-writes", "4"]);
+    let noisy = format!("Bearer {TOKEN}");
+    let other = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD
+            .encode(format!("admin:{}", crate::support::ADMIN_PASSWORD))
+    );
+    // Alone, the noisy client may take up to the whole budget.
+    let (mut a1, a1_last) = held_post_as(&node, 200, &noisy).await;
+    let (mut a2, a2_last) = held_post_as(&node, 200, &noisy).await;
+    in_flight(&metrics, 2).await;
+    // Another client has a write in flight: three of four, the node is saturated,
+    // and each client's share is two.
+    let (mut b1, b1_last) = held_post_as(&node, 200, &other).await;
+    in_flight(&metrics, 3).await;
+    let response = post_as(&node, "{\"message\": \"a3\"}", &noisy).await;
+    assert_eq!(response.status(), 429);
+    assert_eq!(
+        response
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok()),
+        Some("1")
+    );
+    let error: Value = response.json().await.expect("json");
+    assert!(
+        error["error"].as_str().unwrap_or("").contains("its share"),
+        "{error}"
+    );
+    // The other client, below its share, is still admitted.
+    assert_eq!(
+        post_as(&node, "{\"message\": \"b2\"}", &other)
+            .await
+            .status(),
+        201
+    );
+    for (held, last) in [(&mut a1, a1_last), (&mut a2, a2_last), (&mut b1, b1_last)] {
+        held.write_all(&last).await.expect("last byte");
+        assert!(read_answer(held).await.starts_with("HTTP/1.1 201"));
+    }
+    // Global overload stays 503: one client alone filling the whole budget.
+    let mut held = Vec::new();
+    for _ in 0..4 {
+        held.push(held_post_as(&node, 200, &noisy).await);
+    }
+    in_flight(&metrics, 4).await;
+    let response = post_as(&node, "{\"message\": \"a5\"}", &noisy).await;
+    assert_eq!(response.status(), 503);
+    assert!(response.headers().get("retry-after").is_some());
+    for (mut stream, last) in held {
+        stream.write_all(&last).await.expect("last byte");
+        assert!(read_answer(&mut stream).await.starts_with("HTTP/1.1 201"));
+    }
+    let text = reqwest::get(&metrics)
+        .await
+        .expect("scrape")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        text.contains("logbook_http_shed_requests_total{reason=\"client_writes\"} 1"),
+        "{text}"
+    );
+    assert!(node.terminate());
+}
+
+/// A keep-alive connection that has had one request answered and is now idle.
+async fn idle_connection(node: &Node) -> TcpStream {
+    let mut stream = TcpStream::connect(host_port(node)).await.expect("connect");
+    stream
+        .write_all(b"GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n")
+        .await
+        .expect("head");
+    let answer = read_answer(&mut stream).await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    stream
+}
+
+async fn healthz(node: &Node) -> u16 {
+    reqwest::get(node.url("/healthz"))
+        .await
+        .expect("get")
+        .status()
+        .as_u16()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn at_the_connection_cap_the_longest_idle_connection_makes_room() {
+    let dir = tempfile::tempdir().expect("dir");
+    let (node, metrics) = spawn(&dir, &["--max-connections", "3"]);
+    let mut oldest = idle_connection(&node).await;
+    let mut second = idle_connection(&node).await;
+    let _third = idle_connection(&node).await;
+    // The cap is full of idle connections: a new one is served at once...
+    assert_eq!(healthz(&node).await, 200);
+    // ...in the place of the longest-idle one, which is closed without an answer.
+    assert!(read_to_eof(&mut oldest).await.is_empty());
+    // The others stay open and usable.
+    second
+        .write_all(b"GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n")
+        .await
+        .expect("head");
+    assert!(read_answer(&mut second).await.starts_with("HTTP/1.1 200"));
+    let text = reqwest::get(&metrics)
+        .await
+        .expect("scrape")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        text.contains("logbook_http_idle_connections_closed_total 1"),
+        "{text}"
+    );
+    assert!(node.terminate());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn at_the_cap_a_request_in_flight_keeps_its_connection_and_with_none_idle_503() {
+    let dir = tempfile::tempdir().expect("dir");
+    let (node, metrics) = spawn(&dir, &["--max-connections", "2"]);
+    let (mut first, first_last) = held_post(&node, 200).await;
+    in_flight(&metrics, 1).await;
+    let mut idle = idle_connection(&node).await;
+    // The idle connection makes room, not the one with a request in flight.
+    assert_eq!(healthz(&node).await, 200);
+    assert!(read_to_eof(&mut idle).await.is_empty());
+    // Both places taken by requests in flight (the second takes the place of the
+    // answered connection above, closed by its client or, if not yet, as idle).
+    let (mut second, second_last) = held_post(&node, 200).await;
+    in_flight(&metrics, 2).await;
     let mut refused = TcpStream::connect(host_port(&node)).await.expect("connect");
     let answer = read_answer(&mut refused).await;
     assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
@@ -186,20 +327,13 @@ async fn beyond_the_write_budget_and_the_connection_cap_503_at_once() {
         "{answer}"
     );
     assert!(answer.contains("too many connections"), "{answer}");
-    drop(held);
-    drop(_a);
-    // Once connections close, new ones are served again.
-    let mut served = false;
-    for _ in 0..2000 {
-        match reqwest::get(node.url("/healthz")).await {
-            Ok(r) if r.status() == 200 => {
-                served = true;
-                break;
-            }
-            _ => tokio::task::yield_now().await,
-        }
-    }
-    assert!(served, "served again once connections closed");
+    // The requests in flight complete on their connections.
+    first.write_all(&first_last).await.expect("last byte");
+    assert!(read_answer(&mut first).await.starts_with("HTTP/1.1 201"));
+    second.write_all(&second_last).await.expect("last byte");
+    assert!(read_answer(&mut second).await.starts_with("HTTP/1.1 201"));
+    // Idle again, so a new connection is served.
+    assert_eq!(healthz(&node).await, 200);
     assert!(node.terminate());
 }
 

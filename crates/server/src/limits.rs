@@ -6,24 +6,30 @@
 //!   not fit gets `503` with `Retry-After` before its body is read;
 //! - a budget of writes in flight (POST, PUT, PATCH, DELETE): beyond it, `503` with
 //!   `Retry-After` at once, not after waiting in the store's queue;
+//! - a fair share of that budget per client (keyed by its credential, else its
+//!   address): while half the budget or more is in flight, a client already holding
+//!   its share (the budget divided among the clients with writes in flight) gets
+//!   `429` with `Retry-After`, so one noisy client cannot starve the rest;
 //! - a body that stops arriving for longer than the body-read timeout gets `408`
 //!   (tower-http's `RequestBodyTimeoutLayer`, recognised in `body::read_limited`);
-//! - a cap on open connections ([`CappedListener`]): a connection beyond it is
-//!   answered `503` with `Retry-After` and closed at once.
+//! - a cap on open connections (`connections::serve`): at it, the longest-idle
+//!   keep-alive connection is closed for a new one; only when none is idle is the
+//!   new one answered `503` with `Retry-After` and closed at once.
 //!
 //! Each refusal is counted in `logbook_http_shed_requests_total{reason}`.
 
 use crate::error::{ApiError, ErrorKind};
 use crate::metrics::Metrics;
 use crate::state::AppState;
-use axum::extract::{Request, State};
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{header, Method};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use std::pin::Pin;
-use std::sync::Arc;
-use std::task::{Context, Poll};
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
+use std::collections::HashMap;
+use std::hash::{BuildHasher, Hash, Hasher, RandomState};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// The node's budgets.
@@ -32,15 +38,89 @@ pub struct Budgets {
     body_bytes: Arc<Semaphore>,
     body_budget: usize,
     writes: Arc<Semaphore>,
+    write_budget: usize,
+    /// Writes in flight by client (a hash of its credential or address).
+    clients: Mutex<HashMap<u64, usize>>,
+    client_hasher: RandomState,
 }
 
 impl Budgets {
     pub fn new(body_budget: usize, writes: usize) -> Budgets {
         let body_budget = body_budget.clamp(1, Semaphore::MAX_PERMITS);
+        let write_budget = writes.clamp(1, Semaphore::MAX_PERMITS);
         Budgets {
             body_bytes: Arc::new(Semaphore::new(body_budget)),
             body_budget,
-            writes: Arc::new(Semaphore::new(writes.clamp(1, Semaphore::MAX_PERMITS))),
+            writes: Arc::new(Semaphore::new(write_budget)),
+            write_budget,
+            clients: Mutex::new(HashMap::new()),
+            client_hasher: RandomState::new(),
+        }
+    }
+
+    fn clients(&self) -> MutexGuard<'_, HashMap<u64, usize>> {
+        // Each change is one entry's count: consistent even if a holder panicked.
+        self.clients
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Counts a write of `client`'s in flight (its permit of the write budget
+    /// already taken), unless the node is saturated (half the write budget or more
+    /// in flight) and the client already holds its fair share (the budget divided
+    /// among the clients with writes in flight). A lone client's share is the whole
+    /// budget, so it meets the budget's 503 first.
+    fn admit_client(self: &Arc<Self>, client: u64) -> Option<ClientWrite> {
+        let in_flight = self.write_budget - self.writes.available_permits().min(self.write_budget);
+        let mut clients = self.clients();
+        let held = clients.get(&client).copied().unwrap_or(0);
+        let active = clients.len() + usize::from(held == 0);
+        let fair_share = self.write_budget.div_ceil(active).max(1);
+        if in_flight * 2 >= self.write_budget && held >= fair_share {
+            return None;
+        }
+        *clients.entry(client).or_default() += 1;
+        Some(ClientWrite {
+            budgets: Arc::clone(self),
+            client,
+        })
+    }
+
+    /// Who sent a request: its credential (as `auth` reads it), else its address.
+    fn client_of(&self, request: &Request) -> u64 {
+        use crate::auth::Presented;
+        let mut hasher = self.client_hasher.build_hasher();
+        match Presented::from_headers(request.headers()) {
+            Some(Presented::Token(token)) => (0u8, token).hash(&mut hasher),
+            Some(Presented::Basic { user, secret }) => (1u8, user, secret).hash(&mut hasher),
+            Some(Presented::Session(session)) => (2u8, session).hash(&mut hasher),
+            None => (
+                3u8,
+                request
+                    .extensions()
+                    .get::<ConnectInfo<SocketAddr>>()
+                    .map(|ConnectInfo(peer)| peer.ip()),
+            )
+                .hash(&mut hasher),
+        }
+        hasher.finish()
+    }
+}
+
+/// One client's write in flight, counted until it is dropped.
+struct ClientWrite {
+    budgets: Arc<Budgets>,
+    client: u64,
+}
+
+impl Drop for ClientWrite {
+    fn drop(&mut self) {
+        let mut clients = self.budgets.clients();
+        if let Some(held) = clients.get_mut(&self.client) {
+            *held -= 1;
+            if *held == 0 {
+                clients.remove(&self.client);
+            }
         }
     }
 }
@@ -59,17 +139,24 @@ pub async fn layer(State(state): State<AppState>, request: Request, next: Next) 
         *request.method(),
         Method::POST | Method::PUT | Method::PATCH | Method::DELETE
     );
-    let _write: Option<OwnedSemaphorePermit> = if is_write {
-        match budgets.writes.clone().try_acquire_owned() {
-            Ok(permit) => Some(permit),
-            Err(_) => {
-                return shed(
-                    &state.metrics,
-                    "writes",
-                    "too many writes in flight; retry shortly",
-                )
-            }
-        }
+    let write: Option<(OwnedSemaphorePermit, ClientWrite)> = if is_write {
+        let Ok(permit) = budgets.writes.clone().try_acquire_owned() else {
+            return shed(
+                &state.metrics,
+                "writes",
+                "too many writes in flight; retry shortly",
+            );
+        };
+        let Some(client_write) = budgets.admit_client(budgets.client_of(&request)) else {
+            state.metrics.shed("client_writes");
+            return ApiError::new(
+                ErrorKind::Throttled,
+                "this client has more than its share of the writes in flight; retry shortly",
+            )
+            .retry_after(1)
+            .into_response();
+        };
+        Some((permit, client_write))
     } else {
         None
     };
@@ -104,117 +191,10 @@ pub async fn layer(State(state): State<AppState>, request: Request, next: Next) 
     } else {
         None
     };
-    next.run(request).await
-}
-
-/// A listener that keeps at most `cap` connections open: one beyond it is
-/// answered `503` with `Retry-After: 1` and closed, at once.
-#[derive(Debug)]
-pub struct CappedListener<L> {
-    inner: L,
-    permits: Arc<Semaphore>,
-    metrics: Arc<Metrics>,
-}
-
-impl<L> CappedListener<L> {
-    pub fn new(inner: L, cap: usize, metrics: Arc<Metrics>) -> CappedListener<L> {
-        CappedListener {
-            inner,
-            permits: Arc::new(Semaphore::new(cap.clamp(1, Semaphore::MAX_PERMITS))),
-            metrics,
-        }
+    let admitted = Instant::now();
+    let response = next.run(request).await;
+    if write.is_some() {
+        state.metrics.admitted_write(admitted.elapsed());
     }
-}
-
-const REFUSAL_BODY: &str = r#"{"error":"too many connections; retry shortly","status":503}"#;
-
-impl<L> axum::serve::Listener for CappedListener<L>
-where
-    L: axum::serve::Listener,
-{
-    type Io = Capped<L::Io>;
-    type Addr = L::Addr;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        loop {
-            let (mut io, addr) = self.inner.accept().await;
-            match self.permits.clone().try_acquire_owned() {
-                Ok(permit) => {
-                    return (
-                        Capped {
-                            io,
-                            _permit: permit,
-                        },
-                        addr,
-                    )
-                }
-                Err(_) => {
-                    self.metrics.shed("connections");
-                    tokio::spawn(async move {
-                        let answer = format!(
-                            "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\n\
-                             retry-after: 1\r\nconnection: close\r\ncontent-length: {}\r\n\r\n{REFUSAL_BODY}",
-                            REFUSAL_BODY.len()
-                        );
-                        let _ = tokio::time::timeout(std::time::Duration::from_secs(5), async {
-                            let _ = io.write_all(answer.as_bytes()).await;
-                            let _ = io.shutdown().await;
-                        })
-                        .await;
-                    });
-                }
-            }
-        }
-    }
-
-    fn local_addr(&self) -> std::io::Result<Self::Addr> {
-        self.inner.local_addr()
-    }
-}
-
-/// A connection counted against the cap until it is dropped.
-#[derive(Debug)]
-pub struct Capped<Io> {
-    io: Io,
-    _permit: OwnedSemaphorePermit,
-}
-
-impl<Io: AsyncRead + Unpin> AsyncRead for Capped<Io> {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.io).poll_read(cx, buf)
-    }
-}
-
-impl<Io: AsyncWrite + Unpin> AsyncWrite for Capped<Io> {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.io).poll_write(cx, buf)
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.io).poll_flush(cx)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.io).poll_shutdown(cx)
-    }
-
-    fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[std::io::IoSlice<'_>],
-    ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.io).poll_write_vectored(cx, bufs)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.io.is_write_vectored()
-    }
+    response
 }

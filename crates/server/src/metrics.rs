@@ -70,6 +70,8 @@ pub struct Metrics {
     latency: Family<RouteLabels, Histogram, fn() -> Histogram>,
     rejected: Family<RequestLabels, Counter>,
     shed: Family<ReasonLabels, Counter>,
+    idle_connections_closed: Counter,
+    admitted_writes: Histogram,
     ingested: Family<IngestLabels, Counter>,
     batch_records: Histogram,
     in_flight: Gauge,
@@ -137,6 +139,18 @@ impl Metrics {
             "http_shed_requests",
             "Requests refused at once for load (503/429), by reason",
             shed.clone(),
+        );
+        let admitted_writes = latency_histogram();
+        registry.register(
+            "http_admitted_write_duration_seconds",
+            "Time from admission by the write budget to the response's head, of writes admitted",
+            admitted_writes.clone(),
+        );
+        let idle_connections_closed = Counter::default();
+        registry.register(
+            "http_idle_connections_closed",
+            "Idle keep-alive connections closed at the connection cap to make room for a new one",
+            idle_connections_closed.clone(),
         );
         let ingested = Family::<IngestLabels, Counter>::default();
         registry.register(
@@ -246,6 +260,8 @@ impl Metrics {
             latency,
             rejected,
             shed,
+            idle_connections_closed,
+            admitted_writes,
             ingested,
             batch_records,
             in_flight,
@@ -293,6 +309,16 @@ impl Metrics {
                 reason: reason.to_string(),
             })
             .inc();
+    }
+
+    /// Times a write the write budget admitted, to its response's head.
+    pub fn admitted_write(&self, took: std::time::Duration) {
+        self.admitted_writes.observe(took.as_secs_f64());
+    }
+
+    /// Counts an idle connection closed at the connection cap for a new one.
+    pub fn idle_connection_closed(&self) {
+        self.idle_connections_closed.inc();
     }
 
     /// Reads the gauges and renders everything.

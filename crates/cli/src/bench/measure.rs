@@ -95,3 +95,44 @@ pub fn watch_peak(
     };
     (peak, watching)
 }
+
+/// A histogram's cumulative buckets (`le` bound, count) from an OpenMetrics text.
+pub fn histogram_buckets(text: &str, name: &str) -> Vec<(f64, u64)> {
+    let prefix = format!("{name}_bucket{{le=\"");
+    text.lines()
+        .filter_map(|line| {
+            let rest = line.strip_prefix(&prefix)?;
+            let (bound, count) = rest.split_once("\"} ")?;
+            let bound = if bound == "+Inf" {
+                f64::INFINITY
+            } else {
+                bound.parse().ok()?
+            };
+            Some((bound, count.trim().parse().ok()?))
+        })
+        .collect()
+}
+
+/// The upper bound of the bucket holding the p-th percentile of what was observed
+/// between two scrapes of a histogram's buckets (`histogram_buckets`).
+pub fn bucket_percentile(before: &[(f64, u64)], after: &[(f64, u64)], p: f64) -> Option<f64> {
+    let counts: Vec<(f64, u64)> = after
+        .iter()
+        .map(|&(bound, count)| {
+            let earlier = before
+                .iter()
+                .find(|(b, _)| *b == bound)
+                .map_or(0, |(_, c)| *c);
+            (bound, count.saturating_sub(earlier))
+        })
+        .collect();
+    let total = counts.last()?.1;
+    if total == 0 {
+        return None;
+    }
+    let rank = (p / 100.0 * total as f64).ceil() as u64;
+    counts
+        .iter()
+        .find(|(_, count)| *count >= rank.max(1))
+        .map(|(bound, _)| *bound)
+}
