@@ -8,12 +8,12 @@
 use super::writer::{Announcement, Batch};
 use crate::blocks::cache::{dictionary_bytes, page_bytes, CacheEntry, PageCache};
 use crate::blocks::format::{self, Dictionary, Layout, Page};
-use crate::blocks::segment::{PageSource, Segment};
+use crate::blocks::segment::{PageSource, Segment, UnnumberedHot};
 use crate::blocks::summary::Summary;
 use crate::blocks::tiers::{self, Catalog, Entry, TierOptions, Tiers};
 use crate::blocks::{engine, rows};
 use crate::{Appended, Result, StoreError};
-use logbook_core::{NewRecord, Query, Record, Timestamp};
+use logbook_core::{integrity, NewRecord, Query, Record, Timestamp};
 use rusqlite::{Connection, OptionalExtension, MAIN_DB};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -516,48 +516,158 @@ pub fn upgrade_once(
     }))
 }
 
-/// Appends a batch as one hot segment: one row, one insert.
+/// Appends a batch as one hot segment, prepared on the writer's thread (for the
+/// records a writer job makes itself: a journal entry, an action's event).
 pub fn insert_records(
     conn: &Connection,
     batch: &mut Batch,
     records: &[NewRecord],
 ) -> Result<Appended> {
-    let now = Timestamp::now();
+    insert_prepared(
+        conn,
+        batch,
+        PreparedRecords::of(records.to_vec(), Timestamp::now()),
+    )
+}
+
+/// An append made ready off the writer's thread, on the request's task: the writer
+/// thread is the one serial stage of ingest, so everything that does not need the
+/// ids it assigns (the row form, the hot segment and its summary, `data` as JSON,
+/// all of each leaf's canonical form but the id) is done before the job is queued.
+/// A writer job may run twice (see `writer::run_batch`), so the job keeps its
+/// records to prepare them again on the writer in that rare case.
+pub struct PreparedAppend {
+    records: Vec<NewRecord>,
+    now: Timestamp,
+    prepared: Mutex<Option<PreparedRecords>>,
+}
+
+impl PreparedAppend {
+    /// Prepares `records`, received at `now` (the `ts` of those without one).
+    pub fn new(records: Vec<NewRecord>, now: Timestamp) -> PreparedAppend {
+        let prepared = PreparedRecords::of(records.clone(), now);
+        PreparedAppend {
+            records,
+            now,
+            prepared: Mutex::new(Some(prepared)),
+        }
+    }
+
+    /// Appends the records as one hot segment in the writer's transaction.
+    pub fn insert(&self, conn: &Connection, batch: &mut Batch) -> Result<Appended> {
+        let taken = match self.prepared.lock() {
+            Ok(mut slot) => slot.take(),
+            Err(poisoned) => poisoned.into_inner().take(),
+        };
+        let prepared = taken.unwrap_or_else(|| PreparedRecords::of(self.records.clone(), self.now));
+        insert_prepared(conn, batch, prepared)
+    }
+}
+
+/// A batch in every form the writer stores and publishes, its rows numbered from 0.
+struct PreparedRecords {
+    records: Vec<Record>,
+    rows: rows::Unnumbered,
+    hot: UnnumberedHot,
+    /// Each record's canonical form without its id, one after the other.
+    forms: Vec<u8>,
+    /// Per record, where its form ends in `forms` and where its id goes; `None` for
+    /// a record whose form the canonicalizer writes (a float in `data`), hashed
+    /// whole once it has its id.
+    leaves: Vec<Option<(usize, usize)>>,
+}
+
+impl PreparedRecords {
+    fn of(records: Vec<NewRecord>, now: Timestamp) -> PreparedRecords {
+        let records: Vec<Record> = records
+            .into_iter()
+            .enumerate()
+            .map(|(i, new)| new.into_record(i as i64, now))
+            .collect();
+        // One columnar view for the row form and the hot segment (`data` as JSON once).
+        let data = format::data_texts(&records);
+        let columns = format::Columns::of_records(&records, &data);
+        let mut forms = Vec::with_capacity(records.len() * 320);
+        let leaves = records
+            .iter()
+            .map(|record| {
+                integrity::write_canonical_without_id(record, &mut forms)
+                    .map(|id_at| (forms.len(), id_at))
+            })
+            .collect();
+        PreparedRecords {
+            rows: rows::Unnumbered::of(&columns),
+            hot: UnnumberedHot::of(&columns),
+            records,
+            forms,
+            leaves,
+        }
+    }
+
+    /// The leaf hashes, in order, of the records numbered from `first_id` (their
+    /// `id`s already set).
+    fn leaf_hashes(&self, first_id: i64) -> Vec<u8> {
+        let mut hashes = Vec::with_capacity(self.records.len() * 32);
+        let mut start = 0;
+        for (i, (record, leaf)) in self.records.iter().zip(&self.leaves).enumerate() {
+            let hash = match *leaf {
+                Some((end, id_at)) => integrity::leaf_hash_with_id(
+                    &self.forms[start..end],
+                    id_at - start,
+                    first_id + i as i64,
+                ),
+                None => integrity::leaf_hash(record),
+            };
+            if let Some((end, _)) = leaf {
+                start = *end;
+            }
+            hashes.extend_from_slice(&hash);
+        }
+        hashes
+    }
+}
+
+/// Appends a prepared batch as one hot segment: one row, one insert.
+fn insert_prepared(
+    conn: &Connection,
+    batch: &mut Batch,
+    prepared: PreparedRecords,
+) -> Result<Appended> {
     let first_id = batch.next_record_id;
-    let stored: Vec<Record> = records
-        .iter()
-        .enumerate()
-        .map(|(i, new)| new.clone().into_record(first_id + i as i64, now))
-        .collect();
-    batch.next_record_id += stored.len() as i64;
+    let count = prepared.records.len();
+    batch.next_record_id += count as i64;
     let last_id = batch.next_record_id - 1;
-    // One columnar view for the row form and the hot segment (`data` as JSON once).
-    let data = format::data_texts(&stored);
-    let columns = format::Columns::of_records(&stored, &data);
+    let mut prepared = prepared;
+    for (i, record) in prepared.records.iter_mut().enumerate() {
+        record.id = first_id + i as i64;
+    }
+    let hashes = prepared.leaf_hashes(first_id);
+    let PreparedRecords {
+        records, rows, hot, ..
+    } = prepared;
     conn.prepare_cached(
         "INSERT INTO hot_segments (first_id, last_id, records) VALUES (?1, ?2, ?3)",
     )?
     .execute(rusqlite::params![
         first_id,
         last_id,
-        rows::encode_columns(&columns)
+        rows.numbered(first_id)
     ])?;
-    super::integrity::insert_leaves(conn, &stored)?;
+    super::integrity::insert_run(conn, first_id, &hashes)?;
     if let Some(draft) = batch.catalog.as_mut() {
         draft.insert(Entry {
-            segment: Segment::hot_of(&columns),
+            segment: hot.numbered(first_id),
             hot: true,
             seen: Instant::now(),
         });
         draft.high_water = draft.high_water.max(last_id);
     }
-    let appended = Appended {
-        count: stored.len(),
+    batch.announcements.push(Announcement::Records(records));
+    Ok(Appended {
+        count,
         first_id: Some(first_id),
         last_id: Some(last_id),
-    };
-    batch.announcements.push(Announcement::Records(stored));
-    Ok(appended)
+    })
 }
 
 /// Deletes the matching records: each hot segment or block holding some is
