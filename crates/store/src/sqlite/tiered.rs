@@ -523,52 +523,29 @@ pub fn insert_records(
     batch: &mut Batch,
     records: &[NewRecord],
 ) -> Result<Appended> {
-    insert_prepared(
-        conn,
-        batch,
-        PreparedRecords::of(records.to_vec(), Timestamp::now()),
-    )
+    PreparedAppend::new(records.to_vec(), Timestamp::now()).insert(conn, batch)
 }
 
 /// An append made ready off the writer's thread, on the request's task: the writer
 /// thread is the one serial stage of ingest, so everything that does not need the
-/// ids it assigns (the row form, the hot segment and its summary, `data` as JSON,
-/// all of each leaf's canonical form but the id) is done before the job is queued.
-/// A writer job may run twice (see `writer::run_batch`), so the job keeps its
-/// records to prepare them again on the writer in that rare case.
+/// ids it assigns (the records, the row form, the hot segment and its summary,
+/// `data` as JSON, all of each leaf's canonical form but the id) is done before
+/// the job is queued. A writer job may run twice (see `writer::run_batch`), so a
+/// run only reads what was prepared (the hot segment, moved into the catalog, is
+/// made again from the records then), and the records are numbered and handed to
+/// the notifier only once the transaction has committed.
 pub struct PreparedAppend {
-    records: Vec<NewRecord>,
-    now: Timestamp,
-    prepared: Mutex<Option<PreparedRecords>>,
-}
-
-impl PreparedAppend {
-    /// Prepares `records`, received at `now` (the `ts` of those without one).
-    pub fn new(records: Vec<NewRecord>, now: Timestamp) -> PreparedAppend {
-        let prepared = PreparedRecords::of(records.clone(), now);
-        PreparedAppend {
-            records,
-            now,
-            prepared: Mutex::new(Some(prepared)),
-        }
-    }
-
-    /// Appends the records as one hot segment in the writer's transaction.
-    pub fn insert(&self, conn: &Connection, batch: &mut Batch) -> Result<Appended> {
-        let taken = match self.prepared.lock() {
-            Ok(mut slot) => slot.take(),
-            Err(poisoned) => poisoned.into_inner().take(),
-        };
-        let prepared = taken.unwrap_or_else(|| PreparedRecords::of(self.records.clone(), self.now));
-        insert_prepared(conn, batch, prepared)
-    }
+    prepared: Arc<Mutex<PreparedRecords>>,
 }
 
 /// A batch in every form the writer stores and publishes, its rows numbered from 0.
 struct PreparedRecords {
-    records: Vec<Record>,
+    /// Taken when they are announced.
+    records: Option<Vec<Record>>,
+    count: usize,
     rows: rows::Unnumbered,
-    hot: UnnumberedHot,
+    /// Taken into the catalog by a run.
+    hot: Option<UnnumberedHot>,
     /// Each record's canonical form without its id, one after the other.
     forms: Vec<u8>,
     /// Per record, where its form ends in `forms` and where its id goes; `None` for
@@ -577,8 +554,15 @@ struct PreparedRecords {
     leaves: Vec<Option<(usize, usize)>>,
 }
 
-impl PreparedRecords {
-    fn of(records: Vec<NewRecord>, now: Timestamp) -> PreparedRecords {
+fn lock(prepared: &Mutex<PreparedRecords>) -> std::sync::MutexGuard<'_, PreparedRecords> {
+    prepared
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl PreparedAppend {
+    /// Prepares `records`, received at `now` (the `ts` of those without one).
+    pub fn new(records: Vec<NewRecord>, now: Timestamp) -> PreparedAppend {
         let records: Vec<Record> = records
             .into_iter()
             .enumerate()
@@ -595,79 +579,109 @@ impl PreparedRecords {
                     .map(|id_at| (forms.len(), id_at))
             })
             .collect();
-        PreparedRecords {
+        let prepared = PreparedRecords {
+            count: records.len(),
             rows: rows::Unnumbered::of(&columns),
-            hot: UnnumberedHot::of(&columns),
-            records,
+            hot: Some(UnnumberedHot::of(&columns)),
+            records: Some(records),
             forms,
             leaves,
+        };
+        PreparedAppend {
+            prepared: Arc::new(Mutex::new(prepared)),
         }
     }
 
-    /// The leaf hashes, in order, of the records numbered from `first_id` (their
-    /// `id`s already set).
-    fn leaf_hashes(&self, first_id: i64) -> Vec<u8> {
-        let mut hashes = Vec::with_capacity(self.records.len() * 32);
-        let mut start = 0;
-        for (i, (record, leaf)) in self.records.iter().zip(&self.leaves).enumerate() {
-            let hash = match *leaf {
-                Some((end, id_at)) => integrity::leaf_hash_with_id(
-                    &self.forms[start..end],
-                    id_at - start,
-                    first_id + i as i64,
-                ),
-                None => integrity::leaf_hash(record),
-            };
-            if let Some((end, _)) = leaf {
-                start = *end;
+    /// Appends the records as one hot segment in the writer's transaction: one
+    /// row, one insert.
+    pub fn insert(&self, conn: &Connection, batch: &mut Batch) -> Result<Appended> {
+        let mut prepared = lock(&self.prepared);
+        let gone = || StoreError::Internal("a prepared append ran after it was announced".into());
+        let first_id = batch.next_record_id;
+        let count = prepared.count;
+        let last_id = first_id + count as i64 - 1;
+        let hot = match prepared.hot.take() {
+            Some(hot) => hot,
+            None => {
+                let records = prepared.records.as_ref().ok_or_else(gone)?;
+                let data = format::data_texts(records);
+                UnnumberedHot::of(&format::Columns::of_records(records, &data))
             }
-            hashes.extend_from_slice(&hash);
+        };
+        let hashes = prepared.leaf_hashes(first_id).ok_or_else(gone)?;
+        conn.prepare_cached(
+            "INSERT INTO hot_segments (first_id, last_id, records) VALUES (?1, ?2, ?3)",
+        )?
+        .execute(rusqlite::params![
+            first_id,
+            last_id,
+            prepared.rows.numbered(first_id)
+        ])?;
+        super::integrity::insert_run(conn, first_id, &hashes)?;
+        batch.next_record_id += count as i64;
+        if let Some(draft) = batch.catalog.as_mut() {
+            draft.insert(Entry {
+                segment: hot.numbered(first_id),
+                hot: true,
+                seen: Instant::now(),
+            });
+            draft.high_water = draft.high_water.max(last_id);
         }
-        hashes
+        batch
+            .announcements
+            .push(Announcement::Records(AnnouncedRecords {
+                prepared: Arc::clone(&self.prepared),
+                first_id,
+            }));
+        Ok(Appended {
+            count,
+            first_id: Some(first_id),
+            last_id: Some(last_id),
+        })
     }
 }
 
-/// Appends a prepared batch as one hot segment: one row, one insert.
-fn insert_prepared(
-    conn: &Connection,
-    batch: &mut Batch,
-    prepared: PreparedRecords,
-) -> Result<Appended> {
-    let first_id = batch.next_record_id;
-    let count = prepared.records.len();
-    batch.next_record_id += count as i64;
-    let last_id = batch.next_record_id - 1;
-    let mut prepared = prepared;
-    for (i, record) in prepared.records.iter_mut().enumerate() {
-        record.id = first_id + i as i64;
+impl PreparedRecords {
+    /// The leaf hashes, in order, of the records numbered from `first_id`; `None`
+    /// once the records were announced.
+    fn leaf_hashes(&self, first_id: i64) -> Option<Vec<u8>> {
+        let records = self.records.as_ref()?;
+        let mut hashes = Vec::with_capacity(records.len() * 32);
+        let mut start = 0;
+        for (i, (record, leaf)) in records.iter().zip(&self.leaves).enumerate() {
+            let id = first_id + i as i64;
+            let hash = match *leaf {
+                Some((end, id_at)) => {
+                    let hash =
+                        integrity::leaf_hash_with_id(&self.forms[start..end], id_at - start, id);
+                    start = end;
+                    hash
+                }
+                None => integrity::leaf_hash(&Record {
+                    id,
+                    ..record.clone()
+                }),
+            };
+            hashes.extend_from_slice(&hash);
+        }
+        Some(hashes)
     }
-    let hashes = prepared.leaf_hashes(first_id);
-    let PreparedRecords {
-        records, rows, hot, ..
-    } = prepared;
-    conn.prepare_cached(
-        "INSERT INTO hot_segments (first_id, last_id, records) VALUES (?1, ?2, ?3)",
-    )?
-    .execute(rusqlite::params![
-        first_id,
-        last_id,
-        rows.numbered(first_id)
-    ])?;
-    super::integrity::insert_run(conn, first_id, &hashes)?;
-    if let Some(draft) = batch.catalog.as_mut() {
-        draft.insert(Entry {
-            segment: hot.numbered(first_id),
-            hot: true,
-            seen: Instant::now(),
-        });
-        draft.high_water = draft.high_water.max(last_id);
+}
+
+/// The records of a committed append, numbered when they are announced.
+pub struct AnnouncedRecords {
+    prepared: Arc<Mutex<PreparedRecords>>,
+    first_id: i64,
+}
+
+impl AnnouncedRecords {
+    pub fn into_records(self) -> Vec<Record> {
+        let mut records = lock(&self.prepared).records.take().unwrap_or_default();
+        for (i, record) in records.iter_mut().enumerate() {
+            record.id = self.first_id + i as i64;
+        }
+        records
     }
-    batch.announcements.push(Announcement::Records(records));
-    Ok(Appended {
-        count,
-        first_id: Some(first_id),
-        last_id: Some(last_id),
-    })
 }
 
 /// Deletes the matching records: each hot segment or block holding some is
