@@ -890,3 +890,74 @@ pub fn stored_bytes(conn: &Connection) -> Result<i64> {
         .optional()?
         .unwrap_or(0))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn batch_from(next_record_id: i64) -> Batch {
+        Batch {
+            next_record_id,
+            next_action_seq: 1,
+            announcements: Vec::new(),
+            catalog: Some(Catalog::default()),
+            truncate_wal: false,
+        }
+    }
+
+    /// A writer job runs again, numbered differently, when another job of its
+    /// transaction failed: the second run stores and announces what a first run
+    /// at those ids would have.
+    #[test]
+    fn a_prepared_append_run_again_after_a_rollback_is_numbered_by_the_second_run() {
+        let mut conn = Connection::open_in_memory().expect("open");
+        super::super::schema::migrate(&mut conn).expect("migrate");
+        let mut float = serde_json::Map::new();
+        float.insert("x".into(), serde_json::json!(1.5));
+        let records: Vec<NewRecord> = (0..3)
+            .map(|i| NewRecord {
+                message: Some(format!("line {i}")),
+                data: (i == 1).then(|| float.clone()),
+                ..NewRecord::new(logbook_core::Kind::Log)
+            })
+            .collect();
+        let append = PreparedAppend::new(records, Timestamp(7));
+        conn.execute_batch("BEGIN").expect("begin");
+        append.insert(&conn, &mut batch_from(1)).expect("first run");
+        conn.execute_batch("ROLLBACK").expect("rollback");
+        conn.execute_batch("BEGIN").expect("begin");
+        let mut batch = batch_from(5);
+        let appended = append.insert(&conn, &mut batch).expect("second run");
+        conn.execute_batch("COMMIT").expect("commit");
+        assert_eq!((appended.first_id, appended.last_id), (Some(5), Some(7)));
+        let segments = batch.catalog.expect("catalog").segments();
+        assert_eq!(segments.len(), 1);
+        assert_eq!((segments[0].first_id(), segments[0].last_id()), (5, 7));
+        let announced: Vec<Record> = batch
+            .announcements
+            .into_iter()
+            .flat_map(|a| match a {
+                Announcement::Records(records) => records.into_records(),
+                _ => Vec::new(),
+            })
+            .collect();
+        assert_eq!(
+            announced.iter().map(|r| r.id).collect::<Vec<_>>(),
+            [5, 6, 7]
+        );
+        let stored = engine::export_batch(&segments, &Query::oldest_first(), i64::MAX, None, 10)
+            .expect("read");
+        assert_eq!(stored, announced);
+        let (first_id, hashes): (i64, Vec<u8>) = conn
+            .query_row("SELECT first_id, hashes FROM record_leaves", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .expect("one run of leaves");
+        assert_eq!(first_id, 5);
+        let expected: Vec<u8> = announced
+            .iter()
+            .flat_map(logbook_core::integrity::leaf_hash)
+            .collect();
+        assert_eq!(hashes, expected);
+    }
+}
