@@ -15,9 +15,16 @@ pub fn empty_root() -> Hash {
 }
 
 pub fn leaf_hash(leaf: &[u8]) -> Hash {
+    leaf_hash_of_parts(&[leaf])
+}
+
+/// The leaf hash of the concatenation of `parts`, without concatenating them.
+pub fn leaf_hash_of_parts(parts: &[&[u8]]) -> Hash {
     let mut hasher = Sha256::new();
     hasher.update([0u8]);
-    hasher.update(leaf);
+    for part in parts {
+        hasher.update(part);
+    }
     hasher.finalize().into()
 }
 

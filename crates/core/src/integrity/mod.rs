@@ -65,17 +65,34 @@ const ORDER: [(&str, Slot); 21] = [
 
 /// Appends the canonical form of `record` to `out`.
 pub fn write_canonical(record: &Record, out: &mut Vec<u8>) {
+    match write_canonical_without_id(record, out) {
+        Some(id_at) => {
+            let mut digits = IdDigits::new();
+            out.splice(id_at..id_at, digits.of(record.id).iter().copied());
+        }
+        None => {
+            // Serialising a tree of JSON values cannot fail: every key is a string
+            // and every number came from JSON.
+            let jcs = serde_json_canonicalizer::to_vec(&record.to_json()).unwrap_or_default();
+            out.extend_from_slice(&jcs);
+        }
+    }
+}
+
+/// Appends the canonical form of `record` to `out` with the digits of its id left
+/// out, and answers where they go: everything of the form but the id, which the
+/// store's writer assigns at commit, can so be written before the record reaches
+/// it (see [`leaf_hash_with_id`]). `None`, with nothing written, for a record whose
+/// `data` the canonicalizer has to write (see `is_plain`).
+pub fn write_canonical_without_id(record: &Record, out: &mut Vec<u8>) -> Option<usize> {
     let plain = record.data.as_ref().is_none_or(|data| {
         data.iter()
             .all(|(k, v)| k.chars().all(|c| c < '\u{E000}') && is_plain(v))
     });
     if !plain {
-        // Serialising a tree of JSON values cannot fail: every key is a string and
-        // every number came from JSON.
-        let jcs = serde_json_canonicalizer::to_vec(&record.to_json()).unwrap_or_default();
-        out.extend_from_slice(&jcs);
-        return;
+        return None;
     }
+    let mut id_at = out.len();
     let texts = record.text_fields();
     out.push(b'{');
     let mut first = true;
@@ -97,9 +114,7 @@ pub fn write_canonical(record: &Record, out: &mut Vec<u8>) {
         out.extend_from_slice(name.as_bytes());
         out.extend_from_slice(b"\":");
         match slot {
-            Slot::Id => {
-                let _ = write!(out, "{}", record.id);
-            }
+            Slot::Id => id_at = out.len(),
             Slot::Ts => write_ts(record.ts, out),
             Slot::Kind => write_ascii(record.kind.name(), out),
             Slot::Level => {
@@ -120,6 +135,33 @@ pub fn write_canonical(record: &Record, out: &mut Vec<u8>) {
         }
     }
     out.push(b'}');
+    Some(id_at)
+}
+
+/// The decimal digits of an id, written without allocating.
+struct IdDigits([u8; 20]);
+
+impl IdDigits {
+    fn new() -> IdDigits {
+        IdDigits([0; 20])
+    }
+
+    fn of(&mut self, id: i64) -> &[u8] {
+        let mut cursor = std::io::Cursor::new(&mut self.0[..]);
+        // 20 bytes hold every i64 ("-9223372036854775808").
+        let _ = write!(cursor, "{id}");
+        let len = cursor.position() as usize;
+        &self.0[..len]
+    }
+}
+
+/// The leaf hash of a record whose canonical form without its id is `form`, the
+/// id's digits going at `id_at` (from [`write_canonical_without_id`]): the same as
+/// [`leaf_hash`] of the record numbered `id`.
+pub fn leaf_hash_with_id(form: &[u8], id_at: usize, id: i64) -> Hash {
+    let (head, tail) = form.split_at(id_at.min(form.len()));
+    let mut digits = IdDigits::new();
+    merkle::leaf_hash_of_parts(&[head, digits.of(id), tail])
 }
 
 /// A string known to need no escaping (a kind's or level's name).
@@ -361,6 +403,38 @@ mod tests {
             assert_eq!(canonical_form(&full), expected);
             assert_eq!(leaf_hash(&full), merkle::leaf_hash(&expected));
         }
+    }
+
+    #[test]
+    fn a_form_written_without_its_id_hashes_as_the_numbered_record() {
+        let records = [
+            full_record(0, Timestamp(1_700_000_000_123_456)),
+            NewRecord::new(Kind::Log).into_record(0, Timestamp(0)),
+        ];
+        for record in records {
+            let mut form = Vec::new();
+            let id_at = write_canonical_without_id(&record, &mut form).expect("plain");
+            for id in [1, 9, 10, 4_294_967_296, i64::MAX, -3] {
+                let numbered = Record {
+                    id,
+                    ..record.clone()
+                };
+                assert_eq!(leaf_hash_with_id(&form, id_at, id), leaf_hash(&numbered));
+            }
+        }
+        let mut data = serde_json::Map::new();
+        data.insert("x".into(), serde_json::json!(1.5));
+        let float = NewRecord {
+            data: Some(data),
+            ..NewRecord::new(Kind::Log)
+        }
+        .into_record(1, Timestamp(0));
+        let mut form = Vec::new();
+        assert_eq!(write_canonical_without_id(&float, &mut form), None);
+        assert!(
+            form.is_empty(),
+            "nothing is written for the canonicalizer's records"
+        );
     }
 
     #[test]

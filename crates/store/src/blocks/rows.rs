@@ -21,15 +21,59 @@ pub fn encode_columns(rows: &Columns<'_>) -> Vec<u8> {
         let id = rows.ids[row];
         put_varint(&mut out, zigzag(id.wrapping_sub(previous)));
         previous = id;
-        put_varint(&mut out, zigzag(rows.ts[row]));
-        out.push(rows.kinds[row]);
-        out.push(rows.levels[row]);
-        // The 16 text fields, then `data`.
-        for values in &rows.texts {
-            put_text(&mut out, values[row]);
-        }
+        put_row_after_id(&mut out, rows, row);
     }
     out
+}
+
+/// The row form of a batch before its ids are known: everything but the count and
+/// the first row's id (the only absolute one; the others are deltas), so the
+/// writer, which assigns the ids, only puts the two in front.
+#[derive(Clone)]
+pub struct Unnumbered {
+    rows: usize,
+    after_first_id: Vec<u8>,
+}
+
+impl Unnumbered {
+    pub fn of(rows: &Columns<'_>) -> Unnumbered {
+        let mut out = Vec::with_capacity(rows.rows() * 256);
+        for row in 0..rows.rows() {
+            if row > 0 {
+                put_varint(
+                    &mut out,
+                    zigzag(rows.ids[row].wrapping_sub(rows.ids[row - 1])),
+                );
+            }
+            put_row_after_id(&mut out, rows, row);
+        }
+        Unnumbered {
+            rows: rows.rows(),
+            after_first_id: out,
+        }
+    }
+
+    /// The row form, as [`encode_columns`] gives it, of the rows shifted so the
+    /// first one's id is `first_id`.
+    pub fn numbered(&self, first_id: i64) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.after_first_id.len() + 20);
+        put_varint(&mut out, self.rows as u64);
+        if self.rows > 0 {
+            put_varint(&mut out, zigzag(first_id));
+        }
+        out.extend_from_slice(&self.after_first_id);
+        out
+    }
+}
+
+fn put_row_after_id(out: &mut Vec<u8>, rows: &Columns<'_>, row: usize) {
+    put_varint(out, zigzag(rows.ts[row]));
+    out.push(rows.kinds[row]);
+    out.push(rows.levels[row]);
+    // The 16 text fields, then `data`.
+    for values in &rows.texts {
+        put_text(out, values[row]);
+    }
 }
 
 fn put_text(out: &mut Vec<u8>, value: Option<&str>) {

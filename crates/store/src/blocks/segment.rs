@@ -107,6 +107,39 @@ const _: () = assert!(
         && DATA + 1 == IDS
 );
 
+/// A hot segment built before its records' ids are known (rows numbered from 0,
+/// ids implicit), so it can be built off the writer, which numbers it.
+pub struct UnnumberedHot {
+    hot: HotSegment,
+    summary: Summary,
+}
+
+impl UnnumberedHot {
+    /// `rows` must be numbered `0..n`.
+    pub fn of(rows: &Columns<'_>) -> UnnumberedHot {
+        debug_assert!(rows.ids.iter().enumerate().all(|(i, id)| *id == i as i64));
+        let (hot, summary) = HotSegment::new(rows);
+        UnnumberedHot { hot, summary }
+    }
+
+    /// The segment, its rows numbered from `first_id`.
+    pub fn numbered(mut self, first_id: i64) -> Segment {
+        let shift = first_id.wrapping_sub(self.hot.layout.first_id);
+        for id in [
+            &mut self.hot.layout.first_id,
+            &mut self.hot.layout.last_id,
+            &mut self.summary.first_id,
+            &mut self.summary.last_id,
+        ] {
+            *id = id.wrapping_add(shift);
+        }
+        Segment {
+            summary: Arc::new(self.summary),
+            source: Arc::new(self.hot),
+        }
+    }
+}
+
 /// The newest records, decoded: each column one page.
 pub struct HotSegment {
     layout: Layout,

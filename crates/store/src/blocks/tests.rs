@@ -317,3 +317,32 @@ fn a_seal_from_hot_pages_is_the_block_of_their_records() {
         kept[2000..]
     );
 }
+
+/// An append's row form and hot segment are made before the writer numbers the
+/// rows: numbered afterwards, they are what the numbered records make.
+#[test]
+fn rows_prepared_unnumbered_are_the_numbered_ones_once_numbered() {
+    use super::rows;
+    use super::segment::{Segment, UnnumberedHot};
+    for n in [1, 2, 300] {
+        let unnumbered = records(n, 0);
+        let data = format::data_texts(&unnumbered);
+        let columns = format::Columns::of_records(&unnumbered, &data);
+        for first_id in [1, 42, 1 << 40] {
+            let numbered = records(n, first_id);
+            assert_eq!(
+                rows::Unnumbered::of(&columns).numbered(first_id),
+                rows::encode(&numbered)
+            );
+            let made = UnnumberedHot::of(&columns).numbered(first_id);
+            let wanted = Segment::hot(&numbered);
+            assert_eq!(made.summary, wanted.summary);
+            assert_eq!(made.first_id(), first_id);
+            let all = |segment: Segment| {
+                super::engine::export_batch(&[segment], &Query::oldest_first(), i64::MAX, None, n)
+                    .expect("read")
+            };
+            assert_eq!(all(made), numbered);
+        }
+    }
+}

@@ -29,14 +29,23 @@ pub(super) fn tree_size(conn: &Connection) -> Result<u64> {
 
 /// The leaves of freshly numbered records, in the transaction that inserts them.
 pub(super) fn insert_leaves(conn: &Connection, stored: &[Record]) -> Result<()> {
-    let mut index = tree_size(conn)?;
-    let mut insert = conn.prepare_cached(
-        "INSERT INTO record_leaves (first_index, first_id, hashes) VALUES (?1, ?2, ?3)",
-    )?;
     for (first_id, hashes) in runs(stored) {
-        insert.execute(params![index as i64, first_id, hashes])?;
-        index += (hashes.len() / 32) as u64;
+        insert_run(conn, first_id, &hashes)?;
     }
+    Ok(())
+}
+
+/// The leaf hashes of the records numbered from `first_id` on, in the transaction
+/// that inserts them (the next leaves of the tree).
+pub(super) fn insert_run(conn: &Connection, first_id: i64, hashes: &[u8]) -> Result<()> {
+    if hashes.is_empty() {
+        return Ok(());
+    }
+    let index = tree_size(conn)?;
+    conn.prepare_cached(
+        "INSERT INTO record_leaves (first_index, first_id, hashes) VALUES (?1, ?2, ?3)",
+    )?
+    .execute(params![index as i64, first_id, hashes])?;
     Ok(())
 }
 

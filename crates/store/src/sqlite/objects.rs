@@ -60,9 +60,10 @@ impl ObjectStore for SqliteStore {
         records: Vec<NewRecord>,
         writes: Vec<ObjectWrite>,
     ) -> Result<Appended> {
+        let append = super::tiered::PreparedAppend::new(records, Timestamp::now());
         self.writer
             .write(move |conn, batch| {
-                let appended = super::records::insert_records(conn, batch, &records)?;
+                let appended = append.insert(conn, batch)?;
                 for write in writes.iter().cloned() {
                     match write {
                         ObjectWrite::Put(update) => {

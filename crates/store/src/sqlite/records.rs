@@ -44,8 +44,9 @@ impl RecordStore for SqliteStore {
                 last_id: None,
             });
         }
+        let append = tiered::PreparedAppend::new(records, Timestamp::now());
         self.writer
-            .write(move |conn, batch| insert_records(conn, batch, &records))
+            .write(move |conn, batch| append.insert(conn, batch))
             .await
     }
 

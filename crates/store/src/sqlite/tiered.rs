@@ -8,12 +8,12 @@
 use super::writer::{Announcement, Batch};
 use crate::blocks::cache::{dictionary_bytes, page_bytes, CacheEntry, PageCache};
 use crate::blocks::format::{self, Dictionary, Layout, Page};
-use crate::blocks::segment::{PageSource, Segment};
+use crate::blocks::segment::{PageSource, Segment, UnnumberedHot};
 use crate::blocks::summary::Summary;
 use crate::blocks::tiers::{self, Catalog, Entry, TierOptions, Tiers};
 use crate::blocks::{engine, rows};
 use crate::{Appended, Result, StoreError};
-use logbook_core::{NewRecord, Query, Record, Timestamp};
+use logbook_core::{integrity, NewRecord, Query, Record, Timestamp};
 use rusqlite::{Connection, OptionalExtension, MAIN_DB};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -516,48 +516,172 @@ pub fn upgrade_once(
     }))
 }
 
-/// Appends a batch as one hot segment: one row, one insert.
+/// Appends a batch as one hot segment, prepared on the writer's thread (for the
+/// records a writer job makes itself: a journal entry, an action's event).
 pub fn insert_records(
     conn: &Connection,
     batch: &mut Batch,
     records: &[NewRecord],
 ) -> Result<Appended> {
-    let now = Timestamp::now();
-    let first_id = batch.next_record_id;
-    let stored: Vec<Record> = records
-        .iter()
-        .enumerate()
-        .map(|(i, new)| new.clone().into_record(first_id + i as i64, now))
-        .collect();
-    batch.next_record_id += stored.len() as i64;
-    let last_id = batch.next_record_id - 1;
-    // One columnar view for the row form and the hot segment (`data` as JSON once).
-    let data = format::data_texts(&stored);
-    let columns = format::Columns::of_records(&stored, &data);
-    conn.prepare_cached(
-        "INSERT INTO hot_segments (first_id, last_id, records) VALUES (?1, ?2, ?3)",
-    )?
-    .execute(rusqlite::params![
-        first_id,
-        last_id,
-        rows::encode_columns(&columns)
-    ])?;
-    super::integrity::insert_leaves(conn, &stored)?;
-    if let Some(draft) = batch.catalog.as_mut() {
-        draft.insert(Entry {
-            segment: Segment::hot_of(&columns),
-            hot: true,
-            seen: Instant::now(),
-        });
-        draft.high_water = draft.high_water.max(last_id);
+    PreparedAppend::new(records.to_vec(), Timestamp::now()).insert(conn, batch)
+}
+
+/// An append made ready off the writer's thread, on the request's task: the writer
+/// thread is the one serial stage of ingest, so everything that does not need the
+/// ids it assigns (the records, the row form, the hot segment and its summary,
+/// `data` as JSON, all of each leaf's canonical form but the id) is done before
+/// the job is queued. A writer job may run twice (see `writer::run_batch`), so a
+/// run only reads what was prepared (the hot segment, moved into the catalog, is
+/// made again from the records then), and the records are numbered and handed to
+/// the notifier only once the transaction has committed.
+pub struct PreparedAppend {
+    prepared: Arc<Mutex<PreparedRecords>>,
+}
+
+/// A batch in every form the writer stores and publishes, its rows numbered from 0.
+struct PreparedRecords {
+    /// Taken when they are announced.
+    records: Option<Vec<Record>>,
+    count: usize,
+    rows: rows::Unnumbered,
+    /// Taken into the catalog by a run.
+    hot: Option<UnnumberedHot>,
+    /// Each record's canonical form without its id, one after the other.
+    forms: Vec<u8>,
+    /// Per record, where its form ends in `forms` and where its id goes; `None` for
+    /// a record whose form the canonicalizer writes (a float in `data`), hashed
+    /// whole once it has its id.
+    leaves: Vec<Option<(usize, usize)>>,
+}
+
+fn lock(prepared: &Mutex<PreparedRecords>) -> std::sync::MutexGuard<'_, PreparedRecords> {
+    prepared
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl PreparedAppend {
+    /// Prepares `records`, received at `now` (the `ts` of those without one).
+    pub fn new(records: Vec<NewRecord>, now: Timestamp) -> PreparedAppend {
+        let records: Vec<Record> = records
+            .into_iter()
+            .enumerate()
+            .map(|(i, new)| new.into_record(i as i64, now))
+            .collect();
+        // One columnar view for the row form and the hot segment (`data` as JSON once).
+        let data = format::data_texts(&records);
+        let columns = format::Columns::of_records(&records, &data);
+        let mut forms = Vec::with_capacity(records.len() * 320);
+        let leaves = records
+            .iter()
+            .map(|record| {
+                integrity::write_canonical_without_id(record, &mut forms)
+                    .map(|id_at| (forms.len(), id_at))
+            })
+            .collect();
+        let prepared = PreparedRecords {
+            count: records.len(),
+            rows: rows::Unnumbered::of(&columns),
+            hot: Some(UnnumberedHot::of(&columns)),
+            records: Some(records),
+            forms,
+            leaves,
+        };
+        PreparedAppend {
+            prepared: Arc::new(Mutex::new(prepared)),
+        }
     }
-    let appended = Appended {
-        count: stored.len(),
-        first_id: Some(first_id),
-        last_id: Some(last_id),
-    };
-    batch.announcements.push(Announcement::Records(stored));
-    Ok(appended)
+
+    /// Appends the records as one hot segment in the writer's transaction: one
+    /// row, one insert.
+    pub fn insert(&self, conn: &Connection, batch: &mut Batch) -> Result<Appended> {
+        let mut prepared = lock(&self.prepared);
+        let gone = || StoreError::Internal("a prepared append ran after it was announced".into());
+        let first_id = batch.next_record_id;
+        let count = prepared.count;
+        let last_id = first_id + count as i64 - 1;
+        let hot = match prepared.hot.take() {
+            Some(hot) => hot,
+            None => {
+                let records = prepared.records.as_ref().ok_or_else(gone)?;
+                let data = format::data_texts(records);
+                UnnumberedHot::of(&format::Columns::of_records(records, &data))
+            }
+        };
+        let hashes = prepared.leaf_hashes(first_id).ok_or_else(gone)?;
+        conn.prepare_cached(
+            "INSERT INTO hot_segments (first_id, last_id, records) VALUES (?1, ?2, ?3)",
+        )?
+        .execute(rusqlite::params![
+            first_id,
+            last_id,
+            prepared.rows.numbered(first_id)
+        ])?;
+        super::integrity::insert_run(conn, first_id, &hashes)?;
+        batch.next_record_id += count as i64;
+        if let Some(draft) = batch.catalog.as_mut() {
+            draft.insert(Entry {
+                segment: hot.numbered(first_id),
+                hot: true,
+                seen: Instant::now(),
+            });
+            draft.high_water = draft.high_water.max(last_id);
+        }
+        batch
+            .announcements
+            .push(Announcement::Records(AnnouncedRecords {
+                prepared: Arc::clone(&self.prepared),
+                first_id,
+            }));
+        Ok(Appended {
+            count,
+            first_id: Some(first_id),
+            last_id: Some(last_id),
+        })
+    }
+}
+
+impl PreparedRecords {
+    /// The leaf hashes, in order, of the records numbered from `first_id`; `None`
+    /// once the records were announced.
+    fn leaf_hashes(&self, first_id: i64) -> Option<Vec<u8>> {
+        let records = self.records.as_ref()?;
+        let mut hashes = Vec::with_capacity(records.len() * 32);
+        let mut start = 0;
+        for (i, (record, leaf)) in records.iter().zip(&self.leaves).enumerate() {
+            let id = first_id + i as i64;
+            let hash = match *leaf {
+                Some((end, id_at)) => {
+                    let hash =
+                        integrity::leaf_hash_with_id(&self.forms[start..end], id_at - start, id);
+                    start = end;
+                    hash
+                }
+                None => integrity::leaf_hash(&Record {
+                    id,
+                    ..record.clone()
+                }),
+            };
+            hashes.extend_from_slice(&hash);
+        }
+        Some(hashes)
+    }
+}
+
+/// The records of a committed append, numbered when they are announced.
+pub struct AnnouncedRecords {
+    prepared: Arc<Mutex<PreparedRecords>>,
+    first_id: i64,
+}
+
+impl AnnouncedRecords {
+    pub fn into_records(self) -> Vec<Record> {
+        let mut records = lock(&self.prepared).records.take().unwrap_or_default();
+        for (i, record) in records.iter_mut().enumerate() {
+            record.id = self.first_id + i as i64;
+        }
+        records
+    }
 }
 
 /// Deletes the matching records: each hot segment or block holding some is
@@ -765,4 +889,75 @@ pub fn stored_bytes(conn: &Connection) -> Result<i64> {
         .query_row([], |r| r.get(0))
         .optional()?
         .unwrap_or(0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn batch_from(next_record_id: i64) -> Batch {
+        Batch {
+            next_record_id,
+            next_action_seq: 1,
+            announcements: Vec::new(),
+            catalog: Some(Catalog::default()),
+            truncate_wal: false,
+        }
+    }
+
+    /// A writer job runs again, numbered differently, when another job of its
+    /// transaction failed: the second run stores and announces what a first run
+    /// at those ids would have.
+    #[test]
+    fn a_prepared_append_run_again_after_a_rollback_is_numbered_by_the_second_run() {
+        let mut conn = Connection::open_in_memory().expect("open");
+        super::super::schema::migrate(&mut conn).expect("migrate");
+        let mut float = serde_json::Map::new();
+        float.insert("x".into(), serde_json::json!(1.5));
+        let records: Vec<NewRecord> = (0..3)
+            .map(|i| NewRecord {
+                message: Some(format!("line {i}")),
+                data: (i == 1).then(|| float.clone()),
+                ..NewRecord::new(logbook_core::Kind::Log)
+            })
+            .collect();
+        let append = PreparedAppend::new(records, Timestamp(7));
+        conn.execute_batch("BEGIN").expect("begin");
+        append.insert(&conn, &mut batch_from(1)).expect("first run");
+        conn.execute_batch("ROLLBACK").expect("rollback");
+        conn.execute_batch("BEGIN").expect("begin");
+        let mut batch = batch_from(5);
+        let appended = append.insert(&conn, &mut batch).expect("second run");
+        conn.execute_batch("COMMIT").expect("commit");
+        assert_eq!((appended.first_id, appended.last_id), (Some(5), Some(7)));
+        let segments = batch.catalog.expect("catalog").segments();
+        assert_eq!(segments.len(), 1);
+        assert_eq!((segments[0].first_id(), segments[0].last_id()), (5, 7));
+        let announced: Vec<Record> = batch
+            .announcements
+            .into_iter()
+            .flat_map(|a| match a {
+                Announcement::Records(records) => records.into_records(),
+                _ => Vec::new(),
+            })
+            .collect();
+        assert_eq!(
+            announced.iter().map(|r| r.id).collect::<Vec<_>>(),
+            [5, 6, 7]
+        );
+        let stored = engine::export_batch(&segments, &Query::oldest_first(), i64::MAX, None, 10)
+            .expect("read");
+        assert_eq!(stored, announced);
+        let (first_id, hashes): (i64, Vec<u8>) = conn
+            .query_row("SELECT first_id, hashes FROM record_leaves", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .expect("one run of leaves");
+        assert_eq!(first_id, 5);
+        let expected: Vec<u8> = announced
+            .iter()
+            .flat_map(logbook_core::integrity::leaf_hash)
+            .collect();
+        assert_eq!(hashes, expected);
+    }
 }

@@ -12,12 +12,12 @@
 //! whose idea of the file may be wrong (PostgreSQL's lesson of 2018: after a failed
 //! fsync the kernel may have dropped the dirty pages, and a retried fsync succeeds).
 
-use super::tiered::Tiered;
+use super::tiered::{AnnouncedRecords, Tiered};
 use crate::blocks::tiers::Catalog;
 use crate::notifier::{ActionLogAppended, ObjectChange};
 use crate::write_state::WriteStateTracker;
 use crate::{Notifier, Result, StoreError, WriteState};
-use logbook_core::{Action, Record};
+use logbook_core::Action;
 use rusqlite::Connection;
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot, watch};
@@ -31,7 +31,7 @@ pub const WRITE_BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_se
 
 /// A change to announce once the transaction that made it has committed.
 pub enum Announcement {
-    Records(Vec<Record>),
+    Records(AnnouncedRecords),
     Object(ObjectChange),
     Action(Box<Action>),
     ActionLogs(ActionLogAppended),
@@ -457,7 +457,7 @@ fn announce(notifier: &Notifier, announcements: Vec<Announcement>) {
     let mut records = Vec::new();
     for announcement in announcements {
         match announcement {
-            Announcement::Records(mut batch) => records.append(&mut batch),
+            Announcement::Records(batch) => records.append(&mut batch.into_records()),
             Announcement::Object(change) => notifier.publish_object(change),
             Announcement::Action(action) => notifier.publish_action(Arc::new(*action)),
             Announcement::ActionLogs(appended) => notifier.publish_action_logs(appended),
