@@ -212,7 +212,10 @@ fn scan_rows(
                     continue;
                 }
             }
-            // A cursor (an export's next batch) skips the pages before it.
+            // A cursor (an export's next batch) skips the pages before it, and rows
+            // of a page whose every id satisfies the conditions (an export's bounds)
+            // need no test.
+            let mut every_row = false;
             if let Some((lo, hi)) = segment.source.page_ids(page) {
                 if !conditions
                     .iter()
@@ -220,6 +223,9 @@ fn scan_rows(
                 {
                     continue;
                 }
+                every_row = conditions
+                    .iter()
+                    .all(|c| range_must_match(Field::Id, c, lo, hi));
             }
             let mut view = PageView::new(segment, page);
             view.load(&needed)?;
@@ -228,7 +234,7 @@ fn scan_rows(
                 Order::NewestFirst => Box::new((0..view.rows).rev()),
             };
             for i in rows {
-                if filter.matches_fields(&view.row(i)) && !found(&mut view, i)? {
+                if (every_row || filter.matches_fields(&view.row(i))) && !found(&mut view, i)? {
                     return Ok(());
                 }
             }
@@ -254,6 +260,21 @@ fn range_may_match(field: Field, condition: &Condition, lo: i64, hi: i64) -> boo
         Condition::All(cs) => cs.iter().all(|c| range_may_match(field, c, lo, hi)),
         Condition::Any(cs) => cs.iter().any(|c| range_may_match(field, c, lo, hi)),
         _ => true,
+    }
+}
+
+/// True when every record whose `field` (`ts` or `id`) lies in `lo..=hi` satisfies
+/// the condition (judged for comparisons of that field, and all of them).
+fn range_must_match(field: Field, condition: &Condition, lo: i64, hi: i64) -> bool {
+    match condition {
+        Condition::Compare(f, cmp, Scalar::Int(b)) if *f == field => match cmp {
+            Comparison::Lt => hi < *b,
+            Comparison::Le => hi <= *b,
+            Comparison::Gt => lo > *b,
+            Comparison::Ge => lo >= *b,
+        },
+        Condition::All(cs) => cs.iter().all(|c| range_must_match(field, c, lo, hi)),
+        _ => false,
     }
 }
 
@@ -635,10 +656,13 @@ pub fn export_ndjson_batch(
 #[derive(Default)]
 struct RowWriter {
     timestamps: TimestampWriter,
-    /// Per text field: the dictionary last seen, and its values as JSON strings,
-    /// each escaped the first time a row has it.
-    escaped: [Option<(Arc<format::Dictionary>, Vec<Option<Box<[u8]>>>)>; TEXT_FIELDS],
+    /// Per text field: the dictionary last seen, and its values as JSON strings.
+    escaped: [Option<EscapedDictionary>; TEXT_FIELDS],
 }
+
+/// A dictionary and its values as JSON strings, each escaped the first time a row
+/// has it.
+type EscapedDictionary = (Arc<format::Dictionary>, Vec<Option<Box<[u8]>>>);
 
 impl RowWriter {
     fn write(&mut self, view: &PageView<'_>, i: usize, id: i64, out: &mut Vec<u8>) -> Result<()> {
