@@ -7,7 +7,7 @@
 //! "Newest N" stops as soon as it has N. Counts are taken from summaries wherever
 //! the conditions allow.
 
-use super::format::{self, Layout, Page, COLUMNS, DATA, IDS, KIND, LEVEL, TEXT, TS};
+use super::format::{self, Layout, Page, COLUMNS, DATA, IDS, KIND, LEVEL, TEXT, TEXT_FIELDS, TS};
 use super::segment::Segment;
 use crate::{Group, GroupBy, GroupQuery, Result};
 use logbook_core::histogram::Bucket;
@@ -212,7 +212,10 @@ fn scan_rows(
                     continue;
                 }
             }
-            // A cursor (an export's next batch) skips the pages before it.
+            // A cursor (an export's next batch) skips the pages before it, and rows
+            // of a page whose every id satisfies the conditions (an export's bounds)
+            // need no test.
+            let mut every_row = false;
             if let Some((lo, hi)) = segment.source.page_ids(page) {
                 if !conditions
                     .iter()
@@ -220,6 +223,9 @@ fn scan_rows(
                 {
                     continue;
                 }
+                every_row = conditions
+                    .iter()
+                    .all(|c| range_must_match(Field::Id, c, lo, hi));
             }
             let mut view = PageView::new(segment, page);
             view.load(&needed)?;
@@ -228,7 +234,7 @@ fn scan_rows(
                 Order::NewestFirst => Box::new((0..view.rows).rev()),
             };
             for i in rows {
-                if filter.matches_fields(&view.row(i)) && !found(&mut view, i)? {
+                if (every_row || filter.matches_fields(&view.row(i))) && !found(&mut view, i)? {
                     return Ok(());
                 }
             }
@@ -254,6 +260,21 @@ fn range_may_match(field: Field, condition: &Condition, lo: i64, hi: i64) -> boo
         Condition::All(cs) => cs.iter().all(|c| range_may_match(field, c, lo, hi)),
         Condition::Any(cs) => cs.iter().any(|c| range_may_match(field, c, lo, hi)),
         _ => true,
+    }
+}
+
+/// True when every record whose `field` (`ts` or `id`) lies in `lo..=hi` satisfies
+/// the condition (judged for comparisons of that field, and all of them).
+fn range_must_match(field: Field, condition: &Condition, lo: i64, hi: i64) -> bool {
+    match condition {
+        Condition::Compare(f, cmp, Scalar::Int(b)) if *f == field => match cmp {
+            Comparison::Lt => hi < *b,
+            Comparison::Le => hi <= *b,
+            Comparison::Gt => lo > *b,
+            Comparison::Ge => lo >= *b,
+        },
+        Condition::All(cs) => cs.iter().all(|c| range_must_match(field, c, lo, hi)),
+        _ => false,
     }
 }
 
@@ -615,9 +636,10 @@ pub fn export_ndjson_batch(
     let conditions = export_conditions(query, high_water, after);
     let all: Vec<usize> = (0..COLUMNS).collect();
     let mut written = Written::default();
+    let mut writer = RowWriter::default();
     scan_rows(segments, &conditions, query.order, &all, |view, i| {
         let id = view.id(i);
-        write_row_json(view, i, id, out)?;
+        writer.write(view, i, id, out)?;
         out.push(b'\n');
         written.rows += 1;
         written.last_id = Some(id);
@@ -626,41 +648,137 @@ pub fn export_ndjson_batch(
     Ok(written)
 }
 
-/// A row as [`Record::write_json`] renders the record it holds: the same keys in
-/// the same order, the same escapes (serde_json's, for every string).
-fn write_row_json(view: &PageView<'_>, i: usize, id: i64, out: &mut Vec<u8>) -> Result<()> {
-    use std::io::Write;
-    let kind_code = view.column(KIND).int(i).unwrap_or(0);
-    let kind = logbook_core::Kind::from_code(kind_code).ok_or_else(|| {
-        crate::StoreError::Internal(format!("record {id} has unknown kind {kind_code}"))
-    })?;
-    let ts = logbook_core::Timestamp(view.column(TS).int(i).unwrap_or(0));
-    // Writing into a Vec cannot fail.
-    let _ = write!(
-        out,
-        "{{\"id\":{id},\"ts\":\"{}\",\"kind\":\"{}\"",
-        ts.rfc3339(),
-        kind.name()
-    );
-    if let Some(level) = view
-        .column(LEVEL)
-        .int(i)
-        .and_then(logbook_core::Level::from_number)
-    {
-        let _ = write!(out, ",\"level\":\"{}\"", level.name());
-    }
-    for (field, name) in TEXT_FIELD_NAMES.iter().enumerate() {
-        if let Some(value) = view.column(TEXT + field).text(i) {
-            let _ = write!(out, ",\"{name}\":");
-            let _ = serde_json::to_writer(&mut *out, value);
+/// Writes rows as [`Record::write_json`] renders the records they hold: the same
+/// keys in the same order, the same escapes (serde_json's, for every string). What
+/// rows share is formatted once: the date and time of a second (an export's rows
+/// mostly share it with the row before; chrono's formatting was a fifth of an
+/// export's time), and each dictionary value as a JSON string.
+#[derive(Default)]
+struct RowWriter {
+    timestamps: TimestampWriter,
+    /// Per text field: the dictionary last seen, and its values as JSON strings.
+    escaped: [Option<EscapedDictionary>; TEXT_FIELDS],
+}
+
+/// A dictionary and its values as JSON strings, each escaped the first time a row
+/// has it.
+type EscapedDictionary = (Arc<format::Dictionary>, Vec<Option<Box<[u8]>>>);
+
+impl RowWriter {
+    fn write(&mut self, view: &PageView<'_>, i: usize, id: i64, out: &mut Vec<u8>) -> Result<()> {
+        let kind_code = view.column(KIND).int(i).unwrap_or(0);
+        let kind = logbook_core::Kind::from_code(kind_code).ok_or_else(|| {
+            crate::StoreError::Internal(format!("record {id} has unknown kind {kind_code}"))
+        })?;
+        out.extend_from_slice(b"{\"id\":");
+        out.extend_from_slice(itoa::Buffer::new().format(id).as_bytes());
+        out.extend_from_slice(b",\"ts\":\"");
+        let ts = logbook_core::Timestamp(view.column(TS).int(i).unwrap_or(0));
+        self.timestamps.write(ts, out);
+        out.extend_from_slice(b"\",\"kind\":\"");
+        out.extend_from_slice(kind.name().as_bytes());
+        out.push(b'"');
+        if let Some(level) = view
+            .column(LEVEL)
+            .int(i)
+            .and_then(logbook_core::Level::from_number)
+        {
+            out.extend_from_slice(b",\"level\":\"");
+            out.extend_from_slice(level.name().as_bytes());
+            out.push(b'"');
         }
+        for (field, name) in TEXT_FIELD_NAMES.iter().enumerate() {
+            let page = view.column(TEXT + field);
+            if let Page::Codes { codes, dictionary } = page {
+                let Some(value) = codes.get(i).and_then(|c| usize::from(*c).checked_sub(1)) else {
+                    continue;
+                };
+                let escaped = match &mut self.escaped[field] {
+                    Some((seen, escaped)) if Arc::ptr_eq(seen, dictionary) => escaped,
+                    slot => {
+                        let values = vec![None; dictionary.values.len()];
+                        &mut slot.insert((Arc::clone(dictionary), values)).1
+                    }
+                };
+                let (Some(text), Some(json)) =
+                    (dictionary.values.get(value), escaped.get_mut(value))
+                else {
+                    continue;
+                };
+                let json = json.get_or_insert_with(|| json_string(text).into_boxed_slice());
+                write_key(out, name);
+                out.extend_from_slice(json);
+            } else if let Some(value) = page.text(i) {
+                write_key(out, name);
+                // Writing into a Vec cannot fail.
+                let _ = serde_json::to_writer(&mut *out, value);
+            }
+        }
+        if let Some(json) = view.column(DATA).text(i) {
+            out.extend_from_slice(b",\"data\":");
+            out.extend_from_slice(json.as_bytes());
+        }
+        out.push(b'}');
+        Ok(())
     }
-    if let Some(json) = view.column(DATA).text(i) {
-        out.extend_from_slice(b",\"data\":");
-        out.extend_from_slice(json.as_bytes());
+}
+
+/// `,"name":`
+fn write_key(out: &mut Vec<u8>, name: &str) {
+    out.extend_from_slice(b",\"");
+    out.extend_from_slice(name.as_bytes());
+    out.extend_from_slice(b"\":");
+}
+
+fn json_string(text: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(text.len() + 2);
+    // Writing into a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut out, text);
+    out
+}
+
+/// Writes timestamps as [`logbook_core::Timestamp::rfc3339`] does, formatting the
+/// date and time only when the second changes.
+#[derive(Default)]
+struct TimestampWriter {
+    /// The second last formatted, and its `YYYY-MM-DDTHH:MM:SS`.
+    second: Option<(i64, [u8; 19])>,
+}
+
+/// The seconds of years 0000 to 9999, whose RFC 3339 form is always
+/// `YYYY-MM-DDTHH:MM:SS.ffffffZ` (outside them chrono writes a sign and more digits,
+/// or `rfc3339` falls back to the epoch).
+const FOUR_DIGIT_YEARS: std::ops::RangeInclusive<i64> = -62_167_219_200..=253_402_300_799;
+
+impl TimestampWriter {
+    fn write(&mut self, ts: logbook_core::Timestamp, out: &mut Vec<u8>) {
+        let micros = ts.micros();
+        let second = micros.div_euclid(1_000_000);
+        let fraction = micros.rem_euclid(1_000_000);
+        let prefix = match self.second {
+            Some((cached, prefix)) if cached == second => prefix,
+            _ => {
+                let full = ts.rfc3339();
+                let prefix = full
+                    .as_bytes()
+                    .get(..19)
+                    .and_then(|p| <[u8; 19]>::try_from(p).ok())
+                    .filter(|_| FOUR_DIGIT_YEARS.contains(&second) && full.len() == 27);
+                let Some(prefix) = prefix else {
+                    out.extend_from_slice(full.as_bytes());
+                    return;
+                };
+                self.second = Some((second, prefix));
+                prefix
+            }
+        };
+        out.extend_from_slice(&prefix);
+        out.push(b'.');
+        // Six digits, zero-padded: the fraction plus a million, without its leading 1.
+        let mut digits = itoa::Buffer::new();
+        out.extend_from_slice(&digits.format(fraction + 1_000_000).as_bytes()[1..]);
+        out.push(b'Z');
     }
-    out.push(b'}');
-    Ok(())
 }
 
 /// The record with this id: its segment is found by id range.
@@ -702,4 +820,36 @@ pub fn get(segments: &[Segment], id: i64) -> Result<Option<Record>> {
         },
     )?;
     Ok(found)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::TimestampWriter;
+    use logbook_core::Timestamp;
+
+    #[test]
+    fn timestamps_are_written_as_rfc3339_writes_them() {
+        let mut writer = TimestampWriter::default();
+        let mut micros = vec![
+            0,
+            -1,
+            -1_000_000,
+            -999_999,
+            1_760_000_000_000_000,
+            -62_167_219_200_000_000,
+            -62_167_219_200_000_001,
+            253_402_300_799_999_999,
+            253_402_300_800_000_000,
+            i64::MIN,
+            i64::MAX,
+        ];
+        // Runs within one second and across seconds, both ways.
+        micros.extend((0..3000).map(|i| 1_760_000_000_000_000 + i * 777));
+        micros.extend((0..3000).map(|i| 1_760_000_000_000_000 - i * 777));
+        for m in micros {
+            let mut out = Vec::new();
+            writer.write(Timestamp(m), &mut out);
+            assert_eq!(String::from_utf8_lossy(&out), Timestamp(m).rfc3339(), "{m}");
+        }
+    }
 }

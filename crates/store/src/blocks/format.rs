@@ -18,6 +18,7 @@
 //! plain: the rows' lengths (0 = none, else length + 1) then their bytes.
 
 use super::summary::{Summary, SummaryBuilder};
+use super::tiers::TierOptions;
 use super::wire::{put_varint, unzigzag, zigzag, Corrupt, Reader};
 use logbook_core::{Kind, Level, Record, Timestamp};
 use std::ops::Range;
@@ -75,7 +76,7 @@ pub struct Options {
 impl Default for Options {
     fn default() -> Self {
         Options {
-            page_rows: 4096,
+            page_rows: TierOptions::default().page_rows,
             zstd_level: 3,
         }
     }

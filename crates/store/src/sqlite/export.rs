@@ -47,7 +47,8 @@ pub fn export_ndjson(
     high_water: i64,
 ) -> BoxStream<'static, Result<Vec<u8>>> {
     batches(readers, tiered, move |segments, after| {
-        let mut out = Vec::with_capacity(BATCH * 256);
+        // Room for a batch of lines of 320 bytes (gen.py's records) without growing.
+        let mut out = Vec::with_capacity(BATCH * 384);
         let written =
             engine::export_ndjson_batch(segments, &query, high_water, after, BATCH, &mut out)?;
         Ok((out, written))
