@@ -5,6 +5,8 @@
 //! about 1% false positives.
 
 use super::wire::{put_varint, Corrupt, Reader};
+use std::collections::HashSet;
+use std::hash::{BuildHasherDefault, Hasher};
 
 /// Bits per distinct key: about 1% false positives with 7 probes.
 const BITS_PER_KEY: usize = 10;
@@ -34,12 +36,40 @@ fn mix(mut h: u64) -> u64 {
     h ^ (h >> 33)
 }
 
+/// Double hashing: probe `i` of `hash` is `h1 + i * h2` (mod the filter's bits).
+fn probe(hash: u64, i: u64, bits: u64) -> u64 {
+    let (h1, h2) = (hash & 0xffff_ffff, (hash >> 32) | 1);
+    h1.wrapping_add(i.wrapping_mul(h2)) % bits
+}
+
+/// The hasher of a set of keys that are hashes already (of [`hash_bytes`] or
+/// trigram mixes): it passes the key through.
+#[derive(Default)]
+struct Premixed(u64);
+
+impl Hasher for Premixed {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
+        }
+    }
+
+    fn write_u64(&mut self, key: u64) {
+        self.0 = key;
+    }
+}
+
 impl Bloom {
     /// A filter of these key hashes (duplicates allowed).
     pub fn from_hashes(hashes: &[u64]) -> Bloom {
-        let mut distinct = hashes.to_vec();
-        distinct.sort_unstable();
-        distinct.dedup();
+        // Through a hash set rather than sort and dedup: sorting every trigram of a
+        // batch's messages was the largest item of preparing an append (13% of the
+        // request tasks' samples), and the set grows only with the distinct keys.
+        let distinct: HashSet<u64, BuildHasherDefault<Premixed>> = hashes.iter().copied().collect();
         let bits = (distinct.len() * BITS_PER_KEY).max(64);
         let mut bloom = Bloom {
             words: vec![0; bits.div_ceil(64)],
@@ -54,16 +84,13 @@ impl Bloom {
         self.words.len() as u64 * 64
     }
 
-    /// Double hashing: probe i is `h1 + i * h2`.
-    fn probes(&self, hash: u64) -> impl Iterator<Item = u64> + '_ {
-        let (h1, h2) = (hash & 0xffff_ffff, (hash >> 32) | 1);
+    fn probes(&self, hash: u64) -> impl Iterator<Item = u64> {
         let bits = self.bits();
-        (0..u64::from(PROBES)).map(move |i| h1.wrapping_add(i.wrapping_mul(h2)) % bits)
+        (0..u64::from(PROBES)).map(move |i| probe(hash, i, bits))
     }
 
     fn insert(&mut self, hash: u64) {
-        let positions: Vec<u64> = self.probes(hash).collect();
-        for bit in positions {
+        for bit in self.probes(hash) {
             self.words[(bit / 64) as usize] |= 1 << (bit % 64);
         }
     }
@@ -141,6 +168,15 @@ fn push_trigrams(bytes: &[u8], out: &mut Vec<u64>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn duplicate_keys_make_the_same_filter_as_distinct_ones() {
+        let hashes: Vec<u64> = (0..3000u64).map(|i| hash_bytes(&i.to_le_bytes())).collect();
+        let twice: Vec<u64> = hashes.iter().chain(hashes.iter().rev()).copied().collect();
+        let bloom = Bloom::from_hashes(&hashes);
+        assert_eq!(Bloom::from_hashes(&twice), bloom);
+        assert_eq!(bloom.bits(), (3000 * BITS_PER_KEY).div_ceil(64) as u64 * 64);
+    }
 
     #[test]
     fn present_keys_always_pass_and_absent_ones_rarely() {
