@@ -137,14 +137,21 @@ impl PostgresStore {
         schema::migrate(&mut client, &schema).await?;
         let channel = format!("logbook.{schema}");
         let node = uuid::Uuid::new_v4().to_string();
+        let (committed, hinted) = tokio::sync::watch::channel(0);
+        // Ends when the last `Target` (and so the last sender) goes.
+        tokio::spawn(writer::send_hints(
+            side.clone(),
+            channel.clone(),
+            node.clone(),
+            hinted,
+        ));
         let target = writer::Target {
             side: side.clone(),
             lock_key: lock_key(&schema),
-            channel: channel.clone(),
-            node: node.clone(),
             covered: Arc::new(std::sync::atomic::AtomicI64::new(0)),
             partition_ids: writer::partition_ids(&layout.options),
             batches: Arc::new(std::sync::atomic::AtomicU64::new(0)),
+            committed: Arc::new(committed),
         };
         let reserved: i64 = client
             .query_one("SELECT last FROM id_counter", &[])
@@ -312,7 +319,7 @@ impl Store for PostgresStore {
             .await?;
         let stored = writer::append_in(&tx, &self.target, vec![event(&action)]).await?;
         tx.commit().await?;
-        writer::hint_committed(&self.target, &stored).await;
+        writer::hint_committed(&self.target, &stored);
         // Give the connection back first: announcing may need one to catch up.
         drop(client);
         self.notifier.publish_action(Arc::new(action.clone()));
@@ -336,7 +343,7 @@ impl Store for PostgresStore {
             .await?;
         let stored = writer::append_in(&tx, &self.target, vec![event(&action)]).await?;
         tx.commit().await?;
-        writer::hint_committed(&self.target, &stored).await;
+        writer::hint_committed(&self.target, &stored);
         // Give the connection back first: announcing may need one to catch up.
         drop(client);
         self.notifier.publish_action(Arc::new(action.clone()));
