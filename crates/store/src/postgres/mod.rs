@@ -40,8 +40,13 @@ const POOL_PER_CORE: usize = 8;
 /// a separate pool, so an append holding a pooled connection never waits for a
 /// second one from the same pool.
 const SIDE_POOL_SIZE: usize = 4;
-/// Writer tasks per node, i.e. appending transactions one node has in flight.
-const WRITER_TASKS: usize = 4;
+/// Writer tasks per node, i.e. appending transactions one node has in flight. One,
+/// as in the embedded store: whatever arrives while it commits goes into the next
+/// transaction, so under load the batches are as large as they can be. Measured
+/// against 2 and 4 (docs/postgres.md, "Round trips"): fewer, larger transactions
+/// cost PostgreSQL less per record, and with several nodes fewer appends are in
+/// flight for an acknowledgement to wait behind.
+const WRITER_TASKS: usize = 1;
 /// How long a request queues for a free pooled connection when all are busy: a busy
 /// pool is back-pressure, not a fault, so this is longer than the connect timeout.
 const POOL_WAIT: Duration = Duration::from_secs(10);

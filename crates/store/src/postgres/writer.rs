@@ -1,5 +1,5 @@
-//! Appends, with group commit and no lock across nodes. A few tasks per node drain
-//! whatever appends are queued, each batch into one transaction T that
+//! Appends, with group commit and no lock across nodes. A writer task per node
+//! drains whatever appends are queued, each batch into one transaction T that
 //!
 //! 1. takes its transaction id (`pg_current_xact_id()`),
 //! 2. reserves the batch's ids on a side connection: one tiny, separately committed
