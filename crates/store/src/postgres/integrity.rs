@@ -39,12 +39,14 @@ async fn tree_size<C: GenericClient>(client: &C) -> Result<u64> {
     Ok(size.unwrap_or(0).max(0) as u64)
 }
 
+/// Stores one run of leaves, `(first id, hashes)`, without a place in the tree.
+pub(super) const INSERT_LEAVES: &str =
+    "INSERT INTO record_leaves (first_id, hashes) VALUES ($1, $2)";
+
 /// The leaves of freshly numbered records, in their append's transaction; their
 /// place in the tree comes later ([`index_leaves`]).
 pub(super) async fn insert_leaves<C: GenericClient>(tx: &C, stored: &[Record]) -> Result<()> {
-    let statement = tx
-        .prepare_cached("INSERT INTO record_leaves (first_id, hashes) VALUES ($1, $2)")
-        .await?;
+    let statement = tx.prepare_cached(INSERT_LEAVES).await?;
     for (first_id, hashes) in runs(stored) {
         tx.execute(&statement, &[&first_id, &hashes]).await?;
     }

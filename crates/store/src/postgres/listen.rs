@@ -105,7 +105,11 @@ impl Publisher {
             let mut pending = self.pending();
             pending.target = pending.target.max(reserved);
         }
-        self.wake.notify_one();
+        // A hint about ids published already (this node's own, mostly) would only
+        // cost a horizon read.
+        if reserved > self.notifier.high_water() {
+            self.wake.notify_one();
+        }
     }
 
     /// Publishes what each wake-up (or, while behind, each recheck) brings below the

@@ -40,8 +40,13 @@ const POOL_PER_CORE: usize = 8;
 /// a separate pool, so an append holding a pooled connection never waits for a
 /// second one from the same pool.
 const SIDE_POOL_SIZE: usize = 4;
-/// Writer tasks per node, i.e. appending transactions one node has in flight.
-const WRITER_TASKS: usize = 4;
+/// Writer tasks per node, i.e. appending transactions one node has in flight. One,
+/// as in the embedded store: whatever arrives while it commits goes into the next
+/// transaction, so under load the batches are as large as they can be. Measured
+/// against 2 and 4 (docs/postgres.md, "Round trips"): fewer, larger transactions
+/// cost PostgreSQL less per record, and with several nodes fewer appends are in
+/// flight for an acknowledgement to wait behind.
+const WRITER_TASKS: usize = 1;
 /// How long a request queues for a free pooled connection when all are busy: a busy
 /// pool is back-pressure, not a fault, so this is longer than the connect timeout.
 const POOL_WAIT: Duration = Duration::from_secs(10);
@@ -137,14 +142,21 @@ impl PostgresStore {
         schema::migrate(&mut client, &schema).await?;
         let channel = format!("logbook.{schema}");
         let node = uuid::Uuid::new_v4().to_string();
+        let (committed, hinted) = tokio::sync::watch::channel(0);
+        // Ends when the last `Target` (and so the last sender) goes.
+        tokio::spawn(writer::send_hints(
+            side.clone(),
+            channel.clone(),
+            node.clone(),
+            hinted,
+        ));
         let target = writer::Target {
             side: side.clone(),
             lock_key: lock_key(&schema),
-            channel: channel.clone(),
-            node: node.clone(),
             covered: Arc::new(std::sync::atomic::AtomicI64::new(0)),
             partition_ids: writer::partition_ids(&layout.options),
             batches: Arc::new(std::sync::atomic::AtomicU64::new(0)),
+            committed: Arc::new(committed),
         };
         let reserved: i64 = client
             .query_one("SELECT last FROM id_counter", &[])
@@ -312,7 +324,7 @@ impl Store for PostgresStore {
             .await?;
         let stored = writer::append_in(&tx, &self.target, vec![event(&action)]).await?;
         tx.commit().await?;
-        writer::hint_committed(&self.target, &stored).await;
+        writer::hint_committed(&self.target, &stored);
         // Give the connection back first: announcing may need one to catch up.
         drop(client);
         self.notifier.publish_action(Arc::new(action.clone()));
@@ -336,7 +348,7 @@ impl Store for PostgresStore {
             .await?;
         let stored = writer::append_in(&tx, &self.target, vec![event(&action)]).await?;
         tx.commit().await?;
-        writer::hint_committed(&self.target, &stored).await;
+        writer::hint_committed(&self.target, &stored);
         // Give the connection back first: announcing may need one to catch up.
         drop(client);
         self.notifier.publish_action(Arc::new(action.clone()));

@@ -63,7 +63,7 @@ impl ObjectStore for PostgresStore {
         }
         let stored = append_in(&tx, &self.target, records).await?;
         tx.commit().await?;
-        super::writer::hint_committed(&self.target, &stored).await;
+        super::writer::hint_committed(&self.target, &stored);
         // Give the connection back first: announcing may need one to catch up.
         drop(client);
         let appended = Appended {

@@ -129,7 +129,7 @@ impl RecordStore for PostgresStore {
             super::integrity::insert_removed(&tx, &deleted, Timestamp::now(), entry.id).await?;
         }
         tx.commit().await?;
-        super::writer::hint_committed(&self.target, &stored).await;
+        super::writer::hint_committed(&self.target, &stored);
         // Give the connection back first: announcing may need one to catch up.
         drop(client);
         self.publisher.announce(stored).await;

@@ -187,7 +187,8 @@ const MIGRATIONS: &[&str] = &[
     // 4: appends without a global lock (docs/postgres.md, "Ids and the visibility
     // horizon"). Ids are reserved from `id_counter` by short statements committed
     // ahead of the append, each registered in `appending` under the xid of the
-    // transaction that will use them until that transaction deletes it at commit.
+    // transaction that will use them, until a sweep deletes it once that
+    // transaction has ended (the transaction itself deleted it before c7aa9d4).
     r#"
     CREATE TABLE id_counter (last bigint NOT NULL) WITH (fillfactor = 20);
     INSERT INTO id_counter (last) SELECT value FROM meta WHERE key = 'last_record_id';

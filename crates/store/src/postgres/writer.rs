@@ -1,13 +1,18 @@
-//! Appends, with group commit and no lock across nodes. A few tasks per node drain
-//! whatever appends are queued, each batch into one transaction T that
+//! Appends, with group commit and no lock across nodes. A writer task per node
+//! drains whatever appends are queued, each batch into one transaction T that
 //!
 //! 1. takes its transaction id (`pg_current_xact_id()`),
 //! 2. reserves the batch's ids on a side connection: one tiny, separately committed
 //!    statement raises `id_counter` and registers `(xid of T, counter before)` in
 //!    `appending`, so every reader sees the reservation before any id of it can
 //!    commit,
-//! 3. inserts the rows, deletes its `appending` row and commits (then tells the
-//!    other nodes, see [`hint_committed`]).
+//! 3. inserts the rows and their leaves and commits (then tells the other nodes,
+//!    see [`Target::hint`]).
+//!
+//! T leaves its `appending` row behind: once T has ended, its row no longer counts
+//! in any snapshot that sees the end (the horizon asks whether the xid is still in
+//! progress), so deleting it is housekeeping, done for many transactions at once
+//! by [`sweep`].
 //!
 //! Readers stop at the visibility horizon ([`HORIZON`]): the counter, or below the
 //! lowest reservation whose transaction is still in progress in the reader's
@@ -24,9 +29,10 @@ use deadpool_postgres::{Pool, Transaction};
 use logbook_core::{Level, NewRecord, Record, Timestamp};
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
-use tokio::sync::{mpsc, oneshot, Mutex};
+use tokio::sync::{mpsc, oneshot, watch, Mutex};
 use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::types::{to_sql_checked, IsNull, ToSql, Type};
+use tokio_postgres::CopyInSink;
 
 /// Most appends folded into one transaction.
 const MAX_JOBS_PER_BATCH: usize = 1024;
@@ -37,8 +43,9 @@ const QUEUE_CAPACITY: usize = 4096;
 /// Bounds of the ids per records partition this node attaches (see
 /// [`partition_ids`]).
 const PARTITION_IDS: std::ops::RangeInclusive<i64> = 256..=1_000_000;
-/// Batches between two sweeps of reservations left by failed transactions.
-const SWEEP_EVERY: u64 = 256;
+/// Batches between two sweeps of the reservations of ended transactions (every
+/// horizon reads the ones not yet swept).
+const SWEEP_EVERY: u64 = 32;
 
 /// The highest id a reader may see, in the snapshot of the statement (or
 /// repeatable-read transaction) that evaluates it: every id up to it that will ever
@@ -55,14 +62,31 @@ pub struct Target {
     /// `synchronous_commit = off` (see [`reserve`] for why that is safe).
     pub side: Pool,
     pub lock_key: i32,
-    pub channel: String,
-    pub node: String,
     /// Ids the attached partitions cover (exclusive), as last seen by this node.
     pub covered: Arc<AtomicI64>,
     /// Ids per partition this node attaches ([`partition_ids`]).
     pub partition_ids: i64,
     /// Committed batches, to sweep abandoned reservations now and then.
     pub batches: Arc<AtomicU64>,
+    /// The highest id committed by this node, for [`send_hints`].
+    pub committed: Arc<watch::Sender<i64>>,
+}
+
+impl Target {
+    /// Tells the other nodes, soon, that ids up to `last` are committed. Sent
+    /// after the commit, on a side connection, not inside the append: PostgreSQL
+    /// serialises the commits of all transactions that NOTIFY in a database (a
+    /// lock held through the commit's WAL flush), which would make every append
+    /// in the cluster wait for the others' fsyncs. The acknowledgement does not
+    /// wait for it; a hint lost to a crash right after a commit costs only a later
+    /// wake-up, since readers never depend on hints.
+    pub fn hint(&self, last: i64) {
+        self.committed.send_if_modified(|hinted| {
+            let raised = last > *hinted;
+            *hinted = (*hinted).max(last);
+            raised
+        });
+    }
 }
 
 struct Job {
@@ -190,32 +214,97 @@ async fn answer(publisher: &Publisher, stored: Vec<Record>, pending: Vec<Job>) {
 
 /// Inserts every job's records in one transaction; returns the stored records.
 async fn commit(pool: &Pool, target: &Target, pending: &[Job]) -> Result<Vec<Record>> {
-    let mut client = pool.get().await?;
-    let tx = client.transaction().await?;
+    let client = pool.get().await?;
     let records: Vec<NewRecord> = pending
         .iter()
         .flat_map(|job| job.records.iter().cloned())
         .collect();
-    let outcome = async {
-        let stored = append_in(&tx, target, records).await?;
-        tx.commit().await?;
-        Ok(stored)
-    }
-    .await;
-    if let Some(last) = outcome.as_ref().ok().and_then(|s| s.last()).map(|r| r.id) {
-        // Not awaited: the acknowledgement waits for the horizon, not for the
-        // other nodes' wake-up.
-        let target = target.clone();
-        tokio::spawn(async move { send_hint(&target, last).await });
-    }
-    if outcome.is_err() {
-        // The reservation is void; sweep it (and commit synchronously, see
-        // `sweep`) rather than leave it to the next round.
-        let _ = sweep(&target.side).await;
-    } else if target.batches.fetch_add(1, Ordering::Relaxed) % SWEEP_EVERY == SWEEP_EVERY - 1 {
-        let _ = sweep(&target.side).await;
+    let outcome = append_committed(&client, target, records).await;
+    match &outcome {
+        Ok(stored) => {
+            if let Some(last) = stored.last().map(|r| r.id) {
+                target.hint(last);
+            }
+            if target.batches.fetch_add(1, Ordering::Relaxed) % SWEEP_EVERY == SWEEP_EVERY - 1 {
+                // Housekeeping: the acknowledgement does not wait for it.
+                let side = target.side.clone();
+                tokio::spawn(async move { sweep(&side).await });
+            }
+        }
+        Err(_) => {
+            // The transaction may still be open (a step before COMMIT failed): end
+            // it, or drop the connection rather than hand it back mid-transaction.
+            if client.batch_execute("ROLLBACK").await.is_err() {
+                drop(deadpool_postgres::Object::take(client));
+            }
+            // The reservation is void; sweep it (and commit synchronously, see
+            // `sweep`) rather than leave it to the next round.
+            let _ = sweep(&target.side).await;
+        }
     }
     outcome
+}
+
+/// One writer batch as one transaction in three round trips, each step's
+/// statements pipelined on the connection (sent together, answered in order):
+///
+/// 1. `BEGIN` and the transaction id;
+/// 2. the reservation on a side connection, while the `COPY` starts;
+/// 3. the rows, the leaves and `COMMIT`.
+///
+/// A statement that fails aborts the transaction, so the `COMMIT` after it
+/// rolls back; the batch has committed only if every step succeeded. A single
+/// POST's append was thirteen round trips; PostgreSQL's work per statement and
+/// round trip, not per row, was most of its cost.
+async fn append_committed(
+    client: &deadpool_postgres::Client,
+    target: &Target,
+    records: Vec<NewRecord>,
+) -> Result<Vec<Record>> {
+    let xid_of = client.prepare_cached(CURRENT_XID).await?;
+    let copy = client.prepare_cached(&copy_statement("records")).await?;
+    let leaves = client
+        .prepare_cached(super::integrity::INSERT_LEAVES)
+        .await?;
+    let (begun, xid) = futures_util::join!(
+        client.batch_execute("BEGIN"),
+        client.query_one(&xid_of, &[])
+    );
+    begun?;
+    let xid: String = xid?.get(0);
+    // Partitions attached before the COPY starts are the ones it can route to.
+    let covered = target.covered.load(Ordering::Acquire);
+    let (before, sink) = futures_util::join!(
+        reserve(&target.side, &xid, records.len()),
+        client.copy_in::<_, bytes::Bytes>(&copy)
+    );
+    let (before, mut sink) = (before?, sink?);
+    let last = before + records.len() as i64;
+    if last >= covered {
+        // Some ids need a partition not attached when the COPY started (rare: a
+        // whole partition is kept attached ahead). That COPY ends empty, and the
+        // rows go in a second one, after the partition is.
+        write_rows(sink, &[]).await?;
+        ensure_covered(target, last).await?;
+        sink = client.copy_in(&copy).await?;
+    } else {
+        ensure_covered(target, last).await?;
+    }
+    let stored = number(records, before);
+    let runs = crate::integrity::runs(&stored);
+    let runs: Vec<[&(dyn ToSql + Sync); 2]> = runs
+        .iter()
+        .map(|(first_id, hashes)| [first_id as &(dyn ToSql + Sync), hashes])
+        .collect();
+    let (copied, placed, committed) = futures_util::join!(
+        write_rows(sink, &stored),
+        futures_util::future::try_join_all(runs.iter().map(|run| client.execute(&leaves, run))),
+        client.batch_execute("COMMIT")
+    );
+    copied?;
+    placed?;
+    committed?;
+    Ok(stored)
 }
 
 /// Numbers `records` and inserts them in `tx`, which the caller commits; every
@@ -234,55 +323,59 @@ pub(super) async fn append_in(
     // Every statement of an append is prepared once per connection: parsing and
     // planning them again for each batch of single-record POSTs was a good part
     // of PostgreSQL's work.
-    let statement = tx
-        .prepare_cached("SELECT pg_current_xact_id()::text")
-        .await?;
+    let statement = tx.prepare_cached(CURRENT_XID).await?;
     let xid: String = tx.query_one(&statement, &[]).await?.get(0);
     let before = reserve(&target.side, &xid, records.len()).await?;
-    let last = before + records.len() as i64;
-    ensure_covered(target, last).await?;
-    let now = Timestamp::now();
-    let stored: Vec<Record> = records
-        .into_iter()
-        .enumerate()
-        .map(|(i, new)| new.into_record(before + 1 + i as i64, now))
-        .collect();
+    ensure_covered(target, before + records.len() as i64).await?;
+    let stored = number(records, before);
     insert(tx, &stored).await?;
-    let done = tx
-        .prepare_cached("DELETE FROM appending WHERE xid = $1::text::xid8")
-        .await?;
-    // Sent together (the connection pipelines them): one round trip, not two.
-    futures_util::try_join!(super::integrity::insert_leaves(tx, &stored), async {
-        tx.execute(&done, &[&xid]).await.map_err(StoreError::from)
-    },)?;
+    super::integrity::insert_leaves(tx, &stored).await?;
     Ok(stored)
 }
 
-/// Tells the other nodes that ids up to the last of `stored` are committed. Sent
-/// after the commit, on a side connection, not inside the append: PostgreSQL
-/// serialises the commits of all transactions that NOTIFY in a database (a lock
-/// held through the commit's WAL flush), which would make every append in the
-/// cluster wait for the others' fsyncs. A hint lost to a crash right after a commit
-/// costs only a later wake-up; readers never depend on hints.
-pub(super) async fn hint_committed(target: &Target, stored: &[Record]) {
+/// The transaction's id, assigned now if it has none yet.
+const CURRENT_XID: &str = "SELECT pg_current_xact_id()::text";
+
+/// `records` as stored, numbered from `before + 1` on.
+fn number(records: Vec<NewRecord>, before: i64) -> Vec<Record> {
+    let now = Timestamp::now();
+    records
+        .into_iter()
+        .enumerate()
+        .map(|(i, new)| new.into_record(before + 1 + i as i64, now))
+        .collect()
+}
+
+/// Tells the other nodes that ids up to the last of `stored` are committed (see
+/// [`Target::hint`]).
+pub(super) fn hint_committed(target: &Target, stored: &[Record]) {
     if let Some(last) = stored.last().map(|r| r.id) {
-        send_hint(target, last).await;
+        target.hint(last);
     }
 }
 
-/// [`hint_committed`] of the ids up to `last`.
-async fn send_hint(target: &Target, last: i64) {
-    let hint = serde_json::json!({"k": "r", "hw": last, "n": target.node}).to_string();
-    let sent = async {
-        let client = target.side.get().await?;
-        let statement = client.prepare_cached("SELECT pg_notify($1, $2)").await?;
-        client
-            .execute(&statement, &[&target.channel, &hint])
-            .await?;
-        Result::<()>::Ok(())
-    };
-    if let Err(e) = sent.await {
-        tracing::warn!(error = %e, "cannot tell the other nodes about an append");
+/// Sends the hints [`Target::hint`] asks for, one at a time, each for the highest
+/// id committed so far, until every [`Target`] is dropped. Under load this folds
+/// the hints of many batches into one: with three nodes, each hint is a `NOTIFY`
+/// transaction here and a horizon read on every other node.
+pub async fn send_hints(
+    side: Pool,
+    channel: String,
+    node: String,
+    mut committed: watch::Receiver<i64>,
+) {
+    while committed.changed().await.is_ok() {
+        let last = *committed.borrow_and_update();
+        let hint = serde_json::json!({"k": "r", "hw": last, "n": node}).to_string();
+        let sent = async {
+            let client = side.get().await?;
+            let statement = client.prepare_cached("SELECT pg_notify($1, $2)").await?;
+            client.execute(&statement, &[&channel, &hint]).await?;
+            Result::<()>::Ok(())
+        };
+        if let Err(e) = sent.await {
+            tracing::warn!(error = %e, "cannot tell the other nodes about an append");
+        }
     }
 }
 
@@ -426,13 +519,21 @@ pub(super) async fn insert(tx: &Transaction<'_>, records: &[Record]) -> Result<(
 
 /// Copies `records` into `table`, which has the columns of `records`.
 pub(super) async fn copy_into(tx: &Transaction<'_>, table: &str, records: &[Record]) -> Result<()> {
-    let statement = tx
-        .prepare_cached(&format!(
-            "COPY {table} ({}) FROM STDIN (FORMAT binary)",
-            super::records::RECORD_COLUMNS_PLAIN
-        ))
-        .await?;
+    let statement = tx.prepare_cached(&copy_statement(table)).await?;
     let sink = tx.copy_in(&statement).await?;
+    write_rows(sink, records).await
+}
+
+/// The binary `COPY` into `table`, which has the columns of `records`.
+fn copy_statement(table: &str) -> String {
+    format!(
+        "COPY {table} ({}) FROM STDIN (FORMAT binary)",
+        super::records::RECORD_COLUMNS_PLAIN
+    )
+}
+
+/// Writes `records` into a started `COPY` and ends it.
+async fn write_rows(sink: CopyInSink<bytes::Bytes>, records: &[Record]) -> Result<()> {
     let writer = BinaryCopyInWriter::new(sink, &COPY_TYPES);
     let mut writer = std::pin::pin!(writer);
     for r in records {
