@@ -245,12 +245,14 @@ async fn commit(pool: &Pool, target: &Target, pending: &[Job]) -> Result<Vec<Rec
     outcome
 }
 
-/// One writer batch as one transaction in three round trips, each step's
+/// One writer batch as one transaction in four round trips, each step's
 /// statements pipelined on the connection (sent together, answered in order):
 ///
 /// 1. `BEGIN` and the transaction id;
-/// 2. the reservation on a side connection, while the `COPY` starts;
-/// 3. the rows, the leaves and `COMMIT`.
+/// 2. the reservation on a side connection (and, once a partition's worth of
+///    ids, attaching the next partition there);
+/// 3. the start of the `COPY`;
+/// 4. the rows, the leaves and `COMMIT`.
 ///
 /// A statement that fails aborts the transaction, so the `COMMIT` after it
 /// rolls back; the batch has committed only if every step succeeded. A single
@@ -272,24 +274,15 @@ async fn append_committed(
     );
     begun?;
     let xid: String = xid?.get(0);
-    // Partitions attached before the COPY starts are the ones it can route to.
-    let covered = target.covered.load(Ordering::Acquire);
-    let (before, sink) = futures_util::join!(
-        reserve(&target.side, &xid, records.len()),
-        client.copy_in::<_, bytes::Bytes>(&copy)
-    );
-    let (before, mut sink) = (before?, sink?);
-    let last = before + records.len() as i64;
-    if last >= covered {
-        // Some ids need a partition not attached when the COPY started (rare: a
-        // whole partition is kept attached ahead). That COPY ends empty, and the
-        // rows go in a second one, after the partition is.
-        write_rows(sink, &[]).await?;
-        ensure_covered(target, last).await?;
-        sink = client.copy_in(&copy).await?;
-    } else {
-        ensure_covered(target, last).await?;
-    }
+    let before = reserve(&target.side, &xid, records.len()).await?;
+    // The partitions the ids need are attached before the COPY starts, not beside
+    // it: a COPY routes only to partitions attached when it started, and once it
+    // has started this transaction holds `records` ROW EXCLUSIVE, which a sealer's
+    // `DETACH PARTITION ... CONCURRENTLY` waits for while it holds the lock an
+    // `ATTACH` needs: a deadlock through this task that PostgreSQL cannot see
+    // (appends hung in the SIGKILL-during-sealing test when the two overlapped).
+    ensure_covered(target, before + records.len() as i64).await?;
+    let sink = client.copy_in(&copy).await?;
     let stored = number(records, before);
     let runs = crate::integrity::runs(&stored);
     let runs: Vec<[&(dyn ToSql + Sync); 2]> = runs
