@@ -65,17 +65,11 @@ const ORDER: [(&str, Slot); 21] = [
 
 /// Appends the canonical form of `record` to `out`.
 pub fn write_canonical(record: &Record, out: &mut Vec<u8>) {
-    match write_canonical_without_id(record, out) {
-        Some(id_at) => {
-            let mut digits = IdDigits::new();
-            out.splice(id_at..id_at, digits.of(record.id).iter().copied());
-        }
-        None => {
-            // Serialising a tree of JSON values cannot fail: every key is a string
-            // and every number came from JSON.
-            let jcs = serde_json_canonicalizer::to_vec(&record.to_json()).unwrap_or_default();
-            out.extend_from_slice(&jcs);
-        }
+    if write_plain_form(record, Some(record.id), out).is_none() {
+        // Serialising a tree of JSON values cannot fail: every key is a string and
+        // every number came from JSON.
+        let jcs = serde_json_canonicalizer::to_vec(&record.to_json()).unwrap_or_default();
+        out.extend_from_slice(&jcs);
     }
 }
 
@@ -85,6 +79,13 @@ pub fn write_canonical(record: &Record, out: &mut Vec<u8>) {
 /// it (see [`leaf_hash_with_id`]). `None`, with nothing written, for a record whose
 /// `data` the canonicalizer has to write (see `is_plain`).
 pub fn write_canonical_without_id(record: &Record, out: &mut Vec<u8>) -> Option<usize> {
+    write_plain_form(record, None, out)
+}
+
+/// The canonical form of a record whose `data` needs no canonicalizer, with `id`'s
+/// digits (none when `None`) where the id goes; answers where that is, or `None`,
+/// with nothing written, when the canonicalizer has to write the form.
+fn write_plain_form(record: &Record, id: Option<i64>, out: &mut Vec<u8>) -> Option<usize> {
     let plain = record.data.as_ref().is_none_or(|data| {
         data.iter()
             .all(|(k, v)| k.chars().all(|c| c < '\u{E000}') && is_plain(v))
@@ -114,7 +115,12 @@ pub fn write_canonical_without_id(record: &Record, out: &mut Vec<u8>) -> Option<
         out.extend_from_slice(name.as_bytes());
         out.extend_from_slice(b"\":");
         match slot {
-            Slot::Id => id_at = out.len(),
+            Slot::Id => {
+                id_at = out.len();
+                if let Some(id) = id {
+                    out.extend_from_slice(IdDigits::new().of(id));
+                }
+            }
             Slot::Ts => write_ts(record.ts, out),
             Slot::Kind => write_ascii(record.kind.name(), out),
             Slot::Level => {
