@@ -282,10 +282,15 @@ impl Drop for Connection {
 struct Tracked(Arc<Connection>);
 
 impl Tracked {
-    fn begin(&self) -> InFlight {
+    /// Changes this connection's entry (there while any handle of it is).
+    fn update(&self, change: impl FnOnce(&mut State)) {
         if let Some(state) = self.0.cap.open.lock().get_mut(&self.0.id) {
-            state.requests += 1;
+            change(state);
         }
+    }
+
+    fn begin(&self) -> InFlight {
+        self.update(|state| state.requests += 1);
         InFlight(self.clone())
     }
 
@@ -301,20 +306,18 @@ struct InFlight(Tracked);
 impl InFlight {
     /// The connection now carries a WebSocket: never idle again.
     fn upgraded(self) {
-        if let Some(state) = self.0 .0.cap.open.lock().get_mut(&self.0 .0.id) {
-            state.upgraded = true;
-        }
+        self.0.update(|state| state.upgraded = true);
     }
 }
 
 impl Drop for InFlight {
     fn drop(&mut self) {
-        if let Some(state) = self.0 .0.cap.open.lock().get_mut(&self.0 .0.id) {
+        self.0.update(|state| {
             state.requests = state.requests.saturating_sub(1);
             if state.requests == 0 {
                 state.idle_since = Instant::now();
             }
-        }
+        });
     }
 }
 

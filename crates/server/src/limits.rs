@@ -125,9 +125,10 @@ impl Drop for ClientWrite {
     }
 }
 
-fn shed(metrics: &Metrics, reason: &str, message: &str) -> Response {
+/// A refusal for load (`503`, or `429` for one client), counted by `reason`.
+fn shed(metrics: &Metrics, reason: &str, kind: ErrorKind, message: &str) -> Response {
     metrics.shed(reason);
-    ApiError::new(ErrorKind::Unavailable, message.to_string())
+    ApiError::new(kind, message.to_string())
         .retry_after(1)
         .into_response()
 }
@@ -144,17 +145,17 @@ pub async fn layer(State(state): State<AppState>, request: Request, next: Next) 
             return shed(
                 &state.metrics,
                 "writes",
+                ErrorKind::Unavailable,
                 "too many writes in flight; retry shortly",
             );
         };
         let Some(client_write) = budgets.admit_client(budgets.client_of(&request)) else {
-            state.metrics.shed("client_writes");
-            return ApiError::new(
+            return shed(
+                &state.metrics,
+                "client_writes",
                 ErrorKind::Throttled,
                 "this client has more than its share of the writes in flight; retry shortly",
-            )
-            .retry_after(1)
-            .into_response();
+            );
         };
         Some((permit, client_write))
     } else {
@@ -184,6 +185,7 @@ pub async fn layer(State(state): State<AppState>, request: Request, next: Next) 
                 return shed(
                     &state.metrics,
                     "body_bytes",
+                    ErrorKind::Unavailable,
                     "too many request bytes in flight; retry shortly",
                 )
             }
