@@ -67,6 +67,12 @@ async fn scrape(metrics: &str) -> String {
         .expect("text")
 }
 
+/// Asserts that the node's metrics page has this sample line.
+async fn assert_scraped(metrics: &str, sample: &str) {
+    let text = scrape(metrics).await;
+    assert!(text.contains(sample), "{text}");
+}
+
 /// Waits until the node reports `n` requests in flight (the held one has its budget).
 async fn in_flight(metrics: &str, n: u32) {
     for _ in 0..2000 {
@@ -157,11 +163,11 @@ async fn beyond_the_body_byte_budget_503_at_once_and_a_stalled_body_408() {
     let answer = read_answer(&mut stalled).await;
     assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
     assert!(answer.contains("\"field\":\"body\""), "{answer}");
-    let text = scrape(&metrics).await;
-    assert!(
-        text.contains("logbook_http_shed_requests_total{reason=\"body_bytes\"} 1"),
-        "{text}"
-    );
+    assert_scraped(
+        &metrics,
+        "logbook_http_shed_requests_total{reason=\"body_bytes\"} 1",
+    )
+    .await;
     assert!(node.terminate());
 }
 
@@ -242,11 +248,11 @@ async fn a_client_beyond_its_share_of_a_saturated_write_budget_gets_429() {
         stream.write_all(&last).await.expect("last byte");
         assert!(read_answer(&mut stream).await.starts_with("HTTP/1.1 201"));
     }
-    let text = scrape(&metrics).await;
-    assert!(
-        text.contains("logbook_http_shed_requests_total{reason=\"client_writes\"} 1"),
-        "{text}"
-    );
+    assert_scraped(
+        &metrics,
+        "logbook_http_shed_requests_total{reason=\"client_writes\"} 1",
+    )
+    .await;
     assert!(node.terminate());
 }
 
@@ -287,11 +293,7 @@ async fn at_the_connection_cap_the_longest_idle_connection_makes_room() {
         .await
         .expect("head");
     assert!(read_answer(&mut second).await.starts_with("HTTP/1.1 200"));
-    let text = scrape(&metrics).await;
-    assert!(
-        text.contains("logbook_http_idle_connections_closed_total 1"),
-        "{text}"
-    );
+    assert_scraped(&metrics, "logbook_http_idle_connections_closed_total 1").await;
     assert!(node.terminate());
 }
 
