@@ -185,15 +185,40 @@ fn scan_rows(
     columns: &[usize],
     mut found: impl FnMut(&mut PageView<'_>, usize) -> Result<bool>,
 ) -> Result<()> {
+    let filter = Query {
+        conditions: conditions.to_vec(),
+        ..Query::default()
+    };
+    each_page(segments, conditions, order, columns, |view, every_row| {
+        let rows: Box<dyn Iterator<Item = usize>> = match order {
+            Order::OldestFirst => Box::new(0..view.rows),
+            Order::NewestFirst => Box::new((0..view.rows).rev()),
+        };
+        for i in rows {
+            if (every_row || filter.matches_fields(&view.row(i))) && !found(view, i)? {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    })?;
+    Ok(())
+}
+
+/// Calls `found` with each page the conditions may match, in `order`, its
+/// conditions' columns and `columns` loaded, and whether every row of it matches
+/// (judged from its ids alone), until it answers false. True if it never did.
+fn each_page(
+    segments: &[Segment],
+    conditions: &[Condition],
+    order: Order,
+    columns: &[usize],
+    mut found: impl FnMut(&mut PageView<'_>, bool) -> Result<bool>,
+) -> Result<bool> {
     let mut needed = vec![IDS];
     columns_of(conditions, &mut needed);
     needed.extend_from_slice(columns);
     needed.sort_unstable();
     needed.dedup();
-    let filter = Query {
-        conditions: conditions.to_vec(),
-        ..Query::default()
-    };
     for segment in in_order(segments, order) {
         if !conditions.iter().all(|c| segment.summary.may_match(c)) {
             continue;
@@ -229,18 +254,12 @@ fn scan_rows(
             }
             let mut view = PageView::new(segment, page);
             view.load(&needed)?;
-            let rows: Box<dyn Iterator<Item = usize>> = match order {
-                Order::OldestFirst => Box::new(0..view.rows),
-                Order::NewestFirst => Box::new((0..view.rows).rev()),
-            };
-            for i in rows {
-                if (every_row || filter.matches_fields(&view.row(i))) && !found(&mut view, i)? {
-                    return Ok(());
-                }
+            if !found(&mut view, every_row)? {
+                return Ok(false);
             }
         }
     }
-    Ok(())
+    Ok(true)
 }
 
 /// False when no record whose `field` (`ts` or `id`) lies in `lo..=hi` can satisfy
@@ -620,11 +639,91 @@ pub struct Written {
     pub last_id: Option<i64>,
 }
 
+/// One page of an export, decoded, with the rows of it to write in the export's
+/// order: what the reading side of an export hands the writing side, so that each
+/// can run on a thread of its own.
+pub struct ExportPage {
+    segment: Segment,
+    /// Row offset of the page in its segment.
+    start: usize,
+    columns: Vec<Arc<Page>>,
+    /// Each row to write: its index in the page, and its id.
+    rows: Vec<(usize, i64)>,
+}
+
+impl ExportPage {
+    pub fn rows(&self) -> usize {
+        self.rows.len()
+    }
+
+    pub fn last_id(&self) -> Option<i64> {
+        self.rows.last().map(|&(_, id)| id)
+    }
+
+    fn pages(&self) -> Vec<&Page> {
+        self.columns.iter().map(|p| &**p).collect()
+    }
+
+    /// Appends the page's rows to `out` as records.
+    pub fn push_records(&self, out: &mut Vec<Record>) -> Result<()> {
+        let layout = self.segment.source.layout();
+        let pages = self.pages();
+        for &(i, _) in &self.rows {
+            out.push(format::record_at(layout, &pages, i, self.start + i)?);
+        }
+        Ok(())
+    }
+}
+
+/// The pages of an export holding rows to write (as [`export_batch`] selects
+/// them, but without a batch's bound), each with every column decoded, handed to
+/// `found` in the query's order until it answers false. True if none did.
+pub fn export_pages(
+    segments: &[Segment],
+    query: &Query,
+    high_water: i64,
+    after: Option<i64>,
+    mut found: impl FnMut(ExportPage) -> Result<bool>,
+) -> Result<bool> {
+    let conditions = export_conditions(query, high_water, after);
+    let filter = Query {
+        conditions: conditions.clone(),
+        ..Query::default()
+    };
+    let all: Vec<usize> = (0..COLUMNS).collect();
+    each_page(
+        segments,
+        &conditions,
+        query.order,
+        &all,
+        |view, every_row| {
+            let order: Box<dyn Iterator<Item = usize>> = match query.order {
+                Order::OldestFirst => Box::new(0..view.rows),
+                Order::NewestFirst => Box::new((0..view.rows).rev()),
+            };
+            let rows: Vec<(usize, i64)> = order
+                .filter(|&i| every_row || filter.matches_fields(&view.row(i)))
+                .map(|i| (i, view.id(i)))
+                .collect();
+            if rows.is_empty() {
+                return Ok(true);
+            }
+            let columns = std::mem::take(&mut view.columns)
+                .into_iter()
+                .map(|p| p.unwrap_or_else(|| Arc::new(Page::Absent)))
+                .collect();
+            found(ExportPage {
+                segment: view.segment.clone(),
+                start: view.start,
+                columns,
+                rows,
+            })
+        },
+    )
+}
+
 /// As [`export_batch`], but each matching record is appended to `out` as its
-/// NDJSON line, the bytes [`Record::write_json`] and a newline give, written
-/// straight from the page's columns: no record is made, and `data` is copied as
-/// the JSON text it is stored as instead of being parsed and serialised again
-/// (that was most of an export's time).
+/// NDJSON line (see [`RowWriter`]).
 pub fn export_ndjson_batch(
     segments: &[Segment],
     query: &Query,
@@ -633,28 +732,28 @@ pub fn export_ndjson_batch(
     batch: usize,
     out: &mut Vec<u8>,
 ) -> Result<Written> {
-    let conditions = export_conditions(query, high_water, after);
-    let all: Vec<usize> = (0..COLUMNS).collect();
     let mut written = Written::default();
     let mut writer = RowWriter::default();
-    scan_rows(segments, &conditions, query.order, &all, |view, i| {
-        let id = view.id(i);
-        writer.write(view, i, id, out)?;
-        out.push(b'\n');
-        written.rows += 1;
-        written.last_id = Some(id);
+    export_pages(segments, query, high_water, after, |mut page| {
+        page.rows.truncate(batch.saturating_sub(written.rows));
+        writer.write_page(&page, out)?;
+        written.rows += page.rows();
+        written.last_id = page.last_id().or(written.last_id);
         Ok(written.rows < batch)
     })?;
     Ok(written)
 }
 
-/// Writes rows as [`Record::write_json`] renders the records they hold: the same
-/// keys in the same order, the same escapes (serde_json's, for every string). What
+/// Writes rows as NDJSON lines, each the bytes [`Record::write_json`] and a newline
+/// give for the record the row holds, straight from the page's columns: no record
+/// is made, and `data` is copied as the JSON text it is stored as instead of being
+/// parsed and serialised again (that was most of an export's time). The same keys
+/// in the same order, the same escapes (serde_json's, for every string). What
 /// rows share is formatted once: the date and time of a second (an export's rows
 /// mostly share it with the row before; chrono's formatting was a fifth of an
 /// export's time), and each dictionary value as a JSON string.
 #[derive(Default)]
-struct RowWriter {
+pub struct RowWriter {
     timestamps: TimestampWriter,
     /// Per text field: the dictionary last seen, and its values as JSON strings.
     escaped: [Option<EscapedDictionary>; TEXT_FIELDS],
@@ -665,21 +764,31 @@ struct RowWriter {
 type EscapedDictionary = (Arc<format::Dictionary>, Vec<Option<Box<[u8]>>>);
 
 impl RowWriter {
-    fn write(&mut self, view: &PageView<'_>, i: usize, id: i64, out: &mut Vec<u8>) -> Result<()> {
-        let kind_code = view.column(KIND).int(i).unwrap_or(0);
+    /// Appends the page's rows to `out`, a line each.
+    pub fn write_page(&mut self, page: &ExportPage, out: &mut Vec<u8>) -> Result<()> {
+        let pages = page.pages();
+        for &(i, id) in &page.rows {
+            self.write(&pages, i, id, out)?;
+            out.push(b'\n');
+        }
+        Ok(())
+    }
+
+    fn write(&mut self, pages: &[&Page], i: usize, id: i64, out: &mut Vec<u8>) -> Result<()> {
+        let column = |c: usize| pages.get(c).copied().unwrap_or(&Page::Absent);
+        let kind_code = column(KIND).int(i).unwrap_or(0);
         let kind = logbook_core::Kind::from_code(kind_code).ok_or_else(|| {
             crate::StoreError::Internal(format!("record {id} has unknown kind {kind_code}"))
         })?;
         out.extend_from_slice(b"{\"id\":");
         out.extend_from_slice(itoa::Buffer::new().format(id).as_bytes());
         out.extend_from_slice(b",\"ts\":\"");
-        let ts = logbook_core::Timestamp(view.column(TS).int(i).unwrap_or(0));
+        let ts = logbook_core::Timestamp(column(TS).int(i).unwrap_or(0));
         self.timestamps.write(ts, out);
         out.extend_from_slice(b"\",\"kind\":\"");
         out.extend_from_slice(kind.name().as_bytes());
         out.push(b'"');
-        if let Some(level) = view
-            .column(LEVEL)
+        if let Some(level) = column(LEVEL)
             .int(i)
             .and_then(logbook_core::Level::from_number)
         {
@@ -688,7 +797,7 @@ impl RowWriter {
             out.push(b'"');
         }
         for (field, name) in TEXT_FIELD_NAMES.iter().enumerate() {
-            let page = view.column(TEXT + field);
+            let page = column(TEXT + field);
             if let Page::Codes { codes, dictionary } = page {
                 let Some(value) = codes.get(i).and_then(|c| usize::from(*c).checked_sub(1)) else {
                     continue;
@@ -714,7 +823,7 @@ impl RowWriter {
                 let _ = serde_json::to_writer(&mut *out, value);
             }
         }
-        if let Some(json) = view.column(DATA).text(i) {
+        if let Some(json) = column(DATA).text(i) {
             out.extend_from_slice(b",\"data\":");
             out.extend_from_slice(json.as_bytes());
         }
@@ -806,6 +915,9 @@ pub fn get(segments: &[Segment], id: i64) -> Result<Option<Record>> {
         let row = offset - layout.rows_of_page(page).start;
         return segment.source.record(page, row).map(Some);
     }
+    if let Some(found) = get_among_gaps(segment, id)? {
+        return Ok(found);
+    }
     let condition = Condition::Compare(Field::Id, Comparison::Ge, Scalar::Int(id));
     let mut found = None;
     scan(
@@ -820,6 +932,48 @@ pub fn get(segments: &[Segment], id: i64) -> Result<Option<Record>> {
         },
     )?;
     Ok(found)
+}
+
+/// The record with this id in a segment whose ids have gaps (stored, ascending):
+/// its page found by bisecting on the pages' last ids, its row by bisecting the
+/// page's, so a get reads a few pages of ids rather than every page before its
+/// own. `None` if the segment's ids are not stored as expected (the caller scans).
+fn get_among_gaps(segment: &Segment, id: i64) -> Result<Option<Option<Record>>> {
+    let ids_of = |page: usize| -> Result<Option<Arc<Page>>> {
+        let ids = segment.source.page(IDS, page)?;
+        Ok(matches!(&*ids, Page::Ints(v) if !v.is_empty()).then_some(ids))
+    };
+    let last_of = |ids: &Page| match ids {
+        Page::Ints(v) => v.last().copied().unwrap_or(i64::MIN),
+        _ => i64::MIN,
+    };
+    let pages = segment.source.layout().pages();
+    // The first page whose last id is at least `id`.
+    let (mut lo, mut hi) = (0, pages);
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        let Some(ids) = ids_of(mid)? else {
+            return Ok(None);
+        };
+        if last_of(&ids) < id {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    if lo == pages {
+        return Ok(Some(None));
+    }
+    let Some(ids) = ids_of(lo)? else {
+        return Ok(None);
+    };
+    let Page::Ints(values) = &*ids else {
+        return Ok(None);
+    };
+    match values.binary_search(&id) {
+        Ok(row) => segment.source.record(lo, row).map(|r| Some(Some(r))),
+        Err(_) => Ok(Some(None)),
+    }
 }
 
 #[cfg(test)]

@@ -35,6 +35,12 @@ pub trait PageSource: Send + Sync {
     fn page_of_id(&self, _id: i64) -> Option<usize> {
         None
     }
+    /// The source as a single pass over all its pages (an export) reads it best:
+    /// a block on disk read whole at once and its pages kept out of the shared
+    /// cache (where they would push out what other queries use). `None`: as it is.
+    fn for_scan(&self) -> Option<Arc<dyn PageSource>> {
+        None
+    }
     /// The first and last id a page can hold, when known without reading it: a
     /// block whose ids are contiguous (not stored) has them by arithmetic.
     fn page_ids(&self, page: usize) -> Option<(i64, i64)> {
@@ -85,15 +91,22 @@ impl Segment {
 
     /// A sealed block held in memory as its blob.
     pub fn sealed(blob: Arc<Vec<u8>>, summary: Arc<Summary>) -> Result<Segment> {
-        let layout = Layout::parse(&blob)?;
         Ok(Segment {
             summary,
-            source: Arc::new(BlobBlock {
-                layout,
-                blob,
-                dictionaries: (0..COLUMNS).map(|_| OnceLock::new()).collect(),
-            }),
+            source: Arc::new(BlobBlock::new(blob)?),
         })
+    }
+
+    /// The segment as a single pass over its pages reads it (see
+    /// [`PageSource::for_scan`]).
+    pub fn for_scan(&self) -> Segment {
+        match self.source.for_scan() {
+            Some(source) => Segment {
+                summary: Arc::clone(&self.summary),
+                source,
+            },
+            None => self.clone(),
+        }
     }
 }
 
@@ -230,6 +243,14 @@ pub struct BlobBlock {
 }
 
 impl BlobBlock {
+    pub fn new(blob: Arc<Vec<u8>>) -> Result<BlobBlock> {
+        Ok(BlobBlock {
+            layout: Layout::parse(&blob)?,
+            blob,
+            dictionaries: (0..COLUMNS).map(|_| OnceLock::new()).collect(),
+        })
+    }
+
     fn dictionary(&self, column: usize) -> Result<Option<Arc<Dictionary>>> {
         if let Some(d) = self.dictionaries[column].get() {
             return Ok(d.clone());

@@ -1,94 +1,117 @@
 //! Exports: every matching record in the query's order, in batches, in constant
-//! memory. Each batch is read from the catalog current when it is read, after the
-//! last id of the batch before; none is above the high-water mark at the start, so
-//! the export covers what was committed when it started.
+//! memory, none above the high-water mark at the start (so the export covers what
+//! was committed when it started). Two threads share the work: one reads and
+//! decodes the pages (each block read whole, its pages kept out of the shared
+//! cache: `Tiered::export_pages`), the other writes each page's rows as the
+//! batch's form (records, or NDJSON lines) while the next page is decoded.
 
 use super::pool::ReadPool;
 use super::tiered::Tiered;
-use crate::blocks::engine::{self, Written};
-use crate::blocks::segment::Segment;
+use crate::blocks::engine::{ExportPage, RowWriter};
 use crate::Result;
 use futures_util::stream::BoxStream;
 use logbook_core::{Query, Record};
 use std::sync::Arc;
 use tokio_stream::wrappers::ReceiverStream;
 
-/// Records per batch: large enough to amortise a read, small enough that little is
-/// held. Batches are read on whichever blocking thread is free, and glibc keeps a
-/// batch's worth of freed memory in each thread's arena: 5000-record batches left
-/// the server about 80 MB larger after an export; 2000 (four in flight) export as
-/// fast.
+/// Rows per batch handed on: large enough to amortise a send, small enough that
+/// little is held (glibc keeps a batch's worth of freed memory in each thread's
+/// arena: 5000-record batches left the server about 80 MB larger after an
+/// export).
 const BATCH: usize = 2000;
 
-/// The export of the tiered layout: batches from the shared engine, each read from
-/// the catalog current when it is read, none above the high-water mark at the start.
+/// Decoded pages waiting to be written: enough to keep the writer busy while the
+/// reader fetches the next block, each page of 1024 rows about 400 KB decoded.
+const PAGES_AHEAD: usize = 4;
+
+/// The export as records.
 pub fn export(
     readers: Arc<ReadPool>,
     tiered: Arc<Tiered>,
     query: Query,
     high_water: i64,
 ) -> BoxStream<'static, Result<Vec<Record>>> {
-    batches(readers, tiered, move |segments, after| {
-        let records = engine::export_batch(segments, &query, high_water, after, BATCH)?;
-        let written = Written {
-            rows: records.len(),
-            last_id: records.last().map(|r| r.id),
-        };
-        Ok((records, written))
-    })
+    pipeline(
+        readers,
+        tiered,
+        query,
+        high_water,
+        || Vec::with_capacity(BATCH + 1024),
+        |page, batch: &mut Vec<Record>| page.push_records(batch),
+    )
 }
 
-/// As [`export`], each batch rendered as NDJSON lines by the engine, straight from
-/// the blocks' columns, on the reader's thread.
+/// The export as NDJSON lines, written by the engine straight from the blocks'
+/// columns.
 pub fn export_ndjson(
     readers: Arc<ReadPool>,
     tiered: Arc<Tiered>,
     query: Query,
     high_water: i64,
 ) -> BoxStream<'static, Result<Vec<u8>>> {
-    batches(readers, tiered, move |segments, after| {
+    let mut rows = RowWriter::default();
+    pipeline(
+        readers,
+        tiered,
+        query,
+        high_water,
         // Room for a batch of lines of 320 bytes (gen.py's records) without growing.
-        let mut out = Vec::with_capacity(BATCH * 384);
-        let written =
-            engine::export_ndjson_batch(segments, &query, high_water, after, BATCH, &mut out)?;
-        Ok((out, written))
-    })
+        || Vec::with_capacity(BATCH * 400),
+        move |page, out: &mut Vec<u8>| rows.write_page(page, out),
+    )
 }
 
-/// Reads batches with `read` (given the segments and the last id of the batch
-/// before) until one is short, handing each on as it is read.
-fn batches<T, F>(
+/// Reads the export's pages on a reader's thread and writes them with `write`
+/// into batches (each begun by `batch`) on another, handing each batch on once it
+/// holds [`BATCH`] rows or more. Both stop when the stream is dropped.
+fn pipeline<B, W>(
     readers: Arc<ReadPool>,
     tiered: Arc<Tiered>,
-    read: F,
-) -> BoxStream<'static, Result<T>>
+    query: Query,
+    high_water: i64,
+    batch: fn() -> B,
+    mut write: W,
+) -> BoxStream<'static, Result<B>>
 where
-    T: Send + 'static,
-    F: Fn(&[Segment], Option<i64>) -> Result<(T, Written)> + Send + Sync + 'static,
+    B: Send + 'static,
+    W: FnMut(&ExportPage, &mut B) -> Result<()> + Send + 'static,
 {
-    let (sender, receiver) = tokio::sync::mpsc::channel(4);
-    let read = Arc::new(read);
+    let (pages, mut decoded) = tokio::sync::mpsc::channel::<Result<ExportPage>>(PAGES_AHEAD);
+    let (batches, receiver) = tokio::sync::mpsc::channel(2);
     tokio::spawn(async move {
-        let mut after: Option<i64> = None;
-        loop {
-            let (tiered, read) = (Arc::clone(&tiered), Arc::clone(&read));
-            let batch = readers
-                .read(move |conn| tiered.read(conn, |segments, _| read(segments, after)))
-                .await;
-            let (batch, next) = match batch {
-                Ok((_, written)) if written.rows == 0 => break,
-                Ok((batch, written)) => {
-                    (Ok(batch), written.last_id.filter(|_| written.rows >= BATCH))
+        let reading = pages.clone();
+        let read = readers
+            .read(move |conn| {
+                tiered.export_pages(conn, &query, high_water, |page| {
+                    reading.blocking_send(Ok(page)).is_ok()
+                })
+            })
+            .await;
+        if let Err(e) = read {
+            let _ = pages.send(Err(e)).await;
+        }
+    });
+    tokio::task::spawn_blocking(move || {
+        let mut current = batch();
+        let mut rows = 0;
+        while let Some(page) = decoded.blocking_recv() {
+            match page.and_then(|page| write(&page, &mut current).map(|()| page.rows())) {
+                Ok(n) => rows += n,
+                Err(e) => {
+                    let _ = batches.blocking_send(Err(e));
+                    return;
                 }
-                Err(e) => (Err(e), None),
-            };
-            if sender.send(batch).await.is_err() {
-                break; // the client went away
             }
-            match next {
-                Some(last) => after = Some(last),
-                None => break,
+            if rows >= BATCH {
+                let full = std::mem::replace(&mut current, batch());
+                if batches.blocking_send(Ok(full)).is_err() {
+                    return; // the client went away
+                }
+                rows = 0;
             }
+        }
+        if rows > 0 {
+            let _ = batches.blocking_send(Ok(current));
         }
     });
     Box::pin(ReceiverStream::new(receiver))

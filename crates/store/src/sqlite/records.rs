@@ -68,7 +68,10 @@ impl RecordStore for SqliteStore {
     }
 
     async fn get(&self, id: i64) -> Result<Option<Record>> {
-        self.read_tiers(move |segments, _| engine::get(segments, id))
+        // One row: short enough to run where the request is.
+        let tiered: Arc<Tiered> = Arc::clone(&self.tiered);
+        self.readers
+            .read_here(move |conn| tiered.read(conn, |segments, _| engine::get(segments, id)))
             .await
     }
 

@@ -8,7 +8,7 @@
 use super::writer::{Announcement, Batch};
 use crate::blocks::cache::{dictionary_bytes, page_bytes, CacheEntry, PageCache};
 use crate::blocks::format::{self, Dictionary, Layout, Page};
-use crate::blocks::segment::{PageSource, Segment, UnnumberedHot};
+use crate::blocks::segment::{BlobBlock, PageSource, Segment, UnnumberedHot};
 use crate::blocks::summary::Summary;
 use crate::blocks::tiers::{self, Catalog, Entry, TierOptions, Tiers};
 use crate::blocks::{engine, rows};
@@ -17,7 +17,7 @@ use logbook_core::{integrity, NewRecord, Query, Record, Timestamp};
 use rusqlite::{Connection, OptionalExtension, MAIN_DB};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
 
 /// Bytes of decoded pages kept for reuse across queries.
@@ -203,6 +203,67 @@ impl Tiered {
     }
 }
 
+impl Tiered {
+    /// The pages of an export, in the query's order, handed to `found` until it
+    /// answers false: none above `high_water`, each segment read as one pass (see
+    /// [`PageSource::for_scan`]) from the catalog current when its turn comes, after
+    /// the last row handed on (so a block a delete replaced meanwhile is read again
+    /// as it is now, from that row).
+    pub fn export_pages(
+        self: &Arc<Self>,
+        conn: &Connection,
+        query: &Query,
+        high_water: i64,
+        mut found: impl FnMut(engine::ExportPage) -> bool,
+    ) -> Result<()> {
+        let mut after: Option<i64> = None;
+        let mut retries = 0;
+        'fresh: loop {
+            let catalog = self.catalog(conn)?;
+            let mut segments = catalog.segments();
+            if query.order == logbook_core::Order::NewestFirst {
+                segments.reverse();
+            }
+            for segment in &segments {
+                let scanned = segment.for_scan();
+                let mut stopped = false;
+                let read = engine::export_pages(
+                    std::slice::from_ref(&scanned),
+                    query,
+                    high_water,
+                    after,
+                    |page| {
+                        // Rows of the previous layout are read as they are now: if
+                        // they were sealed meanwhile, read on from the new catalog.
+                        if segment.summary.opaque
+                            && meta(conn, "catalog_version")? != catalog.version
+                        {
+                            return Err(StoreError::NotFound);
+                        }
+                        let last = page.last_id();
+                        if !found(page) {
+                            stopped = true;
+                            return Ok(false);
+                        }
+                        after = last.or(after);
+                        Ok(true)
+                    },
+                );
+                match read {
+                    Ok(_) if stopped => return Ok(()),
+                    Ok(_) => retries = 0,
+                    Err(StoreError::NotFound) if retries < 8 => {
+                        retries += 1;
+                        continue 'fresh;
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+            return Ok(());
+        }
+    }
+}
+
 fn meta(conn: &Connection, key: &str) -> Result<i64> {
     Ok(conn
         .prepare_cached("SELECT value FROM meta WHERE key = ?1")?
@@ -218,14 +279,19 @@ struct DbBlock {
     tiered: std::sync::Weak<Tiered>,
 }
 
+/// The blob of the block stored under `key`.
+fn open_block<'c>(conn: &'c Connection, key: i64) -> Result<rusqlite::blob::Blob<'c>> {
+    match conn.blob_open(MAIN_DB, "blocks", "data", key, true) {
+        Ok(blob) => Ok(blob),
+        // The block was replaced after this catalog was taken: retry.
+        Err(rusqlite::Error::SqliteFailure(_, _)) => Err(StoreError::NotFound),
+        Err(e) => Err(e.into()),
+    }
+}
+
 impl DbBlock {
     fn open_blob<'c>(&self, conn: &'c Connection) -> Result<rusqlite::blob::Blob<'c>> {
-        match conn.blob_open(MAIN_DB, "blocks", "data", self.key, true) {
-            Ok(blob) => Ok(blob),
-            // The block was replaced after this catalog was taken: retry.
-            Err(rusqlite::Error::SqliteFailure(_, _)) => Err(StoreError::NotFound),
-            Err(e) => Err(e.into()),
-        }
+        open_block(conn, self.key)
     }
 
     fn read(&self, tiered: &Tiered, range: std::ops::Range<usize>) -> Result<Vec<u8>> {
@@ -339,6 +405,15 @@ impl PageSource for DbBlock {
         )?)
     }
 
+    fn for_scan(&self) -> Option<Arc<dyn PageSource>> {
+        Some(Arc::new(ScannedBlock {
+            key: self.key,
+            layout: self.layout.clone(),
+            tiered: self.tiered.clone(),
+            block: OnceLock::new(),
+        }))
+    }
+
     /// The pages not in the cache are read through one blob handle (a get by id
     /// reads every column's page).
     fn pages(&self, columns: &[usize], page: usize) -> Result<Vec<Arc<Page>>> {
@@ -371,6 +446,47 @@ impl PageSource for DbBlock {
             .into_iter()
             .map(|p| p.unwrap_or_else(|| Arc::new(Page::Absent)))
             .collect())
+    }
+}
+
+/// A block read whole, for a single pass over its pages (an export): one read of
+/// its blob rather than one per page, and its pages decoded for this pass alone,
+/// never put in the shared cache (a pass would only push out what other queries
+/// use).
+struct ScannedBlock {
+    key: i64,
+    layout: Layout,
+    tiered: std::sync::Weak<Tiered>,
+    block: OnceLock<BlobBlock>,
+}
+
+impl ScannedBlock {
+    fn block(&self) -> Result<&BlobBlock> {
+        if let Some(block) = self.block.get() {
+            return Ok(block);
+        }
+        let tiered = self.tiered.upgrade().ok_or(StoreError::Closed)?;
+        let blob = tiered.with_connection(|conn| {
+            let blob = open_block(conn, self.key)?;
+            read_range(&blob, 0..blob.len())
+        })?;
+        let block = BlobBlock::new(Arc::new(blob))?;
+        if block.layout() != &self.layout {
+            // A delete rewrote the block under the same key since the catalog was
+            // taken: read again from a fresh one.
+            return Err(StoreError::NotFound);
+        }
+        Ok(self.block.get_or_init(|| block))
+    }
+}
+
+impl PageSource for ScannedBlock {
+    fn layout(&self) -> &Layout {
+        &self.layout
+    }
+
+    fn page(&self, column: usize, page: usize) -> Result<Arc<Page>> {
+        self.block()?.page(column, page)
     }
 }
 
