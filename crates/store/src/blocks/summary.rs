@@ -17,7 +17,7 @@
 //! Stored as version 2; version 1 (before buckets and page ranges) is still read,
 //! with no buckets and no page ranges: such a block is counted and scanned as before.
 
-use super::filter::{hash_bytes, message_trigrams, needle_trigrams, Bloom};
+use super::filter::{hash_bytes, message_trigrams, needle_trigrams, Bloom, Keys};
 use super::format::{Columns, MESSAGE, TEXT, TEXT_FIELDS};
 use super::wire::{put_bytes, put_varint, unzigzag, zigzag, Corrupt, Reader};
 use logbook_core::query::{Comparison, Condition, Field, Scalar};
@@ -121,14 +121,14 @@ impl<'a> SummaryBuilder<'a> {
         let none = values.iter().any(Option::is_none);
         if field + TEXT == MESSAGE {
             let _ = none;
-            let mut hashes = Vec::new();
+            let mut keys = Keys::default();
             for v in values.iter().flatten() {
-                message_trigrams(v, &mut hashes);
+                message_trigrams(v, &mut keys);
             }
-            if hashes.is_empty() && !values.iter().any(Option::is_some) {
+            if keys.is_empty() && !values.iter().any(Option::is_some) {
                 self.trigrams = None;
             } else {
-                self.trigrams = Some(Bloom::from_hashes(&hashes));
+                self.trigrams = Some(keys.bloom());
             }
             self.fields.push(Values::Unlisted);
             return;
@@ -145,14 +145,10 @@ impl<'a> SummaryBuilder<'a> {
                     }
                 }
                 None => {
-                    // Duplicates are fine: the filter counts distinct hashes.
-                    let hashes: Vec<u64> = values
-                        .iter()
-                        .flatten()
-                        .map(|v| hash_bytes(v.as_bytes()))
-                        .collect();
+                    let mut keys = Keys::default();
+                    keys.extend(values.iter().flatten().map(|v| hash_bytes(v.as_bytes())));
                     Values::Filtered {
-                        filter: Bloom::from_hashes(&hashes),
+                        filter: keys.bloom(),
                         none,
                     }
                 }
