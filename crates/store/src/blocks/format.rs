@@ -338,7 +338,7 @@ fn text_column(body: &mut Body, values: &[Option<&str>], page_rows: usize) -> Co
     }
     let dictionary = Some(body.put(&raw));
     let wide = distinct.len() > 255;
-    let codes: std::collections::HashMap<&str, usize> = distinct
+    let codes: rustc_hash::FxHashMap<&str, usize> = distinct
         .iter()
         .enumerate()
         .map(|(i, v)| (*v, i + 1))
@@ -374,9 +374,11 @@ fn text_column(body: &mut Body, values: &[Option<&str>], page_rows: usize) -> Co
     }
 }
 
-/// The distinct values, unless there are more than `limit`.
+/// The distinct values, unless there are more than `limit`. With Fx rather than
+/// the default SipHash: the values are short, the set is thrown away at once, and
+/// every row of every text field of each batch and block goes through here.
 pub(crate) fn distinct_up_to<'v>(values: &[Option<&'v str>], limit: usize) -> Option<Vec<&'v str>> {
-    let mut seen = std::collections::HashSet::new();
+    let mut seen = rustc_hash::FxHashSet::default();
     for v in values.iter().flatten() {
         if seen.insert(*v) && seen.len() > limit {
             return None;
