@@ -80,6 +80,11 @@ impl Keys {
         self.0.is_empty()
     }
 
+    /// The keys, in no particular order, as a compact list to keep.
+    pub fn to_list(&self) -> Box<[u64]> {
+        self.0.iter().copied().collect()
+    }
+
     /// The filter of the keys, sized from their number.
     pub fn bloom(&self) -> Bloom {
         let bits = (self.0.len() * BITS_PER_KEY).max(64);

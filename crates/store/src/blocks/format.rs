@@ -17,6 +17,7 @@
 //! 2-byte up to 65535); other text (messages, `data` as compact JSON) is stored
 //! plain: the rows' lengths (0 = none, else length + 1) then their bytes.
 
+use super::filter::Keys;
 use super::summary::{Summary, SummaryBuilder};
 use super::tiers::TierOptions;
 use super::wire::{put_varint, unzigzag, zigzag, Corrupt, Reader};
@@ -222,6 +223,17 @@ pub fn encode(records: &[Record], options: &Options) -> Encoded {
 
 /// Encodes rows (in ascending id order, at least one) as one block.
 pub fn encode_columns(rows: &Columns<'_>, options: &Options) -> Encoded {
+    encode_columns_knowing_trigrams(rows, options, Keys::default(), 0)
+}
+
+/// As [`encode_columns`], the message trigram keys of rows `..known_rows` being
+/// `known` (those of the hot segments the rows come from).
+pub fn encode_columns_knowing_trigrams(
+    rows: &Columns<'_>,
+    options: &Options,
+    known: Keys,
+    known_rows: usize,
+) -> Encoded {
     let page_rows = options.page_rows.max(1);
     let mut body = Body {
         bytes: Vec::new(),
@@ -229,7 +241,9 @@ pub fn encode_columns(rows: &Columns<'_>, options: &Options) -> Encoded {
         compressor: zstd::bulk::Compressor::new(options.zstd_level).ok(),
     };
     let mut columns = Vec::with_capacity(COLUMNS);
-    let mut summary = SummaryBuilder::new(rows).page_rows(page_rows);
+    let mut summary = SummaryBuilder::new(rows)
+        .page_rows(page_rows)
+        .known_trigrams(known, known_rows);
 
     columns.push(int_column(&mut body, &rows.ts, page_rows));
     columns.push(byte_column(&mut body, &rows.kinds, page_rows));
