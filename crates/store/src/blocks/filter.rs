@@ -63,21 +63,53 @@ impl Hasher for Premixed {
     }
 }
 
-impl Bloom {
-    /// A filter of these key hashes (duplicates allowed).
-    pub fn from_hashes(hashes: &[u64]) -> Bloom {
-        // Through a hash set rather than sort and dedup: sorting every trigram of a
-        // batch's messages was the largest item of preparing an append (13% of the
-        // request tasks' samples), and the set grows only with the distinct keys.
-        let distinct: HashSet<u64, BuildHasherDefault<Premixed>> = hashes.iter().copied().collect();
-        let bits = (distinct.len() * BITS_PER_KEY).max(64);
+/// The distinct keys of a filter being collected. Through a hash set rather than
+/// sort and dedup: sorting every trigram of a batch's messages was the largest item
+/// of preparing an append (13% of the request tasks' samples), and the set grows
+/// only with the distinct keys (a batch's 100k trigrams are some 5k distinct ones,
+/// so they are not gathered in a list first either).
+#[derive(Default)]
+pub struct Keys(HashSet<u64, BuildHasherDefault<Premixed>>);
+
+impl Keys {
+    pub fn insert(&mut self, hash: u64) {
+        self.0.insert(hash);
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The keys, in no particular order, as a compact list to keep.
+    pub fn to_list(&self) -> Box<[u64]> {
+        self.0.iter().copied().collect()
+    }
+
+    /// The filter of the keys, sized from their number.
+    pub fn bloom(&self) -> Bloom {
+        let bits = (self.0.len() * BITS_PER_KEY).max(64);
         let mut bloom = Bloom {
             words: vec![0; bits.div_ceil(64)],
         };
-        for h in distinct {
+        for &h in &self.0 {
             bloom.insert(h);
         }
         bloom
+    }
+}
+
+impl Extend<u64> for Keys {
+    fn extend<I: IntoIterator<Item = u64>>(&mut self, hashes: I) {
+        self.0.extend(hashes);
+    }
+}
+
+impl Bloom {
+    /// A filter of these key hashes (duplicates allowed).
+    pub fn from_hashes(hashes: &[u64]) -> Bloom {
+        let mut keys = Keys::default();
+        keys.extend(hashes.iter().copied());
+        keys.bloom()
     }
 
     fn bits(&self) -> u64 {
@@ -131,11 +163,12 @@ impl Bloom {
 /// case-insensitive match of an ASCII needle is a match of its ASCII fold in the
 /// first; of any other needle, of its lowercase form in the second (exactly how
 /// `Query::matches` compares), so every trigram of a matching needle is present.
-pub fn message_trigrams(message: &str, out: &mut Vec<u64>) {
-    let folded = message.to_ascii_lowercase();
-    push_trigrams(folded.as_bytes(), out);
+pub fn message_trigrams(message: &str, out: &mut Keys) {
+    // The ASCII fold is taken byte by byte as the windows pass (a folded copy of
+    // every message was an allocation a row).
+    push_trigrams(message.bytes().map(|b| b.to_ascii_lowercase()), out);
     if !message.is_ascii() {
-        push_trigrams(message.to_lowercase().as_bytes(), out);
+        push_trigrams(message.to_lowercase().bytes(), out);
     }
 }
 
@@ -151,18 +184,27 @@ pub fn needle_trigrams(needle: &str) -> Option<Vec<u64>> {
         return None;
     }
     let mut out = Vec::new();
-    push_trigrams(folded.as_bytes(), &mut out);
+    push_trigrams(folded.bytes(), &mut out);
     out.sort_unstable();
     out.dedup();
     Some(out)
 }
 
-fn push_trigrams(bytes: &[u8], out: &mut Vec<u64>) {
-    out.extend(
-        bytes
-            .windows(3)
-            .map(|w| mix(u64::from(w[0]) | u64::from(w[1]) << 8 | u64::from(w[2]) << 16 | 1 << 24)),
-    );
+/// The trigram at each window of three bytes (a 24-bit window rolled along).
+fn push_trigrams(bytes: impl Iterator<Item = u8>, out: &mut impl Extend<u64>) {
+    let mut window = 0u64;
+    let mut seen = 0;
+    out.extend(bytes.filter_map(|b| {
+        window = (window << 8 | u64::from(b)) & 0xff_ffff;
+        seen += 1;
+        (seen >= 3).then(|| trigram_key(window))
+    }));
+}
+
+/// The key of trigram `b0 b1 b2`, given as `b0 << 16 | b1 << 8 | b2`.
+fn trigram_key(window: u64) -> u64 {
+    let (b0, b1, b2) = (window >> 16, (window >> 8) & 0xff, window & 0xff);
+    mix(b0 | b1 << 8 | b2 << 16 | 1 << 24)
 }
 
 #[cfg(test)]
@@ -192,6 +234,45 @@ mod tests {
         assert_eq!(Bloom::read(&mut Reader::new(&out)), Ok(bloom));
     }
 
+    /// The trigrams as they were taken before the rolling window: of a folded copy.
+    fn trigrams_of_a_folded_copy(message: &str) -> Vec<u64> {
+        let key = |w: &[u8]| {
+            mix(u64::from(w[0]) | u64::from(w[1]) << 8 | u64::from(w[2]) << 16 | 1 << 24)
+        };
+        let mut out: Vec<u64> = message
+            .to_ascii_lowercase()
+            .as_bytes()
+            .windows(3)
+            .map(key)
+            .collect();
+        if !message.is_ascii() {
+            out.extend(message.to_lowercase().as_bytes().windows(3).map(key));
+        }
+        out
+    }
+
+    #[test]
+    fn trigrams_are_the_keys_stored_filters_were_made_of() {
+        for m in [
+            "",
+            "ab",
+            "abc",
+            "Disk TIMEOUT on /var",
+            "Größe ÜBER alles",
+            "caf\u{e9} K",
+            "\u{1F600}x",
+        ] {
+            let mut expected = trigrams_of_a_folded_copy(m);
+            let mut keys = Keys::default();
+            message_trigrams(m, &mut keys);
+            let mut got: Vec<u64> = keys.0.iter().copied().collect();
+            got.sort_unstable();
+            expected.sort_unstable();
+            expected.dedup();
+            assert_eq!(got, expected, "{m}");
+        }
+    }
+
     #[test]
     fn a_matching_needle_has_every_trigram_in_the_filter() {
         let messages = [
@@ -200,11 +281,11 @@ mod tests {
             "ab",
             "caf\u{e9} K",
         ];
-        let mut hashes = Vec::new();
+        let mut keys = Keys::default();
         for m in messages {
-            message_trigrams(m, &mut hashes);
+            message_trigrams(m, &mut keys);
         }
-        let bloom = Bloom::from_hashes(&hashes);
+        let bloom = keys.bloom();
         for needle in ["timeout", "DISK t", "über", "GRÖßE", "größe", "afé"] {
             let trigrams = needle_trigrams(needle).expect("long enough");
             assert!(trigrams.iter().all(|t| bloom.may_contain(*t)), "{needle}");

@@ -17,6 +17,7 @@
 //! 2-byte up to 65535); other text (messages, `data` as compact JSON) is stored
 //! plain: the rows' lengths (0 = none, else length + 1) then their bytes.
 
+use super::filter::Keys;
 use super::summary::{Summary, SummaryBuilder};
 use super::tiers::TierOptions;
 use super::wire::{put_varint, unzigzag, zigzag, Corrupt, Reader};
@@ -222,6 +223,17 @@ pub fn encode(records: &[Record], options: &Options) -> Encoded {
 
 /// Encodes rows (in ascending id order, at least one) as one block.
 pub fn encode_columns(rows: &Columns<'_>, options: &Options) -> Encoded {
+    encode_columns_knowing_trigrams(rows, options, Keys::default(), 0)
+}
+
+/// As [`encode_columns`], the message trigram keys of rows `..known_rows` being
+/// `known` (those of the hot segments the rows come from).
+pub fn encode_columns_knowing_trigrams(
+    rows: &Columns<'_>,
+    options: &Options,
+    known: Keys,
+    known_rows: usize,
+) -> Encoded {
     let page_rows = options.page_rows.max(1);
     let mut body = Body {
         bytes: Vec::new(),
@@ -229,7 +241,9 @@ pub fn encode_columns(rows: &Columns<'_>, options: &Options) -> Encoded {
         compressor: zstd::bulk::Compressor::new(options.zstd_level).ok(),
     };
     let mut columns = Vec::with_capacity(COLUMNS);
-    let mut summary = SummaryBuilder::new(rows).page_rows(page_rows);
+    let mut summary = SummaryBuilder::new(rows)
+        .page_rows(page_rows)
+        .known_trigrams(known, known_rows);
 
     columns.push(int_column(&mut body, &rows.ts, page_rows));
     columns.push(byte_column(&mut body, &rows.kinds, page_rows));
@@ -338,7 +352,7 @@ fn text_column(body: &mut Body, values: &[Option<&str>], page_rows: usize) -> Co
     }
     let dictionary = Some(body.put(&raw));
     let wide = distinct.len() > 255;
-    let codes: std::collections::HashMap<&str, usize> = distinct
+    let codes: rustc_hash::FxHashMap<&str, usize> = distinct
         .iter()
         .enumerate()
         .map(|(i, v)| (*v, i + 1))
@@ -374,9 +388,11 @@ fn text_column(body: &mut Body, values: &[Option<&str>], page_rows: usize) -> Co
     }
 }
 
-/// The distinct values, unless there are more than `limit`.
+/// The distinct values, unless there are more than `limit`. With Fx rather than
+/// the default SipHash: the values are short, the set is thrown away at once, and
+/// every row of every text field of each batch and block goes through here.
 pub(crate) fn distinct_up_to<'v>(values: &[Option<&'v str>], limit: usize) -> Option<Vec<&'v str>> {
-    let mut seen = std::collections::HashSet::new();
+    let mut seen = rustc_hash::FxHashSet::default();
     for v in values.iter().flatten() {
         if seen.insert(*v) && seen.len() > limit {
             return None;

@@ -11,6 +11,7 @@
 //! blocks on the writer or the sealer; the writer swaps in a new one after each
 //! commit, before announcing it, so a reader sees each record in exactly one place.
 
+use super::filter::Keys;
 use super::format::{self, Columns, Options};
 use super::rows;
 use super::segment::{contiguous_page_ids, Segment};
@@ -195,12 +196,21 @@ pub fn plan_seal(catalog: &Catalog, options: &TierOptions, now: Instant) -> Resu
     // Each page taken: its first id (when ids are not stored), its columns, its rows.
     let mut pages: Vec<(i64, Vec<Arc<format::Page>>, usize)> = Vec::new();
     let mut rows = 0usize;
+    // The trigram keys of the whole segments at the block's start, from their
+    // summaries, so the block's filter takes only the rest from the messages.
+    let (mut known, mut known_rows) = (Keys::default(), 0usize);
     for entry in &hot {
         if rows >= options.block_rows {
             break;
         }
         let source = &entry.segment.source;
         let layout = source.layout();
+        if known_rows == rows && rows + layout.rows <= options.block_rows {
+            if let Some(keys) = source.trigram_keys() {
+                known.extend(keys.iter().copied());
+                known_rows += layout.rows;
+            }
+        }
         for page in 0..layout.pages() {
             let (first_id, _) = contiguous_page_ids(layout, page);
             let columns = source.pages(&every_column, page)?;
@@ -221,12 +231,14 @@ pub fn plan_seal(catalog: &Catalog, options: &TierOptions, now: Instant) -> Resu
     let (Some(&block_first), Some(&block_last)) = (columns.ids.first(), columns.ids.last()) else {
         return Ok(None);
     };
-    let block = format::encode_columns(
+    let block = format::encode_columns_knowing_trigrams(
         &columns,
         &Options {
             page_rows: options.page_rows,
             zstd_level: options.zstd_level,
         },
+        known,
+        known_rows,
     );
     drop(columns);
     let remainder = match rows > block_rows {
