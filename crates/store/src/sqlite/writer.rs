@@ -648,16 +648,17 @@ mod tests {
         Box::new(move |conn, batch| append.insert(conn, batch))
     }
 
-    /// What the transaction stored: the hot rows' id ranges, the leaf runs'
-    /// first ids, and the records the draft catalog gives, in id order.
-    fn stored(
-        conn: &Connection,
-        batch: &mut Batch,
-    ) -> (
-        Vec<(i64, i64)>,
-        Vec<(i64, Vec<u8>)>,
-        Vec<logbook_core::Record>,
-    ) {
+    /// What a transaction stored, as the tests read it back.
+    struct Stored {
+        /// The hot rows' id ranges.
+        rows: Vec<(i64, i64)>,
+        /// Each leaf run's first id and hashes.
+        leaves: Vec<(i64, Vec<u8>)>,
+        /// The records the draft catalog gives, in id order.
+        records: Vec<logbook_core::Record>,
+    }
+
+    fn stored(conn: &Connection, batch: &mut Batch) -> Stored {
         let mut rows = conn
             .prepare("SELECT first_id, last_id FROM hot_segments ORDER BY first_id")
             .expect("rows");
@@ -687,7 +688,11 @@ mod tests {
             usize::MAX,
         )
         .expect("read");
-        (rows, leaves, records)
+        Stored {
+            rows,
+            leaves,
+            records,
+        }
     }
 
     fn messages(records: &[logbook_core::Record]) -> Vec<(i64, String)> {
@@ -732,7 +737,11 @@ mod tests {
                 (Some(306), Some(306)),
             ]
         );
-        let (rows, leaves, records) = stored(&conn, &mut batch);
+        let Stored {
+            rows,
+            leaves,
+            records,
+        } = stored(&conn, &mut batch);
         assert_eq!(rows, [(1, 4), (5, 304), (305, 306)]);
         let catalog = batch.catalog(&conn).expect("catalog").expect("tiered");
         let ranges: Vec<_> = catalog
@@ -811,7 +820,11 @@ mod tests {
         assert_eq!(ids(&answers[0]), (Some(1), Some(1)));
         assert_eq!(ids(&answers[2]), (Some(2), Some(2)));
         assert_eq!(ids(&answers[4]), (Some(3), Some(4)));
-        let (rows, leaves, records) = stored(&conn, &mut batch);
+        let Stored {
+            rows,
+            leaves,
+            records,
+        } = stored(&conn, &mut batch);
         assert_eq!(rows, [(1, 4)], "one segment, nothing of the failed jobs");
         assert_eq!(
             messages(&records),
