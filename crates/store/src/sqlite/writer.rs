@@ -851,4 +851,44 @@ mod tests {
             .collect();
         assert_eq!(announced, [1, 2, 3, 4]);
     }
+
+    /// A job that reads the draft catalog (a delete) sees the appends before it in
+    /// its transaction, stored by then, and the appends after it are stored apart.
+    #[test]
+    fn a_delete_in_the_same_transaction_sees_the_pending_appends() {
+        let (conn, tiered) = tiered_store();
+        let deleting: AppendWork = {
+            let tiered = Arc::clone(&tiered);
+            Box::new(move |conn, batch| {
+                let query = logbook_core::Query::oldest_first()
+                    .values(logbook_core::query::Field::Message, &["a 1"])
+                    .map_err(|e| StoreError::Internal(e.to_string()))?;
+                let deleted = crate::sqlite::tiered::delete(&tiered, conn, batch, &query)?;
+                assert_eq!(deleted, [2]);
+                Ok(crate::Appended {
+                    count: 0,
+                    first_id: None,
+                    last_id: None,
+                })
+            })
+        };
+        let (mut batch, answers) = group_commit(
+            &conn,
+            &tiered,
+            vec![append("a", 3), deleting, append("b", 1)],
+        );
+        assert!(answers.iter().all(Result::is_ok));
+        let Stored { rows, records, .. } = stored(&conn, &mut batch);
+        // The merged segment of "a" rewritten without its match: its rows on
+        // either side of the gap; "b" after it.
+        assert_eq!(rows, [(1, 3), (4, 4)]);
+        assert_eq!(
+            messages(&records),
+            [
+                (1, "a 0".to_string()),
+                (3, "a 2".to_string()),
+                (4, "b 0".to_string())
+            ]
+        );
+    }
 }
