@@ -64,6 +64,26 @@ impl Unnumbered {
         out.extend_from_slice(&self.after_first_id);
         out
     }
+
+    /// The row form of several batches numbered one after the other from
+    /// `first_id` (the appends of one transaction stored as one segment): each
+    /// batch's first row is one past the last row of the batch before.
+    pub fn numbered_together(parts: &[&Unnumbered], first_id: i64) -> Vec<u8> {
+        let rows: usize = parts.iter().map(|p| p.rows).sum();
+        let bytes: usize = parts.iter().map(|p| p.after_first_id.len() + 1).sum();
+        let mut out = Vec::with_capacity(bytes + 20);
+        put_varint(&mut out, rows as u64);
+        let mut first = true;
+        for part in parts.iter().filter(|p| p.rows > 0) {
+            match first {
+                true => put_varint(&mut out, zigzag(first_id)),
+                false => put_varint(&mut out, zigzag(1)),
+            }
+            first = false;
+            out.extend_from_slice(&part.after_first_id);
+        }
+        out
+    }
 }
 
 fn put_row_after_id(out: &mut Vec<u8>, rows: &Columns<'_>, row: usize) {

@@ -140,6 +140,11 @@ impl UnnumberedHot {
         UnnumberedHot { hot, summary }
     }
 
+    /// Its columns, one page each, rows numbered from 0.
+    pub fn pages(&self) -> &[Arc<Page>] {
+        &self.hot.pages
+    }
+
     /// The segment, its rows numbered from `first_id`.
     pub fn numbered(mut self, first_id: i64) -> Segment {
         let shift = first_id.wrapping_sub(self.hot.layout.first_id);

@@ -596,7 +596,7 @@ pub fn upgrade_once(
     ));
     let tiered = Arc::clone(tiered);
     apply(Box::new(move |conn, batch| {
-        let Some(draft) = batch.catalog.as_mut() else {
+        let Some(draft) = batch.catalog(conn)? else {
             return Ok(false);
         };
         let Some(legacy) = draft
@@ -708,41 +708,23 @@ impl PreparedAppend {
         }
     }
 
-    /// Appends the records as one hot segment in the writer's transaction: one
-    /// row, one insert.
+    /// Appends the records in the writer's transaction. A small append (a single
+    /// POST) waits in the batch for the others of its transaction and is stored
+    /// with them as one hot segment; a large one is a segment of its own, stored
+    /// now. Either way its ids are taken now, in the order the jobs run.
     pub fn insert(&self, conn: &Connection, batch: &mut Batch) -> Result<Appended> {
-        let mut prepared = lock(&self.prepared);
-        let gone = || StoreError::Internal("a prepared append ran after it was announced".into());
+        let count = lock(&self.prepared).count;
         let first_id = batch.next_record_id;
-        let count = prepared.count;
         let last_id = first_id + count as i64 - 1;
-        let hot = match prepared.hot.take() {
-            Some(hot) => hot,
-            None => {
-                let records = prepared.records.as_ref().ok_or_else(gone)?;
-                let data = format::data_texts(records);
-                UnnumberedHot::of(&format::Columns::of_records(records, &data))
-            }
-        };
-        let hashes = prepared.leaf_hashes(first_id).ok_or_else(gone)?;
-        conn.prepare_cached(
-            "INSERT INTO hot_segments (first_id, last_id, records) VALUES (?1, ?2, ?3)",
-        )?
-        .execute(rusqlite::params![
-            first_id,
-            last_id,
-            prepared.rows.numbered(first_id)
-        ])?;
-        super::integrity::insert_run(conn, first_id, &hashes)?;
-        batch.next_record_id += count as i64;
-        if let Some(draft) = batch.catalog.as_mut() {
-            draft.insert(Entry {
-                segment: hot.numbered(first_id),
-                hot: true,
-                seen: Instant::now(),
-            });
-            draft.high_water = draft.high_water.max(last_id);
+        let alone = count >= MERGED_BELOW_ROWS;
+        if alone || batch.pending_hot().rows + count > MERGED_ROWS {
+            batch.store_pending(conn)?;
         }
+        batch.pending_hot().push(&self.prepared, first_id, count);
+        if alone {
+            batch.store_pending(conn)?;
+        }
+        batch.next_record_id += count as i64;
         batch
             .announcements
             .push(Announcement::Records(AnnouncedRecords {
@@ -755,6 +737,121 @@ impl PreparedAppend {
             last_id: Some(last_id),
         })
     }
+}
+
+/// Appends of fewer records than this are stored together with the other small
+/// appends of their transaction. Their merged segment's summary is made on the
+/// writer thread, so a large append, whose summary was made on its request's task,
+/// keeps its own segment.
+const MERGED_BELOW_ROWS: usize = 256;
+/// Most records of merged appends in one hot segment (bounds the summary the
+/// writer makes).
+const MERGED_ROWS: usize = 4096;
+
+/// The appends of the open transaction not yet stored, numbered one after the
+/// other. A hot segment of one single POST each cost a row, a leaf run and a
+/// catalog entry (cloned by every later transaction, walked by every query, folded
+/// one by one by the sealer); stored together they cost one of each. Cloned
+/// before a job that runs under its own savepoint and put back if the job fails,
+/// like the batch's other state.
+#[derive(Clone, Default)]
+pub struct PendingHot {
+    parts: Vec<PendingPart>,
+    rows: usize,
+}
+
+#[derive(Clone)]
+struct PendingPart {
+    prepared: Arc<Mutex<PreparedRecords>>,
+    first_id: i64,
+    count: usize,
+}
+
+impl PendingHot {
+    fn push(&mut self, prepared: &Arc<Mutex<PreparedRecords>>, first_id: i64, count: usize) {
+        if count == 0 {
+            return;
+        }
+        self.parts.push(PendingPart {
+            prepared: Arc::clone(prepared),
+            first_id,
+            count,
+        });
+        self.rows += count;
+    }
+
+    /// Stores the pending appends as one hot segment: its row, its leaf run and
+    /// its entry in the draft catalog.
+    pub fn store(&mut self, conn: &Connection, catalog: Option<&mut Catalog>) -> Result<()> {
+        let parts = std::mem::take(&mut self.parts);
+        let rows = std::mem::take(&mut self.rows);
+        let Some(first_id) = parts.first().map(|p| p.first_id) else {
+            return Ok(());
+        };
+        let last_id = first_id + rows as i64 - 1;
+        let gone = || StoreError::Internal("a prepared append ran after it was announced".into());
+        let mut guards: Vec<_> = parts.iter().map(|p| lock(&p.prepared)).collect();
+        let mut hashes = Vec::with_capacity(rows * 32);
+        for (part, prepared) in parts.iter().zip(&guards) {
+            hashes.extend(prepared.leaf_hashes(part.first_id).ok_or_else(gone)?);
+        }
+        let row_form = match guards.as_slice() {
+            [prepared] => prepared.rows.numbered(first_id),
+            all => {
+                let unnumbered: Vec<&rows::Unnumbered> = all.iter().map(|p| &p.rows).collect();
+                rows::Unnumbered::numbered_together(&unnumbered, first_id)
+            }
+        };
+        conn.prepare_cached(
+            "INSERT INTO hot_segments (first_id, last_id, records) VALUES (?1, ?2, ?3)",
+        )?
+        .execute(rusqlite::params![first_id, last_id, row_form])?;
+        super::integrity::insert_run(conn, first_id, &hashes)?;
+        let Some(draft) = catalog else {
+            return Ok(());
+        };
+        let segment = match guards.as_mut_slice() {
+            [prepared] => match prepared.hot.take() {
+                Some(hot) => hot.numbered(first_id),
+                None => hot_of_records(&parts, &guards)?,
+            },
+            all if all.iter().all(|p| p.hot.is_some()) => {
+                let mut columns = format::Columns::with_capacity(rows);
+                for (part, prepared) in parts.iter().zip(all.iter()) {
+                    if let Some(hot) = prepared.hot.as_ref() {
+                        columns.push_pages(hot.pages(), part.first_id, 0..part.count);
+                    }
+                }
+                Segment::hot_of(&columns)
+            }
+            // A run before this one stored an append alone and took its segment.
+            _ => hot_of_records(&parts, &guards)?,
+        };
+        draft.insert(Entry {
+            segment,
+            hot: true,
+            seen: Instant::now(),
+        });
+        draft.high_water = draft.high_water.max(last_id);
+        Ok(())
+    }
+}
+
+/// A hot segment of the pending appends, made again from their records.
+fn hot_of_records(
+    parts: &[PendingPart],
+    prepared: &[std::sync::MutexGuard<'_, PreparedRecords>],
+) -> Result<Segment> {
+    let gone = || StoreError::Internal("a prepared append ran after it was announced".into());
+    let mut records = Vec::with_capacity(parts.iter().map(|p| p.count).sum());
+    for (part, prepared) in parts.iter().zip(prepared) {
+        let numbered = prepared.records.as_ref().ok_or_else(gone)?;
+        records.extend(numbered.iter().enumerate().map(|(i, r)| Record {
+            id: part.first_id + i as i64,
+            ..r.clone()
+        }));
+    }
+    Ok(Segment::hot(&records))
 }
 
 impl PreparedRecords {
@@ -809,7 +906,7 @@ pub fn delete(
     batch: &mut Batch,
     query: &Query,
 ) -> Result<Vec<i64>> {
-    let Some(draft) = batch.catalog.as_mut() else {
+    let Some(draft) = batch.catalog(conn)? else {
         return Err(StoreError::Internal(
             "no catalog for the tiered layout".into(),
         ));
@@ -935,7 +1032,7 @@ pub fn apply_seal(
     seal: &tiers::Seal,
     read_from: &[Segment],
 ) -> Result<bool> {
-    let Some(draft) = batch.catalog.as_mut() else {
+    let Some(draft) = batch.catalog(conn)? else {
         return Ok(false);
     };
     let unchanged = seal.consumed.iter().zip(read_from).all(|(key, seen)| {
@@ -1012,13 +1109,7 @@ mod tests {
     use super::*;
 
     fn batch_from(next_record_id: i64) -> Batch {
-        Batch {
-            next_record_id,
-            next_action_seq: 1,
-            announcements: Vec::new(),
-            catalog: Some(Catalog::default()),
-            truncate_wal: false,
-        }
+        Batch::new(next_record_id, 1, Some(Catalog::default()))
     }
 
     /// A writer job runs again, numbered differently, when another job of its
@@ -1039,14 +1130,21 @@ mod tests {
             .collect();
         let append = PreparedAppend::new(records, Timestamp(7));
         conn.execute_batch("BEGIN").expect("begin");
-        append.insert(&conn, &mut batch_from(1)).expect("first run");
+        let mut first = batch_from(1);
+        append.insert(&conn, &mut first).expect("first run");
+        first.store_pending(&conn).expect("first run stored");
         conn.execute_batch("ROLLBACK").expect("rollback");
         conn.execute_batch("BEGIN").expect("begin");
         let mut batch = batch_from(5);
         let appended = append.insert(&conn, &mut batch).expect("second run");
+        batch.store_pending(&conn).expect("second run stored");
         conn.execute_batch("COMMIT").expect("commit");
         assert_eq!((appended.first_id, appended.last_id), (Some(5), Some(7)));
-        let segments = batch.catalog.expect("catalog").segments();
+        let segments = batch
+            .catalog(&conn)
+            .expect("stored")
+            .expect("catalog")
+            .segments();
         assert_eq!(segments.len(), 1);
         assert_eq!((segments[0].first_id(), segments[0].last_id()), (5, 7));
         let announced: Vec<Record> = batch

@@ -12,7 +12,7 @@
 //! whose idea of the file may be wrong (PostgreSQL's lesson of 2018: after a failed
 //! fsync the kernel may have dropped the dirty pages, and a retried fsync succeeds).
 
-use super::tiered::{AnnouncedRecords, Tiered};
+use super::tiered::{AnnouncedRecords, PendingHot, Tiered};
 use crate::blocks::tiers::Catalog;
 use crate::notifier::{ActionLogAppended, ObjectChange};
 use crate::write_state::WriteStateTracker;
@@ -43,8 +43,13 @@ pub struct Batch {
     pub next_action_seq: i64,
     pub announcements: Vec<Announcement>,
     /// With the tiered layout: the catalog as this transaction changes it, made
-    /// current once it commits.
-    pub catalog: Option<Catalog>,
+    /// current once it commits. Read through [`Batch::catalog`], which stores the
+    /// pending appends first.
+    catalog: Option<Catalog>,
+    /// The transaction's small appends, numbered but not yet stored: they go in
+    /// as one hot segment (one row, one leaf run, one catalog entry) before the
+    /// commit, or before anything reads the catalog.
+    hot: PendingHot,
     /// Whether to empty the write-ahead log once this transaction has committed
     /// (after a seal: see [`truncate_wal`]).
     pub truncate_wal: bool,
@@ -346,13 +351,38 @@ impl Batch {
         next_action_seq: i64,
         tiered: Option<&Arc<Tiered>>,
     ) -> Batch {
+        Batch::new(
+            next_record_id,
+            next_action_seq,
+            tiered.map(|t| (*t.tiers.snapshot()).clone()),
+        )
+    }
+
+    pub fn new(next_record_id: i64, next_action_seq: i64, catalog: Option<Catalog>) -> Batch {
         Batch {
             next_record_id,
             next_action_seq,
             announcements: Vec::new(),
-            catalog: tiered.map(|t| (*t.tiers.snapshot()).clone()),
+            catalog,
+            hot: PendingHot::default(),
             truncate_wal: false,
         }
+    }
+
+    /// The draft catalog, with every append of the transaction so far in it.
+    pub fn catalog(&mut self, conn: &Connection) -> Result<Option<&mut Catalog>> {
+        self.store_pending(conn)?;
+        Ok(self.catalog.as_mut())
+    }
+
+    /// Stores the pending appends (see [`PendingHot`]).
+    pub fn store_pending(&mut self, conn: &Connection) -> Result<()> {
+        self.hot.store(conn, self.catalog.as_mut())
+    }
+
+    /// Where the transaction's small appends wait to be stored together.
+    pub fn pending_hot(&mut self) -> &mut PendingHot {
+        &mut self.hot
     }
 }
 
@@ -425,11 +455,12 @@ fn run_transaction(
             }
             Some(failed) if failed == position => {}
             Some(_) => {
-                let (record_id, action_seq, announced, catalog) = (
+                let (record_id, action_seq, announced, catalog, hot) = (
                     batch.next_record_id,
                     batch.next_action_seq,
                     batch.announcements.len(),
                     batch.catalog.clone(),
+                    batch.hot.clone(),
                 );
                 run("SAVEPOINT job")?;
                 if job.run(conn, batch) {
@@ -441,10 +472,12 @@ fn run_transaction(
                     batch.next_action_seq = action_seq;
                     batch.announcements.truncate(announced);
                     batch.catalog = catalog;
+                    batch.hot = hot;
                 }
             }
         }
     }
+    batch.store_pending(conn)?;
     conn.prepare_cached("UPDATE meta SET value = ?1 WHERE key = 'last_record_id' AND value < ?1")?
         .execute([batch.next_record_id - 1])?;
     conn.prepare_cached("UPDATE meta SET value = ?1 WHERE key = 'last_action_seq' AND value < ?1")?
@@ -471,6 +504,7 @@ fn announce(notifier: &Notifier, announcements: Vec<Announcement>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sqlite::tiered::PreparedAppend;
     use std::time::Duration;
 
     /// A writer on an in-memory database with Logbook's schema and a table `t` whose
@@ -560,5 +594,301 @@ mod tests {
         let mut expected = vec![1];
         expected.extend(100..110);
         assert_eq!(stored, expected, "nothing of the failed job remains");
+    }
+
+    /// Runs these jobs as the writer runs one group commit, on a tiered store in
+    /// memory, and answers each job and the batch.
+    fn group_commit(
+        conn: &Connection,
+        tiered: &Arc<Tiered>,
+        works: Vec<AppendWork>,
+    ) -> (Batch, Vec<Result<crate::Appended>>) {
+        let mut answers = Vec::new();
+        let mut pending: Vec<Box<dyn PendingJob>> = Vec::new();
+        for work in works {
+            let (reply, answer) = oneshot::channel();
+            answers.push(answer);
+            pending.push(Box::new(Job {
+                work,
+                result: None,
+                reply,
+            }));
+        }
+        let batch = run_batch(conn, &mut pending, 1, 1, Some(tiered)).expect("batch commits");
+        for job in pending {
+            job.finish(Ok(()));
+        }
+        let answers = answers
+            .into_iter()
+            .map(|mut a| a.try_recv().expect("answered"))
+            .collect();
+        (batch, answers)
+    }
+
+    type AppendWork = Box<dyn Fn(&Connection, &mut Batch) -> Result<crate::Appended> + Send>;
+
+    fn tiered_store() -> (Connection, Arc<Tiered>) {
+        let mut conn = Connection::open_in_memory().expect("open");
+        super::super::schema::migrate(&mut conn).expect("migrate");
+        let tiered = Tiered::open(&conn, "unused".into(), Default::default()).expect("tiers");
+        (conn, tiered)
+    }
+
+    fn records(prefix: &str, n: usize) -> Vec<logbook_core::NewRecord> {
+        (0..n)
+            .map(|i| logbook_core::NewRecord {
+                message: Some(format!("{prefix} {i}")),
+                ..logbook_core::NewRecord::new(logbook_core::Kind::Log)
+            })
+            .collect()
+    }
+
+    fn append(prefix: &str, n: usize) -> AppendWork {
+        let append = PreparedAppend::new(records(prefix, n), logbook_core::Timestamp(7));
+        Box::new(move |conn, batch| append.insert(conn, batch))
+    }
+
+    /// What a transaction stored, as the tests read it back.
+    struct Stored {
+        /// The hot rows' id ranges.
+        rows: Vec<(i64, i64)>,
+        /// Each leaf run's first id and hashes.
+        leaves: Vec<(i64, Vec<u8>)>,
+        /// The records the draft catalog gives, in id order.
+        records: Vec<logbook_core::Record>,
+    }
+
+    fn stored(conn: &Connection, batch: &mut Batch) -> Stored {
+        let mut rows = conn
+            .prepare("SELECT first_id, last_id FROM hot_segments ORDER BY first_id")
+            .expect("rows");
+        let rows = rows
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .expect("rows")
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .expect("rows");
+        let mut leaves = conn
+            .prepare("SELECT first_id, hashes FROM record_leaves ORDER BY first_index")
+            .expect("leaves");
+        let leaves = leaves
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .expect("leaves")
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .expect("leaves");
+        let segments = batch
+            .catalog(conn)
+            .expect("catalog")
+            .expect("tiered")
+            .segments();
+        let records = crate::blocks::engine::export_batch(
+            &segments,
+            &logbook_core::Query::oldest_first(),
+            i64::MAX,
+            None,
+            usize::MAX,
+        )
+        .expect("read");
+        Stored {
+            rows,
+            leaves,
+            records,
+        }
+    }
+
+    fn messages(records: &[logbook_core::Record]) -> Vec<(i64, String)> {
+        records
+            .iter()
+            .map(|r| (r.id, r.message.clone().unwrap_or_default()))
+            .collect()
+    }
+
+    fn ids(answer: &Result<crate::Appended>) -> (Option<i64>, Option<i64>) {
+        match answer {
+            Ok(a) => (a.first_id, a.last_id),
+            Err(e) => panic!("append failed: {e}"),
+        }
+    }
+
+    #[test]
+    fn the_small_appends_of_one_group_commit_are_one_hot_segment() {
+        let (conn, tiered) = tiered_store();
+        let (mut batch, answers) = group_commit(
+            &conn,
+            &tiered,
+            vec![
+                append("a", 1),
+                append("b", 2),
+                append("c", 1),
+                // Large: a segment of its own, between the merged ones.
+                append("big", 300),
+                append("d", 1),
+                append("e", 1),
+            ],
+        );
+        let answered: Vec<_> = answers.iter().map(ids).collect();
+        assert_eq!(
+            answered,
+            [
+                (Some(1), Some(1)),
+                (Some(2), Some(3)),
+                (Some(4), Some(4)),
+                (Some(5), Some(304)),
+                (Some(305), Some(305)),
+                (Some(306), Some(306)),
+            ]
+        );
+        let Stored {
+            rows,
+            leaves,
+            records,
+        } = stored(&conn, &mut batch);
+        assert_eq!(rows, [(1, 4), (5, 304), (305, 306)]);
+        let catalog = batch.catalog(&conn).expect("catalog").expect("tiered");
+        let ranges: Vec<_> = catalog
+            .entries
+            .iter()
+            .map(|e| (e.hot, e.segment.first_id(), e.segment.last_id()))
+            .collect();
+        assert_eq!(ranges, [(true, 1, 4), (true, 5, 304), (true, 305, 306)]);
+        assert_eq!(catalog.high_water, 306);
+        let expected: Vec<(i64, String)> = [
+            ("a", 1),
+            ("b", 2),
+            ("c", 1),
+            ("big", 300),
+            ("d", 1),
+            ("e", 1),
+        ]
+        .iter()
+        .flat_map(|(prefix, n)| (0..*n).map(move |i| format!("{prefix} {i}")))
+        .enumerate()
+        .map(|(i, m)| (i as i64 + 1, m))
+        .collect();
+        assert_eq!(messages(&records), expected);
+        // One leaf run per segment, each leaf the hash of its record with its id.
+        assert_eq!(
+            leaves.iter().map(|(first, _)| *first).collect::<Vec<_>>(),
+            [1, 5, 305]
+        );
+        let hashes: Vec<u8> = leaves.into_iter().flat_map(|(_, h)| h).collect();
+        let expected: Vec<u8> = records
+            .iter()
+            .flat_map(logbook_core::integrity::leaf_hash)
+            .collect();
+        assert_eq!(hashes, expected);
+        // The row read back at start gives the same records.
+        let reloaded = tiered.load(&conn).expect("reload");
+        let again = crate::blocks::engine::export_batch(
+            &reloaded.segments(),
+            &logbook_core::Query::oldest_first(),
+            i64::MAX,
+            None,
+            usize::MAX,
+        )
+        .expect("read");
+        assert_eq!(again, records);
+    }
+
+    #[test]
+    fn a_failing_job_among_merged_appends_fails_alone() {
+        let (conn, tiered) = tiered_store();
+        let failing = |reads_catalog: bool| -> AppendWork {
+            let append = PreparedAppend::new(records("failed", 1), logbook_core::Timestamp(7));
+            Box::new(move |conn, batch| {
+                append.insert(conn, batch)?;
+                if reads_catalog {
+                    // Stores what is pending so far, inside this job's savepoint.
+                    batch.catalog(conn)?;
+                }
+                Err(StoreError::Exists {
+                    what: "refused".into(),
+                })
+            })
+        };
+        let (mut batch, answers) = group_commit(
+            &conn,
+            &tiered,
+            vec![
+                append("a", 1),
+                failing(false),
+                append("b", 1),
+                failing(true),
+                append("c", 2),
+            ],
+        );
+        assert!(answers[1].is_err() && answers[3].is_err());
+        assert_eq!(ids(&answers[0]), (Some(1), Some(1)));
+        assert_eq!(ids(&answers[2]), (Some(2), Some(2)));
+        assert_eq!(ids(&answers[4]), (Some(3), Some(4)));
+        let Stored {
+            rows,
+            leaves,
+            records,
+        } = stored(&conn, &mut batch);
+        assert_eq!(rows, [(1, 4)], "one segment, nothing of the failed jobs");
+        assert_eq!(
+            messages(&records),
+            [
+                (1, "a 0".to_string()),
+                (2, "b 0".to_string()),
+                (3, "c 0".to_string()),
+                (4, "c 1".to_string())
+            ]
+        );
+        assert_eq!(leaves.len(), 1);
+        let expected: Vec<u8> = records
+            .iter()
+            .flat_map(logbook_core::integrity::leaf_hash)
+            .collect();
+        assert_eq!(leaves[0], (1, expected));
+        let announced: Vec<i64> = std::mem::take(&mut batch.announcements)
+            .into_iter()
+            .flat_map(|a| match a {
+                Announcement::Records(r) => r.into_records(),
+                _ => Vec::new(),
+            })
+            .map(|r| r.id)
+            .collect();
+        assert_eq!(announced, [1, 2, 3, 4]);
+    }
+
+    /// A job that reads the draft catalog (a delete) sees the appends before it in
+    /// its transaction, stored by then, and the appends after it are stored apart.
+    #[test]
+    fn a_delete_in_the_same_transaction_sees_the_pending_appends() {
+        let (conn, tiered) = tiered_store();
+        let deleting: AppendWork = {
+            let tiered = Arc::clone(&tiered);
+            Box::new(move |conn, batch| {
+                let query = logbook_core::Query::oldest_first()
+                    .values(logbook_core::query::Field::Message, &["a 1"])
+                    .map_err(|e| StoreError::Internal(e.to_string()))?;
+                let deleted = crate::sqlite::tiered::delete(&tiered, conn, batch, &query)?;
+                assert_eq!(deleted, [2]);
+                Ok(crate::Appended {
+                    count: 0,
+                    first_id: None,
+                    last_id: None,
+                })
+            })
+        };
+        let (mut batch, answers) = group_commit(
+            &conn,
+            &tiered,
+            vec![append("a", 3), deleting, append("b", 1)],
+        );
+        assert!(answers.iter().all(Result::is_ok));
+        let Stored { rows, records, .. } = stored(&conn, &mut batch);
+        // The merged segment of "a" rewritten without its match: its rows on
+        // either side of the gap; "b" after it.
+        assert_eq!(rows, [(1, 3), (4, 4)]);
+        assert_eq!(
+            messages(&records),
+            [
+                (1, "a 0".to_string()),
+                (3, "a 2".to_string()),
+                (4, "b 0".to_string())
+            ]
+        );
     }
 }
