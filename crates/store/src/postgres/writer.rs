@@ -172,7 +172,9 @@ async fn write_loop(
     jobs: Arc<Mutex<mpsc::Receiver<Job>>>,
 ) {
     while let Some(pending) = next_batch(&jobs).await {
+        publisher.writing(true);
         let outcome = commit(&pool, &target, &pending).await;
+        publisher.writing(false);
         state.observe_result(&outcome);
         match outcome {
             // The acknowledgement waits until the records are visible, which may
