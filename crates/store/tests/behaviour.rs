@@ -124,6 +124,70 @@ async fn a_seal_by_one_postgres_node_is_seen_by_the_others_reads() {
     t.close().await;
 }
 
+/// PostgreSQL's acknowledgement (docs/postgres.md, "Read-your-writes"): an append
+/// is acknowledged only once readers see it, so it waits for an older append of
+/// another node still in flight; that append ending, even by a rollback that tells
+/// no one, lets it through, and the record is then visible.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_append_is_acknowledged_once_an_older_append_elsewhere_has_ended() {
+    use logbook_store::RecordStore;
+    let t = TestStore::open_postgres(false).await;
+    let store = t.pg.clone().expect("a PostgreSQL store");
+    store.append(numbered("before", 1)).await.expect("append");
+    // Another node's append, as its writer makes it: its transaction id and the
+    // lock on it, then its ids reserved beside it, its rows not yet committed.
+    let url = t.url().expect("a schema");
+    let connect = || async {
+        let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+            .await
+            .expect("connect");
+        tokio::spawn(connection);
+        client
+    };
+    let (older, side) = (connect().await, connect().await);
+    older.batch_execute("BEGIN").await.expect("begin");
+    let xid: String = older
+        .query_one(
+            "SELECT pg_current_xact_id()::text, pg_advisory_xact_lock(19521, \
+             (pg_current_xact_id()::text::bigint & 2147483647)::int)::text",
+            &[],
+        )
+        .await
+        .expect("xid")
+        .get(0);
+    let floor: i64 = side
+        .query_one(
+            "WITH counter AS (UPDATE id_counter SET last = last + 1 RETURNING last - 1 AS before) \
+             INSERT INTO appending (xid, floor) SELECT $1::text::xid8, before FROM counter \
+             RETURNING floor",
+            &[&xid],
+        )
+        .await
+        .expect("reserve")
+        .get(0);
+    let appending = {
+        let store = Arc::clone(&store);
+        tokio::spawn(async move { store.append(numbered("after", 1)).await })
+    };
+    // Committed (`count` reads committed rows, not up to the horizon) ...
+    while store.count(&Query::default()).await.expect("count") < 2 {
+        tokio::task::yield_now().await;
+    }
+    // ... but not visible below the older append's reservation, so not yet
+    // acknowledged.
+    let page = store.query(&Query::oldest_first()).await.expect("query");
+    assert_eq!(page.records.len(), 1, "{:?}", page.records);
+    assert_eq!(page.high_water, floor);
+    assert!(!appending.is_finished());
+    older.batch_execute("ROLLBACK").await.expect("rollback");
+    let appended = appending.await.expect("task").expect("append");
+    assert_eq!(appended.first_id, Some(floor + 2));
+    let page = store.query(&Query::oldest_first()).await.expect("query");
+    let ids: Vec<i64> = page.records.iter().map(|r| r.id).collect();
+    assert_eq!(ids, vec![floor, floor + 2]);
+    t.close().await;
+}
+
 /// PostgreSQL's disk after sealing (docs/postgres.md): the sealer vacuums the
 /// partitions it sealed rows from, and that never takes a row from a snapshot that
 /// still sees it as hot (a `TRUNCATE` would: it is not MVCC-safe), nor changes any

@@ -57,6 +57,12 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 const LOCK_CLASS: i32 = 0x4C42;
 /// First part of the lock held while attaching partitions ("LP").
 const PARTITION_LOCK_CLASS: i32 = 0x4C50;
+/// First part of the lock every append holds on its transaction id ("LA").
+const APPEND_LOCK_CLASS: i32 = 0x4C41;
+/// How long the publisher waits at a time for an append that holds the horizon
+/// back to end: an append that hangs open (a frozen node) then costs a horizon
+/// read every 100-200 ms, as the rechecks did before.
+const APPEND_WAIT_TIMEOUT: &str = "lock_timeout=100ms";
 
 pub struct PostgresStore {
     pool: Pool,
@@ -122,13 +128,11 @@ impl PostgresStore {
         }
         let cores = std::thread::available_parallelism().map_or(2, usize::from);
         let pool = build_pool(config.clone(), POOL_PER_CORE * cores)?;
-        let mut side_config = config.clone();
-        let options = match side_config.get_options() {
-            Some(existing) => format!("{existing} -c synchronous_commit=off"),
-            None => "-c synchronous_commit=off".to_string(),
-        };
-        side_config.options(&options);
-        let side = build_pool(side_config, SIDE_POOL_SIZE)?;
+        let side = build_pool(
+            with_option(&config, "synchronous_commit=off"),
+            SIDE_POOL_SIZE,
+        )?;
+        let waits = build_pool(with_option(&config, APPEND_WAIT_TIMEOUT), 1)?;
         let mut client = pool.get().await?;
         let schema: Option<String> = client
             .query_one("SELECT current_schema()", &[])
@@ -171,6 +175,7 @@ impl PostgresStore {
         let tiers = blocks::PgTiers::new(pool.clone(), layout.options, lock_key(&schema));
         let publisher = Arc::new(Publisher::new(
             pool.clone(),
+            waits,
             Arc::clone(&tiers),
             Arc::clone(&notifier),
         ));
@@ -355,6 +360,17 @@ impl Store for PostgresStore {
         self.publisher.announce(stored).await;
         Ok(action)
     }
+}
+
+/// `config` with the run-time parameter `setting` (`name=value`) added.
+fn with_option(config: &tokio_postgres::Config, setting: &str) -> tokio_postgres::Config {
+    let mut config = config.clone();
+    let options = match config.get_options() {
+        Some(existing) => format!("{existing} -c {setting}"),
+        None => format!("-c {setting}"),
+    };
+    config.options(&options);
+    config
 }
 
 /// A pool of `size` connections configured by `config`.

@@ -22,7 +22,7 @@
 //! microseconds of step 2.
 
 use super::listen::Publisher;
-use super::PARTITION_LOCK_CLASS;
+use super::{APPEND_LOCK_CLASS, PARTITION_LOCK_CLASS};
 use crate::write_state::WriteStateTracker;
 use crate::{Appended, Result, StoreError};
 use deadpool_postgres::{Pool, Transaction};
@@ -53,6 +53,17 @@ const SWEEP_EVERY: u64 = 32;
 pub const HORIZON: &str = "SELECT least((SELECT last FROM id_counter), \
      (SELECT min(floor) FROM appending \
       WHERE NOT pg_visible_in_snapshot(xid, pg_current_snapshot())))";
+
+/// [`HORIZON`], and the lock key ([`CURRENT_XID`]) of the append holding it back,
+/// if one does: the horizon cannot move before that append ends.
+pub const HORIZON_AND_BLOCKER: &str = "SELECT least(c.last, b.floor), b.key FROM id_counter c \
+     LEFT JOIN LATERAL (SELECT floor, (xid::text::bigint & 2147483647)::int AS key \
+       FROM appending WHERE NOT pg_visible_in_snapshot(xid, pg_current_snapshot()) \
+       ORDER BY floor LIMIT 1) b ON true";
+
+/// Returns once the append holding the lock `$2` of [`CURRENT_XID`] has ended (at
+/// once if it has ended already), or fails with `lock_timeout`.
+pub const WAIT_FOR_APPEND: &str = "SELECT pg_advisory_xact_lock_shared($1, $2)";
 
 /// What an append needs besides the transaction it runs in.
 #[derive(Clone)]
@@ -161,10 +172,16 @@ async fn write_loop(
     jobs: Arc<Mutex<mpsc::Receiver<Job>>>,
 ) {
     while let Some(pending) = next_batch(&jobs).await {
+        publisher.writing(true);
         let outcome = commit(&pool, &target, &pending).await;
+        publisher.writing(false);
         state.observe_result(&outcome);
         match outcome {
-            Ok(stored) => answer(&publisher, stored, pending).await,
+            // The acknowledgement waits until the records are visible, which may
+            // take until other nodes' older appends end; the next batch does not.
+            Ok((stored, horizon)) => {
+                tokio::spawn(answer(Arc::clone(&publisher), stored, horizon, pending));
+            }
             Err(StoreError::Invalid { .. }) if pending.len() > 1 => {
                 // One job's data was refused; the transaction rolled back whole.
                 // Retry each job alone so the others are not failed by it.
@@ -173,7 +190,14 @@ async fn write_loop(
                     let outcome = commit(&pool, &target, alone).await;
                     state.observe_result(&outcome);
                     match outcome {
-                        Ok(stored) => answer(&publisher, stored, vec![job]).await,
+                        Ok((stored, horizon)) => {
+                            tokio::spawn(answer(
+                                Arc::clone(&publisher),
+                                stored,
+                                horizon,
+                                vec![job],
+                            ));
+                        }
                         Err(e) => {
                             let _ = job.reply.send(Err(e));
                         }
@@ -189,9 +213,14 @@ async fn write_loop(
     }
 }
 
-/// Announces the committed records, waits until readers can see them, then
-/// answers each job with its ids.
-async fn answer(publisher: &Publisher, stored: Vec<Record>, pending: Vec<Job>) {
+/// Announces the committed records (with the horizon read right after their
+/// commit), waits until readers can see them, then answers each job with its ids.
+async fn answer(
+    publisher: Arc<Publisher>,
+    stored: Vec<Record>,
+    horizon: Option<i64>,
+    pending: Vec<Job>,
+) {
     let mut next = stored.first().map_or(0, |r| r.id);
     let replies: Vec<(oneshot::Sender<Result<Appended>>, Appended)> = pending
         .into_iter()
@@ -206,14 +235,19 @@ async fn answer(publisher: &Publisher, stored: Vec<Record>, pending: Vec<Job>) {
             (job.reply, appended)
         })
         .collect();
-    publisher.announce(stored).await;
+    publisher.announce_below(stored, horizon).await;
     for (reply, appended) in replies {
         let _ = reply.send(Ok(appended));
     }
 }
 
-/// Inserts every job's records in one transaction; returns the stored records.
-async fn commit(pool: &Pool, target: &Target, pending: &[Job]) -> Result<Vec<Record>> {
+/// Inserts every job's records in one transaction; returns the stored records and,
+/// if it could be read, the horizon right after the commit.
+async fn commit(
+    pool: &Pool,
+    target: &Target,
+    pending: &[Job],
+) -> Result<(Vec<Record>, Option<i64>)> {
     let client = pool.get().await?;
     let records: Vec<NewRecord> = pending
         .iter()
@@ -221,7 +255,7 @@ async fn commit(pool: &Pool, target: &Target, pending: &[Job]) -> Result<Vec<Rec
         .collect();
     let outcome = append_committed(&client, target, records).await;
     match &outcome {
-        Ok(stored) => {
+        Ok((stored, _)) => {
             if let Some(last) = stored.last().map(|r| r.id) {
                 target.hint(last);
             }
@@ -248,11 +282,12 @@ async fn commit(pool: &Pool, target: &Target, pending: &[Job]) -> Result<Vec<Rec
 /// One writer batch as one transaction in four round trips, each step's
 /// statements pipelined on the connection (sent together, answered in order):
 ///
-/// 1. `BEGIN` and the transaction id;
+/// 1. `BEGIN` and the transaction id (with its lock, see [`CURRENT_XID`]);
 /// 2. the reservation on a side connection (and, once a partition's worth of
 ///    ids, attaching the next partition there);
 /// 3. the start of the `COPY`;
-/// 4. the rows, the leaves and `COMMIT`.
+/// 4. the rows, the leaves, `COMMIT` and the horizon after it (returned, if read:
+///    with one node it is past the batch, and publishing needs no further read).
 ///
 /// A statement that fails aborts the transaction, so the `COMMIT` after it
 /// rolls back; the batch has committed only if every step succeeded. A single
@@ -262,15 +297,16 @@ async fn append_committed(
     client: &deadpool_postgres::Client,
     target: &Target,
     records: Vec<NewRecord>,
-) -> Result<Vec<Record>> {
+) -> Result<(Vec<Record>, Option<i64>)> {
     let xid_of = client.prepare_cached(CURRENT_XID).await?;
+    let horizon = client.prepare_cached(HORIZON).await?;
     let copy = client.prepare_cached(&copy_statement("records")).await?;
     let leaves = client
         .prepare_cached(super::integrity::INSERT_LEAVES)
         .await?;
     let (begun, xid) = futures_util::join!(
         client.batch_execute("BEGIN"),
-        client.query_one(&xid_of, &[])
+        client.query_one(&xid_of, &[&APPEND_LOCK_CLASS])
     );
     begun?;
     let xid: String = xid?.get(0);
@@ -289,15 +325,16 @@ async fn append_committed(
         .iter()
         .map(|(first_id, hashes)| [first_id as &(dyn ToSql + Sync), hashes])
         .collect();
-    let (copied, placed, committed) = futures_util::join!(
+    let (copied, placed, committed, after) = futures_util::join!(
         write_rows(sink, &stored),
         futures_util::future::try_join_all(runs.iter().map(|run| client.execute(&leaves, run))),
-        client.batch_execute("COMMIT")
+        client.batch_execute("COMMIT"),
+        client.query_one(&horizon, &[])
     );
     copied?;
     placed?;
     committed?;
-    Ok(stored)
+    Ok((stored, after.ok().map(|row| row.get(0))))
 }
 
 /// Numbers `records` and inserts them in `tx`, which the caller commits; every
@@ -317,7 +354,10 @@ pub(super) async fn append_in(
     // planning them again for each batch of single-record POSTs was a good part
     // of PostgreSQL's work.
     let statement = tx.prepare_cached(CURRENT_XID).await?;
-    let xid: String = tx.query_one(&statement, &[]).await?.get(0);
+    let xid: String = tx
+        .query_one(&statement, &[&APPEND_LOCK_CLASS])
+        .await?
+        .get(0);
     let before = reserve(&target.side, &xid, records.len()).await?;
     ensure_covered(target, before + records.len() as i64).await?;
     let stored = number(records, before);
@@ -326,8 +366,13 @@ pub(super) async fn append_in(
     Ok(stored)
 }
 
-/// The transaction's id, assigned now if it has none yet.
-const CURRENT_XID: &str = "SELECT pg_current_xact_id()::text";
+/// The transaction's id, assigned now if it has none yet, and a lock on it held
+/// until the transaction ends (class `$1`, the id's low 31 bits), taken before its
+/// ids are reserved: a node whose horizon this append holds back waits on the lock
+/// ([`WAIT_FOR_APPEND`]) and learns of the end at once, instead of from a hint
+/// and a read after it.
+const CURRENT_XID: &str = "SELECT pg_current_xact_id()::text, \
+     pg_advisory_xact_lock($1, (pg_current_xact_id()::text::bigint & 2147483647)::int)::text";
 
 /// `records` as stored, numbered from `before + 1` on.
 fn number(records: Vec<NewRecord>, before: i64) -> Vec<Record> {
