@@ -19,12 +19,14 @@ struct Case {
     repeat: usize,
 }
 
-/// `[start, end)` covering every record written (the workload stamps records one
-/// millisecond apart, ending about when it was created) plus an hour: a bounded
-/// range, as Grafana always sends one.
+/// `[start, end)` covering every record written (the workload stamps records
+/// `TS_STEP_MICROS` apart, ending about when it was created) plus an hour: a bounded
+/// range, as Grafana always sends one. (It assumed one millisecond apart, so with
+/// several `--records` sizes the first stage's records fell before the range.)
 fn range(total: u64) -> (i64, i64) {
     let now = logbook_core::Timestamp::now().micros();
-    (now - total as i64 * 1000 - 3_600_000_000, now + 60_000_000)
+    let span = (total as i64).saturating_mul(workload::TS_STEP_MICROS);
+    (now - span - 3_600_000_000, now + 60_000_000)
 }
 
 fn cases(args: &BenchArgs, server: &Child, total: u64) -> anyhow::Result<Vec<Case>> {
