@@ -124,6 +124,21 @@ async fn a_seal_by_one_postgres_node_is_seen_by_the_others_reads() {
     t.close().await;
 }
 
+/// Reserves the next id for the transaction `xid` of another connection, committed
+/// at once on `side`, as a node's writer does beside its append: the id below the
+/// reservation (its floor).
+async fn reserve_one_id(side: &tokio_postgres::Client, xid: &str) -> i64 {
+    side.query_one(
+        "WITH counter AS (UPDATE id_counter SET last = last + 1 RETURNING last - 1 AS before) \
+         INSERT INTO appending (xid, floor) SELECT $1::text::xid8, before FROM counter \
+         RETURNING floor",
+        &[&xid],
+    )
+    .await
+    .expect("reserve")
+    .get(0)
+}
+
 /// PostgreSQL's acknowledgement (docs/postgres.md, "Read-your-writes"): an append
 /// is acknowledged only once readers see it, so it waits for an older append of
 /// another node still in flight; that append ending, even by a rollback that tells
@@ -155,16 +170,7 @@ async fn an_append_is_acknowledged_once_an_older_append_elsewhere_has_ended() {
         .await
         .expect("xid")
         .get(0);
-    let floor: i64 = side
-        .query_one(
-            "WITH counter AS (UPDATE id_counter SET last = last + 1 RETURNING last - 1 AS before) \
-             INSERT INTO appending (xid, floor) SELECT $1::text::xid8, before FROM counter \
-             RETURNING floor",
-            &[&xid],
-        )
-        .await
-        .expect("reserve")
-        .get(0);
+    let floor = reserve_one_id(&side, &xid).await;
     let appending = {
         let store = Arc::clone(&store);
         tokio::spawn(async move { store.append(numbered("after", 1)).await })
@@ -409,16 +415,7 @@ async fn an_append_in_flight_holds_the_horizon_below_its_ids() {
         .await
         .expect("xid")
         .get(0);
-    let floor: i64 = side
-        .query_one(
-            "WITH counter AS (UPDATE id_counter SET last = last + 1 RETURNING last - 1 AS before) \
-             INSERT INTO appending (xid, floor) SELECT $1::text::xid8, before FROM counter \
-             RETURNING floor",
-            &[&xid],
-        )
-        .await
-        .expect("reserve")
-        .get(0);
+    let floor = reserve_one_id(&side, &xid).await;
     assert_eq!(floor, 2);
     // A later append commits id 4 meanwhile.
     let store = Arc::clone(&t.store);

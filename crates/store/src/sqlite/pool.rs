@@ -41,17 +41,9 @@ impl ReadPool {
             .acquire()
             .await
             .map_err(|_| StoreError::Closed)?;
-        let pooled = self.idle.lock().map_err(|_| poisoned())?.pop();
-        let mut conn = match pooled {
-            Some(conn) => conn,
-            None => open_reader(&self.path)?,
-        };
+        let mut conn = self.take()?;
         let result = tokio::task::block_in_place(|| f(&mut conn));
-        if conn.is_autocommit() {
-            if let Ok(mut idle) = self.idle.lock() {
-                idle.push(conn);
-            }
-        }
+        give_back(&self.idle, conn);
         result
     }
 
@@ -66,24 +58,33 @@ impl ReadPool {
             .acquire()
             .await
             .map_err(|_| StoreError::Closed)?;
-        let pooled = self.idle.lock().map_err(|_| poisoned())?.pop();
-        let mut conn = match pooled {
-            Some(conn) => conn,
-            None => open_reader(&self.path)?,
-        };
+        let mut conn = self.take()?;
         let idle = Arc::clone(&self.idle);
         tokio::task::spawn_blocking(move || {
             let result = f(&mut conn);
-            // A connection is returned only if it is not left inside a transaction.
-            if conn.is_autocommit() {
-                if let Ok(mut idle) = idle.lock() {
-                    idle.push(conn);
-                }
-            }
+            give_back(&idle, conn);
             result
         })
         .await
         .map_err(|e| StoreError::Internal(format!("reader task failed: {e}")))?
+    }
+
+    /// An idle reader connection, or a new one.
+    fn take(&self) -> Result<Connection> {
+        let pooled = self.idle.lock().map_err(|_| poisoned())?.pop();
+        match pooled {
+            Some(conn) => Ok(conn),
+            None => open_reader(&self.path),
+        }
+    }
+}
+
+/// Returns a connection to the idle ones, unless it was left inside a transaction.
+fn give_back(idle: &Mutex<Vec<Connection>>, conn: Connection) {
+    if conn.is_autocommit() {
+        if let Ok(mut idle) = idle.lock() {
+            idle.push(conn);
+        }
     }
 }
 
