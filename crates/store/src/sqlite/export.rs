@@ -80,8 +80,9 @@ where
     let (batches, receiver) = tokio::sync::mpsc::channel(2);
     tokio::spawn(async move {
         let reading = pages.clone();
+        // Its own connection: this read lasts as long as the client reading.
         let read = readers
-            .read(move |conn| {
+            .read_unpooled(move |conn| {
                 tiered.export_pages(conn, &query, high_water, |page| {
                     reading.blocking_send(Ok(page)).is_ok()
                 })

@@ -370,4 +370,38 @@ mod tests {
             .expect("mode");
         assert_eq!(mode, 0, "a file with tables is left as it is");
     }
+
+    /// An export hands pages on at its client's pace; clients that stop reading
+    /// must not hold the pool's readers from every other query.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn exports_whose_clients_stop_reading_hold_none_of_the_pools_readers() {
+        use crate::RecordStore;
+        use futures_util::StreamExt;
+        let dir = tempfile::tempdir().expect("dir");
+        let store = SqliteStore::open(dir.path()).expect("open");
+        // More rows than an export buffers between its reader and its client.
+        for batch in 0..30 {
+            let records = (0..1000)
+                .map(|i| logbook_core::NewRecord {
+                    message: Some(format!("record {batch}-{i}")),
+                    ..logbook_core::NewRecord::new(logbook_core::Kind::Log)
+                })
+                .collect();
+            store.append(records).await.expect("append");
+        }
+        let mut stalled = Vec::new();
+        for _ in 0..READERS {
+            let mut export = store.export(logbook_core::Query::oldest_first());
+            let first = export.next().await.expect("a batch").expect("read");
+            assert!(!first.is_empty());
+            stalled.push(export);
+        }
+        assert_eq!(
+            store.readers.available(),
+            READERS,
+            "the stalled exports hold none of the pool's readers"
+        );
+        let got = store.get(1).await.expect("get").expect("record 1");
+        assert_eq!(got.id, 1);
+    }
 }

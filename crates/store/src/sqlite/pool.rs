@@ -69,6 +69,28 @@ impl ReadPool {
         .map_err(|e| StoreError::Internal(format!("reader task failed: {e}")))?
     }
 
+    /// Runs `f` off the async runtime on a connection of its own, outside the
+    /// pool's permits: for a read that waits on its consumer for as long as the
+    /// consumer takes (an export hands pages on to a client at the client's pace),
+    /// which would otherwise hold one of the pool's few readers from every other
+    /// query until the client finished or went away.
+    pub async fn read_unpooled<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    {
+        let path = self.path.clone();
+        tokio::task::spawn_blocking(move || f(&open_reader(&path)?))
+            .await
+            .map_err(|e| StoreError::Internal(format!("reader task failed: {e}")))?
+    }
+
+    /// Readers of the pool not in use now.
+    #[cfg(test)]
+    pub fn available(&self) -> usize {
+        self.permits.available_permits()
+    }
+
     /// An idle reader connection, or a new one.
     fn take(&self) -> Result<Connection> {
         let pooled = self.idle.lock().map_err(|_| poisoned())?.pop();
