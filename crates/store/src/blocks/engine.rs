@@ -190,11 +190,7 @@ fn scan_rows(
         ..Query::default()
     };
     each_page(segments, conditions, order, columns, |view, every_row| {
-        let rows: Box<dyn Iterator<Item = usize>> = match order {
-            Order::OldestFirst => Box::new(0..view.rows),
-            Order::NewestFirst => Box::new((0..view.rows).rev()),
-        };
-        for i in rows {
+        for i in rows_in(order, view.rows) {
             if (every_row || filter.matches_fields(&view.row(i))) && !found(view, i)? {
                 return Ok(false);
             }
@@ -202,6 +198,14 @@ fn scan_rows(
         Ok(true)
     })?;
     Ok(())
+}
+
+/// A page's row indexes in `order`.
+fn rows_in(order: Order, rows: usize) -> Box<dyn Iterator<Item = usize>> {
+    match order {
+        Order::OldestFirst => Box::new(0..rows),
+        Order::NewestFirst => Box::new((0..rows).rev()),
+    }
 }
 
 /// Calls `found` with each page the conditions may match, in `order`, its
@@ -697,11 +701,7 @@ pub fn export_pages(
         query.order,
         &all,
         |view, every_row| {
-            let order: Box<dyn Iterator<Item = usize>> = match query.order {
-                Order::OldestFirst => Box::new(0..view.rows),
-                Order::NewestFirst => Box::new((0..view.rows).rev()),
-            };
-            let rows: Vec<(usize, i64)> = order
+            let rows: Vec<(usize, i64)> = rows_in(query.order, view.rows)
                 .filter(|&i| every_row || filter.matches_fields(&view.row(i)))
                 .map(|i| (i, view.id(i)))
                 .collect();

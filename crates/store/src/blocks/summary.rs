@@ -100,8 +100,9 @@ pub struct SummaryBuilder<'a> {
     /// The message trigram keys of rows `..known_rows`, already known (from the
     /// hot segments a block is sealed from).
     known_trigrams: Option<(Keys, usize)>,
-    /// The distinct message trigram keys, once the message field is summarised.
-    trigram_keys: Box<[u64]>,
+    /// The distinct message trigram keys, once the message field is summarised
+    /// (made a list only if a hot segment takes them).
+    trigram_keys: Keys,
 }
 
 impl<'a> SummaryBuilder<'a> {
@@ -113,7 +114,7 @@ impl<'a> SummaryBuilder<'a> {
             trigrams: None,
             page_rows: rows.rows().max(1),
             known_trigrams: None,
-            trigram_keys: Box::default(),
+            trigram_keys: Keys::default(),
         }
     }
 
@@ -130,7 +131,7 @@ impl<'a> SummaryBuilder<'a> {
     /// The distinct message trigram keys (empty until the message is summarised),
     /// for a hot segment to keep until it is sealed.
     pub fn take_trigram_keys(&mut self) -> Box<[u64]> {
-        std::mem::take(&mut self.trigram_keys)
+        std::mem::take(&mut self.trigram_keys).to_list()
     }
 
     /// The rows per page of the block summarised (for the pages' ts ranges).
@@ -153,7 +154,7 @@ impl<'a> SummaryBuilder<'a> {
             } else {
                 self.trigrams = Some(keys.bloom());
             }
-            self.trigram_keys = keys.to_list();
+            self.trigram_keys = keys;
             self.fields.push(Values::Unlisted);
             return;
         }

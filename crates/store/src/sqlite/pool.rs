@@ -5,7 +5,7 @@ use crate::{Result, StoreError};
 use rusqlite::Connection;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, SemaphorePermit};
 
 pub struct ReadPool {
     path: PathBuf,
@@ -36,12 +36,7 @@ impl ReadPool {
         if Handle::current().runtime_flavor() != RuntimeFlavor::MultiThread {
             return self.read(f).await;
         }
-        let _permit = self
-            .permits
-            .acquire()
-            .await
-            .map_err(|_| StoreError::Closed)?;
-        let mut conn = self.take()?;
+        let (_permit, mut conn) = self.checkout().await?;
         let result = tokio::task::block_in_place(|| f(&mut conn));
         give_back(&self.idle, conn);
         result
@@ -53,12 +48,7 @@ impl ReadPool {
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> Result<T> + Send + 'static,
     {
-        let _permit = self
-            .permits
-            .acquire()
-            .await
-            .map_err(|_| StoreError::Closed)?;
-        let mut conn = self.take()?;
+        let (_permit, mut conn) = self.checkout().await?;
         let idle = Arc::clone(&self.idle);
         tokio::task::spawn_blocking(move || {
             let result = f(&mut conn);
@@ -91,13 +81,19 @@ impl ReadPool {
         self.permits.available_permits()
     }
 
-    /// An idle reader connection, or a new one.
-    fn take(&self) -> Result<Connection> {
+    /// One of the pool's readers: its permit, and an idle connection or a new one.
+    async fn checkout(&self) -> Result<(SemaphorePermit<'_>, Connection)> {
+        let permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(|_| StoreError::Closed)?;
         let pooled = self.idle.lock().map_err(|_| poisoned())?.pop();
-        match pooled {
-            Some(conn) => Ok(conn),
-            None => open_reader(&self.path),
-        }
+        let conn = match pooled {
+            Some(conn) => conn,
+            None => open_reader(&self.path)?,
+        };
+        Ok((permit, conn))
     }
 }
 

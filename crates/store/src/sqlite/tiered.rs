@@ -789,11 +789,14 @@ impl PendingHot {
             return Ok(());
         };
         let last_id = first_id + rows as i64 - 1;
-        let gone = || StoreError::Internal("a prepared append ran after it was announced".into());
         let mut guards: Vec<_> = parts.iter().map(|p| lock(&p.prepared)).collect();
         let mut hashes = Vec::with_capacity(rows * 32);
         for (part, prepared) in parts.iter().zip(&guards) {
-            hashes.extend(prepared.leaf_hashes(part.first_id).ok_or_else(gone)?);
+            hashes.extend(
+                prepared
+                    .leaf_hashes(part.first_id)
+                    .ok_or_else(announced_already)?,
+            );
         }
         let row_form = match guards.as_slice() {
             [prepared] => prepared.rows.numbered(first_id),
@@ -837,15 +840,19 @@ impl PendingHot {
     }
 }
 
+/// The error of a prepared append run again after its records were announced.
+fn announced_already() -> StoreError {
+    StoreError::Internal("a prepared append ran after it was announced".into())
+}
+
 /// A hot segment of the pending appends, made again from their records.
 fn hot_of_records(
     parts: &[PendingPart],
     prepared: &[std::sync::MutexGuard<'_, PreparedRecords>],
 ) -> Result<Segment> {
-    let gone = || StoreError::Internal("a prepared append ran after it was announced".into());
     let mut records = Vec::with_capacity(parts.iter().map(|p| p.count).sum());
     for (part, prepared) in parts.iter().zip(prepared) {
-        let numbered = prepared.records.as_ref().ok_or_else(gone)?;
+        let numbered = prepared.records.as_ref().ok_or_else(announced_already)?;
         records.extend(numbered.iter().enumerate().map(|(i, r)| Record {
             id: part.first_id + i as i64,
             ..r.clone()
