@@ -58,6 +58,16 @@ impl PageCache {
         inner.map.get(key).map(|(e, _)| e.clone())
     }
 
+    /// Forgets every page, as a full cache evicting them would (tests).
+    #[cfg(test)]
+    pub fn clear(&self) {
+        if let Ok(mut inner) = self.inner.lock() {
+            inner.map.clear();
+            inner.order.clear();
+            inner.bytes = 0;
+        }
+    }
+
     pub fn put(&self, key: CacheKey, entry: CacheEntry, bytes: usize) {
         let Ok(mut inner) = self.inner.lock() else {
             return;

@@ -371,6 +371,72 @@ mod tests {
         assert_eq!(mode, 0, "a file with tables is left as it is");
     }
 
+    /// A delete that keeps a block's first record rewrites the block under the same
+    /// key. A reader still holding the catalog from before must be told to read
+    /// again, not decode the new blob with the old layout's offsets.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_block_rewritten_under_its_key_is_not_read_with_the_old_layout() {
+        use crate::RecordStore;
+        use logbook_core::query::{Condition, Field, Scalar};
+        let dir = tempfile::tempdir().expect("dir");
+        let layout = RecordLayout {
+            options: TierOptions {
+                block_rows: 7,
+                page_rows: 3,
+                hot_records: 0,
+                hot_age: std::time::Duration::from_secs(3600),
+                zstd_level: 1,
+            },
+            seal: false,
+        };
+        let store = SqliteStore::open_with(dir.path(), layout).expect("open");
+        let records = (0..7)
+            .map(|i| logbook_core::NewRecord {
+                category: Some(if i == 0 { "kept" } else { "gone" }.into()),
+                message: Some(format!("record {i} {}", "x".repeat(i * 40))),
+                ..logbook_core::NewRecord::new(logbook_core::Kind::Log)
+            })
+            .collect();
+        store.append(records).await.expect("append");
+        store.seal_pending().await.expect("seal");
+        let before = store.tiered.tiers.snapshot().segments();
+        assert!(
+            before
+                .iter()
+                .any(|s| !s.summary.opaque && s.summary.rows == 7),
+            "one sealed block of 7"
+        );
+        let gone = logbook_core::Query::oldest_first().with(Condition::In(
+            Field::Category,
+            vec![Scalar::Text("gone".into())],
+        ));
+        let journal: crate::ClearRecord = Box::new(|_: &crate::Removal| {
+            logbook_core::NewRecord::new(logbook_core::Kind::Journal)
+        });
+        assert_eq!(
+            store.delete_recorded(&gone, journal).await.expect("delete"),
+            6
+        );
+        // The delete read the old block's pages into the cache; a stale read that
+        // finds them there reads the old block, consistently. One that does not
+        // (evicted meanwhile) reads the blob.
+        store.tiered.cache.clear();
+        for id in 1..=7 {
+            let segments = before.clone();
+            let stale =
+                tokio::task::spawn_blocking(move || crate::blocks::engine::get(&segments, id))
+                    .await
+                    .expect("read");
+            assert!(
+                matches!(stale, Err(StoreError::NotFound)),
+                "the old catalog's read of {id} is refused, to be read again: {stale:?}"
+            );
+        }
+        let kept = store.get(1).await.expect("get").expect("record 1");
+        assert_eq!(kept.message.as_deref(), Some("record 0 "));
+        assert_eq!(store.get(2).await.expect("get"), None);
+    }
+
     /// An export hands pages on at its client's pace; clients that stop reading
     /// must not hold the pool's readers from every other query.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -30,7 +30,7 @@ pub struct Tiered {
     pub tiers: Tiers,
     path: PathBuf,
     connections: Mutex<Vec<Connection>>,
-    cache: PageCache,
+    pub(super) cache: PageCache,
     /// Numbers loaded blocks, for the cache.
     serial: AtomicU64,
 }
@@ -110,6 +110,7 @@ impl Tiered {
             source: Arc::new(DbBlock {
                 key,
                 serial: self.serial.fetch_add(1, Ordering::Relaxed),
+                identity: header[..header.len().min(IDENTITY_BYTES)].into(),
                 layout,
                 tiered: Arc::downgrade(self),
             }),
@@ -270,11 +271,18 @@ fn meta(conn: &Connection, key: &str) -> Result<i64> {
         .query_row([key], |r| r.get(0))?)
 }
 
+/// Bytes of a block's start that tell it from the block a delete rewrote under its
+/// key: magic, header length, first and last id and row count (a rewrite always has
+/// fewer rows).
+const IDENTITY_BYTES: usize = 48;
+
 /// A sealed block in the `blocks` table, its pages read on demand.
 struct DbBlock {
     key: i64,
     /// Unique per loaded block, so the cache never serves a rewritten block's pages.
     serial: u64,
+    /// The first bytes of the blob this catalog entry describes.
+    identity: Box<[u8]>,
     layout: Layout,
     tiered: std::sync::Weak<Tiered>,
 }
@@ -290,8 +298,17 @@ fn open_block<'c>(conn: &'c Connection, key: i64) -> Result<rusqlite::blob::Blob
 }
 
 impl DbBlock {
+    /// The blob under this block's key, if it is still this block: a delete that
+    /// kept the block's first record rewrote it under the same key, and a reader
+    /// holding the catalog from before must read again from a fresh one (the
+    /// blob connections see each commit at once) rather than read the new blob
+    /// with this layout's offsets.
     fn open_blob<'c>(&self, conn: &'c Connection) -> Result<rusqlite::blob::Blob<'c>> {
-        open_block(conn, self.key)
+        let blob = open_block(conn, self.key)?;
+        if read_range(&blob, 0..self.identity.len().min(blob.len()))? != *self.identity {
+            return Err(StoreError::NotFound);
+        }
+        Ok(blob)
     }
 
     fn read(&self, tiered: &Tiered, range: std::ops::Range<usize>) -> Result<Vec<u8>> {
