@@ -82,6 +82,77 @@ async fn everything(store: &dyn Store) -> Vec<Record> {
     }
 }
 
+/// A file of version 7 kept every leaf whole, in runs: at its first open the
+/// complete chunks are kept as roots and fingerprints, their runs go, and every
+/// leaf (and the tree) is what it was.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn whole_leaves_of_version_7_are_kept_in_chunks_at_open() {
+    use logbook_core::integrity::{leaf_hash, Kept};
+    use logbook_store::IntegrityStore;
+    let dir = tempfile::tempdir().expect("dir");
+    let records: Vec<logbook_core::NewRecord> = (0..2500)
+        .map(|i| {
+            let mut r = logbook_core::NewRecord::new(logbook_core::Kind::Log);
+            r.message = Some(format!("line {i}"));
+            r
+        })
+        .collect();
+    let leaves = {
+        let store = SqliteStore::open_with(dir.path(), layout(false)).expect("open");
+        store.append(records).await.expect("append");
+        let stored = everything(&store).await;
+        stored.iter().map(leaf_hash).collect::<Vec<_>>()
+    };
+    // As version 7 left it: one run of whole leaves, no chunk kept.
+    {
+        let conn = rusqlite::Connection::open(dir.path().join("logbook.db")).expect("open");
+        let first_id: i64 = conn
+            .query_row("SELECT min(id) FROM records", [], |r| r.get(0))
+            .unwrap_or(1);
+        let first_id = conn
+            .query_row("SELECT min(first_id) FROM leaf_chunks", [], |r| r.get(0))
+            .unwrap_or(first_id);
+        conn.execute_batch(
+            "DROP TABLE leaf_chunks; DROP TABLE removed_leaves; DELETE FROM record_leaves; \
+             PRAGMA user_version = 7;",
+        )
+        .expect("back to version 7");
+        conn.execute(
+            "INSERT INTO record_leaves (first_index, first_id, hashes) VALUES (0, ?1, ?2)",
+            rusqlite::params![first_id, leaves.concat()],
+        )
+        .expect("whole leaves");
+    }
+    let store = SqliteStore::open_with(dir.path(), layout(false)).expect("reopen");
+    assert_eq!(store.tree_size().await.expect("size"), 2500);
+    assert_eq!(store.chunk_roots(0, 10).await.expect("roots").len(), 2);
+    let stored = store.stored_leaves(0, 2500).await.expect("stored");
+    assert!(stored[..2048]
+        .iter()
+        .all(|l| matches!(l.kept, Kept::Fingerprint(_))));
+    assert!(stored[2048..]
+        .iter()
+        .all(|l| matches!(l.kept, Kept::Hash(_))));
+    let now: Vec<_> = store
+        .leaves(0, 2500)
+        .await
+        .expect("leaves")
+        .iter()
+        .map(|l| l.hash)
+        .collect();
+    assert_eq!(now, leaves);
+    let runs: i64 = {
+        let conn = rusqlite::Connection::open(dir.path().join("logbook.db")).expect("open");
+        conn.query_row(
+            "SELECT count(*) FROM record_leaves WHERE first_index < 2048",
+            [],
+            |r| r.get(0),
+        )
+        .expect("runs")
+    };
+    assert_eq!(runs, 0, "kept chunks' runs are gone");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_store_of_the_row_layout_is_served_and_sealed_in_place() {
     let dir = tempfile::tempdir().expect("temporary directory");
