@@ -819,10 +819,9 @@ async fn kept_chunks_keep_proofs_removals_and_the_name_of_an_altered_record(back
 
     let gone_id = first + 1207;
     let gone_leaf = leaf_of(server.store.get(gone_id).await.expect("get"));
-    let condition = logbook_core::query::Condition::Compare(
+    let condition = logbook_core::query::Condition::In(
         logbook_core::Field::Source,
-        logbook_core::query::Comparison::Eq,
-        logbook_core::query::Scalar::Text("gone".into()),
+        vec![logbook_core::query::Scalar::Text("gone".into())],
     );
     let removed = server
         .store

@@ -316,8 +316,10 @@ async fn hashes_of_ids<S: RecordStore + ?Sized>(
     first: i64,
     last: i64,
 ) -> Result<HashMap<i64, Hash>> {
-    use futures_util::StreamExt;
-    let query = Query::oldest_first()
+    // Pages of a query, not an export: a query decodes only the pages of a block
+    // it needs, through the page cache, where an export reads whole blocks (a
+    // proof needs one chunk's records, not its block's).
+    let mut query = Query::oldest_first()
         .with(Condition::Compare(
             Field::Id,
             Comparison::Ge,
@@ -328,10 +330,19 @@ async fn hashes_of_ids<S: RecordStore + ?Sized>(
             Comparison::Le,
             Scalar::Int(last),
         ));
-    let mut batches = store.export(query);
+    query.limit = Some(CHUNK);
     let mut records = Vec::new();
-    while let Some(batch) = batches.next().await {
-        records.extend(batch?);
+    loop {
+        let page = store.query(&query).await?;
+        let Some(last_read) = page.records.last().map(|r| r.id) else {
+            break;
+        };
+        let full = page.records.len() as u64 >= CHUNK;
+        records.extend(page.records);
+        if !full {
+            break;
+        }
+        query.after = Some(logbook_core::Cursor(last_read));
     }
     // Hashing a chunk's records is a few milliseconds of CPU: off the runtime.
     tokio::task::spawn_blocking(move || {
