@@ -13,12 +13,12 @@ use futures_util::stream::BoxStream;
 use futures_util::StreamExt;
 use logbook_core::integrity::merkle::from_hex;
 use logbook_core::integrity::verify::Verifier;
-use logbook_core::integrity::{leaf_hash, Hash, SignedCheckpoint};
+use logbook_core::integrity::{leaf_hash, Hash, Kept, SignedCheckpoint};
 use logbook_core::query::{Comparison, Condition, Field, Scalar};
 use logbook_core::{NewRecord, Query, Record, Timestamp};
 use logbook_server::integrity::checkpoints::{read_dir, PUBLIC_KEY_SETTING};
 use logbook_server::integrity::key::parse_public;
-use logbook_store::integrity::Leaf;
+use logbook_store::integrity::StoredLeaf;
 use logbook_store::Store;
 use reqwest::Method;
 use serde_json::{json, Value};
@@ -172,9 +172,20 @@ impl Source {
         }
     }
 
-    async fn leaves(&self, start: u64, end: u64) -> anyhow::Result<Vec<Leaf>> {
+    /// The roots the store kept of its complete chunks (through the API, none: its
+    /// leaves come whole, recomputed by the server where it keeps fingerprints).
+    async fn chunk_roots(&self) -> anyhow::Result<Vec<Hash>> {
         match self {
-            Source::Store(store) => Ok(store.leaves(start, end).await?),
+            Source::Store(store) => Ok(store.chunk_roots(0, u64::MAX).await?),
+            Source::Server(_) => Ok(Vec::new()),
+        }
+    }
+
+    /// The leaves as kept: a store's own (fingerprints where it keeps them), or
+    /// the server's whole hashes.
+    async fn leaves(&self, start: u64, end: u64) -> anyhow::Result<Vec<StoredLeaf>> {
+        match self {
+            Source::Store(store) => Ok(store.stored_leaves(start, end).await?),
             Source::Server(client) => {
                 let page = client
                     .get_json(
@@ -192,7 +203,11 @@ impl Source {
                     .map(|l| {
                         let hash = l["hash"].as_str().and_then(from_hex);
                         match (l["index"].as_u64(), l["id"].as_i64(), hash) {
-                            (Some(index), Some(id), Some(hash)) => Ok(Leaf { index, id, hash }),
+                            (Some(index), Some(id), Some(hash)) => Ok(StoredLeaf {
+                                index,
+                                id,
+                                kept: Kept::Hash(hash),
+                            }),
                             _ => Err(anyhow::anyhow!("the server sent a malformed leaf: {l}")),
                         }
                     })
@@ -371,6 +386,7 @@ pub async fn run(args: VerifyArgs) -> anyhow::Result<()> {
     let removed = source.removed().await?;
     let (high_water, tree_size) = source.extent().await?;
     let mut verifier = Verifier::new(checkpoints, key.as_ref(), removed);
+    verifier.chunk_roots(source.chunk_roots().await?);
     let bar = progress(tree_size);
     let mut records = hashed(source.records(high_water));
     let mut records_done = false;
@@ -390,7 +406,7 @@ pub async fn run(args: VerifyArgs) -> anyhow::Result<()> {
             if leaf.id > high_water {
                 break 'leaves;
             }
-            verifier.leaf(leaf.id, leaf.hash);
+            verifier.stored_leaf(leaf.id, leaf.kept);
         }
         index += leaves.len() as u64;
         bar.set_position(index);

@@ -2,7 +2,8 @@
 //! a real server process with tiny blocks (so it seals every few dozen records) is
 //! killed again and again while writers stream batches; after each restart every
 //! acknowledged record is there exactly once, under the id it was acknowledged with,
-//! nothing unacknowledged is there twice, and every block reads back whole.
+//! nothing unacknowledged is there twice, every block reads back whole, and
+//! `logbook verify` holds (the kept chunks of leaves agree with the records).
 
 use crate::support::process::Node;
 use serde_json::Value;
@@ -119,6 +120,21 @@ async fn sigkill_during_ingest_and_sealing_loses_and_duplicates_nothing() {
                 "round {round}: acknowledged record {id} kept under its id"
             );
         }
+        // The leaves too: every complete chunk kept whole (root, ids and
+        // fingerprints agree with its records), the rest in runs, none twice.
+        let output = tokio::process::Command::new(crate::support::binary())
+            .args(["verify", "--data", dir.path().to_str().expect("utf-8 path")])
+            .env_remove("LOGBOOK_DATA")
+            .env_remove("LOGBOOK_DATABASE_URL")
+            .output()
+            .await
+            .expect("run logbook verify");
+        let out = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            output.status.success() && out.starts_with("OK: "),
+            "round {round}: {out}{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
         drop(node);
     }
 }

@@ -23,6 +23,7 @@ store_tests!(
     cutting_off_the_newest_records_is_caught_by_the_checkpoint_copy,
     the_qnap_clear_keeps_the_proof,
     every_retention_rule_removes_and_keeps_the_proof,
+    kept_chunks_keep_proofs_removals_and_the_name_of_an_altered_record,
 );
 
 fn script(name: &str) -> PathBuf {
@@ -702,4 +703,217 @@ async fn an_altered_message_in_a_sealed_block_on_postgres_is_named() {
     assert!(!ok, "{out}");
     assert!(out.contains(&format!("record {target}: altered")), "{out}");
     database.drop().await;
+}
+
+/// A store with small blocks, 2100 records appended and sealed: two complete
+/// chunks of leaves kept as roots and fingerprints, and part of a third in runs.
+/// Every hundredth record (from the eighth) has `source` "gone".
+async fn sealed_in_kept_chunks(
+    backend: Backend,
+) -> (
+    std::sync::Arc<dyn logbook_store::Store>,
+    Option<tempfile::TempDir>,
+    Option<crate::support::postgres::TestDatabase>,
+    logbook_store::blocks::tiers::TierOptions,
+    i64,
+) {
+    let options = logbook_store::blocks::tiers::TierOptions {
+        block_rows: 256,
+        page_rows: 64,
+        hot_records: 128,
+        ..Default::default()
+    };
+    let records: Vec<logbook_core::NewRecord> = (0..2100)
+        .map(|i| {
+            let mut value = line(i);
+            if i % 100 == 7 {
+                value["source"] = json!("gone");
+            }
+            logbook_core::NewRecord::from_json(value).expect("record")
+        })
+        .collect();
+    let (store, dir, database, appended): (std::sync::Arc<dyn logbook_store::Store>, _, _, _) =
+        match backend {
+            Backend::Sqlite => {
+                use logbook_store::sqlite::{RecordLayout, SqliteStore};
+                let dir = tempfile::tempdir().expect("dir");
+                let layout = RecordLayout {
+                    options: options.clone(),
+                    seal: false,
+                };
+                let store = SqliteStore::open_with(dir.path(), layout).expect("open");
+                let appended = logbook_store::RecordStore::append(&store, records)
+                    .await
+                    .expect("append");
+                assert!(store.seal_pending().await.expect("seal") >= 7);
+                (std::sync::Arc::new(store), Some(dir), None, appended)
+            }
+            Backend::Postgres => {
+                use logbook_store::postgres::{PgLayout, PostgresStore};
+                let database = crate::support::postgres::TestDatabase::create().await;
+                let layout = PgLayout {
+                    options: options.clone(),
+                    seal: false,
+                };
+                let store = PostgresStore::open_with(&database.url, layout)
+                    .await
+                    .expect("open");
+                let appended = logbook_store::RecordStore::append(&store, records)
+                    .await
+                    .expect("append");
+                assert!(store.seal_pending().await.expect("seal") >= 7);
+                (std::sync::Arc::new(store), None, Some(database), appended)
+            }
+        };
+    let first = appended.first_id.expect("appended");
+    (store, dir, database, options, first)
+}
+
+/// Checks the proof of record `id` against the checkpoint it names, with the leaf
+/// `expected` (the record's, computed here).
+async fn proof_holds(
+    server: &TestServer,
+    id: i64,
+    expected: &logbook_core::integrity::Hash,
+) -> Value {
+    use logbook_core::integrity::merkle::{from_hex, to_hex, verify_inclusion};
+    let proof = server
+        .get_json(&format!("/logbook/v1/records/{id}/proof"))
+        .await;
+    assert_eq!(proof["leaf_hash"], to_hex(expected), "{proof}");
+    let path: Vec<_> = proof["audit_path"]
+        .as_array()
+        .expect("path")
+        .iter()
+        .map(|h| from_hex(h.as_str().expect("hex")).expect("hash"))
+        .collect();
+    let root = from_hex(proof["checkpoint"]["root_hash"].as_str().expect("root")).expect("hash");
+    assert!(
+        verify_inclusion(
+            expected,
+            proof["leaf_index"].as_u64().expect("index"),
+            proof["tree_size"].as_u64().expect("size"),
+            &path,
+            &root
+        ),
+        "{proof}"
+    );
+    proof
+}
+
+/// Leaves of complete chunks are kept as the chunk's root and a fingerprint per
+/// record: a sealed record's proof is unchanged for the client; a removal after
+/// sealing keeps its records' leaves (their proofs verify, `verify` holds); and a
+/// message altered inside a sealed block of a kept chunk is named by `verify`.
+async fn kept_chunks_keep_proofs_removals_and_the_name_of_an_altered_record(backend: Backend) {
+    use logbook_core::integrity::leaf_hash;
+    let (store, dir, database, options, first) = sealed_in_kept_chunks(backend).await;
+    let server = TestServer::start_on(store, dir, database).await;
+    signed(&server.state).await;
+    let leaf_of = |record: Option<Record>| leaf_hash(&record.expect("record"));
+    for offset in [5, 1500, 2090] {
+        let id = first + offset;
+        let expected = leaf_of(server.store.get(id).await.expect("get"));
+        proof_holds(&server, id, &expected).await;
+    }
+
+    let gone_id = first + 1207;
+    let gone_leaf = leaf_of(server.store.get(gone_id).await.expect("get"));
+    let condition = logbook_core::query::Condition::In(
+        logbook_core::Field::Source,
+        vec![logbook_core::query::Scalar::Text("gone".into())],
+    );
+    let removed = server
+        .store
+        .delete_recorded(
+            &logbook_core::Query::default().with(condition),
+            Box::new(|_| logbook_core::NewRecord::new(logbook_core::Kind::Journal)),
+        )
+        .await
+        .expect("remove");
+    assert_eq!(removed, 21);
+    assert_eq!(server.store.get(gone_id).await.expect("get"), None);
+    signed(&server.state).await;
+    let proof = proof_holds(&server, gone_id, &gone_leaf).await;
+    assert!(proof["removed"]["removed_at"].is_string(), "{proof}");
+    let kept_id = first + 1300;
+    let expected = leaf_of(server.store.get(kept_id).await.expect("get"));
+    proof_holds(&server, kept_id, &expected).await;
+    let (ok, out) = verify_store(&server, &[]).await;
+    assert!(ok && out.contains("21 removed"), "{out}");
+    let (ok, out) = verify(&["--server", &server.base, "--token", &server.token]).await;
+    assert!(ok, "{out}");
+
+    rewrite_in_block(&server, &options, kept_id).await;
+    let (ok, out) = verify_store(&server, &[]).await;
+    assert!(!ok, "{out}");
+    assert!(out.contains(&format!("record {kept_id}: altered")), "{out}");
+    server.stop().await;
+}
+
+/// Changes the message of record `id` inside its sealed block, as a forger with
+/// the store's codec would: decoded, edited, encoded and written back by SQL.
+async fn rewrite_in_block(
+    server: &TestServer,
+    options: &logbook_store::blocks::tiers::TierOptions,
+    id: i64,
+) {
+    use logbook_store::blocks::format;
+    let edit = |blob: &[u8]| {
+        let mut records = format::decode_all(blob).expect("decode");
+        let r = records.iter_mut().find(|r| r.id == id).expect("record");
+        r.message = Some("nothing happened".into());
+        let encoded = format::encode(
+            &records,
+            &format::Options {
+                page_rows: options.page_rows,
+                zstd_level: options.zstd_level,
+            },
+        );
+        let end = format::Layout::header_end(&encoded.blob).expect("header");
+        let mut summary = Vec::new();
+        encoded.summary.write(&mut summary);
+        let header = encoded.blob[..end].to_vec();
+        (encoded.blob, header, summary)
+    };
+    const HOLDING: &str =
+        "SELECT first_id, data FROM blocks WHERE first_id <= $1 AND last_id >= $1";
+    match (server.data_dir(), server.database_url()) {
+        (Some(dir), _) => {
+            let conn = rusqlite::Connection::open(dir.join("logbook.db")).expect("open file");
+            conn.busy_timeout(std::time::Duration::from_secs(10))
+                .expect("timeout");
+            let (key, blob): (i64, Vec<u8>) = conn
+                .query_row(&HOLDING.replace('$', "?"), [id], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })
+                .expect("the block holding the record");
+            let (blob, header, summary) = edit(&blob);
+            conn.execute(
+                "UPDATE blocks SET data = ?1, header = ?2, summary = ?3 WHERE first_id = ?4",
+                rusqlite::params![blob, header, summary, key],
+            )
+            .expect("rewrite the block");
+        }
+        (None, Some(url)) => {
+            let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+                .await
+                .expect("connect");
+            tokio::spawn(connection);
+            let row = client
+                .query_one(HOLDING, &[&id])
+                .await
+                .expect("the block holding the record");
+            let (key, blob): (i64, Vec<u8>) = (row.get(0), row.get(1));
+            let (blob, header, summary) = edit(&blob);
+            client
+                .execute(
+                    "UPDATE blocks SET data = $1, header = $2, summary = $3 WHERE first_id = $4",
+                    &[&blob, &header, &summary, &key],
+                )
+                .await
+                .expect("rewrite the block");
+        }
+        _ => panic!("no store"),
+    }
 }

@@ -30,6 +30,7 @@ store_suite!(
     gets_and_queries_while_deletes_rewrite_their_blocks_see_the_kept_records,
     records_and_their_object_writes_commit_together_in_order,
     every_field_round_trips,
+    complete_chunks_keep_their_root_and_fingerprints_and_removals_their_leaves,
 );
 
 /// The tiered layout's own promise: the sealer moves the oldest records into full
@@ -1191,5 +1192,71 @@ async fn every_field_round_trips(backend: Backend) {
     let keys: Vec<&String> = stored[0].data.as_ref().expect("data").keys().collect();
     assert_eq!(keys, ["z", "a", "m", "e"], "data keeps its key order");
     assert_eq!(appended.last_id, Some(2));
+    t.close().await;
+}
+
+/// Leaves of a complete chunk are kept as its root and a fingerprint per leaf
+/// (whole hashes come back recomputed from the records); a removed record's leaf
+/// is kept whole, whether its chunk was kept before the removal or after.
+async fn complete_chunks_keep_their_root_and_fingerprints_and_removals_their_leaves(
+    backend: Backend,
+) {
+    use logbook_core::integrity::{leaf_hash, merkle::root_of, Hash, Kept, CHUNK};
+    let t = TestStore::open(backend).await;
+    for b in 0..3 {
+        t.store
+            .append(numbered(&format!("c{b}"), 900))
+            .await
+            .expect("append");
+    }
+    let records = all_records(t.store.as_ref()).await;
+    let hashes: Vec<Hash> = records.iter().map(leaf_hash).collect();
+    assert_eq!(t.store.tree_size().await.expect("size"), 2700);
+    let whole = |leaves: Vec<logbook_store::integrity::Leaf>| -> Vec<Hash> {
+        leaves.iter().map(|l| l.hash).collect()
+    };
+    assert_eq!(
+        whole(t.store.leaves(0, 2700).await.expect("leaves")),
+        hashes
+    );
+    let roots: Vec<Hash> = hashes.chunks(CHUNK as usize).take(2).map(root_of).collect();
+    assert_eq!(t.store.chunk_roots(0, 10).await.expect("roots"), roots);
+    let stored = t.store.stored_leaves(0, 2700).await.expect("stored");
+    assert_eq!(stored.len(), 2700);
+    assert!(stored[..2048]
+        .iter()
+        .all(|l| matches!(l.kept, Kept::Fingerprint(_))));
+    assert!(stored[2048..]
+        .iter()
+        .all(|l| l.kept == Kept::Hash(hashes[l.index as usize])));
+
+    // One removed from a kept chunk, one from the runs (kept with its chunk later).
+    for at in [5usize, 2600] {
+        let id = records[at].id;
+        let query = Query::default().with(Condition::In(Field::Id, vec![Scalar::Int(id)]));
+        assert_eq!(
+            t.store
+                .delete_recorded(&query, clear_record())
+                .await
+                .expect("delete"),
+            1
+        );
+    }
+    t.store
+        .append(numbered("after", 400))
+        .await
+        .expect("append");
+    let size = t.store.tree_size().await.expect("size");
+    assert_eq!(size, 2700 + 2 + 400);
+    assert_eq!(t.store.chunk_roots(0, 10).await.expect("roots").len(), 3);
+    let leaves = whole(t.store.leaves(0, 2700).await.expect("leaves"));
+    assert_eq!(leaves, hashes, "removed records' leaves are whole");
+    let stored = t.store.stored_leaves(0, size).await.expect("stored");
+    for at in [5usize, 2600] {
+        assert_eq!(stored[at].kept, Kept::Hash(hashes[at]), "leaf {at}");
+        let leaf = t.store.leaf_of(records[at].id).await.expect("leaf_of");
+        assert_eq!(leaf.map(|l| l.hash), Some(hashes[at]));
+    }
+    assert!(matches!(stored[6].kept, Kept::Fingerprint(_)));
     t.close().await;
 }

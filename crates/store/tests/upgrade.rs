@@ -82,6 +82,77 @@ async fn everything(store: &dyn Store) -> Vec<Record> {
     }
 }
 
+/// A file of version 7 kept every leaf whole, in runs: at its first open the
+/// complete chunks are kept as roots and fingerprints, their runs go, and every
+/// leaf (and the tree) is what it was.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn whole_leaves_of_version_7_are_kept_in_chunks_at_open() {
+    use logbook_core::integrity::{leaf_hash, Kept};
+    use logbook_store::IntegrityStore;
+    let dir = tempfile::tempdir().expect("dir");
+    let records: Vec<logbook_core::NewRecord> = (0..2500)
+        .map(|i| {
+            let mut r = logbook_core::NewRecord::new(logbook_core::Kind::Log);
+            r.message = Some(format!("line {i}"));
+            r
+        })
+        .collect();
+    let leaves = {
+        let store = SqliteStore::open_with(dir.path(), layout(false)).expect("open");
+        store.append(records).await.expect("append");
+        let stored = everything(&store).await;
+        stored.iter().map(leaf_hash).collect::<Vec<_>>()
+    };
+    // As version 7 left it: one run of whole leaves, no chunk kept.
+    {
+        let conn = rusqlite::Connection::open(dir.path().join("logbook.db")).expect("open");
+        let first_id: i64 = conn
+            .query_row("SELECT min(id) FROM records", [], |r| r.get(0))
+            .unwrap_or(1);
+        let first_id = conn
+            .query_row("SELECT min(first_id) FROM leaf_chunks", [], |r| r.get(0))
+            .unwrap_or(first_id);
+        conn.execute_batch(
+            "DROP TABLE leaf_chunks; DROP TABLE removed_leaves; DELETE FROM record_leaves; \
+             PRAGMA user_version = 7;",
+        )
+        .expect("back to version 7");
+        conn.execute(
+            "INSERT INTO record_leaves (first_index, first_id, hashes) VALUES (0, ?1, ?2)",
+            rusqlite::params![first_id, leaves.concat()],
+        )
+        .expect("whole leaves");
+    }
+    let store = SqliteStore::open_with(dir.path(), layout(false)).expect("reopen");
+    assert_eq!(store.tree_size().await.expect("size"), 2500);
+    assert_eq!(store.chunk_roots(0, 10).await.expect("roots").len(), 2);
+    let stored = store.stored_leaves(0, 2500).await.expect("stored");
+    assert!(stored[..2048]
+        .iter()
+        .all(|l| matches!(l.kept, Kept::Fingerprint(_))));
+    assert!(stored[2048..]
+        .iter()
+        .all(|l| matches!(l.kept, Kept::Hash(_))));
+    let now: Vec<_> = store
+        .leaves(0, 2500)
+        .await
+        .expect("leaves")
+        .iter()
+        .map(|l| l.hash)
+        .collect();
+    assert_eq!(now, leaves);
+    let runs: i64 = {
+        let conn = rusqlite::Connection::open(dir.path().join("logbook.db")).expect("open");
+        conn.query_row(
+            "SELECT count(*) FROM record_leaves WHERE first_index < 2048",
+            [],
+            |r| r.get(0),
+        )
+        .expect("runs")
+    };
+    assert_eq!(runs, 0, "kept chunks' runs are gone");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_store_of_the_row_layout_is_served_and_sealed_in_place() {
     let dir = tempfile::tempdir().expect("temporary directory");
@@ -479,5 +550,80 @@ mod postgres {
                 .collect();
             assert_eq!(got, expected[..expected.len().min(5)], "{filter:?}");
         }
+    }
+
+    /// A schema of version 6 kept every leaf whole, in runs: the first placing
+    /// after the upgrade keeps the complete chunks, and every leaf is unchanged.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn whole_leaves_of_version_6_are_kept_in_chunks_at_the_next_placing() {
+        use logbook_core::integrity::{leaf_hash, Kept};
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("clock")
+            .as_secs();
+        let schema = format!("lbs_{now}_{}_upgrade_leaves", std::process::id());
+        let admin = connect(&base_url()).await;
+        admin
+            .batch_execute(&format!("CREATE SCHEMA {schema}"))
+            .await
+            .expect("create schema");
+        let base = base_url();
+        let separator = if base.contains('?') { '&' } else { '?' };
+        let url = format!("{base}{separator}options=-c%20search_path%3D{schema}");
+        let records: Vec<logbook_core::NewRecord> = (0..2500)
+            .map(|i| {
+                let mut r = logbook_core::NewRecord::new(logbook_core::Kind::Log);
+                r.message = Some(format!("line {i}"));
+                r
+            })
+            .collect();
+        let (leaves, first_id) = {
+            let store = PostgresStore::open_with(&url, layout(false))
+                .await
+                .expect("open");
+            let appended = store.append(records).await.expect("append");
+            assert_eq!(store.tree_size().await.expect("size"), 2500);
+            let stored = everything(&store).await;
+            let leaves: Vec<_> = stored.iter().map(leaf_hash).collect();
+            (leaves, appended.first_id.expect("first"))
+        };
+        // As version 6 left it: one placed run of whole leaves, no chunk kept.
+        let client = connect(&url).await;
+        client
+            .batch_execute(
+                "DROP TABLE leaf_chunks; DROP TABLE removed_leaves; DELETE FROM record_leaves; \
+                 UPDATE schema_version SET version = 6;",
+            )
+            .await
+            .expect("back to version 6");
+        client
+            .execute(
+                "INSERT INTO record_leaves (first_id, first_index, hashes) VALUES ($1, 0, $2)",
+                &[&first_id, &leaves.concat()],
+            )
+            .await
+            .expect("whole leaves");
+        let store = PostgresStore::open_with(&url, layout(false))
+            .await
+            .expect("reopen");
+        assert_eq!(store.tree_size().await.expect("size"), 2500);
+        assert_eq!(store.chunk_roots(0, 10).await.expect("roots").len(), 2);
+        let stored = store.stored_leaves(0, 2500).await.expect("stored");
+        assert!(stored[..2048]
+            .iter()
+            .all(|l| matches!(l.kept, Kept::Fingerprint(_))));
+        assert!(stored[2048..]
+            .iter()
+            .all(|l| matches!(l.kept, Kept::Hash(_))));
+        let now: Vec<_> = store
+            .leaves(0, 2500)
+            .await
+            .expect("leaves")
+            .iter()
+            .map(|l| l.hash)
+            .collect();
+        assert_eq!(now, leaves);
+        drop(store);
+        drop_schema(&schema).await;
     }
 }

@@ -109,6 +109,26 @@ impl TestServer {
         server
     }
 
+    /// A server on a store the test opened itself (small blocks, sealed when the
+    /// test says), living in `dir` or `database`, kept for the server's life.
+    pub async fn start_on(
+        store: Arc<dyn Store>,
+        dir: Option<tempfile::TempDir>,
+        database: Option<postgres::TestDatabase>,
+    ) -> TestServer {
+        let token = secrets::new_token();
+        let bootstrap = Bootstrap {
+            admin_password: Some(ADMIN_PASSWORD.into()),
+            admin_token: Some(token.clone()),
+        };
+        ensure_admin(store.as_ref(), &bootstrap)
+            .await
+            .expect("bootstrap admin");
+        let mut server = TestServer::serve(store, Config::default(), token, dir).await;
+        server.database = database;
+        server
+    }
+
     async fn serve(
         store: Arc<dyn Store>,
         config: Config,

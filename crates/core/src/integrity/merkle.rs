@@ -294,6 +294,26 @@ impl Frontier {
         self.size += 1;
     }
 
+    /// Appends a complete subtree of `leaves` leaves (a power of two) given by its
+    /// root, as if its leaves were pushed one by one; false (and nothing changes)
+    /// unless the tree's size is a multiple of `leaves`, where such a subtree starts.
+    pub fn push_subtree(&mut self, root: Hash, leaves: u64) -> bool {
+        if !leaves.is_power_of_two() || !self.size.is_multiple_of(leaves) {
+            return false;
+        }
+        let mut node = root;
+        let mut size = self.size / leaves;
+        while size & 1 == 1 {
+            if let Some(left) = self.roots.pop() {
+                node = node_hash(&left, &node);
+            }
+            size >>= 1;
+        }
+        self.roots.push(node);
+        self.size += leaves;
+        true
+    }
+
     pub fn root(&self) -> Hash {
         fold_subtrees(&self.roots)
     }
@@ -373,6 +393,33 @@ mod tests {
         for (n, root) in roots.iter().enumerate() {
             assert_eq!(to_hex(&root_of(&leaves[..=n])), *root, "size {}", n + 1);
         }
+    }
+
+    #[test]
+    fn a_pushed_subtree_is_as_good_as_its_leaves() {
+        let all = leaves(40);
+        let mut frontier = Frontier::new();
+        for leaf in &all[..8] {
+            frontier.push(*leaf);
+        }
+        assert!(frontier.push_subtree(root_of(&all[8..16]), 8));
+        assert!(
+            !frontier.push_subtree(root_of(&all[16..48.min(40)]), 24),
+            "not a power of two"
+        );
+        assert!(frontier.push_subtree(root_of(&all[16..32]), 16));
+        assert!(
+            !frontier.push_subtree(root_of(&all[32..40]), 64),
+            "not where one starts"
+        );
+        assert_eq!(
+            (frontier.size(), frontier.root()),
+            (32, root_of(&all[..32]))
+        );
+        for leaf in &all[32..] {
+            frontier.push(*leaf);
+        }
+        assert_eq!(frontier.root(), root_of(&all));
     }
 
     #[test]

@@ -5,11 +5,13 @@
 //! `docs/integrity.md`.
 
 pub mod checkpoint;
+pub mod kept;
 pub mod merkle;
 pub mod verify;
 
 use crate::record::Record;
 pub use checkpoint::{Checkpoint, SignedCheckpoint};
+pub use kept::{fingerprint, Fingerprint, Kept, CHUNK, FINGERPRINT_BYTES};
 pub use merkle::Hash;
 use std::io::Write;
 

@@ -4,7 +4,8 @@
 //! asks for the [`Report`]. Everything `logbook verify` concludes is decided here.
 
 use super::checkpoint::SignedCheckpoint;
-use super::merkle::{to_hex, Frontier, Hash};
+use super::kept::{Kept, CHUNK};
+use super::merkle::{root_of, to_hex, Frontier, Hash};
 use crate::record::Record;
 use ed25519_dalek::VerifyingKey;
 use std::collections::VecDeque;
@@ -134,7 +135,20 @@ const SWAP_WINDOW: usize = 4096;
 struct Mismatch {
     id: i64,
     record: Record,
-    leaf: Hash,
+    leaf: Kept,
+}
+
+/// The chunk being read whose root the store kept (its leaves only as
+/// fingerprints): the leaves' hashes as the records give them, to compare with
+/// the kept root at its end.
+#[derive(Debug)]
+struct KeptChunk {
+    /// The tree before the chunk: the kept root is pushed onto it at the end.
+    before: Frontier,
+    first_id: i64,
+    hashes: Vec<Hash>,
+    /// A leaf of the chunk could not be recomputed, or was already named.
+    spoiled: bool,
 }
 
 /// Feeds leaves and records, in order; see the module comment.
@@ -153,6 +167,9 @@ pub struct Verifier {
     last_good_checkpoint_id: i64,
     mismatches: Vec<Mismatch>,
     findings: Vec<Finding>,
+    /// The kept roots of the first chunks (`[i]` of leaves `i*CHUNK..(i+1)*CHUNK`).
+    chunk_roots: Vec<Hash>,
+    chunk: Option<KeptChunk>,
 }
 
 impl Verifier {
@@ -199,7 +216,14 @@ impl Verifier {
             last_good_checkpoint_id: 0,
             mismatches: Vec::new(),
             findings,
+            chunk_roots: Vec::new(),
+            chunk: None,
         }
+    }
+
+    /// The roots the store kept of its first complete chunks, before their leaves.
+    pub fn chunk_roots(&mut self, roots: Vec<Hash>) {
+        self.chunk_roots = roots;
     }
 
     fn find(&mut self, kind: Disagreement, id: i64, detail: String) {
@@ -246,6 +270,12 @@ impl Verifier {
 
     /// The next stored leaf: `id` is the record it hashes.
     pub fn leaf(&mut self, id: i64, hash: Hash) {
+        self.stored_leaf(id, Kept::Hash(hash));
+    }
+
+    /// The next stored leaf as the store kept it: `id` is the record it hashes.
+    pub fn stored_leaf(&mut self, id: i64, kept: Kept) {
+        let mut tree_hash = kept.hash();
         while let Some((front, _)) = self.waiting.front().filter(|(r, _)| r.id < id) {
             let stray = front.id;
             self.waiting.pop_front();
@@ -258,8 +288,14 @@ impl Verifier {
         match self.waiting.front() {
             Some((record, _)) if record.id == id => {
                 if let Some((record, computed)) = self.waiting.pop_front() {
-                    if computed != hash {
-                        self.mismatch(record, hash);
+                    if kept.matches(&computed) {
+                        tree_hash = Some(computed);
+                    } else {
+                        tree_hash = kept.hash();
+                        self.mismatch(record, kept);
+                        if let Some(chunk) = &mut self.chunk {
+                            chunk.spoiled = true;
+                        }
                     }
                 }
             }
@@ -271,18 +307,73 @@ impl Verifier {
             ),
         }
         self.last_leaf_id = id;
-        self.frontier.push(hash);
+        self.push(id, tree_hash);
+    }
+
+    /// Adds a leaf to the tree: its hash where known; inside a chunk whose root
+    /// was kept, the chunk's hashes are collected and its kept root is what the
+    /// tree takes at the chunk's end (checkpoints inside the chunk are compared
+    /// only while every hash so far is known and agrees).
+    fn push(&mut self, id: i64, hash: Option<Hash>) {
+        let position = self.frontier.size();
+        let chunk_root = self.chunk_roots.get((position / CHUNK) as usize).copied();
+        let Some(chunk_root) = chunk_root else {
+            // A fingerprint without a kept root: the store is inconsistent, and
+            // a Missing or Altered finding already names the leaf.
+            self.frontier.push(hash.unwrap_or_default());
+            self.check_checkpoints();
+            return;
+        };
+        if position.is_multiple_of(CHUNK) {
+            self.chunk = Some(KeptChunk {
+                before: self.frontier.clone(),
+                first_id: id,
+                hashes: Vec::with_capacity(CHUNK as usize),
+                spoiled: false,
+            });
+        }
+        let Some(chunk) = &mut self.chunk else {
+            self.frontier.push(hash.unwrap_or_default());
+            self.check_checkpoints();
+            return;
+        };
+        match hash {
+            Some(hash) => chunk.hashes.push(hash),
+            None => chunk.spoiled = true,
+        }
+        self.frontier.push(hash.unwrap_or_default());
+        if position % CHUNK != CHUNK - 1 {
+            if !chunk.spoiled {
+                self.check_checkpoints();
+            }
+            return;
+        }
+        let Some(chunk) = self.chunk.take() else {
+            return;
+        };
+        if !chunk.spoiled && root_of(&chunk.hashes) != chunk_root {
+            self.find(
+                Disagreement::Altered,
+                chunk.first_id,
+                format!(
+                    "a record in ids {}..={id} does not hash to the root kept for its chunk, though every fingerprint agrees",
+                    chunk.first_id
+                ),
+            );
+        }
+        self.frontier = chunk.before;
+        self.frontier.push_subtree(chunk_root, CHUNK);
         self.check_checkpoints();
     }
 
-    fn mismatch(&mut self, record: Record, leaf: Hash) {
+    fn mismatch(&mut self, record: Record, leaf: Kept) {
         let id = record.id;
         let swapped_with = self.mismatches.iter().position(|m| {
             let mut mine = record.clone();
             mine.id = m.id;
             let mut theirs = m.record.clone();
             theirs.id = id;
-            super::leaf_hash(&mine) == m.leaf && super::leaf_hash(&theirs) == leaf
+            m.leaf.matches(&super::leaf_hash(&mine)) && leaf.matches(&super::leaf_hash(&theirs))
         });
         match swapped_with {
             Some(at) => {
@@ -500,6 +591,113 @@ mod tests {
         assert!(report.ok(), "{}", report.summary());
         assert!(
             report.summary().contains("2 removed (ids 2-3)"),
+            "{}",
+            report.summary()
+        );
+    }
+
+    /// Feeds `stored` and the leaves as a store keeps them once compacted: the
+    /// first `kept` chunks as fingerprints (removed ids whole) with their roots.
+    fn run_kept(
+        stored: &[Record],
+        leaves: &[(i64, Hash)],
+        roots: Vec<Hash>,
+        removed: Vec<(i64, i64)>,
+        checkpoints: Vec<SignedCheckpoint>,
+        key: &SigningKey,
+    ) -> Report {
+        let kept_leaves = roots.len() * CHUNK as usize;
+        let mut v = Verifier::new(checkpoints, Some(&key.verifying_key()), removed.clone());
+        v.chunk_roots(roots);
+        v.records(stored.iter().cloned());
+        for (i, (id, hash)) in leaves.iter().enumerate() {
+            let is_removed = removed.iter().any(|(a, b)| a <= id && id <= b);
+            let kept = if i < kept_leaves && !is_removed {
+                Kept::Fingerprint(crate::integrity::fingerprint(hash))
+            } else {
+                Kept::Hash(*hash)
+            };
+            v.stored_leaf(*id, kept);
+        }
+        v.finish()
+    }
+
+    #[test]
+    fn chunks_kept_as_fingerprints_and_roots_verify_and_name_what_changed() {
+        let key = SigningKey::from_bytes(&[3; 32]);
+        let original = records(2 * CHUNK as i64 + 100);
+        let leaves: Vec<(i64, Hash)> = original.iter().map(|r| (r.id, leaf_hash(r))).collect();
+        let hashes: Vec<Hash> = leaves.iter().map(|(_, h)| *h).collect();
+        let roots: Vec<Hash> = hashes.chunks(CHUNK as usize).take(2).map(root_of).collect();
+        // Checkpoints inside a kept chunk, at its end and beyond the kept ones.
+        let mut signed = Vec::new();
+        let mut previous = None;
+        for size in [700, 1024, 2048 + 50] {
+            let c = Checkpoint {
+                tree_size: size,
+                root_hash: root_of(&hashes[..size as usize]),
+                ts: Timestamp(1),
+                previous,
+            }
+            .sign(&key);
+            previous = Some(c.checkpoint.digest());
+            signed.push(c);
+        }
+        let present: Vec<Record> = original.iter().filter(|r| r.id != 1500).cloned().collect();
+        let clean = run_kept(
+            &present,
+            &leaves,
+            roots.clone(),
+            vec![(1500, 1500)],
+            signed.clone(),
+            &key,
+        );
+        assert!(clean.ok(), "{}", clean.summary());
+        assert_eq!(clean.root, root_of(&hashes));
+
+        let mut altered = original.clone();
+        altered[1300].message = Some("changed".into());
+        let report = run_kept(
+            &altered,
+            &leaves,
+            roots.clone(),
+            Vec::new(),
+            signed.clone(),
+            &key,
+        );
+        assert_eq!(
+            (report.findings[0].kind, report.findings[0].id),
+            (Disagreement::Altered, Some(1301)),
+            "{}",
+            report.summary()
+        );
+        assert_eq!(report.findings.len(), 1, "{:?}", report.findings);
+
+        let mut swapped = original.clone();
+        swapped.swap(20, 30);
+        swapped[20].id = 21;
+        swapped[30].id = 31;
+        let report = run_kept(
+            &swapped,
+            &leaves,
+            roots.clone(),
+            Vec::new(),
+            signed.clone(),
+            &key,
+        );
+        assert_eq!(
+            (report.findings[0].kind, report.findings[0].id),
+            (Disagreement::Reordered, Some(21))
+        );
+
+        // A change the fingerprints miss (here: a kept root rewritten) is named by
+        // its chunk.
+        let mut rewritten = roots.clone();
+        rewritten[1] = roots[0];
+        let report = run_kept(&original, &leaves, rewritten, Vec::new(), signed, &key);
+        assert_eq!(
+            (report.findings[0].kind, report.findings[0].id),
+            (Disagreement::Altered, Some(CHUNK as i64 + 1)),
             "{}",
             report.summary()
         );

@@ -1,8 +1,9 @@
 //! Subtree roots for proofs. RFC 9162 proofs are made of the roots of subtrees;
 //! recomputing one of 10M leaves from the leaves is 10M hashes, so the roots of
-//! every complete chunk of [`CHUNK`] leaves are computed once and kept (leaves never
-//! change: a removal keeps them), and only the leaves of at most one chunk per
-//! subtree are read for the rest. A proof is planned first (which ranges it
+//! every complete chunk of [`CHUNK`] leaves are read once from the store, which
+//! keeps them (leaves never change: a removal keeps them), and held here with the
+//! roots above them; only the leaves of at most one chunk per subtree are read for
+//! the rest. A proof is planned first (which ranges it
 //! needs, which does not depend on any hash), then its data read, then computed.
 
 use logbook_core::integrity::merkle::{
@@ -14,10 +15,12 @@ use logbook_store::{Store, StoreError};
 use std::collections::HashMap;
 use std::convert::Infallible;
 
-/// Leaves per cached chunk root.
-pub const CHUNK: u64 = 1024;
-/// Chunks read per query when filling the cache.
+pub use logbook_store::integrity::CHUNK;
+/// Chunks whose leaves are read per query when filling the cache from leaves (a
+/// chunk the store has not kept yet).
 const FILL_CHUNKS: u64 = 64;
+/// Kept chunk roots read per query when filling the cache.
+const FILL_ROOTS: u64 = 65536;
 
 type Result<T> = std::result::Result<T, StoreError>;
 
@@ -163,6 +166,15 @@ impl Tree {
         let mut chunks = self.chunks.lock().await;
         while (chunks.len() as u64) < count {
             let first = chunks.len() as u64;
+            let kept = store
+                .chunk_roots(first, FILL_ROOTS.min(count - first))
+                .await?;
+            if !kept.is_empty() {
+                for root in kept {
+                    chunks.push(root);
+                }
+                continue;
+            }
             let n = FILL_CHUNKS.min(count - first);
             let leaves = read_leaves(store, first * CHUNK, (first + n) * CHUNK).await?;
             if leaves.len() as u64 != n * CHUNK {
@@ -179,7 +191,7 @@ impl Tree {
         Ok(())
     }
 
-    /// Computes every complete chunk's root now (at start, so the first proof on a
+    /// Reads every complete chunk's root now (at start, so the first proof on a
     /// large store is as fast as the others).
     pub async fn warm(&self, store: &dyn Store) -> Result<()> {
         let size = store.tree_size().await?;

@@ -7,18 +7,23 @@
 //! placed later, by [`index_leaves`], once it is below the visibility horizon: no
 //! id can appear below the horizon afterwards (docs/postgres.md), so runs placed in
 //! id order up to it never need to move. One placer at a time across nodes (an
-//! advisory lock); the tree is what has been placed.
+//! advisory lock); the tree is what has been placed. The placing transaction
+//! also keeps every chunk of leaves it completes (`keep_chunks`, see
+//! `crate::integrity`), and a removal takes the same lock to keep the whole
+//! leaves of its records whose chunk is kept, so neither misses the other.
 
 use super::records::{read_record, RECORD_COLUMNS};
 use super::PostgresStore;
 use crate::integrity::{
-    extends, leaves_of_run, runs, stretches, IntegrityStore, Leaf, RemovedRange,
+    extends, in_stretches, leaves_of_run, run_from, runs, stretches, with_hashes, IntegrityStore,
+    Kept, KeptChunk, Leaf, RemovedRange, StoredLeaf, CHUNK,
 };
 use crate::{Result, StoreError};
 use async_trait::async_trait;
 use deadpool_postgres::{GenericClient, Transaction};
-use logbook_core::integrity::SignedCheckpoint;
+use logbook_core::integrity::{leaf_hash, Hash, SignedCheckpoint};
 use logbook_core::{Record, Timestamp};
+use std::collections::HashMap;
 
 /// Rows read at a time when computing the leaves of earlier records.
 const BACKFILL_BATCH: i64 = 5000;
@@ -36,7 +41,237 @@ async fn tree_size<C: GenericClient>(client: &C) -> Result<u64> {
         )
         .await?
         .map(|r| r.get(0));
-    Ok(size.unwrap_or(0).max(0) as u64)
+    Ok((size.unwrap_or(0).max(0) as u64).max(kept_chunks(client).await? * CHUNK))
+}
+
+/// How many chunks are kept (in order, from chunk 0).
+async fn kept_chunks<C: GenericClient>(client: &C) -> Result<u64> {
+    let next: i64 = client
+        .query_one("SELECT coalesce(max(chunk) + 1, 0) FROM leaf_chunks", &[])
+        .await?
+        .get(0);
+    Ok(next.max(0) as u64)
+}
+
+/// Keeps every complete chunk of placed leaves below `size` that is still in
+/// runs, as the embedded store's `keep_chunks` does; in the placing transaction.
+async fn keep_chunks(tx: &Transaction<'_>, size: u64) -> Result<()> {
+    let mut chunk = kept_chunks(tx).await?;
+    while (chunk + 1) * CHUNK <= size {
+        let (start, end) = (chunk * CHUNK, (chunk + 1) * CHUNK);
+        let leaves = read_runs(tx, start, end).await?;
+        let kept = KeptChunk::of(chunk, &leaves)?;
+        tx.execute(
+            "INSERT INTO leaf_chunks (chunk, first_id, last_id, root, id_runs, fingerprints) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+            &[
+                &(chunk as i64),
+                &kept.first_id,
+                &kept.last_id,
+                &&kept.root[..],
+                &kept.id_runs,
+                &kept.fingerprints,
+            ],
+        )
+        .await?;
+        let removed: Vec<(i64, i64)> = tx
+            .query(
+                "SELECT first_id, last_id FROM removed_records \
+                 WHERE last_id >= $1 AND first_id <= $2",
+                &[&kept.first_id, &kept.last_id],
+            )
+            .await?
+            .iter()
+            .map(|r| (r.get(0), r.get(1)))
+            .collect();
+        for leaf in leaves.iter().filter(|l| in_stretches(&removed, l.id)) {
+            insert_removed_leaf(tx, leaf.id, &leaf.hash).await?;
+        }
+        cut_runs_below(tx, end).await?;
+        chunk += 1;
+    }
+    Ok(())
+}
+
+async fn insert_removed_leaf(tx: &Transaction<'_>, id: i64, hash: &Hash) -> Result<()> {
+    tx.execute(
+        "INSERT INTO removed_leaves (id, hash) VALUES ($1, $2) \
+         ON CONFLICT (id) DO UPDATE SET hash = excluded.hash",
+        &[&id, &&hash[..]],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Drops the placed runs' leaves below index `end` (kept in chunks now).
+async fn cut_runs_below(tx: &Transaction<'_>, end: u64) -> Result<()> {
+    let straddling = tx
+        .query_opt(
+            "SELECT first_index, first_id, hashes FROM record_leaves \
+             WHERE first_index < $1 ORDER BY first_index DESC LIMIT 1",
+            &[&(end as i64)],
+        )
+        .await?
+        .map(|row| run_of(&row));
+    tx.execute(
+        "DELETE FROM record_leaves WHERE first_index < $1",
+        &[&(end as i64)],
+    )
+    .await?;
+    if let Some((first_index, first_id, hashes)) = straddling {
+        if let Some((index, id, rest)) = run_from(first_index, first_id, &hashes, end) {
+            tx.execute(
+                "INSERT INTO record_leaves (first_id, first_index, hashes) VALUES ($1, $2, $3)",
+                &[&id, &(index as i64), &rest],
+            )
+            .await?;
+        }
+    }
+    Ok(())
+}
+
+/// Keeps the whole leaves of `records`, about to be removed, whose chunk is kept
+/// (hashed as they are now); in the removal's transaction, under the lock of
+/// placing leaves so no chunk is kept meanwhile. The others' leaves are in runs
+/// and are kept with their chunk.
+pub(super) async fn keep_removed_leaves(
+    tx: &Transaction<'_>,
+    lock_key: i32,
+    records: &[Record],
+) -> Result<()> {
+    lock_leaves(tx, lock_key).await?;
+    let kept_up_to: Option<i64> = tx
+        .query_one("SELECT max(last_id) FROM leaf_chunks", &[])
+        .await?
+        .get(0);
+    let Some(kept_up_to) = kept_up_to else {
+        return Ok(());
+    };
+    for record in records.iter().filter(|r| r.id <= kept_up_to) {
+        insert_removed_leaf(tx, record.id, &leaf_hash(record)).await?;
+    }
+    Ok(())
+}
+
+/// The placed leaves still in runs with index in `start..end`.
+async fn read_runs<C: GenericClient>(client: &C, start: u64, end: u64) -> Result<Vec<Leaf>> {
+    let rows = client
+        .query(
+            "SELECT first_index, first_id, hashes FROM record_leaves \
+             WHERE first_index >= coalesce((SELECT max(first_index) FROM record_leaves \
+                                            WHERE first_index <= $1), 0) \
+               AND first_index < $2 ORDER BY first_index",
+            &[&(start as i64), &(end.min(i64::MAX as u64) as i64)],
+        )
+        .await?;
+    let mut out = Vec::new();
+    for row in &rows {
+        let (first_index, first_id, hashes) = run_of(row);
+        out.extend(leaves_of_run(first_index, first_id, &hashes, start, end));
+    }
+    Ok(out)
+}
+
+fn kept_chunk_of(row: &tokio_postgres::Row) -> KeptChunk {
+    let root: Vec<u8> = row.get(3);
+    KeptChunk {
+        chunk: row.get::<_, i64>(0).max(0) as u64,
+        first_id: row.get(1),
+        last_id: row.get(2),
+        root: root.try_into().unwrap_or([0; 32]),
+        id_runs: row.get(4),
+        fingerprints: row.get(5),
+    }
+}
+
+/// The whole leaves kept for removed records with ids in `first..=last`.
+async fn removed_leaves<C: GenericClient>(
+    client: &C,
+    first: i64,
+    last: i64,
+) -> Result<HashMap<i64, Hash>> {
+    let rows = client
+        .query(
+            "SELECT id, hash FROM removed_leaves WHERE id BETWEEN $1 AND $2",
+            &[&first, &last],
+        )
+        .await?;
+    Ok(rows
+        .iter()
+        .filter_map(|r| Some((r.get::<_, i64>(0), r.get::<_, Vec<u8>>(1).try_into().ok()?)))
+        .collect())
+}
+
+/// The leaves with index in `start..end` as kept: from kept chunks, then runs.
+async fn read_stored<C: GenericClient>(
+    client: &C,
+    start: u64,
+    end: u64,
+) -> Result<Vec<StoredLeaf>> {
+    let chunks = client
+        .query(
+            "SELECT chunk, first_id, last_id, root, id_runs, fingerprints FROM leaf_chunks \
+             WHERE chunk >= $1 AND chunk < $2 ORDER BY chunk",
+            &[
+                &((start / CHUNK) as i64),
+                &(end.div_ceil(CHUNK).min(i64::MAX as u64) as i64),
+            ],
+        )
+        .await?;
+    let mut out = Vec::new();
+    for row in &chunks {
+        let chunk = kept_chunk_of(row);
+        let removed = removed_leaves(client, chunk.first_id, chunk.last_id).await?;
+        out.extend(chunk.stored_leaves(&removed, start, end));
+    }
+    out.extend(
+        read_runs(client, start, end)
+            .await?
+            .into_iter()
+            .map(|l| StoredLeaf {
+                index: l.index,
+                id: l.id,
+                kept: Kept::Hash(l.hash),
+            }),
+    );
+    Ok(out)
+}
+
+async fn read_stored_of<C: GenericClient>(client: &C, id: i64) -> Result<Option<StoredLeaf>> {
+    let chunk = client
+        .query_opt(
+            "SELECT chunk, first_id, last_id, root, id_runs, fingerprints FROM leaf_chunks \
+             WHERE first_id <= $1 ORDER BY first_id DESC LIMIT 1",
+            &[&id],
+        )
+        .await?
+        .map(|row| kept_chunk_of(&row))
+        .filter(|c| id <= c.last_id);
+    if let Some(chunk) = chunk {
+        let Some(index) = chunk.index_of(id) else {
+            return Ok(None);
+        };
+        let removed = removed_leaves(client, id, id).await?;
+        return Ok(chunk.stored_leaves(&removed, index, index + 1).pop());
+    }
+    let row = client
+        .query_opt(
+            "SELECT first_index, first_id, hashes FROM record_leaves \
+             WHERE first_id <= $1 AND first_index IS NOT NULL \
+             ORDER BY first_id DESC LIMIT 1",
+            &[&id],
+        )
+        .await?;
+    Ok(row.and_then(|row| {
+        let (first_index, first_id, hashes) = run_of(&row);
+        let index = first_index + (id - first_id) as u64;
+        let leaf = leaves_of_run(first_index, first_id, &hashes, index, index + 1).next();
+        leaf.map(|l| StoredLeaf {
+            index: l.index,
+            id: l.id,
+            kept: Kept::Hash(l.hash),
+        })
+    }))
 }
 
 /// Stores one run of leaves, `(first id, hashes)`, without a place in the tree.
@@ -100,6 +335,7 @@ async fn index_leaves(client: &mut deadpool_postgres::Object, lock_key: i32) -> 
         .await?;
         size += leaves.max(0) as u64;
     }
+    keep_chunks(&tx, size).await?;
     tx.commit().await?;
     Ok(size)
 }
@@ -177,6 +413,16 @@ async fn backfill_in(tx: &Transaction<'_>) -> Result<u64> {
     Ok(added)
 }
 
+/// A read-only snapshot: kept chunks and runs as one commit left them.
+async fn snapshot(client: &mut deadpool_postgres::Object) -> Result<Transaction<'_>> {
+    Ok(client
+        .build_transaction()
+        .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+        .read_only(true)
+        .start()
+        .await?)
+}
+
 fn run_of(row: &tokio_postgres::Row) -> (u64, i64, Vec<u8>) {
     (row.get::<_, i64>(0).max(0) as u64, row.get(1), row.get(2))
 }
@@ -205,40 +451,45 @@ impl IntegrityStore for PostgresStore {
     }
 
     async fn leaves(&self, start: u64, end: u64) -> Result<Vec<Leaf>> {
-        let client = self.pool.get().await?;
-        let rows = client
-            .query(
-                "SELECT first_index, first_id, hashes FROM record_leaves \
-                 WHERE first_index >= coalesce((SELECT max(first_index) FROM record_leaves \
-                                                WHERE first_index <= $1), 0) \
-                   AND first_index < $2 ORDER BY first_index",
-                &[&(start as i64), &(end.min(i64::MAX as u64) as i64)],
-            )
-            .await?;
-        let mut out = Vec::new();
-        for row in &rows {
-            let (first_index, first_id, hashes) = run_of(row);
-            out.extend(leaves_of_run(first_index, first_id, &hashes, start, end));
-        }
-        Ok(out)
+        let stored = self.stored_leaves(start, end).await?;
+        with_hashes(self, stored).await
     }
 
     async fn leaf_of(&self, id: i64) -> Result<Option<Leaf>> {
+        let mut client = self.pool.get().await?;
+        let tx = snapshot(&mut client).await?;
+        let stored = read_stored_of(&tx, id).await?;
+        tx.commit().await?;
+        drop(client);
+        Ok(with_hashes(self, stored.into_iter().collect()).await?.pop())
+    }
+
+    async fn stored_leaves(&self, start: u64, end: u64) -> Result<Vec<StoredLeaf>> {
+        let mut client = self.pool.get().await?;
+        let tx = snapshot(&mut client).await?;
+        let stored = read_stored(&tx, start, end).await?;
+        tx.commit().await?;
+        Ok(stored)
+    }
+
+    async fn chunk_roots(&self, first: u64, count: u64) -> Result<Vec<Hash>> {
         let client = self.pool.get().await?;
-        let row = client
-            .query_opt(
-                "SELECT first_index, first_id, hashes FROM record_leaves \
-                 WHERE first_id <= $1 AND first_index IS NOT NULL \
-                 ORDER BY first_id DESC LIMIT 1",
-                &[&id],
+        let rows = client
+            .query(
+                "SELECT root FROM leaf_chunks WHERE chunk >= $1 ORDER BY chunk LIMIT $2",
+                &[
+                    &i64::try_from(first).unwrap_or(i64::MAX),
+                    &i64::try_from(count).unwrap_or(i64::MAX),
+                ],
             )
             .await?;
-        Ok(row.and_then(|row| {
-            let (first_index, first_id, hashes) = run_of(&row);
-            let index = first_index + (id - first_id) as u64;
-            let leaf = leaves_of_run(first_index, first_id, &hashes, index, index + 1).next();
-            leaf
-        }))
+        rows.iter()
+            .map(|r| {
+                r.get::<_, Vec<u8>>(0)
+                    .try_into()
+                    .map_err(|_| StoreError::Internal("a kept chunk root is not 32 bytes".into()))
+            })
+            .collect()
     }
 
     async fn removed(&self, after: i64, limit: u64) -> Result<Vec<RemovedRange>> {

@@ -112,16 +112,18 @@ impl RecordStore for PostgresStore {
             &[&super::blocks::SEAL_LOCK_CLASS, &self.target.lock_key],
         )
         .await?;
-        let mut deleted: Vec<i64> = tx
+        let mut gone: Vec<Record> = tx
             .query(
-                &format!("DELETE FROM records WHERE {filter} RETURNING id"),
+                &format!("DELETE FROM records WHERE {filter} RETURNING {RECORD_COLUMNS}"),
                 &refs(&params),
             )
             .await?
             .iter()
-            .map(|r| r.get(0))
-            .collect();
-        deleted.extend(delete_in_blocks(&tx, &self.tiers.options, query).await?);
+            .map(read_record)
+            .collect::<Result<_>>()?;
+        gone.extend(delete_in_blocks(&tx, &self.tiers.options, query).await?);
+        super::integrity::keep_removed_leaves(&tx, self.target.lock_key, &gone).await?;
+        let mut deleted: Vec<i64> = gone.iter().map(|r| r.id).collect();
         deleted.sort_unstable();
         let removal = crate::Removal::of(&deleted);
         let stored = super::writer::append_in(&tx, &self.target, vec![journal(&removal)]).await?;
@@ -364,7 +366,7 @@ async fn delete_in_blocks(
     tx: &deadpool_postgres::Transaction<'_>,
     options: &crate::blocks::tiers::TierOptions,
     query: &Query,
-) -> Result<Vec<i64>> {
+) -> Result<Vec<Record>> {
     let filter = Query {
         conditions: query.conditions.clone(),
         ..Query::default()
@@ -402,7 +404,7 @@ async fn delete_in_blocks(
         if gone.is_empty() {
             continue;
         }
-        deleted.extend(gone.iter().map(|r| r.id));
+        deleted.extend(gone);
         tx.execute("DELETE FROM blocks WHERE generation = $1", &[&generation])
             .await?;
         if !kept.is_empty() {

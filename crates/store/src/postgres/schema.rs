@@ -230,6 +230,22 @@ const MIGRATIONS: &[&str] = &[
         records_project, records_object_type, records_action, records_status,
         records_message_trgm;
     "#,
+    // 7: leaves kept per complete chunk of 1024, as the embedded store's version 8
+    // (crate::integrity): root, ids and fingerprints replace the chunk's runs, in
+    // the transaction that places the leaves completing it; whole leaves of
+    // removed records. Runs of an upgraded schema are kept in chunks by the next
+    // placing (`integrity::index_leaves`).
+    r#"
+    CREATE TABLE leaf_chunks (
+        chunk bigint PRIMARY KEY,
+        first_id bigint NOT NULL UNIQUE,
+        last_id bigint NOT NULL,
+        root bytea NOT NULL,
+        id_runs bytea NOT NULL,
+        fingerprints bytea NOT NULL
+    );
+    CREATE TABLE removed_leaves (id bigint PRIMARY KEY, hash bytea NOT NULL);
+    "#,
 ];
 
 pub fn latest_version() -> i64 {

@@ -2,20 +2,26 @@
 //! written in the append's transaction (`insert_leaves`, called by the one function
 //! that inserts records), removed stretches written in the removal's transaction,
 //! checkpoints and settings through the writer, reads on reader connections.
+//! A chunk of leaves is kept (`keep_chunks`) in the append's transaction that
+//! completes it, so a crash leaves either its runs or its kept chunk, never both
+//! or neither.
 
 use super::tiered::Tiered;
 use super::SqliteStore;
 use crate::integrity::{
-    extends, leaves_of_run, runs, stretches, IntegrityStore, Leaf, RemovedRange,
+    extends, in_stretches, leaves_of_run, run_from, runs, stretches, with_hashes, IntegrityStore,
+    KeptChunk, Leaf, RemovedRange, StoredLeaf, CHUNK,
 };
 use crate::{Result, StoreError};
 use async_trait::async_trait;
-use logbook_core::integrity::SignedCheckpoint;
+use logbook_core::integrity::{leaf_hash, Hash, SignedCheckpoint};
 use logbook_core::{Query, Record, Timestamp};
 use rusqlite::{params, Connection, OptionalExtension};
+use std::collections::HashMap;
 use std::sync::Arc;
 
-/// Leaves in the tree, as the connection's transaction sees it.
+/// Leaves in the tree, as the connection's transaction sees it: to the end of the
+/// last run, or of the last kept chunk when no run is left.
 pub(super) fn tree_size(conn: &Connection) -> Result<u64> {
     let size: Option<i64> = conn
         .prepare_cached(
@@ -24,7 +30,128 @@ pub(super) fn tree_size(conn: &Connection) -> Result<u64> {
         )?
         .query_row([], |r| r.get(0))
         .optional()?;
-    Ok(size.unwrap_or(0).max(0) as u64)
+    Ok((size.unwrap_or(0).max(0) as u64).max(kept_chunks(conn)? * CHUNK))
+}
+
+/// How many chunks are kept (they are kept in order, from chunk 0).
+fn kept_chunks(conn: &Connection) -> Result<u64> {
+    let next: i64 = conn
+        .prepare_cached("SELECT coalesce(max(chunk) + 1, 0) FROM leaf_chunks")?
+        .query_row([], |r| r.get(0))?;
+    Ok(next.max(0) as u64)
+}
+
+/// Keeps every complete chunk of leaves below `size` that is still in runs: its
+/// root, ids and fingerprints in `leaf_chunks`, the whole leaves of its removed
+/// records in `removed_leaves`, and its runs cut away; in the caller's transaction.
+fn keep_chunks(conn: &Connection, size: u64) -> Result<()> {
+    let mut chunk = kept_chunks(conn)?;
+    while (chunk + 1) * CHUNK <= size {
+        let (start, end) = (chunk * CHUNK, (chunk + 1) * CHUNK);
+        let leaves = read_runs(conn, start, end)?;
+        let kept = KeptChunk::of(chunk, &leaves)?;
+        conn.prepare_cached(
+            "INSERT INTO leaf_chunks (chunk, first_id, last_id, root, id_runs, fingerprints) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        )?
+        .execute(params![
+            chunk as i64,
+            kept.first_id,
+            kept.last_id,
+            &kept.root[..],
+            kept.id_runs,
+            kept.fingerprints
+        ])?;
+        let removed = removed_between(conn, kept.first_id, kept.last_id)?;
+        let mut insert = conn
+            .prepare_cached("INSERT OR REPLACE INTO removed_leaves (id, hash) VALUES (?1, ?2)")?;
+        for leaf in leaves.iter().filter(|l| in_stretches(&removed, l.id)) {
+            insert.execute(params![leaf.id, &leaf.hash[..]])?;
+        }
+        cut_runs_below(conn, end)?;
+        chunk += 1;
+    }
+    Ok(())
+}
+
+/// Removed stretches that overlap `first..=last`.
+fn removed_between(conn: &Connection, first: i64, last: i64) -> Result<Vec<(i64, i64)>> {
+    let mut statement = conn.prepare_cached(
+        "SELECT first_id, last_id FROM removed_records WHERE last_id >= ?1 AND first_id <= ?2",
+    )?;
+    let rows = statement.query_map([first, last], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+}
+
+/// Drops the runs' leaves below index `end` (kept in chunks now).
+fn cut_runs_below(conn: &Connection, end: u64) -> Result<()> {
+    let straddling = conn
+        .prepare_cached(
+            "SELECT first_index, first_id, hashes FROM record_leaves \
+             WHERE first_index < ?1 ORDER BY first_index DESC LIMIT 1",
+        )?
+        .query_row([end as i64], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, Vec<u8>>(2)?,
+            ))
+        })
+        .optional()?;
+    conn.prepare_cached("DELETE FROM record_leaves WHERE first_index < ?1")?
+        .execute([end as i64])?;
+    if let Some((first_index, first_id, hashes)) = straddling {
+        if let Some((index, id, rest)) = run_from(first_index.max(0) as u64, first_id, &hashes, end)
+        {
+            conn.prepare_cached(
+                "INSERT INTO record_leaves (first_index, first_id, hashes) VALUES (?1, ?2, ?3)",
+            )?
+            .execute(params![index as i64, id, rest])?;
+        }
+    }
+    Ok(())
+}
+
+/// Keeps the whole leaves of `records`, about to be removed, whose chunk is kept
+/// (their hashes recomputed from them, as they are now); in the removal's
+/// transaction. The leaves of the others are still in runs, and are kept when
+/// their chunk is.
+pub(super) fn keep_removed_leaves(conn: &Connection, records: &[Record]) -> Result<()> {
+    let kept_up_to: Option<i64> = conn
+        .prepare_cached("SELECT max(last_id) FROM leaf_chunks")?
+        .query_row([], |r| r.get(0))?;
+    let Some(kept_up_to) = kept_up_to else {
+        return Ok(());
+    };
+    let mut insert =
+        conn.prepare_cached("INSERT OR REPLACE INTO removed_leaves (id, hash) VALUES (?1, ?2)")?;
+    for record in records.iter().filter(|r| r.id <= kept_up_to) {
+        insert.execute(params![record.id, &leaf_hash(record)[..]])?;
+    }
+    Ok(())
+}
+
+/// Keeps every complete chunk still in runs, in one transaction: a file written
+/// before chunks were kept, at its first open.
+pub(super) fn keep_all_chunks(conn: &Connection) -> Result<()> {
+    conn.execute_batch("BEGIN IMMEDIATE")?;
+    let before = kept_chunks(conn);
+    let outcome = tree_size(conn).and_then(|size| keep_chunks(conn, size));
+    match outcome {
+        Ok(()) => conn.execute_batch("COMMIT")?,
+        Err(e) => {
+            let _ = conn.execute_batch("ROLLBACK");
+            return Err(e);
+        }
+    }
+    let (before, after) = (before?, kept_chunks(conn)?);
+    if after > before {
+        tracing::info!(
+            chunks = after - before,
+            "kept complete chunks of leaves as roots and fingerprints"
+        );
+    }
+    Ok(())
 }
 
 /// The leaves of freshly numbered records, in the transaction that inserts them.
@@ -46,6 +173,10 @@ pub(super) fn insert_run(conn: &Connection, first_id: i64, hashes: &[u8]) -> Res
         "INSERT INTO record_leaves (first_index, first_id, hashes) VALUES (?1, ?2, ?3)",
     )?
     .execute(params![index as i64, first_id, hashes])?;
+    let size = index + (hashes.len() / 32) as u64;
+    if size / CHUNK > index / CHUNK {
+        keep_chunks(conn, size)?;
+    }
     Ok(())
 }
 
@@ -82,11 +213,13 @@ pub(super) fn backfill(conn: &Connection, tiered: &Arc<Tiered>) -> Result<u64> {
     }
     let last_leaf: Option<i64> = conn
         .prepare_cached(
-            "SELECT first_id + length(hashes) / 32 - 1 FROM record_leaves \
-             ORDER BY first_index DESC LIMIT 1",
+            "SELECT max(coalesce((SELECT first_id + length(hashes) / 32 - 1 FROM record_leaves \
+                                  ORDER BY first_index DESC LIMIT 1), 0), \
+                        coalesce((SELECT max(last_id) FROM leaf_chunks), 0))",
         )?
-        .query_row([], |r| r.get(0))
-        .optional()?;
+        .query_row([], |r| r.get::<_, i64>(0))
+        .optional()?
+        .filter(|id| *id > 0);
     let catalog = tiered.tiers.snapshot();
     let segments = catalog.segments();
     let mut after = last_leaf;
@@ -128,7 +261,8 @@ pub(super) fn backfill(conn: &Connection, tiered: &Arc<Tiered>) -> Result<u64> {
     Ok(added)
 }
 
-fn read_leaves(conn: &Connection, start: u64, end: u64) -> Result<Vec<Leaf>> {
+/// The leaves still in runs with index in `start..end`.
+fn read_runs(conn: &Connection, start: u64, end: u64) -> Result<Vec<Leaf>> {
     let mut statement = conn.prepare_cached(
         "SELECT first_index, first_id, hashes FROM record_leaves \
          WHERE first_index >= coalesce((SELECT max(first_index) FROM record_leaves \
@@ -156,6 +290,117 @@ fn read_leaves(conn: &Connection, start: u64, end: u64) -> Result<Vec<Leaf>> {
     Ok(out)
 }
 
+/// Runs `read` in one read transaction: kept chunks and runs as one commit left
+/// them (an append may keep a chunk between two statements otherwise).
+fn in_snapshot<T>(conn: &mut Connection, read: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+    let tx = conn.transaction()?;
+    let out = read(&tx)?;
+    tx.commit()?;
+    Ok(out)
+}
+
+fn read_kept_chunk(row: &rusqlite::Row<'_>) -> rusqlite::Result<KeptChunk> {
+    let root: Vec<u8> = row.get(3)?;
+    Ok(KeptChunk {
+        chunk: row.get::<_, i64>(0)?.max(0) as u64,
+        first_id: row.get(1)?,
+        last_id: row.get(2)?,
+        root: root.try_into().unwrap_or([0; 32]),
+        id_runs: row.get(4)?,
+        fingerprints: row.get(5)?,
+    })
+}
+
+/// The whole leaves kept for removed records with ids in `first..=last`.
+fn removed_leaves(conn: &Connection, first: i64, last: i64) -> Result<HashMap<i64, Hash>> {
+    let mut statement =
+        conn.prepare_cached("SELECT id, hash FROM removed_leaves WHERE id BETWEEN ?1 AND ?2")?;
+    let rows = statement.query_map([first, last], |r| {
+        Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?))
+    })?;
+    let mut out = HashMap::new();
+    for row in rows {
+        let (id, hash) = row?;
+        if let Ok(hash) = hash.try_into() {
+            out.insert(id, hash);
+        }
+    }
+    Ok(out)
+}
+
+/// The leaves with index in `start..end` as kept: from kept chunks, then runs.
+fn read_stored(conn: &Connection, start: u64, end: u64) -> Result<Vec<StoredLeaf>> {
+    let mut out = Vec::new();
+    let mut statement = conn.prepare_cached(
+        "SELECT chunk, first_id, last_id, root, id_runs, fingerprints FROM leaf_chunks \
+         WHERE chunk >= ?1 AND chunk < ?2 ORDER BY chunk",
+    )?;
+    let chunks = statement
+        .query_map(
+            params![(start / CHUNK) as i64, end.div_ceil(CHUNK) as i64],
+            read_kept_chunk,
+        )?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    for chunk in &chunks {
+        let removed = removed_leaves(conn, chunk.first_id, chunk.last_id)?;
+        out.extend(chunk.stored_leaves(&removed, start, end));
+    }
+    out.extend(
+        read_runs(conn, start, end)?
+            .into_iter()
+            .map(|l| StoredLeaf {
+                index: l.index,
+                id: l.id,
+                kept: logbook_core::integrity::Kept::Hash(l.hash),
+            }),
+    );
+    Ok(out)
+}
+
+fn read_stored_of(conn: &Connection, id: i64) -> Result<Option<StoredLeaf>> {
+    let chunk = conn
+        .prepare_cached(
+            "SELECT chunk, first_id, last_id, root, id_runs, fingerprints FROM leaf_chunks \
+             WHERE first_id <= ?1 ORDER BY first_id DESC LIMIT 1",
+        )?
+        .query_row([id], read_kept_chunk)
+        .optional()?
+        .filter(|c| id <= c.last_id);
+    if let Some(chunk) = chunk {
+        let Some(index) = chunk.index_of(id) else {
+            return Ok(None);
+        };
+        let removed = removed_leaves(conn, id, id)?;
+        return Ok(chunk.stored_leaves(&removed, index, index + 1).pop());
+    }
+    Ok(read_leaf_of(conn, id)?.map(|l| StoredLeaf {
+        index: l.index,
+        id: l.id,
+        kept: logbook_core::integrity::Kept::Hash(l.hash),
+    }))
+}
+
+fn read_chunk_roots(conn: &Connection, first: u64, count: u64) -> Result<Vec<Hash>> {
+    let mut statement = conn
+        .prepare_cached("SELECT root FROM leaf_chunks WHERE chunk >= ?1 ORDER BY chunk LIMIT ?2")?;
+    let rows = statement.query_map(
+        params![
+            i64::try_from(first).unwrap_or(i64::MAX),
+            i64::try_from(count).unwrap_or(i64::MAX)
+        ],
+        |r| r.get::<_, Vec<u8>>(0),
+    )?;
+    let mut out = Vec::new();
+    for root in rows {
+        let root: Hash = root?
+            .try_into()
+            .map_err(|_| StoreError::Internal("a kept chunk root is not 32 bytes".into()))?;
+        out.push(root);
+    }
+    Ok(out)
+}
+
+/// The leaf of record `id` if it is still in a run.
 fn read_leaf_of(conn: &Connection, id: i64) -> Result<Option<Leaf>> {
     let run = conn
         .prepare_cached(
@@ -215,13 +460,28 @@ impl IntegrityStore for SqliteStore {
     }
 
     async fn leaves(&self, start: u64, end: u64) -> Result<Vec<Leaf>> {
-        self.readers
-            .read(move |conn| read_leaves(conn, start, end))
-            .await
+        let stored = self.stored_leaves(start, end).await?;
+        with_hashes(self, stored).await
     }
 
     async fn leaf_of(&self, id: i64) -> Result<Option<Leaf>> {
-        self.readers.read(move |conn| read_leaf_of(conn, id)).await
+        let stored = self
+            .readers
+            .read(move |conn| in_snapshot(conn, |conn| read_stored_of(conn, id)))
+            .await?;
+        Ok(with_hashes(self, stored.into_iter().collect()).await?.pop())
+    }
+
+    async fn stored_leaves(&self, start: u64, end: u64) -> Result<Vec<StoredLeaf>> {
+        self.readers
+            .read(move |conn| in_snapshot(conn, |conn| read_stored(conn, start, end)))
+            .await
+    }
+
+    async fn chunk_roots(&self, first: u64, count: u64) -> Result<Vec<Hash>> {
+        self.readers
+            .read(move |conn| read_chunk_roots(conn, first, count))
+            .await
     }
 
     async fn removed(&self, after: i64, limit: u64) -> Result<Vec<RemovedRange>> {

@@ -91,6 +91,7 @@ impl SqliteStore {
         let notifier = Arc::new(Notifier::new(last_record_id));
         let tiered = tiered::Tiered::open(&conn, path.clone(), layout.options)?;
         integrity::backfill(&conn, &tiered)?;
+        integrity::keep_all_chunks(&conn)?;
         let reopen_path = path.clone();
         let writer = Writer::start_reopening(
             conn,

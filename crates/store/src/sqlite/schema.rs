@@ -228,6 +228,21 @@ const MIGRATIONS: &[&str] = &[
     CREATE TABLE integrity_settings (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
     INSERT INTO integrity_settings (key, value) VALUES ('backfill_pending', '1');
     "#,
+    // 8: leaves kept per complete chunk of 1024 (crate::integrity): the chunk's
+    // root, its ids and a 4-byte fingerprint per leaf replace its runs; whole
+    // leaves of removed records, which cannot be recomputed. The runs of a file
+    // written before are kept in chunks when it opens (`integrity::keep_chunks`).
+    r#"
+    CREATE TABLE leaf_chunks (
+        chunk INTEGER PRIMARY KEY,
+        first_id INTEGER NOT NULL UNIQUE,
+        last_id INTEGER NOT NULL,
+        root BLOB NOT NULL,
+        id_runs BLOB NOT NULL,
+        fingerprints BLOB NOT NULL
+    );
+    CREATE TABLE removed_leaves (id INTEGER PRIMARY KEY, hash BLOB NOT NULL);
+    "#,
 ];
 
 pub fn latest_version() -> i64 {

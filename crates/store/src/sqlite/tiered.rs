@@ -949,6 +949,7 @@ pub fn delete(
         if entry.segment.summary.opaque {
             // Rows of the previous layout: deleted where they are.
             let matched = engine::export_batch(segment, &filter, i64::MAX, None, usize::MAX)?;
+            super::integrity::keep_removed_leaves(conn, &matched)?;
             let mut statement = conn.prepare_cached("DELETE FROM records WHERE id = ?1")?;
             for record in &matched {
                 statement.execute([record.id])?;
@@ -968,6 +969,7 @@ pub fn delete(
         let (gone, kept): (Vec<Record>, Vec<Record>) =
             all.into_iter().partition(|r| filter.matches(r));
         deleted.extend(gone.iter().map(|r| r.id));
+        super::integrity::keep_removed_leaves(conn, &gone)?;
         let key = entry.segment.first_id();
         draft.remove(key);
         if entry.hot {
