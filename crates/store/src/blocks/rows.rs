@@ -28,28 +28,42 @@ pub fn encode_columns(rows: &Columns<'_>) -> Vec<u8> {
 
 /// The row form of a batch before its ids are known: everything but the count and
 /// the first row's id (the only absolute one; the others are deltas), so the
-/// writer, which assigns the ids, only puts the two in front.
-#[derive(Clone)]
+/// writer, which assigns the ids, only puts the two in front. Rows may be pushed
+/// a chunk at a time, so a large batch need not be whole in another form meanwhile.
+#[derive(Clone, Default)]
 pub struct Unnumbered {
     rows: usize,
+    last_id: i64,
     after_first_id: Vec<u8>,
 }
 
 impl Unnumbered {
     pub fn of(rows: &Columns<'_>) -> Unnumbered {
-        let mut out = Vec::with_capacity(rows.rows() * 256);
-        for row in 0..rows.rows() {
-            if row > 0 {
+        let mut unnumbered = Unnumbered::with_capacity(rows.rows());
+        unnumbered.push(rows);
+        unnumbered
+    }
+
+    /// Room for about `rows` rows.
+    pub fn with_capacity(rows: usize) -> Unnumbered {
+        Unnumbered {
+            after_first_id: Vec::with_capacity(rows * 256),
+            ..Unnumbered::default()
+        }
+    }
+
+    /// Appends `rows`, whose ids continue those pushed before.
+    pub fn push(&mut self, rows: &Columns<'_>) {
+        for (row, &id) in rows.ids.iter().enumerate() {
+            if self.rows > 0 {
                 put_varint(
-                    &mut out,
-                    zigzag(rows.ids[row].wrapping_sub(rows.ids[row - 1])),
+                    &mut self.after_first_id,
+                    zigzag(id.wrapping_sub(self.last_id)),
                 );
             }
-            put_row_after_id(&mut out, rows, row);
-        }
-        Unnumbered {
-            rows: rows.rows(),
-            after_first_id: out,
+            self.rows += 1;
+            self.last_id = id;
+            put_row_after_id(&mut self.after_first_id, rows, row);
         }
     }
 

@@ -140,6 +140,13 @@ impl UnnumberedHot {
         UnnumberedHot { hot, summary }
     }
 
+    /// The segment of pages made a chunk at a time, rows numbered from 0.
+    pub fn of_pages(pages: HotPages) -> UnnumberedHot {
+        let pages = pages.finish().into_iter().map(Arc::new).collect();
+        let (hot, summary) = HotSegment::of_pages(pages, 0);
+        UnnumberedHot { hot, summary }
+    }
+
     /// Its columns, one page each, rows numbered from 0.
     pub fn pages(&self) -> &[Arc<Page>] {
         &self.hot.pages
@@ -175,64 +182,150 @@ pub struct HotSegment {
 /// Rows as decoded pages, one page of each column holding them all (a hot
 /// segment, or one page of rows read back from the previous layout).
 pub fn pages_of(rows: &Columns<'_>) -> Vec<Page> {
-    let text = |values: &[Option<&str>]| {
-        // A field no row has takes no memory (8 bytes a row otherwise, for most of
-        // the 16 fields of the hot tier's records).
-        if values.iter().all(Option::is_none) {
-            return Page::Absent;
+    let mut pages = HotPages::with_capacity(rows.rows());
+    pages.push(rows);
+    pages.finish()
+}
+
+/// The pages of [`pages_of`], made a chunk of rows at a time, so a large batch
+/// need not be whole in another form meanwhile.
+pub struct HotPages {
+    ids: Vec<i64>,
+    ts: Vec<i64>,
+    kinds: Vec<u8>,
+    levels: Vec<u8>,
+    /// Per text column: each row's span in the bytes (`u32::MAX` for none), the
+    /// bytes, whether any row has a value.
+    texts: Vec<(Vec<(u32, u32)>, String, bool)>,
+}
+
+impl HotPages {
+    pub fn with_capacity(rows: usize) -> HotPages {
+        HotPages {
+            ids: Vec::with_capacity(rows),
+            ts: Vec::with_capacity(rows),
+            kinds: Vec::with_capacity(rows),
+            levels: Vec::with_capacity(rows),
+            texts: (0..=TEXT_FIELDS)
+                .map(|_| (Vec::with_capacity(rows), String::new(), false))
+                .collect(),
         }
-        let mut bytes = String::with_capacity(values.iter().flatten().map(|v| v.len()).sum());
-        let spans = values
-            .iter()
-            .map(|v| match v {
+    }
+
+    /// Appends `rows`, whose ids continue those pushed before.
+    pub fn push(&mut self, rows: &Columns<'_>) {
+        self.ids.extend_from_slice(&rows.ids);
+        self.ts.extend_from_slice(&rows.ts);
+        self.kinds.extend_from_slice(&rows.kinds);
+        self.levels.extend_from_slice(&rows.levels);
+        for ((spans, bytes, any), values) in self.texts.iter_mut().zip(&rows.texts) {
+            bytes.reserve(values.iter().flatten().map(|v| v.len()).sum());
+            spans.extend(values.iter().map(|v| match v {
                 None => (u32::MAX, 0),
                 Some(v) => {
+                    *any = true;
                     let start = bytes.len() as u32;
                     bytes.push_str(v);
                     (start, bytes.len() as u32)
                 }
-            })
-            .collect();
-        Page::Text { spans, bytes }
-    };
-    let mut pages = Vec::with_capacity(COLUMNS);
-    pages.push(Page::Ints(rows.ts.clone()));
-    pages.push(Page::Bytes(rows.kinds.clone()));
-    pages.push(Page::Bytes(rows.levels.clone()));
-    for values in &rows.texts {
-        pages.push(text(values));
+            }));
+        }
     }
-    pages.push(if rows.contiguous() {
-        Page::Absent
-    } else {
-        Page::Ints(rows.ids.clone())
-    });
-    debug_assert_eq!(pages.len(), COLUMNS);
-    pages
+
+    pub fn rows(&self) -> usize {
+        self.ts.len()
+    }
+
+    /// One page per column. A text field no row has takes no memory (8 bytes a
+    /// row otherwise, for most of the 16 fields of the hot tier's records); ids
+    /// that run on without gaps are not stored. Each page is as large as its rows
+    /// (a hot segment keeps them until it is sealed).
+    pub fn finish(self) -> Vec<Page> {
+        let mut pages = Vec::with_capacity(COLUMNS);
+        pages.push(Page::Ints(shrunk(self.ts)));
+        pages.push(Page::Bytes(shrunk(self.kinds)));
+        pages.push(Page::Bytes(shrunk(self.levels)));
+        for (spans, mut bytes, any) in self.texts {
+            pages.push(match any {
+                false => Page::Absent,
+                true => {
+                    bytes.shrink_to_fit();
+                    Page::Text {
+                        spans: shrunk(spans),
+                        bytes,
+                    }
+                }
+            });
+        }
+        let contiguous = self.ids.windows(2).all(|w| w[1] == w[0].wrapping_add(1));
+        pages.push(match contiguous {
+            true => Page::Absent,
+            false => Page::Ints(shrunk(self.ids)),
+        });
+        debug_assert_eq!(pages.len(), COLUMNS);
+        pages
+    }
+}
+
+fn shrunk<T>(mut values: Vec<T>) -> Vec<T> {
+    values.shrink_to_fit();
+    values
 }
 
 impl HotSegment {
     /// The segment and its summary, apart: the segment's `Arc<Summary>` is the one
     /// copy (a clone kept here was a sixth of the hot tier's memory).
     pub fn new(rows: &Columns<'_>) -> (HotSegment, Summary) {
-        let mut summary = SummaryBuilder::new(rows);
-        for field in 0..TEXT_FIELDS {
-            summary.text_field(field, &rows.texts[field]);
-        }
-        let hot = HotSegment {
-            layout: Layout {
-                first_id: rows.ids.first().copied().unwrap_or(0),
-                last_id: rows.ids.last().copied().unwrap_or(0),
-                rows: rows.rows(),
-                page_rows: rows.rows().max(1),
-                columns: Vec::new(),
-                body_offset: 0,
-            },
-            pages: pages_of(rows).into_iter().map(Arc::new).collect(),
-            trigram_keys: summary.take_trigram_keys(),
-        };
-        (hot, summary.finish())
+        let pages = pages_of(rows).into_iter().map(Arc::new).collect();
+        HotSegment::with_summary(pages, rows)
     }
+
+    /// The segment of these pages (one of each column, as [`HotPages`] makes
+    /// them), its row 0 having id `first_id` if the ids are not stored.
+    pub fn of_pages(pages: Vec<Arc<Page>>, first_id: i64) -> (HotSegment, Summary) {
+        let rows = match pages.get(TS).map(|p| &**p) {
+            Some(Page::Ints(ts)) => ts.len(),
+            _ => 0,
+        };
+        let mut view = Columns::with_capacity(rows);
+        view.push_pages(&pages, first_id, 0..rows);
+        let (layout, summary, trigram_keys) = summarise(&view);
+        drop(view);
+        let hot = HotSegment {
+            layout,
+            pages,
+            trigram_keys,
+        };
+        (hot, summary)
+    }
+
+    fn with_summary(pages: Vec<Arc<Page>>, rows: &Columns<'_>) -> (HotSegment, Summary) {
+        let (layout, summary, trigram_keys) = summarise(rows);
+        let hot = HotSegment {
+            layout,
+            pages,
+            trigram_keys,
+        };
+        (hot, summary)
+    }
+}
+
+/// A hot segment's layout, summary and trigram keys, from its rows.
+fn summarise(rows: &Columns<'_>) -> (Layout, Summary, Box<[u64]>) {
+    let mut summary = SummaryBuilder::new(rows);
+    for field in 0..TEXT_FIELDS {
+        summary.text_field(field, &rows.texts[field]);
+    }
+    let layout = Layout {
+        first_id: rows.ids.first().copied().unwrap_or(0),
+        last_id: rows.ids.last().copied().unwrap_or(0),
+        rows: rows.rows(),
+        page_rows: rows.rows().max(1),
+        columns: Vec::new(),
+        body_offset: 0,
+    };
+    let trigram_keys = summary.take_trigram_keys();
+    (layout, summary.finish(), trigram_keys)
 }
 
 impl PageSource for HotSegment {

@@ -346,3 +346,33 @@ fn rows_prepared_unnumbered_are_the_numbered_ones_once_numbered() {
         }
     }
 }
+
+/// A large append is turned into its row form and hot pages a chunk of records at
+/// a time: what the chunks make is what the whole batch at once makes.
+#[test]
+fn rows_and_hot_pages_made_a_chunk_at_a_time_are_those_of_the_whole() {
+    use super::rows;
+    use super::segment::{HotPages, Segment, UnnumberedHot};
+    let n = 5000;
+    let unnumbered = records(n, 0);
+    let mut row_form = rows::Unnumbered::default();
+    let mut pages = HotPages::with_capacity(1);
+    for chunk in unnumbered.chunks(2048) {
+        let data = format::data_texts(chunk);
+        let columns = format::Columns::of_records(chunk, &data);
+        row_form.push(&columns);
+        pages.push(&columns);
+    }
+    assert_eq!(pages.rows(), n);
+    let first_id = 42;
+    let numbered = records(n, first_id);
+    assert_eq!(row_form.numbered(first_id), rows::encode(&numbered));
+    let made = UnnumberedHot::of_pages(pages).numbered(first_id);
+    let wanted = Segment::hot(&numbered);
+    assert_eq!(made.summary, wanted.summary);
+    let all = |segment: Segment| {
+        super::engine::export_batch(&[segment], &Query::oldest_first(), i64::MAX, None, n)
+            .expect("read")
+    };
+    assert_eq!(all(made), numbered);
+}

@@ -8,7 +8,7 @@
 use super::writer::{Announcement, Batch};
 use crate::blocks::cache::{dictionary_bytes, page_bytes, CacheEntry, PageCache};
 use crate::blocks::format::{self, Dictionary, Layout, Page};
-use crate::blocks::segment::{BlobBlock, PageSource, Segment, UnnumberedHot};
+use crate::blocks::segment::{BlobBlock, HotPages, PageSource, Segment, UnnumberedHot};
 use crate::blocks::summary::Summary;
 use crate::blocks::tiers::{self, Catalog, Entry, TierOptions, Tiers};
 use crate::blocks::{engine, rows};
@@ -661,21 +661,23 @@ pub fn insert_records(
 
 /// An append made ready off the writer's thread, on the request's task: the writer
 /// thread is the one serial stage of ingest, so everything that does not need the
-/// ids it assigns (the records, the row form, the hot segment and its summary,
-/// `data` as JSON, all of each leaf's canonical form but the id) is done before
-/// the job is queued. A writer job may run twice (see `writer::run_batch`), so a
-/// run only reads what was prepared (the hot segment, moved into the catalog, is
-/// made again from the records then), and the records are numbered and handed to
-/// the notifier only once the transaction has committed.
+/// ids it assigns (the row form, the hot segment and its summary, `data` as JSON,
+/// all of each leaf's canonical form but the id) is done before the job is queued.
+/// The records are turned into those forms a chunk at a time and dropped as they
+/// go, so a large batch is never whole both as records and in the store's forms.
+/// A writer job may run twice (see `writer::run_batch`), so a run only reads what
+/// was prepared (the hot segment, moved into the catalog, is made again from the
+/// row form then, as at start), and the records are handed to the notifier,
+/// decoded from the row form, only once the transaction has committed.
 pub struct PreparedAppend {
     prepared: Arc<Mutex<PreparedRecords>>,
 }
 
 /// A batch in every form the writer stores and publishes, its rows numbered from 0.
 struct PreparedRecords {
-    /// Taken when they are announced.
-    records: Option<Vec<Record>>,
     count: usize,
+    /// Set when the records are announced; nothing may store them after.
+    announced: bool,
     rows: rows::Unnumbered,
     /// Taken into the catalog by a run.
     hot: Option<UnnumberedHot>,
@@ -685,7 +687,14 @@ struct PreparedRecords {
     /// a record whose form the canonicalizer writes (a float in `data`), hashed
     /// whole once it has its id.
     leaves: Vec<Option<(usize, usize)>>,
+    /// The records whose leaves are `None`, in order.
+    hashed_whole: Vec<Record>,
 }
+
+/// Records turned into the store's forms at a time by [`PreparedAppend::new`]:
+/// large enough that the per-chunk work is noise, small enough to be a small part
+/// of a 15 MB batch.
+const PREPARED_CHUNK: usize = 2048;
 
 fn lock(prepared: &Mutex<PreparedRecords>) -> std::sync::MutexGuard<'_, PreparedRecords> {
     prepared
@@ -696,29 +705,46 @@ fn lock(prepared: &Mutex<PreparedRecords>) -> std::sync::MutexGuard<'_, Prepared
 impl PreparedAppend {
     /// Prepares `records`, received at `now` (the `ts` of those without one).
     pub fn new(records: Vec<NewRecord>, now: Timestamp) -> PreparedAppend {
-        let records: Vec<Record> = records
-            .into_iter()
-            .enumerate()
-            .map(|(i, new)| new.into_record(i as i64, now))
-            .collect();
-        // One columnar view for the row form and the hot segment (`data` as JSON once).
-        let data = format::data_texts(&records);
-        let columns = format::Columns::of_records(&records, &data);
-        let mut forms = Vec::with_capacity(records.len() * 320);
-        let leaves = records
-            .iter()
-            .map(|record| {
-                integrity::write_canonical_without_id(record, &mut forms)
-                    .map(|id_at| (forms.len(), id_at))
-            })
-            .collect();
+        let count = records.len();
+        let mut rows = rows::Unnumbered::with_capacity(count);
+        let mut pages = HotPages::with_capacity(count);
+        let mut forms = Vec::with_capacity(count * 320);
+        let mut leaves = Vec::with_capacity(count);
+        let mut hashed_whole = Vec::new();
+        let mut input = records.into_iter().enumerate();
+        loop {
+            let chunk: Vec<Record> = input
+                .by_ref()
+                .take(PREPARED_CHUNK)
+                .map(|(i, new)| new.into_record(i as i64, now))
+                .collect();
+            if chunk.is_empty() {
+                break;
+            }
+            // One columnar view for the row form and the hot pages (`data` as JSON once).
+            let data = format::data_texts(&chunk);
+            let columns = format::Columns::of_records(&chunk, &data);
+            rows.push(&columns);
+            pages.push(&columns);
+            drop(columns);
+            for record in chunk {
+                let leaf = integrity::write_canonical_without_id(&record, &mut forms)
+                    .map(|id_at| (forms.len(), id_at));
+                if leaf.is_none() {
+                    hashed_whole.push(record);
+                }
+                leaves.push(leaf);
+            }
+        }
+        drop(input);
         let prepared = PreparedRecords {
-            count: records.len(),
-            rows: rows::Unnumbered::of(&columns),
-            hot: Some(UnnumberedHot::of(&columns)),
-            records: Some(records),
+            count,
+            announced: false,
+            rows,
+            hot: Some(UnnumberedHot::of_pages(pages)),
             forms,
             leaves,
+            hashed_whole,
         };
         PreparedAppend {
             prepared: Arc::new(Mutex::new(prepared)),
@@ -862,30 +888,38 @@ fn announced_already() -> StoreError {
     StoreError::Internal("a prepared append ran after it was announced".into())
 }
 
-/// A hot segment of the pending appends, made again from their records.
+/// A hot segment of the pending appends, made again from their row forms (as at
+/// start).
 fn hot_of_records(
     parts: &[PendingPart],
     prepared: &[std::sync::MutexGuard<'_, PreparedRecords>],
 ) -> Result<Segment> {
     let mut records = Vec::with_capacity(parts.iter().map(|p| p.count).sum());
     for (part, prepared) in parts.iter().zip(prepared) {
-        let numbered = prepared.records.as_ref().ok_or_else(announced_already)?;
-        records.extend(numbered.iter().enumerate().map(|(i, r)| Record {
-            id: part.first_id + i as i64,
-            ..r.clone()
-        }));
+        records.extend(prepared.records(part.first_id)?);
     }
     Ok(Segment::hot(&records))
 }
 
 impl PreparedRecords {
+    /// The records, numbered from `first_id`, read back from their row form.
+    fn records(&self, first_id: i64) -> Result<Vec<Record>> {
+        if self.announced {
+            return Err(announced_already());
+        }
+        Ok(rows::decode(&self.rows.numbered(first_id))?)
+    }
+
     /// The leaf hashes, in order, of the records numbered from `first_id`; `None`
     /// once the records were announced.
     fn leaf_hashes(&self, first_id: i64) -> Option<Vec<u8>> {
-        let records = self.records.as_ref()?;
-        let mut hashes = Vec::with_capacity(records.len() * 32);
+        if self.announced {
+            return None;
+        }
+        let mut hashes = Vec::with_capacity(self.count * 32);
         let mut start = 0;
-        for (i, (record, leaf)) in records.iter().zip(&self.leaves).enumerate() {
+        let mut hashed_whole = self.hashed_whole.iter();
+        for (i, leaf) in self.leaves.iter().enumerate() {
             let id = first_id + i as i64;
             let hash = match *leaf {
                 Some((end, id_at)) => {
@@ -896,7 +930,7 @@ impl PreparedRecords {
                 }
                 None => integrity::leaf_hash(&Record {
                     id,
-                    ..record.clone()
+                    ..hashed_whole.next()?.clone()
                 }),
             };
             hashes.extend_from_slice(&hash);
@@ -912,12 +946,18 @@ pub struct AnnouncedRecords {
 }
 
 impl AnnouncedRecords {
-    pub fn into_records(self) -> Vec<Record> {
-        let mut records = lock(&self.prepared).records.take().unwrap_or_default();
-        for (i, record) in records.iter_mut().enumerate() {
-            record.id = self.first_id + i as i64;
-        }
+    /// The records, read back from their row form (the one copy kept after they
+    /// were prepared); none if they were announced already.
+    pub fn into_records(self) -> Result<Vec<Record>> {
+        let mut prepared = lock(&self.prepared);
+        let records = prepared.records(self.first_id);
+        prepared.announced = true;
         records
+    }
+
+    /// The last id of the append (below the first if it has none).
+    pub fn last_id(&self) -> i64 {
+        self.first_id + lock(&self.prepared).count as i64 - 1
     }
 }
 
@@ -1177,7 +1217,7 @@ mod tests {
             .announcements
             .into_iter()
             .flat_map(|a| match a {
-                Announcement::Records(records) => records.into_records(),
+                Announcement::Records(records) => records.into_records().expect("announced once"),
                 _ => Vec::new(),
             })
             .collect();

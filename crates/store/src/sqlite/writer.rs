@@ -486,11 +486,28 @@ fn run_transaction(
     Ok(None)
 }
 
+/// Publishes what a committed transaction changed. Appended records are read
+/// back from their row form only if someone subscribes to records (a later
+/// subscriber reads the store after subscribing, as with any missed batch);
+/// otherwise only the high-water mark is raised.
 fn announce(notifier: &Notifier, announcements: Vec<Announcement>) {
     let mut records = Vec::new();
+    let mut high_water = None;
+    let subscribed = notifier.has_record_subscribers();
     for announcement in announcements {
         match announcement {
-            Announcement::Records(batch) => records.append(&mut batch.into_records()),
+            Announcement::Records(batch) if !subscribed => {
+                high_water = high_water.max(Some(batch.last_id()));
+            }
+            Announcement::Records(batch) => match batch.into_records() {
+                Ok(mut batch) => records.append(&mut batch),
+                // Its row form was made here and stored with it, so this is a broken
+                // invariant, not bad input: the commit stands, readers see the
+                // records, live subscribers catch up from the store.
+                Err(e) => {
+                    tracing::error!("committed records could not be announced: {e}");
+                }
+            },
             Announcement::Object(change) => notifier.publish_object(change),
             Announcement::Action(action) => notifier.publish_action(Arc::new(*action)),
             Announcement::ActionLogs(appended) => notifier.publish_action_logs(appended),
@@ -498,6 +515,9 @@ fn announce(notifier: &Notifier, announcements: Vec<Announcement>) {
     }
     if !records.is_empty() {
         notifier.publish_records(Arc::new(records));
+    }
+    if let Some(id) = high_water {
+        notifier.raise_high_water(id);
     }
 }
 
@@ -844,7 +864,7 @@ mod tests {
         let announced: Vec<i64> = std::mem::take(&mut batch.announcements)
             .into_iter()
             .flat_map(|a| match a {
-                Announcement::Records(r) => r.into_records(),
+                Announcement::Records(r) => r.into_records().expect("announced once"),
                 _ => Vec::new(),
             })
             .map(|r| r.id)
