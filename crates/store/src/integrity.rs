@@ -10,7 +10,7 @@
 //! until their chunk of [`CHUNK`] leaves is complete: in the transaction that
 //! completes it (the append's on the embedded store, the placing one on
 //! PostgreSQL) the chunk becomes one [`KeptChunk`] (its root, its ids and a
-//! 4-byte fingerprint per leaf) and its runs go, so a record costs 4 bytes of
+//! 2-byte fingerprint per leaf) and its runs go, so a record costs 2 bytes of
 //! leaf instead of 32. The leaves of removed records cannot be recomputed: they
 //! are kept whole (`removed_leaves`), copied out by the compaction if the record
 //! went before, or by the removal if after. `leaves`/`leaf_of` give whole hashes

@@ -229,7 +229,7 @@ const MIGRATIONS: &[&str] = &[
     INSERT INTO integrity_settings (key, value) VALUES ('backfill_pending', '1');
     "#,
     // 8: leaves kept per complete chunk of 1024 (crate::integrity): the chunk's
-    // root, its ids and a 4-byte fingerprint per leaf replace its runs; whole
+    // root, its ids and a 2-byte fingerprint per leaf replace its runs; whole
     // leaves of removed records, which cannot be recomputed. The runs of a file
     // written before are kept in chunks when it opens (`integrity::keep_chunks`).
     r#"
