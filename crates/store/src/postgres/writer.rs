@@ -210,12 +210,7 @@ async fn write_loop(
                     state.observe_result(&outcome);
                     match outcome {
                         Ok((stored, after)) => {
-                            tokio::spawn(answer(
-                                Arc::clone(&publisher),
-                                stored,
-                                after,
-                                vec![job],
-                            ));
+                            tokio::spawn(answer(Arc::clone(&publisher), stored, after, vec![job]));
                         }
                         Err(e) => {
                             let _ = job.reply.send(Err(e));
