@@ -7,6 +7,7 @@
 //! the publisher waits in PostgreSQL for it to end (see [`Publisher::run`]).
 
 use super::auth_cache::AuthCache;
+use super::writer::Horizon;
 use super::{actions, objects};
 use crate::notifier::{ActionLogAppended, ObjectChange};
 use crate::{Notifier, Result};
@@ -47,6 +48,9 @@ pub struct Publisher {
     waits: Pool,
     /// The highest horizon this node's writer read right after a commit.
     seen: AtomicI64,
+    /// The append that held that horizon below the writer's batch, if one did: the
+    /// publisher waits for it at once, without reading the horizon again first.
+    reported_blocker: std::sync::Mutex<Option<i32>>,
     /// Whether the writer is committing a batch ([`Publisher::writing`]).
     writing: std::sync::atomic::AtomicBool,
     tiers: Arc<super::blocks::PgTiers>,
@@ -79,12 +83,20 @@ impl Publisher {
             pool,
             waits,
             seen: AtomicI64::new(0),
+            reported_blocker: std::sync::Mutex::new(None),
             writing: std::sync::atomic::AtomicBool::new(false),
             tiers,
             notifier,
             pending: std::sync::Mutex::new(Pending::default()),
             wake: Notify::new(),
         }
+    }
+
+    fn lock_reported(&self) -> std::sync::MutexGuard<'_, Option<i32>> {
+        // A plain value: a panic while holding the lock leaves it consistent.
+        self.reported_blocker
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     fn pending(&self) -> std::sync::MutexGuard<'_, Pending> {
@@ -101,13 +113,16 @@ impl Publisher {
     }
 
     /// As [`Publisher::announce`], with the horizon read after their commit.
-    pub async fn announce_below(&self, records: Vec<Record>, horizon: Option<i64>) {
-        if let Some(horizon) = horizon {
-            self.seen.fetch_max(horizon, Ordering::AcqRel);
-        }
+    pub async fn announce_below(&self, records: Vec<Record>, after: Option<Horizon>) {
         let Some(last) = records.last().map(|r| r.id) else {
             return;
         };
+        if let Some(after) = after {
+            self.seen.fetch_max(after.id, Ordering::AcqRel);
+            if after.id < last && after.blocker.is_some() {
+                *self.lock_reported() = after.blocker;
+            }
+        }
         let mut published = self.notifier.watch_high_water();
         {
             let mut pending = self.pending();
@@ -175,12 +190,16 @@ impl Publisher {
             if !self.behind() {
                 blocker = None;
                 self.wake.notified().await;
-            } else if blocker.is_none() {
+            } else if blocker.is_none() && self.lock_reported().is_none() {
                 let _ = tokio::time::timeout(recheck, self.wake.notified()).await;
             }
+            // The writer's read after its commit named the append to wait for:
+            // one round trip (the wait and the read) instead of a read and then
+            // that round trip, for most batches when several nodes append.
+            let wait_for = blocker.take().or_else(|| self.lock_reported().take());
             let before = self.notifier.high_water();
-            let waited = blocker.is_some();
-            match self.advance(blocker.take()).await {
+            let waited = wait_for.is_some();
+            match self.advance(wait_for).await {
                 Ok(next) => blocker = next,
                 Err(e) => {
                     tracing::warn!(error = %e, "cannot read the horizon; announcing later");

@@ -43,6 +43,8 @@ const QUEUE_CAPACITY: usize = 4096;
 /// Bounds of the ids per records partition this node attaches (see
 /// [`partition_ids`]).
 const PARTITION_IDS: std::ops::RangeInclusive<i64> = 256..=1_000_000;
+/// Least time between two hints of one node (see [`send_hints`]).
+const HINT_INTERVAL: std::time::Duration = std::time::Duration::from_millis(10);
 /// Batches between two sweeps of the reservations of ended transactions (every
 /// horizon reads the ones not yet swept).
 const SWEEP_EVERY: u64 = 32;
@@ -60,6 +62,23 @@ pub const HORIZON_AND_BLOCKER: &str = "SELECT least(c.last, b.floor), b.key FROM
      LEFT JOIN LATERAL (SELECT floor, (xid::text::bigint & 2147483647)::int AS key \
        FROM appending WHERE NOT pg_visible_in_snapshot(xid, pg_current_snapshot()) \
        ORDER BY floor LIMIT 1) b ON true";
+
+/// A horizon as [`HORIZON_AND_BLOCKER`] reads it.
+#[derive(Debug, Clone, Copy)]
+pub struct Horizon {
+    pub id: i64,
+    /// The lock of the append holding `id` back, if one does.
+    pub blocker: Option<i32>,
+}
+
+impl Horizon {
+    pub fn of(row: &tokio_postgres::Row) -> Horizon {
+        Horizon {
+            id: row.get(0),
+            blocker: row.get(1),
+        }
+    }
+}
 
 /// Returns once the append holding the lock `$2` of [`CURRENT_XID`] has ended (at
 /// once if it has ended already), or fails with `lock_timeout`.
@@ -179,8 +198,8 @@ async fn write_loop(
         match outcome {
             // The acknowledgement waits until the records are visible, which may
             // take until other nodes' older appends end; the next batch does not.
-            Ok((stored, horizon)) => {
-                tokio::spawn(answer(Arc::clone(&publisher), stored, horizon, pending));
+            Ok((stored, after)) => {
+                tokio::spawn(answer(Arc::clone(&publisher), stored, after, pending));
             }
             Err(StoreError::Invalid { .. }) if pending.len() > 1 => {
                 // One job's data was refused; the transaction rolled back whole.
@@ -190,13 +209,8 @@ async fn write_loop(
                     let outcome = commit(&pool, &target, alone).await;
                     state.observe_result(&outcome);
                     match outcome {
-                        Ok((stored, horizon)) => {
-                            tokio::spawn(answer(
-                                Arc::clone(&publisher),
-                                stored,
-                                horizon,
-                                vec![job],
-                            ));
+                        Ok((stored, after)) => {
+                            tokio::spawn(answer(Arc::clone(&publisher), stored, after, vec![job]));
                         }
                         Err(e) => {
                             let _ = job.reply.send(Err(e));
@@ -218,7 +232,7 @@ async fn write_loop(
 async fn answer(
     publisher: Arc<Publisher>,
     stored: Vec<Record>,
-    horizon: Option<i64>,
+    after: Option<Horizon>,
     pending: Vec<Job>,
 ) {
     let mut next = stored.first().map_or(0, |r| r.id);
@@ -235,7 +249,7 @@ async fn answer(
             (job.reply, appended)
         })
         .collect();
-    publisher.announce_below(stored, horizon).await;
+    publisher.announce_below(stored, after).await;
     for (reply, appended) in replies {
         let _ = reply.send(Ok(appended));
     }
@@ -247,7 +261,7 @@ async fn commit(
     pool: &Pool,
     target: &Target,
     pending: &[Job],
-) -> Result<(Vec<Record>, Option<i64>)> {
+) -> Result<(Vec<Record>, Option<Horizon>)> {
     let client = pool.get().await?;
     let records: Vec<NewRecord> = pending
         .iter()
@@ -286,8 +300,10 @@ async fn commit(
 /// 2. the reservation on a side connection (and, once a partition's worth of
 ///    ids, attaching the next partition there);
 /// 3. the start of the `COPY`;
-/// 4. the rows, the leaves, `COMMIT` and the horizon after it (returned, if read:
-///    with one node it is past the batch, and publishing needs no further read).
+/// 4. the rows, the leaves, `COMMIT` and the horizon after it with the append
+///    holding it back, if any (returned, if read: with one node it is past the
+///    batch, and publishing needs no further read; with several, the publisher
+///    waits for that append at once instead of reading the horizon again first).
 ///
 /// A statement that fails aborts the transaction, so the `COMMIT` after it
 /// rolls back; the batch has committed only if every step succeeded. A single
@@ -297,9 +313,9 @@ async fn append_committed(
     client: &deadpool_postgres::Client,
     target: &Target,
     records: Vec<NewRecord>,
-) -> Result<(Vec<Record>, Option<i64>)> {
+) -> Result<(Vec<Record>, Option<Horizon>)> {
     let xid_of = client.prepare_cached(CURRENT_XID).await?;
-    let horizon = client.prepare_cached(HORIZON).await?;
+    let horizon = client.prepare_cached(HORIZON_AND_BLOCKER).await?;
     let copy = client.prepare_cached(&copy_statement("records")).await?;
     let leaves = client
         .prepare_cached(super::integrity::INSERT_LEAVES)
@@ -334,7 +350,7 @@ async fn append_committed(
     copied?;
     placed?;
     committed?;
-    Ok((stored, after.ok().map(|row| row.get(0))))
+    Ok((stored, after.ok().map(|row| Horizon::of(&row))))
 }
 
 /// Numbers `records` and inserts them in `tx`, which the caller commits; every
@@ -394,8 +410,14 @@ pub(super) fn hint_committed(target: &Target, stored: &[Record]) {
 
 /// Sends the hints [`Target::hint`] asks for, one at a time, each for the highest
 /// id committed so far, until every [`Target`] is dropped. Under load this folds
-/// the hints of many batches into one: with three nodes, each hint is a `NOTIFY`
-/// transaction here and a horizon read on every other node.
+/// the hints of many batches into one: each hint is a `NOTIFY` transaction here,
+/// a wake-up of every node's listening backend and listener, and a horizon read
+/// on a node that is not appending. A hint after a quiet spell goes at once;
+/// while this node keeps committing, at most one goes per [`HINT_INTERVAL`], so
+/// another node's stream or long poll learns of these ids up to that much later
+/// (nothing waits for hints to be correct: acknowledgements wait on the append
+/// locks). With three nodes under single POSTs each node sent a hint for almost
+/// every batch of a few milliseconds.
 pub async fn send_hints(
     side: Pool,
     channel: String,
@@ -414,6 +436,7 @@ pub async fn send_hints(
         if let Err(e) = sent.await {
             tracing::warn!(error = %e, "cannot tell the other nodes about an append");
         }
+        tokio::time::sleep(HINT_INTERVAL).await;
     }
 }
 
