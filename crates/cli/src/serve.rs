@@ -57,6 +57,16 @@ pub struct ServeArgs {
     /// long behind the others (1024 let the queue, and p99, grow to seconds).
     #[arg(long, env = "LOGBOOK_MAX_IN_FLIGHT_WRITES", default_value_t = 256)]
     max_in_flight_writes: usize,
+    /// Delay target of admitted writes (from their body in to their answer): while
+    /// every write answered for `--write-delay-interval` waited longer, the writes
+    /// admitted at once are cut by a quarter (down to an eighth of
+    /// `--max-in-flight-writes`), and raised again once they do not; beyond the
+    /// limit, 503 with Retry-After at once.
+    #[arg(long, env = "LOGBOOK_WRITE_DELAY_TARGET", default_value = "20ms", value_parser = parse_interval)]
+    write_delay_target: Duration,
+    /// How long every write must wait beyond the target before the limit is cut.
+    #[arg(long, env = "LOGBOOK_WRITE_DELAY_INTERVAL", default_value = "100ms", value_parser = parse_interval)]
+    write_delay_interval: Duration,
     /// Longest wait for the next piece of a request body before 408 (`30s`).
     #[arg(long, env = "LOGBOOK_BODY_READ_TIMEOUT", default_value = "30s", value_parser = crate::store::parse_age)]
     body_read_timeout: Duration,
@@ -228,6 +238,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         idempotency_ttl: args.idempotency_ttl,
         max_in_flight_body_bytes: args.max_in_flight_body_bytes,
         max_in_flight_writes: args.max_in_flight_writes,
+        write_delay_target: args.write_delay_target,
+        write_delay_interval: args.write_delay_interval,
         body_read_timeout: args.body_read_timeout,
         ..Config::default()
     };

@@ -3,7 +3,9 @@
 //! gets 503 with Retry-After at once (before its body is read), a body that stops
 //! arriving gets 408, at the connection cap the longest-idle connection is closed
 //! for a new one (a new one gets 503 only when none is idle), and one whose
-//! request head does not arrive within the header-read timeout is closed.
+//! request head does not arrive within the header-read timeout is closed; while
+//! the store keeps admitted writes waiting beyond the delay target, the write
+//! limit falls and writes beyond it get 503 at once.
 
 use crate::support::process::Node;
 use serde_json::Value;
@@ -188,6 +190,115 @@ async fn beyond_the_write_budget_503_at_once() {
     held.write_all(&last).await.expect("last byte");
     assert!(read_answer(&mut held).await.starts_with("HTTP/1.1 201"));
     assert_eq!(post(&node, "{\"message\": \"third\"}").await.status(), 201);
+    assert!(node.terminate());
+}
+
+/// The records the node holds.
+async fn count(node: &Node) -> u64 {
+    let response = reqwest::Client::new()
+        .get(node.url("/logbook/v1/records/count"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .expect("count");
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.expect("json");
+    body["count"].as_u64().expect("a count")
+}
+
+/// The node's current write limit (`logbook_http_write_limit`).
+async fn write_limit(metrics: &str) -> Option<u32> {
+    scrape(metrics)
+        .await
+        .lines()
+        .find_map(|l| l.strip_prefix("logbook_http_write_limit "))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_kept_waiting_by_the_store_lower_the_write_limit_and_beyond_it_503_at_once() {
+    let dir = tempfile::tempdir().expect("dir");
+    let (node, metrics) = spawn(
+        &dir,
+        &[
+            "--max-in-flight-writes",
+            "4",
+            "--write-delay-target",
+            "1ms",
+            "--write-delay-interval",
+            "1ms",
+        ],
+    );
+    assert_eq!(post(&node, "{\"message\": \"before\"}").await.status(), 201);
+    let stored_before = count(&node).await;
+    // Another process holds the store's write lock (as the CLI does while it
+    // writes beside a running server): the node's writes wait for it.
+    let blocker = rusqlite::Connection::open(dir.path().join("logbook.db")).expect("open");
+    blocker
+        .busy_timeout(std::time::Duration::from_secs(10))
+        .expect("busy timeout");
+    blocker
+        .execute_batch("BEGIN IMMEDIATE")
+        .expect("write lock");
+    let waiting: Vec<_> = (0..2)
+        .map(|i| {
+            let node_url = node.url("/logbook/v1/records");
+            tokio::spawn(async move {
+                reqwest::Client::new()
+                    .post(node_url)
+                    .bearer_auth(TOKEN)
+                    .header("content-type", "application/json")
+                    .body(format!("{{\"message\": \"waiting {i}\"}}"))
+                    .send()
+                    .await
+                    .expect("send")
+                    .status()
+            })
+        })
+        .collect();
+    in_flight(&metrics, 2).await;
+    // The limit falls (from the budget, 4) while the two wait; the node reports
+    // it as time moves it.
+    let mut lowered = false;
+    for _ in 0..10_000 {
+        if write_limit(&metrics).await.is_some_and(|l| l <= 2) {
+            lowered = true;
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    assert!(
+        lowered,
+        "the write limit never fell to the writes in flight"
+    );
+    let response = post(&node, "{\"message\": \"beyond\"}").await;
+    assert_eq!(response.status(), 503);
+    assert!(response.headers().get("retry-after").is_some());
+    let error: Value = response.json().await.expect("json");
+    assert!(
+        error["error"]
+            .as_str()
+            .unwrap_or("")
+            .contains("delay target"),
+        "{error}"
+    );
+    // Reads are not writes: still answered.
+    assert_eq!(count(&node).await, stored_before);
+
+    // The store is free again: the waiting writes are acknowledged, and with
+    // nothing in flight the next write is admitted at once.
+    blocker.execute_batch("ROLLBACK").expect("release");
+    for write in waiting {
+        assert_eq!(write.await.expect("join"), 201);
+    }
+    in_flight(&metrics, 0).await;
+    assert_eq!(post(&node, "{\"message\": \"after\"}").await.status(), 201);
+    assert_eq!(count(&node).await, stored_before + 3);
+    assert_scraped(
+        &metrics,
+        "logbook_http_shed_requests_total{reason=\"write_delay\"} 1",
+    )
+    .await;
     assert!(node.terminate());
 }
 

@@ -23,6 +23,7 @@ pub mod body;
 pub mod clear;
 pub mod connections;
 pub mod csv_export;
+pub mod delay_limit;
 pub mod dialects;
 pub mod disk;
 pub mod error;

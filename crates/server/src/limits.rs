@@ -6,6 +6,11 @@
 //!   not fit gets `503` with `Retry-After` before its body is read;
 //! - a budget of writes in flight (POST, PUT, PATCH, DELETE): beyond it, `503` with
 //!   `Retry-After` at once, not after waiting in the store's queue;
+//! - within that budget, a limit that follows how long admitted writes wait
+//!   ([`crate::delay_limit`]: cut while every write waits longer than the delay
+//!   target, raised while they do not): beyond it, `503` with `Retry-After` at once,
+//!   so under overload the writes admitted are about as many as are answered
+//!   within the target;
 //! - a fair share of that budget per client (keyed by its credential, else its
 //!   address): while half the budget or more is in flight, a client already holding
 //!   its share (the budget divided among the clients with writes in flight) gets
@@ -18,9 +23,11 @@
 //!
 //! Each refusal is counted in `logbook_http_shed_requests_total{reason}`.
 
+use crate::delay_limit::{DelayLimit, DelaySettings, WriteId};
 use crate::error::{ApiError, ErrorKind};
 use crate::metrics::Metrics;
 use crate::state::AppState;
+use axum::body::{Body, HttpBody};
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{header, Method};
 use axum::middleware::Next;
@@ -28,8 +35,10 @@ use axum::response::{IntoResponse, Response};
 use std::collections::HashMap;
 use std::hash::{BuildHasher, Hash, Hasher, RandomState};
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Instant;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// The node's budgets.
@@ -42,13 +51,30 @@ pub struct Budgets {
     /// Writes in flight by client (a hash of its credential or address).
     clients: Mutex<HashMap<u64, usize>>,
     client_hasher: RandomState,
+    delay: Mutex<DelayLimit>,
+}
+
+/// How long admitted writes may wait before the write limit is cut ([`crate::delay_limit`]).
+#[derive(Debug, Clone, Copy)]
+pub struct DelayTarget {
+    pub target: Duration,
+    pub interval: Duration,
 }
 
 impl Budgets {
-    pub fn new(body_budget: usize, writes: usize) -> Budgets {
+    pub fn new(body_budget: usize, writes: usize, delay: DelayTarget) -> Budgets {
         let body_budget = body_budget.clamp(1, Semaphore::MAX_PERMITS);
         let write_budget = writes.clamp(1, Semaphore::MAX_PERMITS);
+        let delay = DelayLimit::new(
+            DelaySettings {
+                target: delay.target,
+                interval: delay.interval,
+                ceiling: write_budget,
+            },
+            Instant::now(),
+        );
         Budgets {
+            delay: Mutex::new(delay),
             body_bytes: Arc::new(Semaphore::new(body_budget)),
             body_budget,
             writes: Arc::new(Semaphore::new(write_budget)),
@@ -56,6 +82,29 @@ impl Budgets {
             clients: Mutex::new(HashMap::new()),
             client_hasher: RandomState::new(),
         }
+    }
+
+    /// Writes admitted at once now ([`crate::delay_limit`]).
+    pub fn write_limit(&self) -> usize {
+        self.delay().limit(Instant::now())
+    }
+
+    fn delay(&self) -> MutexGuard<'_, DelayLimit> {
+        // Each change is one write's entry and the limit: consistent even if a
+        // holder panicked.
+        self.delay
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Admits a write within the delay limit, until the guard is dropped.
+    fn admit_delayed(self: &Arc<Self>) -> Option<DelayedWrite> {
+        let id = self.delay().admit(Instant::now())?;
+        Some(DelayedWrite {
+            budgets: Arc::clone(self),
+            id,
+            measured: false,
+        })
     }
 
     fn clients(&self) -> MutexGuard<'_, HashMap<u64, usize>> {
@@ -125,6 +174,61 @@ impl Drop for ClientWrite {
     }
 }
 
+/// A write within the delay limit, in flight until it is dropped; `measured` once
+/// its answer says how long the node made it wait (a success).
+struct DelayedWrite {
+    budgets: Arc<Budgets>,
+    id: WriteId,
+    measured: bool,
+}
+
+impl Drop for DelayedWrite {
+    fn drop(&mut self) {
+        self.budgets
+            .delay()
+            .done(self.id, self.measured, Instant::now());
+    }
+}
+
+/// A write's request body, telling the delay limit when it has all arrived: from
+/// then on the write waits for the node, not for its client.
+struct BodyIn {
+    inner: Body,
+    write: Option<(Arc<Budgets>, WriteId)>,
+}
+
+impl BodyIn {
+    fn arrived(&mut self) {
+        if let Some((budgets, id)) = self.write.take() {
+            budgets.delay().body_in(id, Instant::now());
+        }
+    }
+}
+
+impl HttpBody for BodyIn {
+    type Data = <Body as HttpBody>::Data;
+    type Error = <Body as HttpBody>::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<hyper::body::Frame<Self::Data>, Self::Error>>> {
+        let polled = Pin::new(&mut self.inner).poll_frame(cx);
+        if matches!(polled, Poll::Ready(None)) || self.inner.is_end_stream() {
+            self.arrived();
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
 /// A refusal for load (`503`, or `429` for one client), counted by `reason`.
 fn shed(metrics: &Metrics, reason: &str, kind: ErrorKind, message: &str) -> Response {
     metrics.shed(reason);
@@ -140,7 +244,7 @@ pub async fn layer(State(state): State<AppState>, request: Request, next: Next) 
         *request.method(),
         Method::POST | Method::PUT | Method::PATCH | Method::DELETE
     );
-    let write: Option<(OwnedSemaphorePermit, ClientWrite)> = if is_write {
+    let write: Option<(OwnedSemaphorePermit, ClientWrite, DelayedWrite)> = if is_write {
         let Ok(permit) = budgets.writes.clone().try_acquire_owned() else {
             return shed(
                 &state.metrics,
@@ -157,9 +261,26 @@ pub async fn layer(State(state): State<AppState>, request: Request, next: Next) 
                 "this client has more than its share of the writes in flight; retry shortly",
             );
         };
-        Some((permit, client_write))
+        let Some(delayed) = budgets.admit_delayed() else {
+            return shed(
+                &state.metrics,
+                "write_delay",
+                ErrorKind::Unavailable,
+                "writes are waiting longer than the node's delay target; retry shortly",
+            );
+        };
+        Some((permit, client_write, delayed))
     } else {
         None
+    };
+    let request = match &write {
+        Some((_, _, delayed)) => request.map(|inner| {
+            Body::new(BodyIn {
+                inner,
+                write: Some((Arc::clone(&delayed.budgets), delayed.id)),
+            })
+        }),
+        None => request,
     };
     let declared = request
         .headers()
@@ -195,7 +316,8 @@ pub async fn layer(State(state): State<AppState>, request: Request, next: Next) 
     };
     let admitted = Instant::now();
     let response = next.run(request).await;
-    if write.is_some() {
+    if let Some((_, _, mut delayed)) = write {
+        delayed.measured = response.status().is_success();
         state.metrics.admitted_write(admitted.elapsed());
     }
     response

@@ -72,6 +72,7 @@ pub struct Metrics {
     shed: Family<ReasonLabels, Counter>,
     idle_connections_closed: Counter,
     admitted_writes: Histogram,
+    write_limit: Gauge,
     ingested: Family<IngestLabels, Counter>,
     batch_records: Histogram,
     in_flight: Gauge,
@@ -145,6 +146,12 @@ impl Metrics {
             "http_admitted_write_duration_seconds",
             "Time from admission by the write budget to the response's head, of writes admitted",
             admitted_writes.clone(),
+        );
+        let write_limit = Gauge::default();
+        registry.register(
+            "http_write_limit",
+            "Writes the node admits at once now, as the delay of admitted writes moves it (limits, delay_limit)",
+            write_limit.clone(),
         );
         let idle_connections_closed = Counter::default();
         registry.register(
@@ -262,6 +269,7 @@ impl Metrics {
             shed,
             idle_connections_closed,
             admitted_writes,
+            write_limit,
             ingested,
             batch_records,
             in_flight,
@@ -333,6 +341,8 @@ impl Metrics {
             .set(i64::try_from(free).map_or(-1, |v| if free == u64::MAX { -1 } else { v }));
         self.disk_low
             .set(i64::from(state.disk.low.load(Ordering::Relaxed)));
+        self.write_limit
+            .set(i64::try_from(state.budgets.write_limit()).unwrap_or(i64::MAX));
         let full = state.store.write_state().borrow().full.is_some();
         self.writes_full.set(i64::from(full));
         if let Some(stats) = state.store.writer_stats() {

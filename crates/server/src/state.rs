@@ -39,6 +39,10 @@ pub struct Config {
     pub max_in_flight_body_bytes: usize,
     /// Writes in flight before 503.
     pub max_in_flight_writes: usize,
+    /// Delay of admitted writes (body in to answer) that, exceeded by every write
+    /// for `write_delay_interval`, cuts the writes admitted at once ([`crate::delay_limit`]).
+    pub write_delay_target: Duration,
+    pub write_delay_interval: Duration,
     /// Longest wait for the next piece of a request body before 408.
     pub body_read_timeout: Duration,
 }
@@ -57,6 +61,8 @@ impl Default for Config {
             // About 7x of it is what parsing takes at most: 32 MiB fits 200 MB.
             max_in_flight_body_bytes: 16 * 1024 * 1024,
             max_in_flight_writes: 256,
+            write_delay_target: Duration::from_millis(20),
+            write_delay_interval: Duration::from_millis(100),
             body_read_timeout: Duration::from_secs(30),
         }
     }
@@ -100,6 +106,10 @@ impl AppState {
         let budgets = Arc::new(crate::limits::Budgets::new(
             config.max_in_flight_body_bytes,
             config.max_in_flight_writes,
+            crate::limits::DelayTarget {
+                target: config.write_delay_target,
+                interval: config.write_delay_interval,
+            },
         ));
         let state = AppState {
             store,

@@ -6,12 +6,16 @@
 //!   with closed-loop clients). Latency is counted from each request's scheduled
 //!   time. Reported: p50/p99 of the admitted requests, the share answered 503/429
 //!   with `Retry-After`, the server's peak RSS, whether every acknowledged record is
-//!   in the store, and the latency of the first requests after the overload ends.
+//!   in the store, and the latency of the first requests after the overload ends;
+//!   and the CPU the server and this client used meanwhile, since they share the
+//!   machine (the client is `lean_client`, cheaper than reqwest for that reason).
+//!   `--server-binary` measures another build's server with this build's client.
 //! - Eight concurrent 15 MB NDJSON batches (also part of `logbook bench`): the peak
 //!   RSS while they are taken, each retried after its Retry-After when shed.
 
+use super::lean_client::LeanClient;
 use super::measure::{
-    bucket_percentile, histogram_buckets, mib, ms, percentile, status_bytes, watch_peak,
+    bucket_percentile, cpu_time, histogram_buckets, mib, ms, percentile, status_bytes, watch_peak,
 };
 use super::node::Child;
 use super::workload::Workload;
@@ -51,6 +55,10 @@ pub struct LoadArgs {
     /// Directory for the store (default: a temporary one, removed afterwards).
     #[arg(long)]
     pub dir: Option<std::path::PathBuf>,
+    /// The `logbook` binary to run the server from (default: this one), so that
+    /// two builds' servers are measured with the same client.
+    #[arg(long)]
+    pub server_binary: Option<std::path::PathBuf>,
 }
 
 pub async fn run(args: LoadArgs) -> anyhow::Result<()> {
@@ -61,7 +69,10 @@ pub async fn run(args: LoadArgs) -> anyhow::Result<()> {
         .clone()
         .unwrap_or_else(|| temporary.path().to_path_buf())
         .join("logbook");
-    let server = Child::serve(&data)?;
+    let server = match &args.server_binary {
+        Some(binary) => Child::serve_binary(binary, &data)?,
+        None => Child::serve(&data)?,
+    };
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(4096)
         .build()?;
@@ -111,6 +122,17 @@ enum Outcome {
     Transport,
 }
 
+impl Outcome {
+    fn of(answer: super::lean_client::Answer) -> Outcome {
+        match answer {
+            Some((201, _)) => Outcome::Admitted,
+            Some((503 | 429, retry_after)) => Outcome::Shed { retry_after },
+            Some((other, _)) => Outcome::Other(other),
+            None => Outcome::Transport,
+        }
+    }
+}
+
 async fn post(
     http: &reqwest::Client,
     url: &str,
@@ -144,6 +166,7 @@ async fn post(
 async fn open_loop(http: &reqwest::Client, server: &Child, args: &LoadArgs) -> anyhow::Result<()> {
     let url: Arc<str> = server.url("/logbook/v1/records").into();
     let token: Arc<str> = server.token().into();
+    let lean = Arc::new(LeanClient::new(&url, &token)?);
     let pool = Arc::new(bodies(args.batch, "load-capacity", 1000));
 
     // Capacity: closed-loop clients for a few seconds.
@@ -152,17 +175,12 @@ async fn open_loop(http: &reqwest::Client, server: &Child, args: &LoadArgs) -> a
     let started = Instant::now();
     let mut clients = Vec::new();
     for c in 0..args.clients {
-        let (http, url, token, pool, done) = (
-            http.clone(),
-            Arc::clone(&url),
-            Arc::clone(&token),
-            Arc::clone(&pool),
-            Arc::clone(&done),
-        );
+        let (lean, pool, done) = (Arc::clone(&lean), Arc::clone(&pool), Arc::clone(&done));
         clients.push(tokio::spawn(async move {
             let mut i = c;
             while started.elapsed() < measuring {
-                if let Outcome::Admitted = post(&http, &url, &token, &pool[i % pool.len()]).await {
+                let (body, content_type) = &pool[i % pool.len()];
+                if let Outcome::Admitted = Outcome::of(lean.post(body, content_type).await) {
                     done.fetch_add(1, Ordering::Relaxed);
                 }
                 i += STRIDE;
@@ -186,6 +204,8 @@ async fn open_loop(http: &reqwest::Client, server: &Child, args: &LoadArgs) -> a
     let server_side_before = admitted_write_buckets(http, server).await?;
     let pid = server.pid();
     let (peak, watching) = watch_peak(pid, Duration::from_millis(20));
+    let own_pid = std::process::id();
+    let cpu_before = (cpu_time(pid), cpu_time(own_pid));
     let open = Arc::new(AtomicU64::new(0));
     let (sender, mut receiver) = tokio::sync::mpsc::unbounded_channel::<(Outcome, Duration)>();
     let length = Duration::from_secs(args.seconds);
@@ -207,16 +227,15 @@ async fn open_loop(http: &reqwest::Client, server: &Child, args: &LoadArgs) -> a
                 continue;
             }
             open.fetch_add(1, Ordering::Relaxed);
-            let (http, url, token, pool, open, sender) = (
-                http.clone(),
-                Arc::clone(&url),
-                Arc::clone(&token),
+            let (lean, pool, open, sender) = (
+                Arc::clone(&lean),
                 Arc::clone(&pool),
                 Arc::clone(&open),
                 sender.clone(),
             );
             tokio::spawn(async move {
-                let outcome = post(&http, &url, &token, &pool[body_index]).await;
+                let (body, content_type) = &pool[body_index];
+                let outcome = Outcome::of(lean.post(body, content_type).await);
                 let _ = sender.send((outcome, at.elapsed()));
                 open.fetch_sub(1, Ordering::Relaxed);
             });
@@ -236,12 +255,26 @@ async fn open_loop(http: &reqwest::Client, server: &Child, args: &LoadArgs) -> a
         }
     }
     let drained = started.elapsed();
+    let cpu_after = (cpu_time(pid), cpu_time(own_pid));
     let sent = scheduled - unsent;
     println!(
         "sent {sent} of {scheduled} scheduled ({unsent} not sent: {} open at the client); answered within {:.1} s",
         args.max_open,
         drained.as_secs_f64()
     );
+    if let ((Some(server_0), Some(client_0)), (Some(server_1), Some(client_1))) =
+        (cpu_before, cpu_after)
+    {
+        let cores = |d: Duration| d.as_secs_f64() / drained.as_secs_f64();
+        println!(
+            "CPU meanwhile: server {:.1} s ({:.2} cores), this client {:.1} s ({:.2} cores), of {} cores",
+            (server_1 - server_0).as_secs_f64(),
+            cores(server_1 - server_0),
+            (client_1 - client_0).as_secs_f64(),
+            cores(client_1 - client_0),
+            std::thread::available_parallelism().map_or(0, usize::from)
+        );
+    }
     let n_admitted = admitted.len() as u64;
     println!(
         "admitted (201): {n_admitted} = {:.1}%, latency from schedule p50 {:.1} ms, p99 {:.1} ms (target < 100 ms); admitted rate {:.0}/s",
@@ -267,6 +300,8 @@ async fn open_loop(http: &reqwest::Client, server: &Child, args: &LoadArgs) -> a
         "shed with Retry-After (503/429): {shed} = {:.1}%; without Retry-After {shed_without_retry_after}; other statuses {others:?}; transport errors {transport}",
         100.0 * shed as f64 / sent.max(1) as f64
     );
+    let reasons = shed_reasons(http, server).await?;
+    println!("the server's refusals by reason: {reasons}");
 
     // At once afterwards the server answers as normal, to a client that comes
     // fresh (the overload's pooled connections may have been closed meanwhile).
@@ -308,6 +343,32 @@ async fn open_loop(http: &reqwest::Client, server: &Child, args: &LoadArgs) -> a
         "{failed} requests failed right after the overload"
     );
     Ok(())
+}
+
+/// `logbook_http_shed_requests_total` by reason, and the write limit where the
+/// server has one, from its metrics.
+async fn shed_reasons(http: &reqwest::Client, server: &Child) -> anyhow::Result<String> {
+    let text = http
+        .get(server.url("/metrics"))
+        .bearer_auth(server.token())
+        .send()
+        .await?
+        .error_for_status()?
+        .text()
+        .await?;
+    let mut out: Vec<String> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("logbook_http_shed_requests_total{reason=\""))
+        .filter_map(|l| l.split_once("\"} "))
+        .map(|(reason, n)| format!("{reason} {n}"))
+        .collect();
+    if let Some(limit) = text
+        .lines()
+        .find_map(|l| l.strip_prefix("logbook_http_write_limit "))
+    {
+        out.push(format!("(write limit now {limit})"));
+    }
+    Ok(out.join(", "))
 }
 
 async fn admitted_write_buckets(

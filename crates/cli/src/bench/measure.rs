@@ -66,6 +66,16 @@ pub fn status_bytes(pid: u32, name: &str) -> Option<u64> {
     Some(kib * 1024)
 }
 
+/// CPU time a process has used (user and system), from /proc/PID/stat; Linux
+/// counts it in USER_HZ, 100 a second on every architecture it runs on.
+pub fn cpu_time(pid: u32) -> Option<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name, in parentheses, may hold spaces; the fields follow it.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i)?.parse::<u64>().ok();
+    Some(Duration::from_millis((ticks(11)? + ticks(12)?) * 10))
+}
+
 /// The process's open file descriptors (sockets, the store's files).
 pub fn open_fds(pid: u32) -> Option<usize> {
     Some(std::fs::read_dir(format!("/proc/{pid}/fd")).ok()?.count())

@@ -9,6 +9,7 @@
 //! of the two comes from the same minutes of the same machine.
 
 pub mod integrity;
+mod lean_client;
 pub mod load;
 mod loki;
 mod measure;

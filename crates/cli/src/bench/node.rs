@@ -14,8 +14,14 @@ pub struct Child {
 
 impl Child {
     pub fn serve(data: &Path) -> anyhow::Result<Child> {
+        Child::serve_binary(&std::env::current_exe()?, data)
+    }
+
+    /// `serve` from another `logbook` binary (another build, measured with this
+    /// build's client).
+    pub fn serve_binary(binary: &Path, data: &Path) -> anyhow::Result<Child> {
         let token = logbook_server::auth::secrets::new_token();
-        let mut command = Command::new(std::env::current_exe()?);
+        let mut command = Command::new(binary);
         command
             .arg("serve")
             .args(["--listen", "127.0.0.1:0", "--data"])
