@@ -187,6 +187,10 @@ pub fn pages_of(rows: &Columns<'_>) -> Vec<Page> {
     pages.finish()
 }
 
+/// One text column being gathered: each row's span in the bytes (`u32::MAX` for
+/// none), the bytes, whether any row has a value.
+type TextColumn = (Vec<(u32, u32)>, String, bool);
+
 /// The pages of [`pages_of`], made a chunk of rows at a time, so a large batch
 /// need not be whole in another form meanwhile.
 pub struct HotPages {
@@ -194,9 +198,7 @@ pub struct HotPages {
     ts: Vec<i64>,
     kinds: Vec<u8>,
     levels: Vec<u8>,
-    /// Per text column: each row's span in the bytes (`u32::MAX` for none), the
-    /// bytes, whether any row has a value.
-    texts: Vec<(Vec<(u32, u32)>, String, bool)>,
+    texts: Vec<TextColumn>,
 }
 
 impl HotPages {
