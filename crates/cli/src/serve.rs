@@ -62,7 +62,7 @@ pub struct ServeArgs {
     /// admitted at once are cut by a quarter (down to an eighth of
     /// `--max-in-flight-writes`), and raised again once they do not; beyond the
     /// limit, 503 with Retry-After at once.
-    #[arg(long, env = "LOGBOOK_WRITE_DELAY_TARGET", default_value = "20ms", value_parser = parse_interval)]
+    #[arg(long, env = "LOGBOOK_WRITE_DELAY_TARGET", default_value = "250ms", value_parser = parse_interval)]
     write_delay_target: Duration,
     /// How long every write must wait beyond the target before the limit is cut.
     #[arg(long, env = "LOGBOOK_WRITE_DELAY_INTERVAL", default_value = "100ms", value_parser = parse_interval)]
