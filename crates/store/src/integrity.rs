@@ -14,7 +14,7 @@
 //! leaf instead of 32. The leaves of removed records cannot be recomputed: they
 //! are kept whole (`removed_leaves`), copied out by the compaction if the record
 //! went before, or by the removal if after. `leaves`/`leaf_of` give whole hashes
-//! (recomputed from the records where only a fingerprint is kept: [`with_hashes`]);
+//! (recomputed from the records where only a fingerprint is kept: [`recomputed_leaves`]);
 //! `stored_leaves` gives what is kept, for `verify`.
 
 use crate::{RecordStore, Result, StoreError};
@@ -272,14 +272,38 @@ pub fn run_from(
     ))
 }
 
-/// Whole leaves from kept ones: the hash behind each fingerprint is recomputed
-/// from its record, read from `store`. A fingerprint whose record is gone (a
-/// removal keeps the whole leaf, so the store was changed behind its back) is an
-/// error: its hash cannot be known.
-pub async fn with_hashes<S: RecordStore + ?Sized>(
+/// Whole leaves from kept ones, read by `read_stored` (one snapshot of the leaf
+/// rows): the hash behind each fingerprint is recomputed from its record, read
+/// from `store` afterwards. A removal that commits between the two reads leaves a
+/// fingerprint whose record is gone; the removal kept the record's whole leaf in
+/// its own transaction, so the leaves are read again. A record still missing then
+/// (the store was changed behind its back) is an error: its hash cannot be known.
+pub async fn recomputed_leaves<S, F, Fut>(store: &S, mut read_stored: F) -> Result<Vec<Leaf>>
+where
+    S: RecordStore + ?Sized,
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<Vec<StoredLeaf>>>,
+{
+    // Each attempt but the last can lose only to a removal committed meanwhile.
+    const ATTEMPTS: usize = 3;
+    let mut gone = 0;
+    for _ in 0..ATTEMPTS {
+        match with_hashes(store, read_stored().await?).await? {
+            Ok(leaves) => return Ok(leaves),
+            Err(id) => gone = id,
+        }
+    }
+    Err(StoreError::Internal(format!(
+        "the leaf of record {gone} cannot be recomputed: the record is gone and no removal kept its leaf"
+    )))
+}
+
+/// Whole leaves from `stored`, or the id of a record whose leaf is kept as a
+/// fingerprint but which is gone.
+async fn with_hashes<S: RecordStore + ?Sized>(
     store: &S,
     stored: Vec<StoredLeaf>,
-) -> Result<Vec<Leaf>> {
+) -> Result<std::result::Result<Vec<Leaf>, i64>> {
     let mut to_compute = stored
         .iter()
         .filter(|l| matches!(l.kept, Kept::Fingerprint(_)))
@@ -288,26 +312,20 @@ pub async fn with_hashes<S: RecordStore + ?Sized>(
         (Some(first), last) => hashes_of_ids(store, first, last.unwrap_or(first)).await?,
         (None, _) => HashMap::new(),
     };
-    stored
+    Ok(stored
         .into_iter()
         .map(|leaf| {
             let hash = match leaf.kept {
                 Kept::Hash(hash) => Some(hash),
                 Kept::Fingerprint(_) => computed.get(&leaf.id).copied(),
             };
-            let hash = hash.ok_or_else(|| {
-                StoreError::Internal(format!(
-                    "the leaf of record {} cannot be recomputed: the record is gone and no removal kept its leaf",
-                    leaf.id
-                ))
-            })?;
             Ok(Leaf {
                 index: leaf.index,
                 id: leaf.id,
-                hash,
+                hash: hash.ok_or(leaf.id)?,
             })
         })
-        .collect()
+        .collect())
 }
 
 /// The leaf hashes of the stored records with ids in `first..=last`, by id.

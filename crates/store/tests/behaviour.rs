@@ -31,6 +31,7 @@ store_suite!(
     records_and_their_object_writes_commit_together_in_order,
     every_field_round_trips,
     complete_chunks_keep_their_root_and_fingerprints_and_removals_their_leaves,
+    leaves_read_while_a_removal_commits_are_read_again,
 );
 
 /// The tiered layout's own promise: the sealer moves the oldest records into full
@@ -1258,5 +1259,43 @@ async fn complete_chunks_keep_their_root_and_fingerprints_and_removals_their_lea
         assert_eq!(leaf.map(|l| l.hash), Some(hashes[at]));
     }
     assert!(matches!(stored[6].kept, Kept::Fingerprint(_)));
+    t.close().await;
+}
+
+/// A removal that commits between reading a kept chunk's fingerprints and the
+/// records their hashes are recomputed from: the leaves are read again, and the
+/// removed record's leaf comes whole, as the removal kept it.
+async fn leaves_read_while_a_removal_commits_are_read_again(backend: Backend) {
+    use logbook_core::integrity::{leaf_hash, Hash, Kept, CHUNK};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let t = TestStore::open(backend).await;
+    t.store
+        .append(numbered("r", CHUNK as usize))
+        .await
+        .expect("append");
+    assert_eq!(t.store.tree_size().await.expect("size"), CHUNK);
+    let records = all_records(t.store.as_ref()).await;
+    let hashes: Vec<Hash> = records.iter().map(leaf_hash).collect();
+    let store = t.store.as_ref();
+    let stored = store.stored_leaves(0, CHUNK).await.expect("stored");
+    assert!(matches!(stored[7].kept, Kept::Fingerprint(_)));
+    let removed = Query::default().with(Condition::In(Field::Id, vec![Scalar::Int(records[7].id)]));
+    let reads = AtomicUsize::new(0);
+    let leaves = logbook_store::integrity::recomputed_leaves(store, || async {
+        let stored = store.stored_leaves(0, CHUNK).await;
+        if reads.fetch_add(1, Ordering::SeqCst) == 0 {
+            let deleted = store
+                .delete_recorded(&removed, clear_record())
+                .await
+                .expect("delete");
+            assert_eq!(deleted, 1);
+        }
+        stored
+    })
+    .await
+    .expect("leaves");
+    assert_eq!(reads.load(Ordering::SeqCst), 2, "read again, once");
+    let leaves: Vec<Hash> = leaves.iter().map(|l| l.hash).collect();
+    assert_eq!(leaves, hashes);
     t.close().await;
 }

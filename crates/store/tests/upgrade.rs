@@ -82,24 +82,54 @@ async fn everything(store: &dyn Store) -> Vec<Record> {
     }
 }
 
-/// A file of version 7 kept every leaf whole, in runs: at its first open the
-/// complete chunks are kept as roots and fingerprints, their runs go, and every
-/// leaf (and the tree) is what it was.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn whole_leaves_of_version_7_are_kept_in_chunks_at_open() {
-    use logbook_core::integrity::{leaf_hash, Kept};
-    use logbook_store::IntegrityStore;
-    let dir = tempfile::tempdir().expect("dir");
-    let records: Vec<logbook_core::NewRecord> = (0..2500)
+/// `count` logs numbered in their messages.
+fn numbered_lines(count: usize) -> Vec<logbook_core::NewRecord> {
+    (0..count)
         .map(|i| {
             let mut r = logbook_core::NewRecord::new(logbook_core::Kind::Log);
             r.message = Some(format!("line {i}"));
             r
         })
+        .collect()
+}
+
+/// 2500 leaves, once whole in runs, after an upgrade: the two complete chunks
+/// kept as roots and fingerprints, the rest whole, every leaf what it was.
+async fn assert_kept_in_two_chunks(
+    store: &dyn logbook_store::IntegrityStore,
+    leaves: &[logbook_core::integrity::Hash],
+) {
+    use logbook_core::integrity::Kept;
+    assert_eq!(leaves.len(), 2500);
+    assert_eq!(store.tree_size().await.expect("size"), 2500);
+    assert_eq!(store.chunk_roots(0, 10).await.expect("roots").len(), 2);
+    let stored = store.stored_leaves(0, 2500).await.expect("stored");
+    assert!(stored[..2048]
+        .iter()
+        .all(|l| matches!(l.kept, Kept::Fingerprint(_))));
+    assert!(stored[2048..]
+        .iter()
+        .all(|l| matches!(l.kept, Kept::Hash(_))));
+    let now: Vec<_> = store
+        .leaves(0, 2500)
+        .await
+        .expect("leaves")
+        .iter()
+        .map(|l| l.hash)
         .collect();
+    assert_eq!(now, leaves);
+}
+
+/// A file of version 7 kept every leaf whole, in runs: at its first open the
+/// complete chunks are kept as roots and fingerprints, their runs go, and every
+/// leaf (and the tree) is what it was.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn whole_leaves_of_version_7_are_kept_in_chunks_at_open() {
+    use logbook_core::integrity::leaf_hash;
+    let dir = tempfile::tempdir().expect("dir");
     let leaves = {
         let store = SqliteStore::open_with(dir.path(), layout(false)).expect("open");
-        store.append(records).await.expect("append");
+        store.append(numbered_lines(2500)).await.expect("append");
         let stored = everything(&store).await;
         stored.iter().map(leaf_hash).collect::<Vec<_>>()
     };
@@ -124,23 +154,7 @@ async fn whole_leaves_of_version_7_are_kept_in_chunks_at_open() {
         .expect("whole leaves");
     }
     let store = SqliteStore::open_with(dir.path(), layout(false)).expect("reopen");
-    assert_eq!(store.tree_size().await.expect("size"), 2500);
-    assert_eq!(store.chunk_roots(0, 10).await.expect("roots").len(), 2);
-    let stored = store.stored_leaves(0, 2500).await.expect("stored");
-    assert!(stored[..2048]
-        .iter()
-        .all(|l| matches!(l.kept, Kept::Fingerprint(_))));
-    assert!(stored[2048..]
-        .iter()
-        .all(|l| matches!(l.kept, Kept::Hash(_))));
-    let now: Vec<_> = store
-        .leaves(0, 2500)
-        .await
-        .expect("leaves")
-        .iter()
-        .map(|l| l.hash)
-        .collect();
-    assert_eq!(now, leaves);
+    assert_kept_in_two_chunks(&store, &leaves).await;
     let runs: i64 = {
         let conn = rusqlite::Connection::open(dir.path().join("logbook.db")).expect("open");
         conn.query_row(
@@ -258,7 +272,7 @@ async fn the_background_sealer_upgrades_while_queries_run() {
 /// PostgreSQL: a schema as version 4 left it (rows only, before `blocks`), written by
 /// that version's own migrations and SQL, upgraded in place by the current code.
 mod postgres {
-    use super::everything;
+    use super::{assert_kept_in_two_chunks, everything, numbered_lines};
     use logbook_core::query::{Condition, Field, Scalar};
     use logbook_core::Query;
     use logbook_store::postgres::{migrate_up_to, PgLayout, PostgresStore, TierOptions};
@@ -279,24 +293,30 @@ mod postgres {
         client
     }
 
-    /// A schema of its own, at `version` (4 or 5: the same rows), holding ids
-    /// 1..=120 but every 17th (a clear long ago) with the counter at 121 (the
-    /// newest was deleted too).
-    async fn write_version(version: i64) -> (String, String) {
+    /// A fresh schema named for `test` and a URL whose connections use only it.
+    async fn own_schema(test: &str) -> (String, String) {
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .expect("clock")
             .as_secs();
         // The shape the behaviour suite's sweep reads: a crashed run's schema goes.
-        let schema = format!("lbs_{now}_{}_upgrade{version}", std::process::id());
-        let admin = connect(&base_url()).await;
-        admin
+        let schema = format!("lbs_{now}_{}_{test}", std::process::id());
+        connect(&base_url())
+            .await
             .batch_execute(&format!("CREATE SCHEMA {schema}"))
             .await
             .expect("create schema");
         let base = base_url();
         let separator = if base.contains('?') { '&' } else { '?' };
         let url = format!("{base}{separator}options=-c%20search_path%3D{schema}");
+        (schema, url)
+    }
+
+    /// A schema of its own, at `version` (4 or 5: the same rows), holding ids
+    /// 1..=120 but every 17th (a clear long ago) with the counter at 121 (the
+    /// newest was deleted too).
+    async fn write_version(version: i64) -> (String, String) {
+        let (schema, url) = own_schema(&format!("upgrade{version}")).await;
         let mut client = connect(&url).await;
         assert_eq!(
             migrate_up_to(&mut client, &schema, version)
@@ -556,32 +576,13 @@ mod postgres {
     /// after the upgrade keeps the complete chunks, and every leaf is unchanged.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn whole_leaves_of_version_6_are_kept_in_chunks_at_the_next_placing() {
-        use logbook_core::integrity::{leaf_hash, Kept};
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .expect("clock")
-            .as_secs();
-        let schema = format!("lbs_{now}_{}_upgrade_leaves", std::process::id());
-        let admin = connect(&base_url()).await;
-        admin
-            .batch_execute(&format!("CREATE SCHEMA {schema}"))
-            .await
-            .expect("create schema");
-        let base = base_url();
-        let separator = if base.contains('?') { '&' } else { '?' };
-        let url = format!("{base}{separator}options=-c%20search_path%3D{schema}");
-        let records: Vec<logbook_core::NewRecord> = (0..2500)
-            .map(|i| {
-                let mut r = logbook_core::NewRecord::new(logbook_core::Kind::Log);
-                r.message = Some(format!("line {i}"));
-                r
-            })
-            .collect();
+        use logbook_core::integrity::leaf_hash;
+        let (schema, url) = own_schema("upgrade_leaves").await;
         let (leaves, first_id) = {
             let store = PostgresStore::open_with(&url, layout(false))
                 .await
                 .expect("open");
-            let appended = store.append(records).await.expect("append");
+            let appended = store.append(numbered_lines(2500)).await.expect("append");
             assert_eq!(store.tree_size().await.expect("size"), 2500);
             let stored = everything(&store).await;
             let leaves: Vec<_> = stored.iter().map(leaf_hash).collect();
@@ -606,23 +607,7 @@ mod postgres {
         let store = PostgresStore::open_with(&url, layout(false))
             .await
             .expect("reopen");
-        assert_eq!(store.tree_size().await.expect("size"), 2500);
-        assert_eq!(store.chunk_roots(0, 10).await.expect("roots").len(), 2);
-        let stored = store.stored_leaves(0, 2500).await.expect("stored");
-        assert!(stored[..2048]
-            .iter()
-            .all(|l| matches!(l.kept, Kept::Fingerprint(_))));
-        assert!(stored[2048..]
-            .iter()
-            .all(|l| matches!(l.kept, Kept::Hash(_))));
-        let now: Vec<_> = store
-            .leaves(0, 2500)
-            .await
-            .expect("leaves")
-            .iter()
-            .map(|l| l.hash)
-            .collect();
-        assert_eq!(now, leaves);
+        assert_kept_in_two_chunks(&store, &leaves).await;
         drop(store);
         drop_schema(&schema).await;
     }

@@ -15,8 +15,8 @@
 use super::records::{read_record, RECORD_COLUMNS};
 use super::PostgresStore;
 use crate::integrity::{
-    extends, in_stretches, leaves_of_run, run_from, runs, stretches, with_hashes, IntegrityStore,
-    Kept, KeptChunk, Leaf, RemovedRange, StoredLeaf, CHUNK,
+    extends, in_stretches, leaves_of_run, recomputed_leaves, run_from, runs, stretches,
+    IntegrityStore, Kept, KeptChunk, Leaf, RemovedRange, StoredLeaf, CHUNK,
 };
 use crate::{Result, StoreError};
 use async_trait::async_trait;
@@ -451,17 +451,18 @@ impl IntegrityStore for PostgresStore {
     }
 
     async fn leaves(&self, start: u64, end: u64) -> Result<Vec<Leaf>> {
-        let stored = self.stored_leaves(start, end).await?;
-        with_hashes(self, stored).await
+        recomputed_leaves(self, || self.stored_leaves(start, end)).await
     }
 
     async fn leaf_of(&self, id: i64) -> Result<Option<Leaf>> {
-        let mut client = self.pool.get().await?;
-        let tx = snapshot(&mut client).await?;
-        let stored = read_stored_of(&tx, id).await?;
-        tx.commit().await?;
-        drop(client);
-        Ok(with_hashes(self, stored.into_iter().collect()).await?.pop())
+        let read_stored = || async move {
+            let mut client = self.pool.get().await?;
+            let tx = snapshot(&mut client).await?;
+            let stored = read_stored_of(&tx, id).await?;
+            tx.commit().await?;
+            Ok(stored.into_iter().collect())
+        };
+        Ok(recomputed_leaves(self, read_stored).await?.pop())
     }
 
     async fn stored_leaves(&self, start: u64, end: u64) -> Result<Vec<StoredLeaf>> {

@@ -9,8 +9,8 @@
 use super::tiered::Tiered;
 use super::SqliteStore;
 use crate::integrity::{
-    extends, in_stretches, leaves_of_run, run_from, runs, stretches, with_hashes, IntegrityStore,
-    KeptChunk, Leaf, RemovedRange, StoredLeaf, CHUNK,
+    extends, in_stretches, leaves_of_run, recomputed_leaves, run_from, runs, stretches,
+    IntegrityStore, KeptChunk, Leaf, RemovedRange, StoredLeaf, CHUNK,
 };
 use crate::{Result, StoreError};
 use async_trait::async_trait;
@@ -460,16 +460,18 @@ impl IntegrityStore for SqliteStore {
     }
 
     async fn leaves(&self, start: u64, end: u64) -> Result<Vec<Leaf>> {
-        let stored = self.stored_leaves(start, end).await?;
-        with_hashes(self, stored).await
+        recomputed_leaves(self, || self.stored_leaves(start, end)).await
     }
 
     async fn leaf_of(&self, id: i64) -> Result<Option<Leaf>> {
-        let stored = self
-            .readers
-            .read(move |conn| in_snapshot(conn, |conn| read_stored_of(conn, id)))
-            .await?;
-        Ok(with_hashes(self, stored.into_iter().collect()).await?.pop())
+        let read_stored = || async move {
+            let stored = self
+                .readers
+                .read(move |conn| in_snapshot(conn, |conn| read_stored_of(conn, id)))
+                .await?;
+            Ok(stored.into_iter().collect())
+        };
+        Ok(recomputed_leaves(self, read_stored).await?.pop())
     }
 
     async fn stored_leaves(&self, start: u64, end: u64) -> Result<Vec<StoredLeaf>> {
