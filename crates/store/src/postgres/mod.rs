@@ -158,6 +158,7 @@ impl PostgresStore {
             side: side.clone(),
             lock_key: lock_key(&schema),
             covered: Arc::new(std::sync::atomic::AtomicI64::new(0)),
+            reserved: Arc::new(std::sync::atomic::AtomicI64::new(0)),
             partition_ids: writer::partition_ids(&layout.options),
             batches: Arc::new(std::sync::atomic::AtomicU64::new(0)),
             committed: Arc::new(committed),
@@ -166,6 +167,9 @@ impl PostgresStore {
             .query_one("SELECT last FROM id_counter", &[])
             .await?
             .get(0);
+        target
+            .reserved
+            .fetch_max(reserved, std::sync::atomic::Ordering::AcqRel);
         writer::ensure_covered(&target, reserved).await?;
         writer::sweep(&side).await?;
         integrity::backfill(&mut client, lock_key(&schema)).await?;

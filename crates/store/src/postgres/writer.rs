@@ -94,6 +94,10 @@ pub struct Target {
     pub lock_key: i32,
     /// Ids the attached partitions cover (exclusive), as last seen by this node.
     pub covered: Arc<AtomicI64>,
+    /// The highest id this node has reserved (or seen the counter at, when it
+    /// opened): whether a batch's ids will fit the attached partitions, as far as
+    /// this node can tell before reserving them.
+    pub reserved: Arc<AtomicI64>,
     /// Ids per partition this node attaches ([`partition_ids`]).
     pub partition_ids: i64,
     /// Committed batches, to sweep abandoned reservations now and then.
@@ -190,9 +194,22 @@ async fn write_loop(
     state: Arc<WriteStateTracker>,
     jobs: Arc<Mutex<mpsc::Receiver<Job>>>,
 ) {
-    while let Some(pending) = next_batch(&jobs).await {
+    // Jobs queued while a batch commits are the next batch: its transaction is
+    // begun in the same round trip as that commit.
+    let more_queued = || jobs.try_lock().is_ok_and(|jobs| !jobs.is_empty());
+    let mut begun: Option<Begun> = None;
+    loop {
+        if let Some(idle) = begun.take_if(|_| !more_queued()) {
+            // Its batch was taken by another writer task: an open transaction
+            // with an id would hold back VACUUM while this one waits.
+            end_transaction(idle.client).await;
+        }
+        let Some(pending) = next_batch(&jobs).await else {
+            break;
+        };
         publisher.writing(true);
-        let outcome = commit(&pool, &target, &pending).await;
+        let (outcome, next) = commit(&pool, &target, &pending, begun.take(), more_queued).await;
+        begun = next;
         publisher.writing(false);
         state.observe_result(&outcome);
         match outcome {
@@ -206,7 +223,7 @@ async fn write_loop(
                 // Retry each job alone so the others are not failed by it.
                 for job in pending {
                     let alone = std::slice::from_ref(&job);
-                    let outcome = commit(&pool, &target, alone).await;
+                    let (outcome, _) = commit(&pool, &target, alone, None, || false).await;
                     state.observe_result(&outcome);
                     match outcome {
                         Ok((stored, after)) => {
@@ -224,6 +241,11 @@ async fn write_loop(
                 }
             }
         }
+    }
+    if let Some(begun) = begun {
+        // Closing the connection ends the transaction begun for a batch that
+        // never came; back in the pool it would still be open.
+        drop(deadpool_postgres::Object::take(begun.client));
     }
 }
 
@@ -255,55 +277,123 @@ async fn answer(
     }
 }
 
-/// Inserts every job's records in one transaction; returns the stored records and,
-/// if it could be read, the horizon right after the commit.
+/// A pooled connection in a transaction begun for the next batch, with that
+/// transaction's id (and lock, see [`CURRENT_XID`]).
+struct Begun {
+    client: deadpool_postgres::Client,
+    xid: String,
+}
+
+/// What [`commit`] returns: the stored records and, if it could be read, the
+/// horizon right after the commit.
+type Committed = (Vec<Record>, Option<Horizon>);
+
+/// Inserts every job's records in one transaction, `begun` or begun now; returns
+/// what [`Committed`] says and, if `more_queued` says another batch is waiting,
+/// that batch's transaction, begun in the commit's round trip.
 async fn commit(
     pool: &Pool,
     target: &Target,
     pending: &[Job],
-) -> Result<(Vec<Record>, Option<Horizon>)> {
-    let client = pool.get().await?;
+    begun: Option<Begun>,
+    more_queued: impl Fn() -> bool,
+) -> (Result<Committed>, Option<Begun>) {
+    let (client, xid) = match begun {
+        Some(Begun { client, xid }) => (client, Some(xid)),
+        None => match pool.get().await {
+            Ok(client) => (client, None),
+            Err(e) => return (Err(e.into()), None),
+        },
+    };
     let records: Vec<NewRecord> = pending
         .iter()
         .flat_map(|job| job.records.iter().cloned())
         .collect();
-    let outcome = append_committed(&client, target, records).await;
-    match &outcome {
-        Ok((stored, _)) => {
+    let outcome = append_committed(&client, target, records, xid, more_queued).await;
+    match outcome {
+        Ok((stored, after, next)) => {
             if let Some(last) = stored.last().map(|r| r.id) {
                 target.hint(last);
+                // Partitions ahead are attached between transactions, never while
+                // one has started its `COPY` (see `append_committed`).
+                if let Err(e) = ensure_covered(target, last).await {
+                    tracing::warn!(error = %e, "cannot attach the next records partition yet");
+                }
             }
             if target.batches.fetch_add(1, Ordering::Relaxed) % SWEEP_EVERY == SWEEP_EVERY - 1 {
                 // Housekeeping: the acknowledgement does not wait for it.
                 let side = target.side.clone();
                 tokio::spawn(async move { sweep(&side).await });
             }
+            let begun = match next {
+                Some(Ok(xid)) => Some(Begun { client, xid }),
+                Some(Err(_)) => {
+                    end_transaction(client).await;
+                    None
+                }
+                None => None,
+            };
+            (Ok((stored, after)), begun)
         }
-        Err(_) => {
-            // The transaction may still be open (a step before COMMIT failed): end
-            // it, or drop the connection rather than hand it back mid-transaction.
-            if client.batch_execute("ROLLBACK").await.is_err() {
-                drop(deadpool_postgres::Object::take(client));
-            }
+        Err(e) => {
+            // The transaction may still be open (a step before COMMIT failed), or
+            // the next one begun: end it.
+            end_transaction(client).await;
             // The reservation is void; sweep it (and commit synchronously, see
             // `sweep`) rather than leave it to the next round.
             let _ = sweep(&target.side).await;
+            (Err(e), None)
         }
     }
-    outcome
 }
 
-/// One writer batch as one transaction in four round trips, each step's
-/// statements pipelined on the connection (sent together, answered in order):
+/// Rolls back whatever transaction `client` is in, or drops the connection rather
+/// than hand it back to the pool mid-transaction.
+async fn end_transaction(client: deadpool_postgres::Client) {
+    if client.batch_execute("ROLLBACK").await.is_err() {
+        drop(deadpool_postgres::Object::take(client));
+    }
+}
+
+/// `BEGIN` and the transaction's id (with its lock, see [`CURRENT_XID`]), in one
+/// round trip.
+async fn begin(client: &deadpool_postgres::Client) -> Result<String> {
+    let xid_of = client.prepare_cached(CURRENT_XID).await?;
+    let (begun, xid) = futures_util::join!(
+        client.batch_execute("BEGIN"),
+        client.query_one(&xid_of, &[&APPEND_LOCK_CLASS])
+    );
+    begun?;
+    Ok(xid?.get(0))
+}
+
+/// One writer batch as one transaction in two round trips on its connection, and
+/// one on a side connection beside the first:
 ///
-/// 1. `BEGIN` and the transaction id (with its lock, see [`CURRENT_XID`]);
-/// 2. the reservation on a side connection (and, once a partition's worth of
-///    ids, attaching the next partition there);
-/// 3. the start of the `COPY`;
-/// 4. the rows, the leaves, `COMMIT` and the horizon after it with the append
+/// 1. `BEGIN` and the transaction id (with its lock, see [`CURRENT_XID`]), sent
+///    with the previous batch's commit when this batch was already queued then,
+///    else a round trip of its own;
+/// 2. the reservation on a side connection and, at the same time, the start of
+///    the `COPY`;
+/// 3. the rows, the leaves, `COMMIT`, the horizon after it with the append
 ///    holding it back, if any (returned, if read: with one node it is past the
 ///    batch, and publishing needs no further read; with several, the publisher
-///    waits for that append at once instead of reading the horizon again first).
+///    waits for that append at once instead of reading the horizon again first),
+///    and, if `more_queued`, step 1 of the next batch (its outcome returned).
+///
+/// A `COPY` routes rows only to partitions attached when it started. It starts
+/// beside the reservation only if this node's last reservation leaves room for
+/// the batch in the partitions attached (a partition's worth is kept attached
+/// ahead, see [`commit`]), and the rows go ahead only if those partitions cover
+/// the ids reserved; otherwise (other nodes reserved up to the end meanwhile)
+/// this transaction is rolled back and the batch redone with the partition
+/// attached between the reservation and the `COPY`, as a batch too large for the
+/// room left is done at once. Nothing is
+/// attached while this transaction has started its `COPY`: it then holds
+/// `records` ROW EXCLUSIVE, which a sealer's `DETACH PARTITION ... CONCURRENTLY`
+/// waits for while it holds the lock an `ATTACH` needs, a deadlock through this
+/// task that PostgreSQL cannot see (appends hung in the SIGKILL-during-sealing
+/// test when the two overlapped).
 ///
 /// A statement that fails aborts the transaction, so the `COMMIT` after it
 /// rolls back; the batch has committed only if every step succeeded. A single
@@ -313,44 +403,73 @@ async fn append_committed(
     client: &deadpool_postgres::Client,
     target: &Target,
     records: Vec<NewRecord>,
-) -> Result<(Vec<Record>, Option<Horizon>)> {
-    let xid_of = client.prepare_cached(CURRENT_XID).await?;
+    begun: Option<String>,
+    more_queued: impl Fn() -> bool,
+) -> Result<(Vec<Record>, Option<Horizon>, Option<Result<String>>)> {
     let horizon = client.prepare_cached(HORIZON_AND_BLOCKER).await?;
     let copy = client.prepare_cached(&copy_statement("records")).await?;
     let leaves = client
         .prepare_cached(super::integrity::INSERT_LEAVES)
         .await?;
-    let (begun, xid) = futures_util::join!(
-        client.batch_execute("BEGIN"),
-        client.query_one(&xid_of, &[&APPEND_LOCK_CLASS])
-    );
-    begun?;
-    let xid: String = xid?.get(0);
-    let before = reserve(&target.side, &xid, records.len()).await?;
-    // The partitions the ids need are attached before the COPY starts, not beside
-    // it: a COPY routes only to partitions attached when it started, and once it
-    // has started this transaction holds `records` ROW EXCLUSIVE, which a sealer's
-    // `DETACH PARTITION ... CONCURRENTLY` waits for while it holds the lock an
-    // `ATTACH` needs: a deadlock through this task that PostgreSQL cannot see
-    // (appends hung in the SIGKILL-during-sealing test when the two overlapped).
-    ensure_covered(target, before + records.len() as i64).await?;
-    let sink = client.copy_in(&copy).await?;
+    let count = records.len() as i64;
+    let mut xid = begun;
+    let mut covered_first = false;
+    let (before, sink) = loop {
+        let current = match xid.take() {
+            Some(xid) => xid,
+            None => begin(client).await?,
+        };
+        if covered_first {
+            let before = reserve(target, &current, records.len()).await?;
+            ensure_covered(target, before + count).await?;
+            break (before, client.copy_in(&copy).await?);
+        }
+        let covered = target.covered.load(Ordering::Acquire);
+        if target.reserved.load(Ordering::Acquire) + count >= covered {
+            // Not even this node's own last reservation leaves room for the batch.
+            covered_first = true;
+            xid = Some(current);
+            continue;
+        }
+        let (reserved, sink) = futures_util::join!(
+            reserve(target, &current, records.len()),
+            client.copy_in(&copy)
+        );
+        // On an error the sink, if any, is dropped, which aborts the `COPY`.
+        let before = reserved?;
+        let sink = sink?;
+        if before + count < covered {
+            break (before, sink);
+        }
+        // Other nodes reserved the ids up to the end meanwhile.
+        drop(sink);
+        client.batch_execute("ROLLBACK").await?;
+        covered_first = true;
+    };
     let stored = number(records, before);
     let runs = crate::integrity::runs(&stored);
     let runs: Vec<[&(dyn ToSql + Sync); 2]> = runs
         .iter()
         .map(|(first_id, hashes)| [first_id as &(dyn ToSql + Sync), hashes])
         .collect();
-    let (copied, placed, committed, after) = futures_util::join!(
+    let next = async {
+        if more_queued() {
+            Some(begin(client).await)
+        } else {
+            None
+        }
+    };
+    let (copied, placed, committed, after, next) = futures_util::join!(
         write_rows(sink, &stored),
         futures_util::future::try_join_all(runs.iter().map(|run| client.execute(&leaves, run))),
         client.batch_execute("COMMIT"),
-        client.query_one(&horizon, &[])
+        client.query_one(&horizon, &[]),
+        next
     );
     copied?;
     placed?;
     committed?;
-    Ok((stored, after.ok().map(|row| Horizon::of(&row))))
+    Ok((stored, after.ok().map(|row| Horizon::of(&row)), next))
 }
 
 /// Numbers `records` and inserts them in `tx`, which the caller commits; every
@@ -374,7 +493,7 @@ pub(super) async fn append_in(
         .query_one(&statement, &[&APPEND_LOCK_CLASS])
         .await?
         .get(0);
-    let before = reserve(&target.side, &xid, records.len()).await?;
+    let before = reserve(target, &xid, records.len()).await?;
     ensure_covered(target, before + records.len() as i64).await?;
     let stored = number(records, before);
     insert(tx, &stored).await?;
@@ -451,9 +570,9 @@ pub async fn send_hints(
 /// itself, this reservation included. If the append fails, [`sweep`] commits
 /// synchronously, so a crash cannot lose a counter that a reader's horizon has
 /// already passed.
-async fn reserve(side: &Pool, xid: &str, n: usize) -> Result<i64> {
+async fn reserve(target: &Target, xid: &str, n: usize) -> Result<i64> {
     let n = i64::try_from(n).map_err(|_| StoreError::Internal("batch too large".into()))?;
-    let client = side.get().await?;
+    let client = target.side.get().await?;
     let statement = client
         .prepare_cached(
             "WITH counter AS (UPDATE id_counter SET last = last + $2 RETURNING last - $2 AS before) \
@@ -461,7 +580,9 @@ async fn reserve(side: &Pool, xid: &str, n: usize) -> Result<i64> {
              RETURNING floor",
         )
         .await?;
-    Ok(client.query_one(&statement, &[&xid, &n]).await?.get(0))
+    let before: i64 = client.query_one(&statement, &[&xid, &n]).await?.get(0);
+    target.reserved.fetch_max(before + n, Ordering::AcqRel);
+    Ok(before)
 }
 
 /// Deletes the reservations of transactions that ended without deleting theirs
@@ -601,10 +722,14 @@ async fn write_rows(sink: CopyInSink<bytes::Bytes>, records: &[Record]) -> Resul
         let ts = r.ts.micros();
         let kind = r.kind.code();
         let level = r.level.map(Level::number);
+        // Serialised from the map itself: a `Value` made of it to print was a
+        // copy of every record's data.
         let data = r
             .data
             .as_ref()
-            .map(|d| serde_json::Value::Object(d.clone()).to_string());
+            .map(serde_json::to_string)
+            .transpose()
+            .map_err(|e| StoreError::Internal(format!("cannot serialise data: {e}")))?;
         let json = data.as_deref().map(JsonText);
         let fields = [
             &r.category,
