@@ -21,6 +21,20 @@ use std::process::ExitCode;
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
+/// jemalloc's own figures, as of now (its statistics are a snapshot taken when the
+/// epoch advances), for `/metrics`; `None` if it cannot say.
+fn allocator_stats() -> Option<logbook_server::metrics::AllocatorStats> {
+    use tikv_jemalloc_ctl::{epoch, stats};
+    epoch::advance().ok()?;
+    let read = |value: tikv_jemalloc_ctl::Result<usize>| value.ok().map(|v| v as u64);
+    Some(logbook_server::metrics::AllocatorStats {
+        allocated: read(stats::allocated::read())?,
+        active: read(stats::active::read())?,
+        resident: read(stats::resident::read())?,
+        retained: read(stats::retained::read())?,
+    })
+}
+
 #[derive(Parser)]
 #[command(
     name = "logbook",

@@ -241,6 +241,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         write_delay_target: args.write_delay_target,
         write_delay_interval: args.write_delay_interval,
         body_read_timeout: args.body_read_timeout,
+        allocator_stats: Some(crate::allocator_stats),
         ..Config::default()
     };
     let (stop, stopped) = tokio::sync::watch::channel(false);

@@ -180,6 +180,11 @@ async fn metrics_listen_serves_them_without_credentials() {
         sample(&text, "logbook_store_high_water_id", &[]).is_some(),
         "{text}"
     );
+    // The binary's allocator reports what it holds (its statistics are compiled in).
+    let allocated = sample(&text, "logbook_allocator_bytes", &["stat=\"allocated\""]);
+    let resident = sample(&text, "logbook_allocator_bytes", &["stat=\"resident\""]);
+    assert!(allocated.is_some_and(|a| a > 0.0), "{text}");
+    assert!(resident >= allocated, "{text}");
     // The metrics listener cuts off a connection that sends no request head, as
     // the API's does.
     let address = url

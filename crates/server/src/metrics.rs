@@ -60,6 +60,27 @@ struct TierLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct AllocatorLabels {
+    stat: &'static str,
+}
+
+/// What the process's allocator holds, in bytes (jemalloc's `stats.*`), for a
+/// binary whose global allocator can say ([`crate::state::Config::allocator_stats`]):
+/// the heap the program uses against the memory the allocator keeps for it tells
+/// a growing heap from fragmentation or memory not yet given back.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AllocatorStats {
+    /// Bytes in live allocations.
+    pub allocated: u64,
+    /// Bytes in the pages those allocations occupy.
+    pub active: u64,
+    /// Bytes of the allocator's memory that are resident (its share of RSS).
+    pub resident: u64,
+    /// Bytes mapped and not returned to the kernel, though not resident.
+    pub retained: u64,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ReasonLabels {
     reason: String,
 }
@@ -85,6 +106,7 @@ pub struct Metrics {
     tier_records: Family<TierLabels, Gauge>,
     sealed_blocks: Gauge,
     sealer_backlog: Gauge,
+    allocator: Family<AllocatorLabels, Gauge>,
     stream_lags: Counter,
     lags_seen: AtomicU64,
     writes_full: Gauge,
@@ -261,6 +283,12 @@ impl Metrics {
             "Hot records beyond the hot tier's bound, not yet sealed: the sealer's lag",
             sealer_backlog.clone(),
         );
+        let allocator = Family::<AllocatorLabels, Gauge>::default();
+        registry.register(
+            "allocator_bytes",
+            "What the memory allocator holds, by stat: allocated (live heap), active, resident, retained",
+            allocator.clone(),
+        );
         Metrics {
             registry,
             requests,
@@ -282,6 +310,7 @@ impl Metrics {
             tier_records,
             sealed_blocks,
             sealer_backlog,
+            allocator,
             stream_lags,
             lags_seen: AtomicU64::new(0),
             writes_full,
@@ -353,6 +382,19 @@ impl Metrics {
             self.committed_jobs
                 .inc_by(stats.jobs.saturating_sub(seen.1));
             *seen = (stats.commits.max(seen.0), stats.jobs.max(seen.1));
+        }
+        if let Some(stats) = state.config.allocator_stats.and_then(|read| read()) {
+            let gauge = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+            for (stat, bytes) in [
+                ("allocated", stats.allocated),
+                ("active", stats.active),
+                ("resident", stats.resident),
+                ("retained", stats.retained),
+            ] {
+                self.allocator
+                    .get_or_create(&AllocatorLabels { stat })
+                    .set(gauge(bytes));
+            }
         }
         self.high_water.set(state.store.high_water().await?);
         if let Some(figures) = state.store.tier_figures().await? {

@@ -45,6 +45,9 @@ pub struct Config {
     pub write_delay_interval: Duration,
     /// Longest wait for the next piece of a request body before 408.
     pub body_read_timeout: Duration,
+    /// Reads the process allocator's figures for `/metrics`; set by a binary whose
+    /// global allocator can report them (the `logbook` binary's jemalloc).
+    pub allocator_stats: Option<fn() -> Option<crate::metrics::AllocatorStats>>,
 }
 
 impl Default for Config {
@@ -67,6 +70,7 @@ impl Default for Config {
             write_delay_target: Duration::from_millis(250),
             write_delay_interval: Duration::from_millis(100),
             body_read_timeout: Duration::from_secs(30),
+            allocator_stats: None,
         }
     }
 }

@@ -345,22 +345,10 @@ async fn open_loop(http: &reqwest::Client, server: &Child, args: &LoadArgs) -> a
     Ok(())
 }
 
-/// The server's `/metrics` page.
-async fn metrics_text(http: &reqwest::Client, server: &Child) -> anyhow::Result<String> {
-    Ok(http
-        .get(server.url("/metrics"))
-        .bearer_auth(server.token())
-        .send()
-        .await?
-        .error_for_status()?
-        .text()
-        .await?)
-}
-
 /// `logbook_http_shed_requests_total` by reason, and the write limit where the
 /// server has one, from its metrics.
 async fn shed_reasons(http: &reqwest::Client, server: &Child) -> anyhow::Result<String> {
-    let text = metrics_text(http, server).await?;
+    let text = server.metrics(http).await?;
     let mut out: Vec<String> = text
         .lines()
         .filter_map(|l| l.strip_prefix("logbook_http_shed_requests_total{reason=\""))
@@ -380,7 +368,7 @@ async fn admitted_write_buckets(
     http: &reqwest::Client,
     server: &Child,
 ) -> anyhow::Result<Vec<(f64, u64)>> {
-    let text = metrics_text(http, server).await?;
+    let text = server.metrics(http).await?;
     Ok(histogram_buckets(
         &text,
         "logbook_http_admitted_write_duration_seconds",

@@ -106,6 +106,14 @@ pub fn watch_peak(
     (peak, watching)
 }
 
+/// The value of one series in an OpenMetrics text, named with its labels as the
+/// text writes them (`logbook_store_tier_records{tier="hot"}`).
+pub fn metric_value(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
+        .and_then(|value| value.trim().parse().ok())
+}
+
 /// A histogram's cumulative buckets (`le` bound, count) from an OpenMetrics text.
 pub fn histogram_buckets(text: &str, name: &str) -> Vec<(f64, u64)> {
     let prefix = format!("{name}_bucket{{le=\"");

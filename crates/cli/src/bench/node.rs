@@ -115,6 +115,18 @@ impl Child {
             .ok_or_else(|| anyhow::anyhow!("count answered {body}"))
     }
 
+    /// The server's `/metrics` page (OpenMetrics text).
+    pub async fn metrics(&self, http: &reqwest::Client) -> anyhow::Result<String> {
+        Ok(http
+            .get(self.url("/metrics"))
+            .bearer_auth(self.token())
+            .send()
+            .await?
+            .error_for_status()?
+            .text()
+            .await?)
+    }
+
     pub fn pid(&self) -> u32 {
         self.process.id()
     }

@@ -2,11 +2,12 @@
 //! to see whether its memory and file descriptors stay flat: 4 writers (two of
 //! single records, two of NDJSON batches of 100), 2 readers cycling list, count,
 //! substring and dialect queries, 20 SSE subscribers that reconnect every minute
-//! with `Last-Event-ID`. Prints RSS, RssAnon and open fds every `--every`; at the
-//! end checks that every acknowledged record is in the store, and compares the RSS
+//! with `Last-Event-ID`. Prints RSS, RssAnon and open fds every `--every`, with
+//! what the server's `/metrics` says its heap (jemalloc's allocated and resident
+//! bytes) and hot tier (records, the sealer's backlog) hold then; at the end checks that every acknowledged record is in the store, and compares the RSS
 //! of the last quarter of the run with the first's.
 
-use super::measure::{mib, status_bytes};
+use super::measure::{metric_value, mib, status_bytes};
 use super::node::Child;
 use super::workload::{self, Workload};
 use clap::Args;
@@ -43,6 +44,10 @@ pub struct SoakArgs {
     /// Directory for the store (default: a temporary one, removed afterwards).
     #[arg(long)]
     pub dir: Option<std::path::PathBuf>,
+    /// The `logbook` binary to run the server from (default: this one), so that
+    /// two builds' servers are soaked with the same client.
+    #[arg(long)]
+    pub server_binary: Option<std::path::PathBuf>,
 }
 
 /// What the clients saw, shared by all of them.
@@ -84,7 +89,10 @@ pub async fn run(args: SoakArgs) -> anyhow::Result<()> {
         .clone()
         .unwrap_or_else(|| temporary.path().to_path_buf())
         .join("logbook");
-    let server = Arc::new(Child::serve(&data)?);
+    let server = Arc::new(match &args.server_binary {
+        Some(binary) => Child::serve_binary(binary, &data)?,
+        None => Child::serve(&data)?,
+    });
     let pid = server.pid();
     let http = reqwest::Client::builder().build()?;
     let tally = Arc::new(Tally::default());
@@ -150,8 +158,20 @@ pub async fn run(args: SoakArgs) -> anyhow::Result<()> {
     let started = Instant::now();
     let mut samples: Vec<(Duration, u64)> = Vec::new();
     println!(
-        "{:>7} {:>9} {:>9} {:>5} {:>12} {:>9} {:>6} {:>5} {:>10}",
-        "t", "RSS MiB", "anon MiB", "fds", "acked", "rec/s", "5xx", "shed", "events"
+        "{:>7} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>5} {:>11} {:>7} {:>5} {:>5} {:>9}",
+        "t",
+        "RSS MiB",
+        "anon",
+        "heap",
+        "jem res",
+        "hot",
+        "backlog",
+        "fds",
+        "acked",
+        "rec/s",
+        "5xx",
+        "shed",
+        "events"
     );
     let mut last = (Duration::ZERO, 0u64);
     loop {
@@ -161,11 +181,28 @@ pub async fn run(args: SoakArgs) -> anyhow::Result<()> {
         let anon = status_bytes(pid, "RssAnon").unwrap_or(0);
         let fds = super::measure::open_fds(pid).unwrap_or(0);
         let rate = (total - last.1) as f64 / (now - last.0).as_secs_f64().max(1e-9);
+        // Figures the server does not give (another build's, a failed scrape): "-".
+        let metrics = server.metrics(&http).await.unwrap_or_default();
+        let figure = |series: &str, scale: f64, decimals: usize| {
+            metric_value(&metrics, series)
+                .map_or("-".to_string(), |v| format!("{:.*}", decimals, v / scale))
+        };
+        let heap_mib = |stat: &str| {
+            figure(
+                &format!("logbook_allocator_bytes{{stat=\"{stat}\"}}"),
+                1048576.0,
+                1,
+            )
+        };
         println!(
-            "{:>6.0}s {:>9.1} {:>9.1} {:>5} {:>12} {:>9.0} {:>6} {:>5} {:>10}",
+            "{:>6.0}s {:>8.1} {:>8.1} {:>8} {:>8} {:>8} {:>8} {:>5} {:>11} {:>7.0} {:>5} {:>5} {:>9}",
             now.as_secs_f64(),
             mib(rss),
             mib(anon),
+            heap_mib("allocated"),
+            heap_mib("resident"),
+            figure("logbook_store_tier_records{tier=\"hot\"}", 1.0, 0),
+            figure("logbook_sealer_backlog_records", 1.0, 0),
             fds,
             total,
             rate,
