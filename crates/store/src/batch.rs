@@ -16,7 +16,7 @@ pub struct RecordBatch {
 
 enum Form {
     Records(Vec<NewRecord>),
-    Preparing(PreparingAppend),
+    Preparing(Box<PreparingAppend>),
 }
 
 impl RecordBatch {
@@ -31,7 +31,10 @@ impl RecordBatch {
     /// `ts` of records without one).
     pub(crate) fn preparing() -> RecordBatch {
         RecordBatch {
-            form: Form::Preparing(PreparingAppend::with_capacity(0, Timestamp::now())),
+            form: Form::Preparing(Box::new(PreparingAppend::with_capacity(
+                0,
+                Timestamp::now(),
+            ))),
         }
     }
 
