@@ -31,12 +31,17 @@ pub fn parse_record(line: &str) -> Option<NewRecord> {
 /// may end in `\r\n`), fed in chunks cut anywhere. The first bad line is named
 /// `[i]` (`i` counting the non-blank lines) as `NewRecord::from_json` words it;
 /// after it nothing more is parsed or kept, but the rest may still be fed, so a
-/// server can read a body to its end before it answers.
+/// server can read a body to its end before it answers. The records read so far
+/// may be taken as they come ([`NdjsonReader::take`]), so a server can hand a large
+/// batch on in chunks instead of holding all its records.
 #[derive(Debug, Default)]
 pub struct NdjsonReader {
     /// The start of a line whose end has not arrived yet.
     partial: Vec<u8>,
+    /// Read and not yet taken.
     records: Vec<NewRecord>,
+    /// Records read in all, taken or not (the next line's index).
+    read: usize,
     error: Option<FieldError>,
 }
 
@@ -70,7 +75,15 @@ impl NdjsonReader {
         }
     }
 
-    /// The whole batch, or the first bad line (`body` when there are no records).
+    /// The records read since the last take, in order. A bad line later still
+    /// refuses the whole batch ([`NdjsonReader::finish`]): what was taken must not
+    /// be written before then.
+    pub fn take(&mut self) -> Vec<NewRecord> {
+        std::mem::take(&mut self.records)
+    }
+
+    /// The records not taken, or the first bad line (`body` when the body had
+    /// no records at all).
     pub fn finish(mut self) -> Result<Vec<NewRecord>, FieldError> {
         if self.error.is_none() && !self.partial.is_empty() {
             let last = std::mem::take(&mut self.partial);
@@ -78,12 +91,12 @@ impl NdjsonReader {
         }
         match self.error {
             Some(e) => Err(e),
-            None if self.records.is_empty() => Err(FieldError::new("body", "contains no records")),
+            None if self.read == 0 => Err(FieldError::new("body", "contains no records")),
             None => Ok(self.records),
         }
     }
 
-    /// Records read so far (a server may stop a body that is going nowhere).
+    /// Records read and not yet taken.
     pub fn len(&self) -> usize {
         self.records.len()
     }
@@ -93,7 +106,7 @@ impl NdjsonReader {
     }
 
     fn line(&mut self, line: &[u8]) {
-        let index = self.records.len();
+        let index = self.read;
         let Ok(text) = std::str::from_utf8(line) else {
             return self.fail(FieldError::new(format!("[{index}]"), "is not UTF-8"));
         };
@@ -101,7 +114,7 @@ impl NdjsonReader {
             return;
         }
         if let Some(record) = parse_record(text) {
-            return self.records.push(record);
+            return self.keep(record);
         }
         // Declined by the direct reader: the `Value` way says why, or takes it.
         match serde_json::from_str::<Value>(text) {
@@ -110,10 +123,15 @@ impl NdjsonReader {
                 format!("is not valid JSON: {e}"),
             )),
             Ok(value) => match NewRecord::from_json(value) {
-                Ok(record) => self.records.push(record),
+                Ok(record) => self.keep(record),
                 Err(e) => self.fail(e.at_index(index)),
             },
         }
+    }
+
+    fn keep(&mut self, record: NewRecord) {
+        self.records.push(record);
+        self.read += 1;
     }
 
     fn fail(&mut self, error: FieldError) {
@@ -380,5 +398,26 @@ mod tests {
         assert_eq!(reader.len(), 0, "nothing is read after the bad line");
         let error = reader.finish().expect_err("refused");
         assert_eq!(error.field, "[1].kind");
+    }
+
+    #[test]
+    fn ndjson_taken_as_it_is_read_counts_its_lines_across_takes() {
+        let mut reader = NdjsonReader::default();
+        reader.push(b"{}\n{\"message\":\"a\"}\n{");
+        let taken = reader.take();
+        assert_eq!(taken.len(), 2);
+        assert!(reader.is_empty());
+        reader.push(b"}\n{\"level\":\"LOUD\"}\n");
+        let error = reader.finish().expect_err("refused");
+        assert_eq!(error.field, "[3].level", "lines taken still count");
+
+        let mut reader = NdjsonReader::default();
+        reader.push(b"{}\n");
+        assert_eq!(reader.take().len(), 1);
+        assert_eq!(
+            reader.finish().map(|rest| rest.len()),
+            Ok(0),
+            "a body whose records were all taken had records"
+        );
     }
 }

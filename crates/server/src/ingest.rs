@@ -9,9 +9,9 @@ use crate::auth::Principal;
 use crate::error::ApiError;
 use crate::state::AppState;
 use futures_util::future::join_all;
-use logbook_core::object::{container_change, ContainerTransition};
-use logbook_core::{NewRecord, ObjectRef};
-use logbook_store::{Appended, ObjectUpdate, ObjectWrite};
+use logbook_core::object::{container_change, ContainerChange, ContainerTransition};
+use logbook_core::{Kind, NewRecord, ObjectRef};
+use logbook_store::{Appended, ObjectUpdate, ObjectWrite, RecordBatch};
 use std::collections::HashMap;
 
 /// How a dialect names a record's fields in errors: `(index in the batch, core
@@ -27,8 +27,9 @@ pub async fn append(
     records: Vec<NewRecord>,
     names: impl FieldNames,
 ) -> Result<Appended, ApiError> {
-    principal.require_write()?;
-    append_in_domains(state, principal, records, names).await
+    let mut batch = Batch::new(state, principal)?;
+    batch.push(records, &names)?;
+    batch.commit().await
 }
 
 /// Appends journal entries of users' actions. Every role but the read-only auditor
@@ -51,7 +52,9 @@ pub async fn append_actions(
     for (i, entry) in entries.iter_mut().enumerate() {
         identify(principal, entry, |field| names(i, field))?;
     }
-    append_in_domains(state, principal, entries, names).await
+    let mut batch = Batch::of(state, Writer::Principal(principal));
+    batch.push(entries, &names)?;
+    batch.commit().await
 }
 
 /// Who did it: the principal, unless it may act for others and the entry names
@@ -78,55 +81,124 @@ fn identify(
     Ok(())
 }
 
-async fn append_in_domains(
-    state: &AppState,
-    principal: &Principal,
-    mut records: Vec<NewRecord>,
-    names: impl FieldNames,
-) -> Result<Appended, ApiError> {
-    for (i, record) in records.iter_mut().enumerate() {
-        let field = names(i, "domain_id");
-        record.domain_id = Some(principal.write_domain(record.domain_id.as_deref(), &field)?);
-    }
-    let overrides = principal.role.is_admin() || principal.any_domain;
-    commit(state, overrides, records).await
-}
-
 /// Appends records that arrive on a listener without credentials (syslog): each
 /// lands in the domain the operator configured for the listener, by the same path
 /// as any other write.
 pub async fn append_to_domain(
     state: &AppState,
     domain: &str,
-    mut records: Vec<NewRecord>,
-) -> Result<Appended, ApiError> {
-    for record in &mut records {
-        record.domain_id = Some(domain.to_string());
-    }
-    commit(state, false, records).await
-}
-
-/// `overrides`: the writer may move objects of other domains (admins, any-domain
-/// writers).
-async fn commit(
-    state: &AppState,
-    overrides: bool,
     records: Vec<NewRecord>,
 ) -> Result<Appended, ApiError> {
-    let writes = container_writes(state, overrides, &records).await?;
-    let kinds: Vec<logbook_core::Kind> = records
-        .iter()
-        .map(|r| r.kind.unwrap_or(logbook_core::Kind::Log))
-        .collect();
-    let appended = if writes.is_empty() {
-        state.store.append(records).await?
-    } else {
-        // One transaction: the events and the objects they move commit together, and
-        // concurrent batches apply their changes in the order of their record ids.
-        state.store.append_with_objects(records, writes).await?
-    };
-    state.metrics.ingested(kinds);
-    Ok(appended)
+    let mut batch = Batch::of(state, Writer::Listener { domain });
+    batch.push(records, &|i: usize, field: &str| format!("[{i}].{field}"))?;
+    batch.commit().await
+}
+
+/// A batch being received, appended atomically and durably at [`Batch::commit`].
+/// Each chunk pushed is placed in its domain, its container events noted, and
+/// handed to the store, which may turn it into its own forms at once and drop the
+/// records: a large NDJSON body pushed as it is parsed is never held whole as
+/// records (issue 20). Nothing is written before the commit, so a batch dropped
+/// after a refused chunk leaves no trace.
+pub struct Batch<'a> {
+    state: &'a AppState,
+    writer: Writer<'a>,
+    records: RecordBatch,
+    /// Each container event, with the domain of its record, in record order.
+    changes: Vec<(ContainerChange, Option<String>)>,
+    kinds: Vec<Kind>,
+}
+
+impl std::fmt::Debug for Batch<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Batch")
+            .field("records", &self.records.len())
+            .field("changes", &self.changes.len())
+            .finish()
+    }
+}
+
+/// Whose write a batch is, which decides the domain of its records.
+enum Writer<'a> {
+    /// Each record lands in the principal's domain unless it may name another.
+    Principal(&'a Principal),
+    /// A listener's records land in the domain configured for it.
+    Listener { domain: &'a str },
+}
+
+impl<'a> Batch<'a> {
+    /// An empty batch of the principal, which must hold a writing role.
+    pub fn new(state: &'a AppState, principal: &'a Principal) -> Result<Batch<'a>, ApiError> {
+        principal.require_write()?;
+        Ok(Batch::of(state, Writer::Principal(principal)))
+    }
+
+    fn of(state: &'a AppState, writer: Writer<'a>) -> Batch<'a> {
+        Batch {
+            state,
+            writer,
+            records: state.store.record_batch(),
+            changes: Vec::new(),
+            kinds: Vec::new(),
+        }
+    }
+
+    /// Records pushed so far.
+    pub fn len(&self) -> usize {
+        self.records.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.records.is_empty()
+    }
+
+    /// Adds `records`, which follow those pushed before (`names` gets each one's
+    /// index in the whole batch).
+    pub fn push(
+        &mut self,
+        mut records: Vec<NewRecord>,
+        names: &impl FieldNames,
+    ) -> Result<(), ApiError> {
+        let first = self.records.len();
+        for (i, record) in records.iter_mut().enumerate() {
+            let domain = match self.writer {
+                Writer::Principal(principal) => principal
+                    .write_domain(record.domain_id.as_deref(), &names(first + i, "domain_id"))?,
+                Writer::Listener { domain } => domain.to_string(),
+            };
+            record.domain_id = Some(domain);
+            if let Some(change) = container_change(record) {
+                self.changes.push((change, record.domain_id.clone()));
+            }
+            self.kinds.push(record.kind.unwrap_or(Kind::Log));
+        }
+        self.records.push(records);
+        Ok(())
+    }
+
+    /// Appends the batch, with the object-registry changes its container events
+    /// imply.
+    pub async fn commit(self) -> Result<Appended, ApiError> {
+        // Admins and any-domain writers may move objects of other domains.
+        let overrides = match self.writer {
+            Writer::Principal(principal) => principal.role.is_admin() || principal.any_domain,
+            Writer::Listener { .. } => false,
+        };
+        let state = self.state;
+        let writes = container_writes(state, overrides, self.changes).await?;
+        let appended = if writes.is_empty() {
+            state.store.append_batch(self.records).await?
+        } else {
+            // One transaction: the events and the objects they move commit together, and
+            // concurrent batches apply their changes in the order of their record ids.
+            state
+                .store
+                .append_with_objects(self.records, writes)
+                .await?
+        };
+        state.metrics.ingested(self.kinds);
+        Ok(appended)
+    }
 }
 
 /// The registry writes a batch's container events imply, in record order: put the
@@ -136,12 +208,8 @@ async fn commit(
 async fn container_writes(
     state: &AppState,
     overrides: bool,
-    records: &[NewRecord],
+    changes: Vec<(ContainerChange, Option<String>)>,
 ) -> Result<Vec<ObjectWrite>, ApiError> {
-    let changes: Vec<_> = records
-        .iter()
-        .filter_map(|r| container_change(r).map(|c| (c, r.domain_id.clone())))
-        .collect();
     if changes.is_empty() {
         return Ok(Vec::new());
     }

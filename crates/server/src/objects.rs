@@ -51,7 +51,7 @@ pub async fn put(
     };
     state
         .store
-        .append_with_objects(vec![event], vec![ObjectWrite::Put(Box::new(update))])
+        .append_with_objects(vec![event].into(), vec![ObjectWrite::Put(Box::new(update))])
         .await?;
     // Not found if a concurrent destroy event removed it between the write and now.
     scoped::object(state, principal, &key).await

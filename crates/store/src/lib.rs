@@ -8,6 +8,7 @@
 //! - Every committed change is announced on the [`Notifier`] after the commit.
 
 pub mod accounts;
+mod batch;
 pub mod blocks;
 mod error;
 pub mod idempotency;
@@ -27,6 +28,7 @@ use logbook_core::{
 use serde_json::{Map, Value};
 
 pub use accounts::{AccountStore, NewUser, Session, Token, User};
+pub use batch::RecordBatch;
 pub use error::StoreError;
 pub use idempotency::{Claim, IdempotencyStore};
 pub use integrity::{IntegrityStore, Removal};
@@ -154,7 +156,17 @@ pub trait RecordStore: Send + Sync {
     /// acknowledged before the call, and never below a high-water mark a reader has
     /// already seen (on SQLite, ids follow commit order; on PostgreSQL, readers stop
     /// at a horizon below the appends in flight).
-    async fn append(&self, records: Vec<NewRecord>) -> Result<Appended>;
+    async fn append(&self, records: Vec<NewRecord>) -> Result<Appended> {
+        self.append_batch(records.into()).await
+    }
+    /// An empty batch in the form this store appends, to push records into as they
+    /// arrive and hand to [`RecordStore::append_batch`] (or
+    /// [`ObjectStore::append_with_objects`]) once all have.
+    fn record_batch(&self) -> RecordBatch {
+        RecordBatch::of_records()
+    }
+    /// As [`RecordStore::append`], the records of a batch.
+    async fn append_batch(&self, records: RecordBatch) -> Result<Appended>;
     async fn query(&self, query: &Query) -> Result<Page>;
     async fn count(&self, query: &Query) -> Result<u64>;
     async fn get(&self, id: i64) -> Result<Option<Record>>;
@@ -225,7 +237,7 @@ pub trait ObjectStore: Send + Sync {
     /// their writes in the order of their record ids.
     async fn append_with_objects(
         &self,
-        records: Vec<NewRecord>,
+        records: RecordBatch,
         writes: Vec<ObjectWrite>,
     ) -> Result<Appended>;
 }

@@ -16,6 +16,7 @@ use support::{Backend, TestStore};
 
 store_suite!(
     ids_are_contiguous_per_batch_and_follow_commit_order,
+    a_batch_pushed_in_parts_is_one_append_in_order_with_its_leaves,
     a_reader_tailing_by_cursor_sees_every_id_once_in_order,
     acknowledged_records_survive_reopening_and_ids_continue,
     the_notifier_announces_only_what_is_already_visible,
@@ -547,6 +548,48 @@ async fn ids_are_contiguous_per_batch_and_follow_commit_order(backend: Backend) 
         (empty.count, empty.first_id, empty.last_id),
         (0, None, None)
     );
+    t.close().await;
+}
+
+/// A batch pushed in parts as it arrives (an NDJSON body) is one append: its
+/// parts in order, contiguous ids, each record's leaf; one dropped writes nothing.
+async fn a_batch_pushed_in_parts_is_one_append_in_order_with_its_leaves(backend: Backend) {
+    use logbook_core::integrity::{leaf_hash, merkle::root_of, Hash, Kept, CHUNK};
+    let t = TestStore::open(backend).await;
+    let mut records = numbered("part", 5000);
+    // A float in `data`: a leaf the store hashes whole once it has its id.
+    let mut data = serde_json::Map::new();
+    data.insert("ratio".into(), serde_json::json!(0.25));
+    records[3000].data = Some(data);
+    let mut dropped = t.store.record_batch();
+    dropped.push(numbered("dropped", 10));
+    drop(dropped);
+    let mut batch = t.store.record_batch();
+    let mut rest = records.as_slice();
+    for size in [1, 2047, 1500, 1452] {
+        let (part, after) = rest.split_at(size);
+        batch.push(part.to_vec());
+        rest = after;
+    }
+    assert_eq!(batch.len(), 5000);
+    let appended = t.store.append_batch(batch).await.expect("append");
+    assert_eq!((appended.first_id, appended.last_id), (Some(1), Some(5000)));
+    let stored = all_records(t.store.as_ref()).await;
+    let messages: Vec<_> = stored.iter().map(|r| r.message.clone()).collect();
+    let sent: Vec<_> = records.iter().map(|r| r.message.clone()).collect();
+    assert_eq!(
+        messages, sent,
+        "the parts in order, nothing of the dropped batch"
+    );
+    assert_eq!(stored[3000].data, records[3000].data);
+    let hashes: Vec<Hash> = stored.iter().map(leaf_hash).collect();
+    assert_eq!(t.store.tree_size().await.expect("size"), 5000);
+    let roots: Vec<Hash> = hashes.chunks(CHUNK as usize).take(4).map(root_of).collect();
+    assert_eq!(t.store.chunk_roots(0, 10).await.expect("roots"), roots);
+    let kept = t.store.stored_leaves(4096, 5000).await.expect("stored");
+    assert!(kept
+        .iter()
+        .all(|l| l.kept == Kept::Hash(hashes[l.index as usize])));
     t.close().await;
 }
 
@@ -1120,12 +1163,14 @@ async fn records_and_their_object_writes_commit_together_in_order(backend: Backe
             ..ObjectUpdate::default()
         }))
     };
+    // In the store's own batch, pushed in two parts, as an NDJSON body is.
+    let mut events = t.store.record_batch();
+    for part in numbered("event", 2).chunks(1) {
+        events.push(part.to_vec());
+    }
     let appended = t
         .store
-        .append_with_objects(
-            numbered("event", 2),
-            vec![update("running"), update("stopped")],
-        )
+        .append_with_objects(events, vec![update("running"), update("stopped")])
         .await
         .expect("append with objects");
     assert_eq!((appended.first_id, appended.last_id), (Some(1), Some(2)));
@@ -1137,7 +1182,10 @@ async fn records_and_their_object_writes_commit_together_in_order(backend: Backe
         .expect("object");
     assert_eq!(object.state.as_deref(), Some("stopped"), "writes in order");
     t.store
-        .append_with_objects(numbered("gone", 1), vec![ObjectWrite::Remove(key.clone())])
+        .append_with_objects(
+            numbered("gone", 1).into(),
+            vec![ObjectWrite::Remove(key.clone())],
+        )
         .await
         .expect("append with removal");
     assert_eq!(t.store.get_object(&key).await.expect("get"), None);

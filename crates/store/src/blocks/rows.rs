@@ -28,13 +28,25 @@ pub fn encode_columns(rows: &Columns<'_>) -> Vec<u8> {
 
 /// The row form of a batch before its ids are known: everything but the count and
 /// the first row's id (the only absolute one; the others are deltas), so the
-/// writer, which assigns the ids, only puts the two in front. Rows may be pushed
-/// a chunk at a time, so a large batch need not be whole in another form meanwhile.
-#[derive(Clone, Default)]
+/// writer, which assigns the ids, only puts the two in front, in room kept for
+/// them (the form of a 15 MB batch is about 14 MB: not copied to be numbered).
+/// Rows may be pushed a chunk at a time, so a large batch need not be whole in
+/// another form meanwhile.
+#[derive(Clone)]
 pub struct Unnumbered {
     rows: usize,
     last_id: i64,
-    after_first_id: Vec<u8>,
+    /// [`HEADER_ROOM`] bytes for the count and the first id, then the rows.
+    bytes: Vec<u8>,
+}
+
+/// Room for two varints of 64 bits.
+const HEADER_ROOM: usize = 20;
+
+impl Default for Unnumbered {
+    fn default() -> Unnumbered {
+        Unnumbered::with_capacity(0)
+    }
 }
 
 impl Unnumbered {
@@ -46,9 +58,12 @@ impl Unnumbered {
 
     /// Room for about `rows` rows.
     pub fn with_capacity(rows: usize) -> Unnumbered {
+        let mut bytes = Vec::with_capacity(HEADER_ROOM + rows * 256);
+        bytes.resize(HEADER_ROOM, 0);
         Unnumbered {
-            after_first_id: Vec::with_capacity(rows * 256),
-            ..Unnumbered::default()
+            rows: 0,
+            last_id: 0,
+            bytes,
         }
     }
 
@@ -56,27 +71,30 @@ impl Unnumbered {
     pub fn push(&mut self, rows: &Columns<'_>) {
         for (row, &id) in rows.ids.iter().enumerate() {
             if self.rows > 0 {
-                put_varint(
-                    &mut self.after_first_id,
-                    zigzag(id.wrapping_sub(self.last_id)),
-                );
+                put_varint(&mut self.bytes, zigzag(id.wrapping_sub(self.last_id)));
             }
             self.rows += 1;
             self.last_id = id;
-            put_row_after_id(&mut self.after_first_id, rows, row);
+            put_row_after_id(&mut self.bytes, rows, row);
         }
     }
 
     /// The row form, as [`encode_columns`] gives it, of the rows shifted so the
     /// first one's id is `first_id`.
-    pub fn numbered(&self, first_id: i64) -> Vec<u8> {
-        let mut out = Vec::with_capacity(self.after_first_id.len() + 20);
-        put_varint(&mut out, self.rows as u64);
+    pub fn numbered(&mut self, first_id: i64) -> &[u8] {
+        let mut header = Vec::with_capacity(HEADER_ROOM);
+        put_varint(&mut header, self.rows as u64);
         if self.rows > 0 {
-            put_varint(&mut out, zigzag(first_id));
+            put_varint(&mut header, zigzag(first_id));
         }
-        out.extend_from_slice(&self.after_first_id);
-        out
+        let start = HEADER_ROOM - header.len();
+        self.bytes[start..HEADER_ROOM].copy_from_slice(&header);
+        &self.bytes[start..]
+    }
+
+    /// The rows after the first one's id.
+    fn after_first_id(&self) -> &[u8] {
+        &self.bytes[HEADER_ROOM..]
     }
 
     /// The row form of several batches numbered one after the other from
@@ -84,7 +102,7 @@ impl Unnumbered {
     /// batch's first row is one past the last row of the batch before.
     pub fn numbered_together(parts: &[&Unnumbered], first_id: i64) -> Vec<u8> {
         let rows: usize = parts.iter().map(|p| p.rows).sum();
-        let bytes: usize = parts.iter().map(|p| p.after_first_id.len() + 1).sum();
+        let bytes: usize = parts.iter().map(|p| p.after_first_id().len() + 1).sum();
         let mut out = Vec::with_capacity(bytes + 20);
         put_varint(&mut out, rows as u64);
         let mut first = true;
@@ -94,7 +112,7 @@ impl Unnumbered {
                 false => put_varint(&mut out, zigzag(1)),
             }
             first = false;
-            out.extend_from_slice(&part.after_first_id);
+            out.extend_from_slice(part.after_first_id());
         }
         out
     }

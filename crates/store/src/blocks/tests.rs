@@ -328,12 +328,11 @@ fn rows_prepared_unnumbered_are_the_numbered_ones_once_numbered() {
         let unnumbered = records(n, 0);
         let data = format::data_texts(&unnumbered);
         let columns = format::Columns::of_records(&unnumbered, &data);
-        for first_id in [1, 42, 1 << 40] {
+        // Numbered again (a writer job run twice), with a longer id and a shorter.
+        let mut row_form = rows::Unnumbered::of(&columns);
+        for first_id in [1, 42, 1 << 40, 7] {
             let numbered = records(n, first_id);
-            assert_eq!(
-                rows::Unnumbered::of(&columns).numbered(first_id),
-                rows::encode(&numbered)
-            );
+            assert_eq!(row_form.numbered(first_id), rows::encode(&numbered));
             let made = UnnumberedHot::of(&columns).numbered(first_id);
             let wanted = Segment::hot(&numbered);
             assert_eq!(made.summary, wanted.summary);

@@ -6,10 +6,12 @@ use super::PostgresStore;
 use crate::notifier::ObjectChange;
 use crate::sql::{Placeholders, SqlBuilder};
 use crate::sqlite::objects::{merge, object_filter};
-use crate::{Appended, ObjectQuery, ObjectStore, ObjectUpdate, ObjectWrite, Result, StoreError};
+use crate::{
+    Appended, ObjectQuery, ObjectStore, ObjectUpdate, ObjectWrite, RecordBatch, Result, StoreError,
+};
 use async_trait::async_trait;
 use deadpool_postgres::{GenericClient, Transaction};
-use logbook_core::{NewRecord, Object, ObjectRef, Timestamp};
+use logbook_core::{Object, ObjectRef, Timestamp};
 use serde_json::{json, Map, Value};
 use std::sync::Arc;
 
@@ -31,9 +33,10 @@ impl ObjectStore for PostgresStore {
 
     async fn append_with_objects(
         &self,
-        records: Vec<NewRecord>,
+        records: RecordBatch,
         writes: Vec<ObjectWrite>,
     ) -> Result<Appended> {
+        let records = records.into_records()?;
         if writes.is_empty() {
             // Plain appends are group-committed by the writer.
             return self.writer.append(records).await;

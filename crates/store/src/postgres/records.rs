@@ -9,13 +9,15 @@ use super::{params_of, refs, PostgresStore};
 use crate::blocks::engine as plan;
 use crate::blocks::segment::Segment;
 use crate::sql::{Placeholders, SqlBuilder};
-use crate::{Appended, ClearRecord, Group, GroupQuery, Page, RecordStore, Result, StoreError};
+use crate::{
+    Appended, ClearRecord, Group, GroupQuery, Page, RecordBatch, RecordStore, Result, StoreError,
+};
 use async_trait::async_trait;
 use deadpool_postgres::{GenericClient, Pool};
 use futures_util::stream::BoxStream;
 use logbook_core::histogram::Bucket;
 use logbook_core::query::{Comparison, Condition, Field, Scalar};
-use logbook_core::{Histogram, Kind, Level, NewRecord, Order, Query, Record, Timestamp};
+use logbook_core::{Histogram, Kind, Level, Order, Query, Record, Timestamp};
 use std::sync::Arc;
 use tokio_postgres::IsolationLevel;
 use tokio_stream::wrappers::ReceiverStream;
@@ -29,7 +31,8 @@ pub const RECORD_COLUMNS: &str = "id, ts, kind, level, category, source, instanc
 
 #[async_trait]
 impl RecordStore for PostgresStore {
-    async fn append(&self, records: Vec<NewRecord>) -> Result<Appended> {
+    async fn append_batch(&self, records: RecordBatch) -> Result<Appended> {
+        let records = records.into_records()?;
         if records.is_empty() {
             return Ok(Appended {
                 count: 0,

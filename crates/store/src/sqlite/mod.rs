@@ -14,7 +14,7 @@ mod pool;
 mod records;
 pub(crate) mod schema;
 mod sealer;
-mod tiered;
+pub(crate) mod tiered;
 mod writer;
 
 use crate::blocks::tiers::TierOptions;

@@ -4,10 +4,12 @@ use super::writer::Announcement;
 use super::SqliteStore;
 use crate::notifier::ObjectChange;
 use crate::sql::{Placeholders, SqlBuilder};
-use crate::{Appended, ObjectQuery, ObjectStore, ObjectUpdate, ObjectWrite, Result, StoreError};
+use crate::{
+    Appended, ObjectQuery, ObjectStore, ObjectUpdate, ObjectWrite, RecordBatch, Result, StoreError,
+};
 use async_trait::async_trait;
 use logbook_core::query::Scalar;
-use logbook_core::{NewRecord, Object, ObjectRef, Timestamp};
+use logbook_core::{Object, ObjectRef, Timestamp};
 use rusqlite::{Connection, OptionalExtension};
 use serde_json::{Map, Value};
 use std::sync::Arc;
@@ -57,10 +59,10 @@ impl ObjectStore for SqliteStore {
 
     async fn append_with_objects(
         &self,
-        records: Vec<NewRecord>,
+        records: RecordBatch,
         writes: Vec<ObjectWrite>,
     ) -> Result<Appended> {
-        let append = super::tiered::PreparedAppend::new(records, Timestamp::now());
+        let append = records.into_prepared();
         self.writer
             .write(move |conn, batch| {
                 let appended = append.insert(conn, batch)?;

@@ -7,7 +7,8 @@ use super::writer::Batch;
 use super::SqliteStore;
 use crate::blocks::engine;
 use crate::{
-    Appended, ClearRecord, Group, GroupQuery, Page, RecordStore, Removal, Result, StoreError,
+    Appended, ClearRecord, Group, GroupQuery, Page, RecordBatch, RecordStore, Removal, Result,
+    StoreError,
 };
 use async_trait::async_trait;
 use futures_util::stream::BoxStream;
@@ -36,7 +37,11 @@ impl SqliteStore {
 
 #[async_trait]
 impl RecordStore for SqliteStore {
-    async fn append(&self, records: Vec<NewRecord>) -> Result<Appended> {
+    fn record_batch(&self) -> RecordBatch {
+        RecordBatch::preparing()
+    }
+
+    async fn append_batch(&self, records: RecordBatch) -> Result<Appended> {
         if records.is_empty() {
             return Ok(Appended {
                 count: 0,
@@ -44,7 +49,7 @@ impl RecordStore for SqliteStore {
                 last_id: None,
             });
         }
-        let append = tiered::PreparedAppend::new(records, Timestamp::now());
+        let append = records.into_prepared();
         self.writer
             .write(move |conn, batch| append.insert(conn, batch))
             .await

@@ -691,7 +691,86 @@ struct PreparedRecords {
     hashed_whole: Vec<Record>,
 }
 
-/// Records turned into the store's forms at a time by [`PreparedAppend::new`]:
+/// An append being prepared as its records arrive (an NDJSON body as it is read):
+/// each chunk pushed is turned into the store's forms and dropped, so the records
+/// of a large batch are never all held at once, not even while they are parsed.
+pub struct PreparingAppend {
+    now: Timestamp,
+    rows: rows::Unnumbered,
+    pages: HotPages,
+    forms: Vec<u8>,
+    leaves: Vec<Option<(usize, usize)>>,
+    hashed_whole: Vec<Record>,
+}
+
+impl PreparingAppend {
+    /// An empty append with room for about `records` records, received at `now`
+    /// (the `ts` of those without one).
+    pub fn with_capacity(records: usize, now: Timestamp) -> PreparingAppend {
+        PreparingAppend {
+            now,
+            rows: rows::Unnumbered::with_capacity(records),
+            pages: HotPages::with_capacity(records),
+            forms: Vec::with_capacity(records * 320),
+            leaves: Vec::with_capacity(records),
+            hashed_whole: Vec::new(),
+        }
+    }
+
+    /// Records pushed so far.
+    pub fn len(&self) -> usize {
+        self.leaves.len()
+    }
+
+    /// Prepares `records`, which follow those pushed before.
+    pub fn push(&mut self, records: Vec<NewRecord>) {
+        let mut input = records.into_iter();
+        loop {
+            let first = self.len();
+            let chunk: Vec<Record> = input
+                .by_ref()
+                .take(PREPARED_CHUNK)
+                .enumerate()
+                .map(|(i, new)| new.into_record((first + i) as i64, self.now))
+                .collect();
+            if chunk.is_empty() {
+                break;
+            }
+            // One columnar view for the row form and the hot pages (`data` as JSON once).
+            let data = format::data_texts(&chunk);
+            let columns = format::Columns::of_records(&chunk, &data);
+            self.rows.push(&columns);
+            self.pages.push(&columns);
+            drop(columns);
+            for record in chunk {
+                let leaf = integrity::write_canonical_without_id(&record, &mut self.forms)
+                    .map(|id_at| (self.forms.len(), id_at));
+                if leaf.is_none() {
+                    self.hashed_whole.push(record);
+                }
+                self.leaves.push(leaf);
+            }
+        }
+    }
+
+    /// The append, ready to be queued.
+    pub fn finish(self) -> PreparedAppend {
+        let prepared = PreparedRecords {
+            count: self.leaves.len(),
+            announced: false,
+            rows: self.rows,
+            hot: Some(UnnumberedHot::of_pages(self.pages)),
+            forms: self.forms,
+            leaves: self.leaves,
+            hashed_whole: self.hashed_whole,
+        };
+        PreparedAppend {
+            prepared: Arc::new(Mutex::new(prepared)),
+        }
+    }
+}
+
+/// Records turned into the store's forms at a time by [`PreparingAppend::push`]:
 /// large enough that the per-chunk work is noise, small enough to be a small part
 /// of a 15 MB batch.
 const PREPARED_CHUNK: usize = 2048;
@@ -705,50 +784,9 @@ fn lock(prepared: &Mutex<PreparedRecords>) -> std::sync::MutexGuard<'_, Prepared
 impl PreparedAppend {
     /// Prepares `records`, received at `now` (the `ts` of those without one).
     pub fn new(records: Vec<NewRecord>, now: Timestamp) -> PreparedAppend {
-        let count = records.len();
-        let mut rows = rows::Unnumbered::with_capacity(count);
-        let mut pages = HotPages::with_capacity(count);
-        let mut forms = Vec::with_capacity(count * 320);
-        let mut leaves = Vec::with_capacity(count);
-        let mut hashed_whole = Vec::new();
-        let mut input = records.into_iter().enumerate();
-        loop {
-            let chunk: Vec<Record> = input
-                .by_ref()
-                .take(PREPARED_CHUNK)
-                .map(|(i, new)| new.into_record(i as i64, now))
-                .collect();
-            if chunk.is_empty() {
-                break;
-            }
-            // One columnar view for the row form and the hot pages (`data` as JSON once).
-            let data = format::data_texts(&chunk);
-            let columns = format::Columns::of_records(&chunk, &data);
-            rows.push(&columns);
-            pages.push(&columns);
-            drop(columns);
-            for record in chunk {
-                let leaf = integrity::write_canonical_without_id(&record, &mut forms)
-                    .map(|id_at| (forms.len(), id_at));
-                if leaf.is_none() {
-                    hashed_whole.push(record);
-                }
-                leaves.push(leaf);
-            }
-        }
-        drop(input);
-        let prepared = PreparedRecords {
-            count,
-            announced: false,
-            rows,
-            hot: Some(UnnumberedHot::of_pages(pages)),
-            forms,
-            leaves,
-            hashed_whole,
-        };
-        PreparedAppend {
-            prepared: Arc::new(Mutex::new(prepared)),
-        }
+        let mut preparing = PreparingAppend::with_capacity(records.len(), now);
+        preparing.push(records);
+        preparing.finish()
     }
 
     /// Appends the records in the writer's transaction. A small append (a single
@@ -841,11 +879,13 @@ impl PendingHot {
                     .ok_or_else(announced_already)?,
             );
         }
-        let row_form = match guards.as_slice() {
+        let together;
+        let row_form = match guards.as_mut_slice() {
             [prepared] => prepared.rows.numbered(first_id),
             all => {
                 let unnumbered: Vec<&rows::Unnumbered> = all.iter().map(|p| &p.rows).collect();
-                rows::Unnumbered::numbered_together(&unnumbered, first_id)
+                together = rows::Unnumbered::numbered_together(&unnumbered, first_id);
+                &together
             }
         };
         conn.prepare_cached(
@@ -859,7 +899,7 @@ impl PendingHot {
         let segment = match guards.as_mut_slice() {
             [prepared] => match prepared.hot.take() {
                 Some(hot) => hot.numbered(first_id),
-                None => hot_of_records(&parts, &guards)?,
+                None => hot_of_records(&parts, &mut guards)?,
             },
             all if all.iter().all(|p| p.hot.is_some()) => {
                 let mut columns = format::Columns::with_capacity(rows);
@@ -871,7 +911,7 @@ impl PendingHot {
                 Segment::hot_of(&columns)
             }
             // A run before this one stored an append alone and took its segment.
-            _ => hot_of_records(&parts, &guards)?,
+            _ => hot_of_records(&parts, &mut guards)?,
         };
         draft.insert(Entry {
             segment,
@@ -892,7 +932,7 @@ fn announced_already() -> StoreError {
 /// start).
 fn hot_of_records(
     parts: &[PendingPart],
-    prepared: &[std::sync::MutexGuard<'_, PreparedRecords>],
+    prepared: &mut [std::sync::MutexGuard<'_, PreparedRecords>],
 ) -> Result<Segment> {
     let mut records = Vec::with_capacity(parts.iter().map(|p| p.count).sum());
     for (part, prepared) in parts.iter().zip(prepared) {
@@ -903,11 +943,11 @@ fn hot_of_records(
 
 impl PreparedRecords {
     /// The records, numbered from `first_id`, read back from their row form.
-    fn records(&self, first_id: i64) -> Result<Vec<Record>> {
+    fn records(&mut self, first_id: i64) -> Result<Vec<Record>> {
         if self.announced {
             return Err(announced_already());
         }
-        Ok(rows::decode(&self.rows.numbered(first_id))?)
+        Ok(rows::decode(self.rows.numbered(first_id))?)
     }
 
     /// The leaf hashes, in order, of the records numbered from `first_id`; `None`
